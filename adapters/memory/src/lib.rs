@@ -1,0 +1,2 @@
+//! # fctr-memory
+#![forbid(unsafe_code)]

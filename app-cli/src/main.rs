@@ -1,0 +1,3 @@
+//! fctr command line.
+#![forbid(unsafe_code)]
+fn main() {}

@@ -1,0 +1,2 @@
+//! # fctr-core
+#![forbid(unsafe_code)]

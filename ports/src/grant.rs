@@ -1,0 +1,130 @@
+//! Stored state of verifications and the grants they mint. Plain data: the rules live in `fctr-core`.
+
+use crate::action::ActionKind;
+use crate::challenge::ChallengeTicket;
+use crate::directory::FactorKind;
+use crate::ids::{FactorId, GrantId, SubjectId, TenantId, VerificationId};
+use crate::pseudo::PseudoId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Where a verification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum VerificationStatus {
+    /// Started, no challenge outstanding (waiting for the agent to pick the next factor).
+    Pending,
+    /// A challenge is outstanding.
+    Challenged,
+    /// Enough factors approved; a grant was issued.
+    Verified,
+    /// The caller rejected a challenge or gave a wrong code.
+    Rejected,
+    /// The verification window closed.
+    Expired,
+    /// An IdP error ended it.
+    Failed,
+}
+
+impl VerificationStatus {
+    /// Whether the verification has ended.
+    #[must_use]
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::Pending | Self::Challenged)
+    }
+
+    /// Stable machine name.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Challenged => "challenged",
+            Self::Verified => "verified",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The challenge a verification is waiting on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutstandingChallenge {
+    /// The factor challenged.
+    pub factor: FactorId,
+    /// Its kind.
+    pub kind: FactorKind,
+    /// The IdP ticket, for push-like factors; `None` when the caller reads a code back.
+    pub ticket: Option<ChallengeTicket>,
+    /// When it was sent.
+    pub started_at: DateTime<Utc>,
+}
+
+/// A factor the caller proved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovedFactor {
+    /// The factor.
+    pub factor: FactorId,
+    /// Its kind.
+    pub kind: FactorKind,
+    /// When it was approved.
+    pub at: DateTime<Utc>,
+}
+
+/// A verification as stored between requests (possibly on another replica).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationRecord {
+    /// Its id.
+    pub id: VerificationId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The agent running it, pseudonymized.
+    pub agent: PseudoId,
+    /// The caller's IdP id (needed to call the IdP; lives only in memory or the in-memory cache).
+    pub subject: SubjectId,
+    /// The caller, pseudonymized.
+    pub subject_pseudo: PseudoId,
+    /// Where it stands.
+    pub status: VerificationStatus,
+    /// The outstanding challenge, if any.
+    pub challenge: Option<OutstandingChallenge>,
+    /// Factors approved so far.
+    pub approved: Vec<ApprovedFactor>,
+    /// Distinct factors policy requires.
+    pub required_factors: u8,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+    /// When the verification window closes.
+    pub expires_at: DateTime<Utc>,
+    /// The grant it minted, once verified.
+    pub grant: Option<GrantId>,
+    /// Optimistic-concurrency version, bumped on every write.
+    pub version: u64,
+}
+
+/// A verification grant: proof, for a limited time, that this agent verified this caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Its id.
+    pub id: GrantId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The verification that minted it.
+    pub verification: VerificationId,
+    /// The agent it is bound to.
+    pub agent: PseudoId,
+    /// The caller it is bound to.
+    pub subject: PseudoId,
+    /// Actions it allows (the agent's role at the time of minting, intersected with policy).
+    pub actions: BTreeSet<ActionKind>,
+    /// The factor kinds that were verified.
+    pub factors: Vec<FactorKind>,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Whether one action consumes it.
+    pub single_use: bool,
+}

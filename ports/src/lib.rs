@@ -1,0 +1,68 @@
+//! # fctr-ports: the contract
+//!
+//! The vocabulary types, port traits and port errors that the fctr engine (`fctr-core`) and every adapter share.
+//! This crate depends on no other fctr crate and does no I/O.
+//!
+//! ## Writing an adapter
+//! An identity-provider adapter implements [`Directory`], [`Challenger`] and [`Lifecycle`] and then
+//! [`IdentityProvider`] (its [`Capabilities`]). A store implements [`AuditLog`], [`UsageLedger`], [`GrantStore`] or
+//! [`RateLimiter`]. Every method documents, under `# Errors`, which [`PortError`] it must return when; translate
+//! vendor errors into those variants and keep vendor codes out of anything above the adapter.
+//!
+//! Rules every adapter keeps:
+//! - Raw strings stop at the adapter: parse them into the newtypes here ([`SubjectId::parse`], …).
+//! - Personal data stays in [`Pii`]; secrets in [`secrecy::SecretString`]. Neither reaches a log or an error.
+//! - Audit stores hash with [`ChainHash`] over [`AuditEvent::canonical_bytes`] and verify with
+//!   [`verify_tenant_chain`], so every store and every outside verifier agree.
+//! - Lifecycle calls and pushes are not idempotent: never retry them blindly.
+//!
+//! With the `mock` feature, [`mock`] has mockall mocks of every port for tests.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(feature = "mock", allow(missing_docs))]
+
+mod action;
+mod audit;
+mod challenge;
+mod directory;
+mod error;
+mod grant;
+mod ids;
+mod pii;
+mod ports;
+mod pseudo;
+mod rate;
+mod usage;
+
+#[cfg(feature = "mock")]
+pub mod mock;
+
+pub use action::{Action, ActionKind, ActionReceipt, OneTimeSecret, SecretKind};
+pub use audit::{
+    AuditDetail, AuditEvent, AuditQuery, BreakKind, ChainAnchor, ChainBreak, ChainCheckpoint,
+    ChainHash, ChainSummary, EventKind, Outcome, PurgeReport, Reason, SealedEvent, TruncatedIp,
+    canonical_time, verify_tenant_chain,
+};
+pub use challenge::{
+    ChallengeContext, ChallengeHandle, ChallengeState, ChallengeTicket, CodeVerdict, FailureReason,
+};
+pub use directory::{
+    AccountStatus, FactorInfo, FactorKind, FactorStatus, QueryError, RiskFacts, UserQuery,
+    UserRecord,
+};
+pub use error::PortError;
+pub use grant::{
+    ApprovedFactor, Grant, OutstandingChallenge, VerificationRecord, VerificationStatus,
+};
+pub use ids::{
+    AgentId, FactorId, GrantId, GroupRef, IdError, RequestId, SubjectId, TenantId, VerificationId,
+};
+pub use pii::Pii;
+pub use ports::{
+    AuditLog, Capabilities, Challenger, Clock, Directory, GrantStore, IdentityProvider, Lifecycle,
+    RateLimiter, SystemClock, UsageLedger,
+};
+pub use pseudo::{KeyId, PseudoId};
+pub use rate::{RateDecision, RateKey, RateRule};
+pub use secrecy::{ExposeSecret, SecretString};
+pub use usage::{Month, UsageKind, UsageRecord};

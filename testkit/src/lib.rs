@@ -1,0 +1,2 @@
+//! # fctr-testkit
+#![forbid(unsafe_code)]
