@@ -1,0 +1,2 @@
+//! # fctr-okta
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! # fctr-sqlite
+#![forbid(unsafe_code)]
