@@ -1,0 +1,170 @@
+//! Refusals: a machine-readable reason, and the words for an agent.
+
+use fctr_ports::Reason;
+use std::fmt;
+use std::time::Duration;
+
+/// A refusal from the engine. Carries no personal data: a reason code, an optional wait, and fixed words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// Why.
+    pub reason: Reason,
+    /// When it is a rate limit or lockout: how long until a retry can succeed.
+    pub retry_after: Option<Duration>,
+}
+
+impl Denial {
+    /// A denial for `reason`.
+    #[must_use]
+    pub fn new(reason: Reason) -> Self {
+        Self {
+            reason,
+            retry_after: None,
+        }
+    }
+
+    /// A rate-limit style denial with a wait.
+    #[must_use]
+    pub fn after(reason: Reason, retry_after: Duration) -> Self {
+        Self {
+            reason,
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// What happened, in words an agent understands.
+    #[must_use]
+    pub fn message(&self) -> &'static str {
+        describe(self.reason).0
+    }
+
+    /// What would unblock it, in words an agent understands.
+    #[must_use]
+    pub fn remedy(&self) -> &'static str {
+        describe(self.reason).1
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message(), self.reason.as_str())?;
+        if let Some(d) = self.retry_after {
+            write!(f, "; retry after {}s", d.as_secs())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Denial {}
+
+/// (what happened, what would unblock it) for every reason.
+#[must_use]
+pub fn describe(reason: Reason) -> (&'static str, &'static str) {
+    match reason {
+        Reason::NoRole => (
+            "You are not authorized to use fctr.",
+            "Ask your administrator to add you to a helpdesk group that policy maps to a role.",
+        ),
+        Reason::NotPermittedForRole => (
+            "Your role does not allow this.",
+            "Hand the call to an agent whose tier allows it.",
+        ),
+        Reason::ProtectedTarget => (
+            "This account is protected: no helpdesk action may touch it.",
+            "Escalate to the identity team through the documented break-glass process.",
+        ),
+        Reason::NoLiveGrant => (
+            "The caller has not been verified by you in the last few minutes.",
+            "Verify the caller first, then retry the action.",
+        ),
+        Reason::GrantOtherAgent => (
+            "The verification belongs to another agent.",
+            "Verify the caller yourself.",
+        ),
+        Reason::GrantOtherSubject => (
+            "The verification is for a different caller.",
+            "Verify this caller.",
+        ),
+        Reason::GrantExpired => ("The verification has expired.", "Verify the caller again."),
+        Reason::GrantUsed => (
+            "The verification was already used for an action.",
+            "Verify the caller again for each high-risk action.",
+        ),
+        Reason::GrantDoesNotCoverAction => (
+            "The verification does not cover this action.",
+            "Verify the caller again with the factors this action needs.",
+        ),
+        Reason::FactorNotAccepted => (
+            "Policy does not accept this factor for this caller.",
+            "Choose one of the factors policy lists as accepted.",
+        ),
+        Reason::FactorNotEnrolled => (
+            "That factor is not an active factor of this caller.",
+            "Choose one of the caller's active factors.",
+        ),
+        Reason::DowngradeRefused => (
+            "The caller has a stronger factor enrolled; policy refuses the weaker one.",
+            "Challenge the caller's strongest factor.",
+        ),
+        Reason::RateLimited => (
+            "Too many attempts.",
+            "Wait and retry; repeated pushes to one caller are throttled to stop push bombing.",
+        ),
+        Reason::VerificationLocked => (
+            "Too many wrong codes: verification of this caller is locked for a while.",
+            "Wait for the lockout to end, or escalate; do not let the caller keep guessing.",
+        ),
+        Reason::VerificationNotFound => (
+            "That verification does not exist or is not yours.",
+            "Start a new verification.",
+        ),
+        Reason::VerificationExpired => (
+            "The verification window closed.",
+            "Start a new verification.",
+        ),
+        Reason::InvalidState => (
+            "That step is not possible in the current state.",
+            "Reload and follow the steps shown.",
+        ),
+        Reason::ChallengeRejected => (
+            "The caller denied the push, or picked the wrong number.",
+            "Do not proceed. If the caller insists it was a mistake, verify again; suspect social engineering.",
+        ),
+        Reason::ChallengeTimedOut => (
+            "The caller did not answer in time.",
+            "Start a new verification.",
+        ),
+        Reason::WrongCode => (
+            "The code is wrong.",
+            "Ask the caller to read the current code again.",
+        ),
+        Reason::CodeReplayed => (
+            "That code was already used.",
+            "Ask the caller to wait for the next code.",
+        ),
+        Reason::IdpError => (
+            "The identity provider failed or refused the request.",
+            "Retry in a moment; if it persists, check fctr's status page or run `fctr doctor`.",
+        ),
+        Reason::Unsupported => (
+            "The identity provider cannot do this.",
+            "Use the identity provider's own console, or another action.",
+        ),
+        Reason::TargetNotFound => ("No such user.", "Check the spelling, or search again."),
+        Reason::AuditUnavailable => (
+            "The audit log cannot be written, so nothing was done.",
+            "Retry later; tell the fctr operators.",
+        ),
+        Reason::InvalidInput => ("The request was not valid.", "Check the input and retry."),
+        Reason::IpNotAllowed => (
+            "Your network address is not allowed.",
+            "Connect from an allowed network.",
+        ),
+        Reason::CsrfRejected => (
+            "The request could not be verified as coming from this page.",
+            "Reload the page and retry.",
+        ),
+        Reason::AuthenticationFailed => ("Sign-in failed.", "Sign in again."),
+        _ => ("The request was refused.", "Contact the fctr operators."),
+    }
+}

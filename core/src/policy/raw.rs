@@ -1,0 +1,97 @@
+//! The policy file as written: serde DTOs that mirror the TOML exactly, with spans on every value that is checked
+//! after deserialization. Nothing here is trusted; [`super::parse`] turns it into validated domain types.
+//!
+//! Numbers are read as `i64` (TOML's integer type) so that a negative or huge value reaches our own range check
+//! and its friendly message, instead of a serde "expected u32".
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A list of strings with a span for the list and for each entry.
+pub(super) type SpannedList = Spanned<Vec<Spanned<String>>>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    pub version: Option<Spanned<i64>>,
+    pub verification: Option<RawVerification>,
+    pub limits: Option<RawLimits>,
+    pub temporary_access_pass: Option<RawTap>,
+    pub protected: Option<RawProtected>,
+    pub factors: Option<RawFactors>,
+    pub roles: Option<Vec<RawRole>>,
+}
+
+/// `[verification]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVerification {
+    pub window_minutes: Option<Spanned<i64>>,
+    pub grant_lifetime_minutes: Option<Spanned<i64>>,
+    pub single_use_grants: Option<bool>,
+    pub no_downgrade: Option<bool>,
+    pub push_without_number_matching: Option<Spanned<String>>,
+}
+
+/// `[limits]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub challenges_per_target_per_hour: Option<Spanned<i64>>,
+    pub challenges_per_agent_per_hour: Option<Spanned<i64>>,
+    pub wrong_codes_before_lockout: Option<Spanned<i64>>,
+    pub lockout_minutes: Option<Spanned<i64>>,
+    pub lookups_per_agent_per_hour: Option<Spanned<i64>>,
+}
+
+/// `[temporary_access_pass]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTap {
+    pub lifetime_minutes: Option<Spanned<i64>>,
+    pub one_time: Option<bool>,
+}
+
+/// `[protected]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProtected {
+    pub groups: SpannedList,
+}
+
+/// `[factors]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFactors {
+    pub default: Option<RawFactorClass>,
+    pub privileged: Option<RawPrivileged>,
+}
+
+/// `[factors.default]`: every target that is not privileged.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFactorClass {
+    pub accepted: Option<SpannedList>,
+    pub required: Option<Spanned<i64>>,
+    pub allow_restricted_pstn: Option<bool>,
+}
+
+/// `[factors.privileged]`: like `[factors.default]`, plus the groups that make a target privileged.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPrivileged {
+    pub groups: Option<SpannedList>,
+    pub accepted: Option<SpannedList>,
+    pub required: Option<Spanned<i64>>,
+    pub allow_restricted_pstn: Option<bool>,
+}
+
+/// One `[[roles]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRole {
+    pub name: Spanned<String>,
+    pub groups: SpannedList,
+    pub permissions: SpannedList,
+}

@@ -1,0 +1,382 @@
+//! The verification state machine, as a typestate.
+//!
+//! ```text
+//! Pending ──challenge──> Challenged ──approve──> Verified ──mint_grant──> Grant
+//!    ^                       │  └─(more factors needed)─> Pending
+//!    └───────────────────────┘
+//! Challenged ──reject | time out | fail──> Ended(Rejected | Expired | Failed)
+//! ```
+//!
+//! Each step consumes `self`, so a value in the wrong state cannot take the next step, and only a
+//! `Verification<Verified>` can mint a grant. Between requests the state is stored as a plain
+//! [`VerificationRecord`] and rehydrated with [`Verification::from_record`].
+
+use chrono::{DateTime, Duration, Utc};
+use fctr_ports::{
+    ActionKind, ApprovedFactor, ChallengeTicket, FactorId, FactorKind, Grant, GrantId,
+    OutstandingChallenge, PseudoId, SubjectId, TenantId, VerificationId, VerificationRecord,
+    VerificationStatus,
+};
+use std::collections::BTreeSet;
+use std::marker::PhantomData;
+
+/// Started, no challenge outstanding.
+#[derive(Debug)]
+pub struct Pending;
+/// A challenge is outstanding.
+#[derive(Debug)]
+pub struct Challenged;
+/// Enough factors approved.
+#[derive(Debug)]
+pub struct Verified;
+
+/// A verification in state `S`.
+#[derive(Debug)]
+pub struct Verification<S> {
+    record: VerificationRecord,
+    _state: PhantomData<S>,
+}
+
+/// A stored verification, rehydrated into its state.
+#[derive(Debug)]
+pub enum AnyVerification {
+    /// Pending.
+    Pending(Verification<Pending>),
+    /// Challenged.
+    Challenged(Verification<Challenged>),
+    /// Verified.
+    Verified(Verification<Verified>),
+    /// Ended without success (rejected, expired, failed).
+    Ended(VerificationRecord),
+}
+
+impl<S> Verification<S> {
+    fn into_state<T>(self) -> Verification<T> {
+        Verification {
+            record: self.record,
+            _state: PhantomData,
+        }
+    }
+
+    /// The stored form.
+    #[must_use]
+    pub fn record(&self) -> &VerificationRecord {
+        &self.record
+    }
+
+    /// Consumes into the stored form.
+    #[must_use]
+    pub fn into_record(self) -> VerificationRecord {
+        self.record
+    }
+
+    /// Whether the verification window has closed at `now`.
+    #[must_use]
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        now >= self.record.expires_at
+    }
+
+    /// Ends the verification because its window closed.
+    #[must_use]
+    pub fn expire(self) -> VerificationRecord {
+        self.end(VerificationStatus::Expired)
+    }
+
+    fn end(mut self, status: VerificationStatus) -> VerificationRecord {
+        self.record.status = status;
+        self.record.challenge = None;
+        self.record.version += 1;
+        self.record
+    }
+}
+
+/// Parameters for a new verification.
+#[derive(Debug, Clone)]
+pub struct NewVerification {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The agent, pseudonymized.
+    pub agent: PseudoId,
+    /// The caller's IdP id.
+    pub subject: SubjectId,
+    /// The caller, pseudonymized.
+    pub subject_pseudo: PseudoId,
+    /// Distinct factors required (at least 1).
+    pub required_factors: u8,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// The verification window.
+    pub window: Duration,
+}
+
+impl Verification<Pending> {
+    /// Starts a verification (version 0).
+    #[must_use]
+    pub fn start(p: NewVerification) -> Self {
+        Self {
+            record: VerificationRecord {
+                id: VerificationId::random(),
+                tenant: p.tenant,
+                agent: p.agent,
+                subject: p.subject,
+                subject_pseudo: p.subject_pseudo,
+                status: VerificationStatus::Pending,
+                challenge: None,
+                approved: Vec::new(),
+                required_factors: p.required_factors.max(1),
+                created_at: p.now,
+                expires_at: p.now + p.window,
+                grant: None,
+                version: 0,
+            },
+            _state: PhantomData,
+        }
+    }
+
+    /// Records that a challenge was sent to `factor` (a ticket for push-like factors; none when the caller reads
+    /// a code back).
+    #[must_use]
+    pub fn challenge(
+        mut self,
+        factor: FactorId,
+        kind: FactorKind,
+        ticket: Option<ChallengeTicket>,
+        now: DateTime<Utc>,
+    ) -> Verification<Challenged> {
+        self.record.status = VerificationStatus::Challenged;
+        self.record.challenge = Some(OutstandingChallenge {
+            factor,
+            kind,
+            ticket,
+            started_at: now,
+        });
+        self.record.version += 1;
+        self.into_state()
+    }
+
+    /// Raises the number of distinct factors required (never lowers it).
+    pub fn raise_required(&mut self, required: u8) {
+        self.record.required_factors = self.record.required_factors.max(required);
+    }
+
+    /// Kinds approved so far.
+    #[must_use]
+    pub fn approved_kinds(&self) -> Vec<FactorKind> {
+        self.record
+            .approved
+            .iter()
+            .map(|a| a.kind.clone())
+            .collect()
+    }
+}
+
+/// What approving a challenge led to.
+#[derive(Debug)]
+pub enum Approval {
+    /// More factors are needed.
+    NeedMore(Verification<Pending>),
+    /// Enough factors: verified.
+    Complete(Verification<Verified>),
+}
+
+impl Verification<Challenged> {
+    /// The outstanding challenge.
+    #[must_use]
+    pub fn outstanding(&self) -> Option<&OutstandingChallenge> {
+        self.record.challenge.as_ref()
+    }
+
+    /// Kinds approved so far, plus the outstanding one, as they would be after approval.
+    #[must_use]
+    pub fn kinds_if_approved(&self) -> Vec<FactorKind> {
+        let mut kinds: Vec<FactorKind> = self
+            .record
+            .approved
+            .iter()
+            .map(|a| a.kind.clone())
+            .collect();
+        if let Some(c) = &self.record.challenge {
+            kinds.push(c.kind.clone());
+        }
+        kinds
+    }
+
+    /// The caller proved the outstanding factor. `still_needed` is policy's answer for the approved kinds
+    /// including this one: 0 completes the verification.
+    #[must_use]
+    pub fn approve(mut self, now: DateTime<Utc>, still_needed: u8) -> Approval {
+        if let Some(c) = self.record.challenge.take() {
+            // The same factor approved twice counts once.
+            if !self.record.approved.iter().any(|a| a.factor == c.factor) {
+                self.record.approved.push(ApprovedFactor {
+                    factor: c.factor,
+                    kind: c.kind,
+                    at: now,
+                });
+            }
+        }
+        self.record.version += 1;
+        if still_needed == 0 && !self.record.approved.is_empty() {
+            self.record.status = VerificationStatus::Verified;
+            Approval::Complete(self.into_state())
+        } else {
+            self.record.status = VerificationStatus::Pending;
+            Approval::NeedMore(self.into_state())
+        }
+    }
+
+    /// The caller rejected the challenge (or picked the wrong number).
+    #[must_use]
+    pub fn reject(self) -> VerificationRecord {
+        self.end(VerificationStatus::Rejected)
+    }
+
+    /// The IdP failed the challenge.
+    #[must_use]
+    pub fn fail(self) -> VerificationRecord {
+        self.end(VerificationStatus::Failed)
+    }
+}
+
+/// What a grant should allow and for how long.
+#[derive(Debug, Clone)]
+pub struct GrantTerms {
+    /// Actions allowed.
+    pub actions: BTreeSet<ActionKind>,
+    /// Lifetime from now.
+    pub lifetime: Duration,
+    /// Whether one action consumes it.
+    pub single_use: bool,
+}
+
+impl Verification<Verified> {
+    /// Mints the grant, bound to this verification's agent and caller. Only a verified verification can.
+    #[must_use]
+    pub fn mint_grant(
+        mut self,
+        terms: GrantTerms,
+        now: DateTime<Utc>,
+    ) -> (Grant, VerificationRecord) {
+        let grant = Grant {
+            id: GrantId::random(),
+            tenant: self.record.tenant.clone(),
+            verification: self.record.id,
+            agent: self.record.agent.clone(),
+            subject: self.record.subject_pseudo.clone(),
+            actions: terms.actions,
+            factors: self
+                .record
+                .approved
+                .iter()
+                .map(|a| a.kind.clone())
+                .collect(),
+            issued_at: now,
+            expires_at: now + terms.lifetime,
+            single_use: terms.single_use,
+        };
+        self.record.grant = Some(grant.id);
+        (grant, self.record)
+    }
+}
+
+impl Verification<AnyState> {
+    /// Rehydrates a stored record into its state.
+    #[must_use]
+    pub fn from_record(record: VerificationRecord) -> AnyVerification {
+        fn any<S>(record: VerificationRecord) -> Verification<S> {
+            Verification {
+                record,
+                _state: PhantomData,
+            }
+        }
+        match record.status {
+            VerificationStatus::Pending => AnyVerification::Pending(any(record)),
+            VerificationStatus::Challenged if record.challenge.is_some() => {
+                AnyVerification::Challenged(any(record))
+            }
+            VerificationStatus::Verified if record.grant.is_some() => {
+                AnyVerification::Verified(any(record))
+            }
+            // Challenged without a challenge is inconsistent: treat as ended (fail closed).
+            _ => AnyVerification::Ended(record),
+        }
+    }
+}
+
+/// Marker for [`Verification::from_record`].
+#[derive(Debug)]
+pub struct AnyState;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn new() -> Verification<Pending> {
+        Verification::start(NewVerification {
+            tenant: TenantId::parse("t").unwrap(),
+            agent: PseudoId::parse("k1:AAAAAAAAAAAAAAAAAAAAAA").unwrap(),
+            subject: SubjectId::parse("00u1").unwrap(),
+            subject_pseudo: PseudoId::parse("k1:BBBBBBBBBBBBBBBBBBBBBA").unwrap(),
+            required_factors: 2,
+            now: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            window: Duration::minutes(10),
+        })
+    }
+
+    #[test]
+    fn two_factor_flow_collects_until_satisfied() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 1, 0).unwrap();
+        let v = new().challenge(FactorId::parse("f1").unwrap(), FactorKind::Push, None, now);
+        let Approval::NeedMore(v) = v.approve(now, 1) else {
+            panic!("one factor of two must not verify")
+        };
+        assert_eq!(v.record().status, VerificationStatus::Pending);
+        // Re-approving the same factor does not count twice.
+        let v = v.challenge(FactorId::parse("f1").unwrap(), FactorKind::Push, None, now);
+        let Approval::NeedMore(v) = v.approve(now, 1) else {
+            panic!("same factor twice must not verify")
+        };
+        assert_eq!(v.record().approved.len(), 1);
+        let v = v.challenge(FactorId::parse("f2").unwrap(), FactorKind::Totp, None, now);
+        let Approval::Complete(v) = v.approve(now, 0) else {
+            panic!("two factors must verify")
+        };
+        let terms = GrantTerms {
+            actions: BTreeSet::from([ActionKind::Unlock]),
+            lifetime: Duration::minutes(5),
+            single_use: true,
+        };
+        let (grant, rec) = v.mint_grant(terms, now);
+        assert_eq!(grant.expires_at, now + Duration::minutes(5));
+        assert_eq!(grant.factors, vec![FactorKind::Push, FactorKind::Totp]);
+        assert_eq!(rec.grant, Some(grant.id));
+        assert_eq!(grant.subject.as_str(), "k1:BBBBBBBBBBBBBBBBBBBBBA");
+    }
+
+    #[test]
+    fn rehydration_is_fail_closed() {
+        let mut rec = new().into_record();
+        rec.status = VerificationStatus::Challenged; // but no challenge
+        assert!(matches!(
+            Verification::from_record(rec.clone()),
+            AnyVerification::Ended(_)
+        ));
+        rec.status = VerificationStatus::Rejected;
+        assert!(matches!(
+            Verification::from_record(rec),
+            AnyVerification::Ended(_)
+        ));
+    }
+
+    #[test]
+    fn versions_bump_on_every_step() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 1, 0).unwrap();
+        let v = new();
+        assert_eq!(v.record().version, 0);
+        let v = v.challenge(FactorId::parse("f1").unwrap(), FactorKind::Push, None, now);
+        assert_eq!(v.record().version, 1);
+        let rec = v.reject();
+        assert_eq!((rec.version, rec.status), (2, VerificationStatus::Rejected));
+    }
+}

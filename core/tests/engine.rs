@@ -1,0 +1,566 @@
+//! Engine use cases over in-memory ports and a scripted IdP; failure cases over mockall mocks.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use chrono::Duration;
+use common::{ctx, fid, sid, world, world_with};
+use fctr_core::policy::Policy;
+use fctr_memory::IdpMethod;
+use fctr_ports::{
+    Action, ActionKind, AgentId, ChallengeState, EventKind, FactorKind, Outcome, Reason,
+    SecretString, VerificationStatus,
+};
+
+fn reset() -> Action {
+    Action::ResetPassword { send_email: false }
+}
+
+#[tokio::test]
+async fn tier2_verifies_by_push_then_resets_password_once() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    assert_eq!(v.number, Some(42), "the number to read to the caller");
+    assert_eq!(v.factor, Some(FactorKind::Push), "policy prefers push");
+    let _ = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    let g = v.grant.expect("a grant");
+    assert_eq!(g.assurance, "AAL2-capable authenticator verified");
+    assert!(g.actions.contains(&ActionKind::ResetPassword));
+    assert!(
+        !g.actions.contains(&ActionKind::ResetFactors),
+        "tier 2 may not reset factors"
+    );
+
+    let out = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), reset())
+        .await
+        .unwrap();
+    assert!(out.receipt.secret.is_some(), "the one-time reset link");
+    assert_eq!(
+        w.idp.executed(),
+        vec![(sid("alice"), ActionKind::ResetPassword)]
+    );
+
+    let kinds: Vec<EventKind> = w.events().await.iter().map(|e| e.kind).collect();
+    let intent = kinds
+        .iter()
+        .position(|k| *k == EventKind::ActionIntent)
+        .unwrap();
+    let outcome = kinds
+        .iter()
+        .position(|k| *k == EventKind::ActionOutcome)
+        .unwrap();
+    assert!(
+        intent < outcome,
+        "intent is written before the outcome: {kinds:?}"
+    );
+
+    let again = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), reset())
+        .await
+        .unwrap_err();
+    assert_eq!(again.reason, Reason::GrantUsed);
+    w.assert_audited(Reason::GrantUsed).await;
+    assert_eq!(w.idp.executed().len(), 1);
+}
+
+#[tokio::test]
+async fn tier1_is_offered_nothing_and_refused_even_when_verified() {
+    let w = world();
+    let a = w.agent("agent1", "fctr-tier1");
+    w.verify_push(&a, "alice").await;
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), reset())
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NotPermittedForRole);
+    w.assert_audited(Reason::NotPermittedForRole).await;
+    let card = w.engine.lookup(&a, &ctx(), &sid("alice")).await.unwrap();
+    assert!(
+        card.actions
+            .iter()
+            .all(|x| !x.available_now && !x.permitted_for_role)
+    );
+    assert!(w.idp.executed().is_empty());
+}
+
+#[tokio::test]
+async fn agent_without_role_is_refused_everything() {
+    let w = world();
+    let a = w.agent("nobody", "Staff");
+    assert_eq!(a.role(), None);
+    let d = w
+        .engine
+        .lookup(&a, &ctx(), &sid("alice"))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoRole);
+    let d = w
+        .engine
+        .sign_in(AgentId::parse("nobody").unwrap(), &["Staff".into()], &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoRole);
+    w.assert_audited(Reason::NoRole).await;
+}
+
+#[tokio::test]
+async fn protected_target_is_never_challenged_or_acted_on() {
+    let w = world();
+    let a = w.agent("agent3", "fctr-tier3");
+    let d = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("root"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::ProtectedTarget);
+    w.assert_audited(Reason::ProtectedTarget).await;
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("root"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::ProtectedTarget);
+    let card = w.engine.lookup(&a, &ctx(), &sid("root")).await.unwrap();
+    assert!(card.protected && card.recommended_factor.is_none());
+    assert!(w.idp.executed().is_empty());
+}
+
+#[tokio::test]
+async fn grant_is_bound_to_its_agent_and_its_caller() {
+    let w = world();
+    let a = w.agent("agentA", "fctr-tier2");
+    let b = w.agent("agentB", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    let d = w
+        .engine
+        .perform_action(&b, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        d.reason,
+        Reason::NoLiveGrant,
+        "another agent cannot use A's grant"
+    );
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("bob"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        d.reason,
+        Reason::NoLiveGrant,
+        "A's grant for alice does not cover bob"
+    );
+    w.assert_audited(Reason::NoLiveGrant).await;
+    // B cannot even poll A's verification.
+    assert!(w.idp.executed().is_empty());
+    w.engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn another_agents_verification_is_not_found() {
+    let w = world();
+    let a = w.agent("agentA", "fctr-tier2");
+    let b = w.agent("agentB", "fctr-tier2");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    let d = w
+        .engine
+        .poll_verification(&b, &ctx(), v.id)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::VerificationNotFound);
+}
+
+#[tokio::test]
+async fn expired_grant_is_refused() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    w.clock
+        .advance(Duration::minutes(10) + Duration::seconds(1));
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::GrantExpired);
+    w.assert_audited(Reason::GrantExpired).await;
+    assert!(w.idp.executed().is_empty());
+}
+
+#[tokio::test]
+async fn verification_window_closes() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.idp.script_push([ChallengeState::Waiting]);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    w.clock.advance(Duration::minutes(10));
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!(v.status, VerificationStatus::Expired);
+    assert!(v.grant.is_none());
+}
+
+#[tokio::test]
+async fn denied_push_mints_nothing() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.idp.script_push([ChallengeState::Rejected]);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!(v.status, VerificationStatus::Rejected);
+    assert_eq!(v.reason, Some(Reason::ChallengeRejected));
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoLiveGrant);
+}
+
+#[tokio::test]
+async fn idp_error_during_poll_mints_no_grant() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.idp.script_push([ChallengeState::Approved]);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    w.idp.fail(IdpMethod::Poll, true);
+    let d = w
+        .engine
+        .poll_verification(&a, &ctx(), v.id)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::IdpError);
+    w.assert_audited(Reason::IdpError).await;
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoLiveGrant);
+}
+
+#[tokio::test]
+async fn audit_failure_stops_the_action_and_keeps_the_grant() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    w.audit.fail_appends(true);
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::AuditUnavailable);
+    assert!(w.idp.executed().is_empty(), "no intent, no action");
+    w.audit.fail_appends(false);
+    w.engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap();
+    assert_eq!(w.idp.executed().len(), 1);
+}
+
+#[tokio::test]
+async fn idp_failure_during_action_is_audited_not_retried() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    w.idp.fail(IdpMethod::Execute, true);
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::IdpError);
+    let events = w.events().await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind, last.outcome),
+        (EventKind::ActionOutcome, Outcome::Failed)
+    );
+    // The single-use grant was spent on the attempt: the outcome is unknown, so no blind retry.
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::GrantUsed);
+}
+
+#[tokio::test]
+async fn privileged_caller_needs_two_distinct_factors() {
+    let w = world();
+    let a = w.agent("agent3", "fctr-tier3");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("priv"), Some(&fid("push3")))
+        .await
+        .unwrap();
+    assert_eq!(v.required, 2);
+    let _ = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!((v.status, v.approved), (VerificationStatus::Pending, 1));
+    assert!(v.grant.is_none());
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("priv"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        d.reason,
+        Reason::NoLiveGrant,
+        "one factor of two is not enough"
+    );
+    // The same factor again proves nothing new.
+    let d = w
+        .engine
+        .continue_verification(&a, &ctx(), v.id, Some(&fid("push3")))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::FactorNotAccepted);
+    let v = w
+        .engine
+        .continue_verification(&a, &ctx(), v.id, Some(&fid("totp3")))
+        .await
+        .unwrap();
+    assert_eq!(v.factor, Some(FactorKind::Totp));
+    w.idp.set_code(&sid("priv"), &fid("totp3"), "123456");
+    let v = w
+        .engine
+        .submit_code(&a, &ctx(), v.id, SecretString::from("123456".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(v.status, VerificationStatus::Verified);
+    assert_eq!(
+        v.grant.unwrap().factors,
+        vec![FactorKind::Push, FactorKind::Totp]
+    );
+    w.engine
+        .perform_action(&a, &ctx(), &sid("priv"), Action::ResetFactors)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn wrong_codes_lock_verification_of_that_caller_for_everyone() {
+    let w = world();
+    let a = w.agent("agentA", "fctr-tier2");
+    let b = w.agent("agentB", "fctr-tier2");
+    let limit = w.engine.policy().limits().wrong_codes_before_lockout;
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), Some(&fid("totp1")))
+        .await
+        .unwrap();
+    w.idp.set_code(&sid("alice"), &fid("totp1"), "246810");
+    for i in 1..=limit {
+        let d = w
+            .engine
+            .submit_code(&a, &ctx(), v.id, SecretString::from("000000".to_owned()))
+            .await
+            .unwrap_err();
+        let expected = if i == limit {
+            Reason::VerificationLocked
+        } else {
+            Reason::WrongCode
+        };
+        assert_eq!(d.reason, expected, "attempt {i}");
+    }
+    // Even the right code is refused now, for any agent.
+    let d = w
+        .engine
+        .submit_code(&a, &ctx(), v.id, SecretString::from("246810".to_owned()))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::VerificationLocked);
+    let d = w
+        .engine
+        .begin_verification(&b, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::VerificationLocked);
+    assert!(d.retry_after.is_some());
+    w.assert_audited(Reason::VerificationLocked).await;
+    // Another caller is unaffected.
+    w.engine
+        .begin_verification(&b, &ctx(), &sid("bob"), None)
+        .await
+        .unwrap();
+    // After the lockout, verification works again.
+    w.clock.advance(
+        Duration::minutes(i64::from(w.engine.policy().limits().lockout_minutes))
+            + Duration::seconds(1),
+    );
+    w.engine
+        .begin_verification(&b, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn pushes_to_one_caller_are_throttled_across_agents() {
+    let w = world();
+    let per_target = w.engine.policy().limits().challenges_per_target_per_hour;
+    for i in 0..per_target {
+        let a = w.agent(&format!("agent{i}"), "fctr-tier2");
+        w.engine
+            .begin_verification(&a, &ctx(), &sid("alice"), None)
+            .await
+            .unwrap();
+    }
+    let late = w.agent("agentLate", "fctr-tier2");
+    let d = w
+        .engine
+        .begin_verification(&late, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::RateLimited);
+    assert!(d.retry_after.is_some());
+    w.assert_audited(Reason::RateLimited).await;
+    // Another caller, same agent: fine.
+    w.engine
+        .begin_verification(&late, &ctx(), &sid("bob"), None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn weaker_factor_is_refused_when_a_stronger_one_is_enrolled() {
+    let text = include_str!("../../examples/policy.toml")
+        .replace(
+            "allow_restricted_pstn = false",
+            "allow_restricted_pstn = true",
+        )
+        .replacen("accepted = [", "accepted = [\"sms\", ", 1);
+    let policy = Policy::parse(&text).expect("policy allowing sms");
+    let w = world_with(policy);
+    let a = w.agent("agent2", "fctr-tier2");
+    let d = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("smsy"), Some(&fid("sms5")))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::DowngradeRefused);
+    w.assert_audited(Reason::DowngradeRefused).await;
+}
+
+#[tokio::test]
+async fn sms_is_not_accepted_by_default() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    let d = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("smsy"), Some(&fid("sms5")))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::FactorNotAccepted);
+    let d = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), Some(&fid("nope")))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::FactorNotEnrolled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_use_grant_is_consumed_once_under_concurrency() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let engine = w.engine.clone();
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            engine
+                .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+                .await
+                .is_ok()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(t.await.unwrap());
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(w.idp.executed().len(), 1);
+}
+
+#[tokio::test]
+async fn lookup_builds_the_card_and_audits_without_pii() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    let card = w.engine.lookup(&a, &ctx(), &sid("alice")).await.unwrap();
+    assert_eq!(card.recommended_factor, Some(fid("push1")));
+    assert!(card.factors.iter().all(|f| f.accepted));
+    let reset = card
+        .actions
+        .iter()
+        .find(|x| x.kind == ActionKind::ResetPassword)
+        .unwrap();
+    assert!(reset.permitted_for_role && !reset.available_now);
+    let json = serde_json::to_string(&w.events().await).unwrap();
+    for needle in ["alice", "agent2", "198.51.100.23", "example.com"] {
+        assert!(
+            !json.contains(needle),
+            "{needle} reached the audit log: {json}"
+        );
+    }
+    assert!(json.contains("198.51.100.0/24"));
+}
+
+#[tokio::test]
+async fn tap_terms_come_from_policy_not_the_client() {
+    let w = world();
+    let a = w.agent("agent3", "fctr-tier3");
+    w.verify_push(&a, "alice").await;
+    let out = w
+        .engine
+        .perform_action(
+            &a,
+            &ctx(),
+            &sid("alice"),
+            Action::IssueTemporaryAccessPass {
+                lifetime_minutes: 100_000,
+                one_time: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(out.receipt.secret.is_some());
+    let tap = w.engine.policy().temporary_access_pass();
+    let expected = Action::IssueTemporaryAccessPass {
+        lifetime_minutes: tap.lifetime_minutes,
+        one_time: tap.one_time,
+    };
+    assert_eq!(w.idp.executed_actions(), vec![(sid("alice"), expected)]);
+}
