@@ -5,10 +5,10 @@
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use fctr_ports::{
-    Action, ActionKind, ActionReceipt, Capabilities, ChallengeContext, ChallengeHandle, ChallengeState,
-    ChallengeTicket, Challenger, Clock, CodeVerdict, Directory, ExposeSecret, FactorInfo, GroupRef, IdentityProvider,
-    Lifecycle, OneTimeSecret, PortError, RiskFacts, SecretKind, SecretString, SubjectId, SystemClock, UserQuery,
-    UserRecord,
+    Action, ActionKind, ActionReceipt, Capabilities, ChallengeContext, ChallengeHandle,
+    ChallengeState, ChallengeTicket, Challenger, Clock, CodeVerdict, Directory, ExposeSecret,
+    FactorInfo, GroupRef, IdentityProvider, Lifecycle, OneTimeSecret, PortError, RiskFacts,
+    SecretKind, SecretString, SubjectId, SystemClock, UserQuery, UserRecord,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -71,7 +71,9 @@ pub struct ScriptedIdp {
 
 impl std::fmt::Debug for ScriptedIdp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScriptedIdp").field("caps", &self.caps).finish_non_exhaustive()
+        f.debug_struct("ScriptedIdp")
+            .field("caps", &self.caps)
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,7 +122,9 @@ impl ScriptedIdp {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Adds (or replaces) a user.
@@ -140,7 +144,10 @@ impl ScriptedIdp {
 
     /// The code `verify_code` accepts (once) for a user's factor.
     pub fn set_code(&self, subject: &SubjectId, factor: &fctr_ports::FactorId, code: &str) {
-        self.lock().codes.insert((subject.clone(), factor.as_str().to_owned()), code.to_owned());
+        self.lock().codes.insert(
+            (subject.clone(), factor.as_str().to_owned()),
+            code.to_owned(),
+        );
     }
 
     /// Makes a method fail with [`PortError::Unavailable`] (or stop failing).
@@ -156,7 +163,11 @@ impl ScriptedIdp {
     /// Action kinds run so far, per user.
     #[must_use]
     pub fn executed(&self) -> Vec<(SubjectId, ActionKind)> {
-        self.lock().executed.iter().map(|(s, a)| (s.clone(), a.kind())).collect()
+        self.lock()
+            .executed
+            .iter()
+            .map(|(s, a)| (s.clone(), a.kind()))
+            .collect()
     }
 
     /// Actions run so far, with their parameters.
@@ -166,17 +177,29 @@ impl ScriptedIdp {
     }
 
     fn check(&self, m: IdpMethod) -> Result<(), PortError> {
-        if self.lock().failing.contains(&m) { Err(PortError::Unavailable) } else { Ok(()) }
+        if self.lock().failing.contains(&m) {
+            Err(PortError::Unavailable)
+        } else {
+            Ok(())
+        }
     }
 
     fn user(&self, id: &SubjectId) -> Result<ScriptedUser, PortError> {
-        self.lock().users.get(id).cloned().ok_or(PortError::NotFound)
+        self.lock()
+            .users
+            .get(id)
+            .cloned()
+            .ok_or(PortError::NotFound)
     }
 }
 
 #[async_trait]
 impl Directory for ScriptedIdp {
-    async fn find_users(&self, query: &UserQuery, limit: usize) -> Result<Vec<UserRecord>, PortError> {
+    async fn find_users(
+        &self,
+        query: &UserQuery,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, PortError> {
         self.check(IdpMethod::FindUsers)?;
         let text = query.text().expose_pii().to_lowercase();
         let s = self.lock();
@@ -184,8 +207,16 @@ impl Directory for ScriptedIdp {
             .values()
             .filter(|u| match query {
                 UserQuery::Login(_) => u.record.login.expose_pii().to_lowercase() == text,
-                UserQuery::Email(_) => u.record.email.as_ref().is_some_and(|e| e.expose_pii().to_lowercase() == text),
-                _ => u.record.display_name.as_ref().is_some_and(|n| n.expose_pii().to_lowercase().starts_with(&text)),
+                UserQuery::Email(_) => u
+                    .record
+                    .email
+                    .as_ref()
+                    .is_some_and(|e| e.expose_pii().to_lowercase() == text),
+                _ => u
+                    .record
+                    .display_name
+                    .as_ref()
+                    .is_some_and(|n| n.expose_pii().to_lowercase().starts_with(&text)),
             })
             .take(limit)
             .map(|u| u.record.clone())
@@ -246,7 +277,11 @@ impl Challenger for ScriptedIdp {
         let Some(queue) = s.tickets.get_mut(ticket.handle.as_str()) else {
             return Ok(ChallengeState::TimedOut);
         };
-        let answer = if queue.len() > 1 { queue.pop_front() } else { queue.front().cloned() };
+        let answer = if queue.len() > 1 {
+            queue.pop_front()
+        } else {
+            queue.front().cloned()
+        };
         Ok(answer.unwrap_or(ChallengeState::TimedOut))
     }
 
@@ -271,7 +306,11 @@ impl Challenger for ScriptedIdp {
 
 #[async_trait]
 impl Lifecycle for ScriptedIdp {
-    async fn execute(&self, subject: &SubjectId, action: &Action) -> Result<ActionReceipt, PortError> {
+    async fn execute(
+        &self,
+        subject: &SubjectId,
+        action: &Action,
+    ) -> Result<ActionReceipt, PortError> {
         self.check(IdpMethod::Execute)?;
         self.user(subject)?;
         if !self.caps.actions.contains(&action.kind()) {
@@ -279,17 +318,26 @@ impl Lifecycle for ScriptedIdp {
         }
         self.lock().executed.push((subject.clone(), action.clone()));
         let secret = |kind, value: &str| {
-            Some(OneTimeSecret { kind, value: SecretString::from(value.to_owned()), expires_at: Some(Utc::now()) })
+            Some(OneTimeSecret {
+                kind,
+                value: SecretString::from(value.to_owned()),
+                expires_at: Some(Utc::now()),
+            })
         };
         let receipt = match action {
             Action::ResetPassword { send_email: false } => ActionReceipt {
                 kind: action.kind(),
-                secret: secret(SecretKind::ResetLink, "https://idp.invalid/reset/scripted-one-time-link"),
+                secret: secret(
+                    SecretKind::ResetLink,
+                    "https://idp.invalid/reset/scripted-one-time-link",
+                ),
                 emailed: false,
             },
-            Action::ResetPassword { send_email: true } => {
-                ActionReceipt { kind: action.kind(), secret: None, emailed: true }
-            }
+            Action::ResetPassword { send_email: true } => ActionReceipt {
+                kind: action.kind(),
+                secret: None,
+                emailed: true,
+            },
             Action::ExpirePassword => ActionReceipt {
                 kind: action.kind(),
                 secret: secret(SecretKind::TemporaryPassword, "Scripted-Temp-1"),
