@@ -1,0 +1,2 @@
+//! # fctr-entra
+#![forbid(unsafe_code)]
