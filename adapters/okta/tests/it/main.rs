@@ -1,0 +1,12 @@
+//! Integration tests for fctr-okta: every request pinned with wiremock.
+
+// Test helpers panic on purpose when a fixture is wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod challenge;
+mod directory;
+mod errors;
+mod leaks;
+mod lifecycle;
+mod oauth;
+mod support;
