@@ -1,0 +1,620 @@
+//! The control API under `/_fake/…` (not an Okta path), its Rust counterparts ([`Phones`], [`Faults`],
+//! [`OidcControl`]) and the simulated phone page.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::FakeOktaState;
+use super::state::{PushState, Shared};
+use super::util::html_escape;
+
+/// A fault to inject on matching Okta routes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Wait this long, then answer normally.
+    Latency {
+        /// Milliseconds.
+        ms: u64,
+    },
+    /// 429 E0000047 with `X-Rate-Limit-Remaining: 0` and a reset this many seconds ahead.
+    RateLimited {
+        /// Seconds until `X-Rate-Limit-Reset`.
+        reset_after_secs: u64,
+    },
+    /// A 5xx (or any status) with an Okta E0000009 body.
+    ServerError {
+        /// HTTP status.
+        status: u16,
+    },
+    /// 200 with `Content-Type: application/json` and a truncated, unparsable body.
+    MalformedJson,
+    /// Close the connection without writing any response.
+    DropConnection,
+}
+
+/// A fault rule: which route, what, how many more times (`None`: until cleared).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct FaultRule {
+    /// `*`, a route template (`/api/v1/users/{id}`) or method and template (`GET /api/v1/users/{id}`).
+    pub route: String,
+    pub fault: Fault,
+    pub remaining: Option<u32>,
+}
+
+impl FaultRule {
+    pub fn matches(&self, method: &str, template: &str) -> bool {
+        let r = self.route.trim();
+        if r == "*" {
+            return true;
+        }
+        match r.split_once(' ') {
+            Some((m, t)) => m.eq_ignore_ascii_case(method) && t.trim() == template,
+            None => r == template,
+        }
+    }
+}
+
+/// A change to make to the next ID token, for the portal's security tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdTokenTweak {
+    /// `nonce` differs from the one sent.
+    WrongNonce,
+    /// `aud` is another client id.
+    WrongAudience,
+    /// `iss` is another issuer.
+    WrongIssuer,
+    /// `exp` (and `iat`) lie in the past.
+    Expired,
+    /// `amr` is `["pwd"]` (no MFA).
+    AmrPwdOnly,
+    /// The header `kid` is not in the JWKS.
+    UnknownKid,
+    /// The signature does not verify.
+    BadSignature,
+    /// No `nonce` claim.
+    MissingNonce,
+}
+
+/// A push waiting for an answer on a simulated phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingPush {
+    /// Transaction id (the last segment of the poll href).
+    pub transaction_id: String,
+    /// Okta user id.
+    pub user_id: String,
+    /// The user's login.
+    pub login: String,
+    /// The push factor id.
+    pub factor_id: String,
+    /// The number the caller must pick, when number matching was requested.
+    pub correct_answer: Option<u8>,
+    /// The three numbers the phone shows (the right one among them), or empty without number matching.
+    pub choices: Vec<u8>,
+    /// When the push was sent.
+    pub created: DateTime<Utc>,
+    /// When it reads `TIMEOUT`.
+    pub expires_at: DateTime<Utc>,
+    /// `User-Agent` of the verify request (the phone shows it).
+    pub user_agent: Option<String>,
+    /// Client IP the phone shows (`X-Forwarded-For` of the verify request, if any).
+    pub client_ip: Option<String>,
+    /// Whether the phone was told to ignore it (it then times out).
+    pub ignored: bool,
+}
+
+/// Why a simulated phone could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PhoneError {
+    /// No such transaction.
+    #[error("unknown push transaction")]
+    UnknownTransaction,
+    /// The push was already answered or has expired.
+    #[error("push is no longer waiting ({0:?})")]
+    NotWaiting(PushState),
+}
+
+/// Simulated phones: list pending pushes and answer them.
+#[derive(Clone)]
+pub struct Phones {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Phones {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Phones")
+    }
+}
+
+/// What the phone does with a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum PhoneAnswer {
+    /// Approve, picking `number` (required with number matching; a wrong number rejects the push).
+    Approve {
+        /// The number picked.
+        #[serde(default)]
+        number: Option<u8>,
+    },
+    /// Deny ("No, it's not me").
+    Deny,
+    /// Leave it; the push times out.
+    Ignore,
+}
+
+impl Phones {
+    /// Pushes still waiting (not answered, not expired), oldest first.
+    pub fn pending(&self) -> Vec<PendingPush> {
+        let now = self.shared.now();
+        let inner = self.shared.lock();
+        let mut out: Vec<PendingPush> = inner
+            .txs
+            .values()
+            .filter(|t| t.state_at(now) == PushState::Waiting)
+            .map(|t| PendingPush {
+                transaction_id: t.id.clone(),
+                user_id: t.user_id.clone(),
+                login: inner
+                    .user_idx_by_id(&t.user_id)
+                    .map(|i| inner.users[i].login.clone())
+                    .unwrap_or_default(),
+                factor_id: t.factor_id.clone(),
+                correct_answer: t.correct_answer,
+                choices: t.choices.clone(),
+                created: t.created,
+                expires_at: t.expires_at,
+                user_agent: t.user_agent.clone(),
+                client_ip: t.client_ip.clone(),
+                ignored: t.ignored,
+            })
+            .collect();
+        out.sort_by_key(|p| p.created);
+        out
+    }
+
+    /// Waits (polling every 20 ms, up to `timeout`) for a pending push to the user (id or login).
+    pub async fn wait_for_push(&self, user: &str, timeout: Duration) -> Option<PendingPush> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(p) = self
+                .pending()
+                .into_iter()
+                .rev()
+                .find(|p| p.user_id == user || p.login == user)
+            {
+                return Some(p);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Answers a push. Returns the transaction's new state.
+    ///
+    /// # Errors
+    /// [`PhoneError`] if the transaction is unknown or no longer waiting.
+    pub fn answer(
+        &self,
+        transaction_id: &str,
+        answer: PhoneAnswer,
+    ) -> Result<PushState, PhoneError> {
+        let now = self.shared.now();
+        let mut inner = self.shared.lock();
+        let tx = inner
+            .txs
+            .get_mut(transaction_id)
+            .ok_or(PhoneError::UnknownTransaction)?;
+        let state = tx.state_at(now);
+        if state != PushState::Waiting {
+            return Err(PhoneError::NotWaiting(state));
+        }
+        match answer {
+            PhoneAnswer::Approve { number } => {
+                tx.state = match (tx.correct_answer, number) {
+                    (Some(right), Some(n)) if n == right => PushState::Success,
+                    (Some(_), _) => PushState::Rejected,
+                    (None, _) => PushState::Success,
+                };
+            }
+            PhoneAnswer::Deny => tx.state = PushState::Rejected,
+            PhoneAnswer::Ignore => tx.ignored = true,
+        }
+        Ok(tx.state)
+    }
+
+    /// Approves a push picking `number`.
+    ///
+    /// # Errors
+    /// As [`Phones::answer`].
+    pub fn approve(&self, transaction_id: &str, number: u8) -> Result<PushState, PhoneError> {
+        self.answer(
+            transaction_id,
+            PhoneAnswer::Approve {
+                number: Some(number),
+            },
+        )
+    }
+
+    /// Denies a push.
+    ///
+    /// # Errors
+    /// As [`Phones::answer`].
+    pub fn deny(&self, transaction_id: &str) -> Result<PushState, PhoneError> {
+        self.answer(transaction_id, PhoneAnswer::Deny)
+    }
+
+    /// Ignores a push (it times out).
+    ///
+    /// # Errors
+    /// As [`Phones::answer`].
+    pub fn ignore(&self, transaction_id: &str) -> Result<PushState, PhoneError> {
+        self.answer(transaction_id, PhoneAnswer::Ignore)
+    }
+}
+
+/// Fault injection on Okta routes.
+#[derive(Clone)]
+pub struct Faults {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Faults")
+    }
+}
+
+impl Faults {
+    /// Injects `fault` on `route` for the next `times` matching requests (`None`: until cleared).
+    /// `route` is `*`, a route template such as `/api/v1/users/{id}`, or `GET /api/v1/users/{id}`. Templates
+    /// are the fake's own: `/api/v1/users/{id}`, `/api/v1/users/{id}/factors`,
+    /// `/api/v1/users/{id}/factors/{factor_id}/verify`, `/api/v1/users/{id}/factors/{factor_id}/transactions/{tx_id}`,
+    /// `/api/v1/users/{id}/lifecycle/{action}`, `/oauth2/v1/token`, …
+    pub fn set(&self, route: impl Into<String>, fault: Fault, times: Option<u32>) {
+        self.shared.lock().faults.push(FaultRule {
+            route: route.into(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// Active fault rules as JSON.
+    pub fn list(&self) -> serde_json::Value {
+        serde_json::to_value(&self.shared.lock().faults).unwrap_or_default()
+    }
+}
+
+/// OIDC test hooks.
+#[derive(Clone)]
+pub struct OidcControl {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for OidcControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OidcControl")
+    }
+}
+
+impl OidcControl {
+    /// The next ID token minted carries this defect (tweaks queue up, one per token).
+    pub fn tweak_next_id_token(&self, tweak: IdTokenTweak) {
+        self.shared.lock().id_token_tweaks.push_back(tweak);
+    }
+
+    /// Drops queued tweaks.
+    pub fn clear_tweaks(&self) {
+        self.shared.lock().id_token_tweaks.clear();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP control API
+
+fn control_error(status: StatusCode, msg: &str) -> Response {
+    (status, Json(json!({"error": msg}))).into_response()
+}
+
+pub(crate) async fn list_pushes(State(st): State<FakeOktaState>) -> Response {
+    Json(st.phones().pending()).into_response()
+}
+
+pub(crate) async fn answer_push(
+    State(st): State<FakeOktaState>,
+    Path(tx): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(answer) = serde_json::from_slice::<PhoneAnswer>(&body) else {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            r#"body must be {"action":"approve","number":NN} | {"action":"deny"} | {"action":"ignore"}"#,
+        );
+    };
+    match st.phones().answer(&tx, answer) {
+        Ok(state) => Json(json!({"transactionId": tx, "state": state})).into_response(),
+        Err(PhoneError::UnknownTransaction) => {
+            control_error(StatusCode::NOT_FOUND, "unknown transaction")
+        }
+        Err(e) => control_error(StatusCode::CONFLICT, &e.to_string()),
+    }
+}
+
+pub(crate) async fn totp_code(
+    State(st): State<FakeOktaState>,
+    Path(user): Path<String>,
+) -> Response {
+    let now = st.shared.now_secs();
+    match st.totp_now(&user) {
+        Some(code) => Json(json!({
+            "userId": user,
+            "passCode": code,
+            "validForSeconds": super::totp::STEP_SECONDS - now.rem_euclid(super::totp::STEP_SECONDS),
+        }))
+        .into_response(),
+        None => control_error(StatusCode::NOT_FOUND, "no such user or no TOTP factor"),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct FaultRequest {
+    #[serde(default = "star")]
+    route: String,
+    fault: Fault,
+    #[serde(default)]
+    times: Option<u32>,
+}
+
+fn star() -> String {
+    "*".into()
+}
+
+pub(crate) async fn set_fault(
+    State(st): State<FakeOktaState>,
+    body: axum::body::Bytes,
+) -> Response {
+    match serde_json::from_slice::<FaultRequest>(&body) {
+        Ok(r) => {
+            st.faults().set(r.route, r.fault, r.times);
+            (StatusCode::CREATED, Json(st.faults().list())).into_response()
+        }
+        Err(e) => control_error(StatusCode::BAD_REQUEST, &format!("bad fault request: {e}")),
+    }
+}
+
+pub(crate) async fn list_faults(State(st): State<FakeOktaState>) -> Response {
+    Json(st.faults().list()).into_response()
+}
+
+pub(crate) async fn clear_faults(State(st): State<FakeOktaState>) -> Response {
+    st.faults().clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub(crate) async fn effects(State(st): State<FakeOktaState>, Path(user): Path<String>) -> Response {
+    let status = st.user_status(&user);
+    match (st.effects(&user), status) {
+        (Some(e), Some(s)) => {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            v["status"] = json!(s);
+            Json(v).into_response()
+        }
+        _ => control_error(StatusCode::NOT_FOUND, "no such user"),
+    }
+}
+
+pub(crate) async fn fixtures(State(st): State<FakeOktaState>) -> Response {
+    Json(st.fixtures().clone()).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ClockRequest {
+    advance_seconds: i64,
+}
+
+pub(crate) async fn clock(State(st): State<FakeOktaState>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<ClockRequest>(&body) {
+        Ok(r) => {
+            st.advance_clock(r.advance_seconds);
+            Json(json!({"now": super::state::ts(st.shared.now())})).into_response()
+        }
+        Err(_) => control_error(
+            StatusCode::BAD_REQUEST,
+            r#"body must be {"advance_seconds":N}"#,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RateRequest {
+    per_minute: u32,
+}
+
+pub(crate) async fn rate_limit(
+    State(st): State<FakeOktaState>,
+    body: axum::body::Bytes,
+) -> Response {
+    match serde_json::from_slice::<RateRequest>(&body) {
+        Ok(r) => {
+            st.set_rate_limit(r.per_minute);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(_) => control_error(StatusCode::BAD_REQUEST, r#"body must be {"per_minute":N}"#),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TweakRequest {
+    tweak: IdTokenTweak,
+}
+
+pub(crate) async fn tweak(State(st): State<FakeOktaState>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<TweakRequest>(&body) {
+        Ok(r) => {
+            st.oidc().tweak_next_id_token(r.tweak);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => control_error(StatusCode::BAD_REQUEST, &format!("bad tweak: {e}")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Simulated phone page
+
+pub(crate) const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub(crate) fn html_page(title: &str, body: &str, refresh: Option<u32>, csp: &str) -> Response {
+    let refresh = refresh
+        .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">"))
+        .unwrap_or_default();
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#222}}\
+.banner{{background:#b00020;color:#fff;padding:.4rem .8rem;font-weight:bold;border-radius:4px}}\
+.card{{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}}\
+button{{font-size:1.2rem;margin:.3rem;padding:.5rem 1rem}}.muted{{color:#666;font-size:.9rem}}</style></head>\
+<body><p class=\"banner\">FAKE OKTA (fctr testkit) &mdash; not a real identity provider</p>{body}</body></html>",
+        title = html_escape(title),
+    );
+    let mut resp = (StatusCode::OK, axum::response::Html(html)).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PhoneQuery {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+}
+
+pub(crate) async fn phone_page(
+    State(st): State<FakeOktaState>,
+    Query(q): Query<PhoneQuery>,
+) -> Response {
+    let filter = q.user.clone().unwrap_or_default();
+    let pending: Vec<PendingPush> = st
+        .phones()
+        .pending()
+        .into_iter()
+        .filter(|p| !p.ignored)
+        .filter(|p| {
+            filter.is_empty() || p.user_id == filter || p.login.eq_ignore_ascii_case(&filter)
+        })
+        .collect();
+    let mut body = String::from("<h1>Simulated phone</h1>");
+    if let Some(msg) = &q.msg {
+        body.push_str(&format!("<p><strong>{}</strong></p>", html_escape(msg)));
+    }
+    if pending.is_empty() {
+        body.push_str("<p>No pending push notifications. This page refreshes every 3 seconds.</p>");
+    }
+    for p in &pending {
+        let user_hidden = format!(
+            "<input type=\"hidden\" name=\"user\" value=\"{}\">",
+            html_escape(&filter)
+        );
+        body.push_str("<div class=\"card\">");
+        body.push_str(&format!(
+            "<h2>Okta Verify</h2><p>Did you just try to sign in?</p><p><strong>{}</strong></p>\
+<p class=\"muted\">Request from {} &middot; {} &middot; expires {}</p>",
+            html_escape(&p.login),
+            html_escape(p.client_ip.as_deref().unwrap_or("unknown location")),
+            html_escape(p.user_agent.as_deref().unwrap_or("unknown browser")),
+            html_escape(&super::state::ts(p.expires_at)),
+        ));
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"phone\"><input type=\"hidden\" name=\"tx\" value=\"{}\">{user_hidden}",
+            html_escape(&p.transaction_id)
+        ));
+        if p.choices.is_empty() {
+            body.push_str("<button name=\"action\" value=\"approve\">Yes, it's me</button>");
+        } else {
+            body.push_str("<p>Tap the number shown on the sign-in screen:</p>");
+            for n in &p.choices {
+                body.push_str(&format!(
+                    "<button name=\"number\" value=\"{n}\">{n}</button>"
+                ));
+            }
+        }
+        body.push_str(
+            "<button name=\"action\" value=\"deny\">No, it's not me</button></form></div>",
+        );
+    }
+    html_page("Simulated phone", &body, Some(3), PAGE_CSP)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PhoneForm {
+    tx: String,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+pub(crate) async fn phone_answer(
+    State(st): State<FakeOktaState>,
+    Form(f): Form<PhoneForm>,
+) -> Response {
+    let answer = match (f.action.as_deref(), f.number.as_deref()) {
+        (Some("deny"), _) => PhoneAnswer::Deny,
+        (Some("ignore"), _) => PhoneAnswer::Ignore,
+        (_, Some(n)) => PhoneAnswer::Approve {
+            number: n.trim().parse::<u8>().ok(),
+        },
+        (Some("approve"), None) => PhoneAnswer::Approve { number: None },
+        _ => return control_error(StatusCode::BAD_REQUEST, "pick a number or deny"),
+    };
+    let msg = match st.phones().answer(&f.tx, answer) {
+        Ok(PushState::Success) => "Approved.",
+        Ok(PushState::Rejected) => "Rejected.",
+        Ok(_) => "Noted.",
+        Err(_) => "That push is no longer waiting.",
+    };
+    let mut location = url::form_urlencoded::Serializer::new(String::new());
+    location.append_pair("msg", msg);
+    if let Some(u) = f.user.filter(|u| !u.is_empty()) {
+        location.append_pair("user", &u);
+    }
+    let loc = format!("phone?{}", location.finish());
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&loc) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}

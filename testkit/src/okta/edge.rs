@@ -1,0 +1,218 @@
+//! The router and the layers every Okta route shares: request id, `Date`, per-bucket rate limits with
+//! `X-Rate-Limit-*` headers, and fault injection.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::FakeOktaState;
+use super::control::{self, Fault};
+use super::error::OktaError;
+use super::serve::ConnKill;
+use super::state::Bucket;
+use super::util::random_id;
+use super::{factors, oauth, oidc, users};
+
+pub(crate) fn build_router(state: FakeOktaState) -> Router {
+    let okta = Router::new()
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oidc::discovery_oauth),
+        )
+        .route(
+            "/oauth2/v1/authorize",
+            get(oidc::authorize).post(oidc::authorize_submit),
+        )
+        .route("/oauth2/v1/token", post(oauth::token))
+        .route("/oauth2/v1/keys", get(oidc::keys))
+        .route(
+            "/oauth2/v1/userinfo",
+            get(oidc::userinfo).post(oidc::userinfo),
+        )
+        .route("/oauth2/v1/logout", get(oidc::logout))
+        .route("/api/v1/users", get(users::list_users))
+        .route("/api/v1/users/{id}", get(users::get_user))
+        .route("/api/v1/users/{id}/groups", get(users::user_groups))
+        .route(
+            "/api/v1/users/{id}/sessions",
+            axum::routing::delete(users::revoke_sessions),
+        )
+        .route(
+            "/api/v1/users/{id}/lifecycle/{action}",
+            post(users::lifecycle),
+        )
+        .route("/api/v1/users/{id}/factors", get(factors::list_factors))
+        .route(
+            "/api/v1/users/{id}/factors/{factor_id}",
+            get(factors::get_factor).delete(factors::delete_factor),
+        )
+        .route(
+            "/api/v1/users/{id}/factors/{factor_id}/verify",
+            post(factors::verify),
+        )
+        .route(
+            "/api/v1/users/{id}/factors/{factor_id}/transactions/{tx_id}",
+            get(factors::poll),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), okta_edge))
+        .fallback(not_found);
+
+    let fake = Router::new()
+        .route("/_fake/pushes", get(control::list_pushes))
+        .route("/_fake/pushes/{tx_id}/answer", post(control::answer_push))
+        .route("/_fake/totp/{user}", get(control::totp_code))
+        .route(
+            "/_fake/faults",
+            get(control::list_faults)
+                .post(control::set_fault)
+                .delete(control::clear_faults),
+        )
+        .route("/_fake/users/{user}/effects", get(control::effects))
+        .route("/_fake/fixtures", get(control::fixtures))
+        .route("/_fake/clock", post(control::clock))
+        .route("/_fake/rate-limit", post(control::rate_limit))
+        .route("/_fake/oidc/next-id-token", post(control::tweak))
+        .route(
+            "/_fake/phone",
+            get(control::phone_page).post(control::phone_answer),
+        );
+
+    okta.merge(fake)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            common_headers,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    OktaError::new(
+        StatusCode::NOT_FOUND,
+        "E0000007",
+        "Not found: Resource not found",
+    )
+    .into_response()
+}
+
+/// `X-Okta-Request-Id` and `Date` on every response.
+async fn common_headers(State(st): State<FakeOktaState>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&random_id(20)) {
+        h.insert("x-okta-request-id", v);
+    }
+    let now = st.shared.now();
+    let system = UNIX_EPOCH + Duration::from_secs(u64::try_from(now.timestamp()).unwrap_or(0));
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(system)) {
+        h.insert(header::DATE, v);
+    }
+    resp
+}
+
+fn set_rate_headers(h: &mut HeaderMap, limit: u32, remaining: u32, reset: i64) {
+    h.insert("x-rate-limit-limit", HeaderValue::from(limit));
+    h.insert("x-rate-limit-remaining", HeaderValue::from(remaining));
+    h.insert("x-rate-limit-reset", HeaderValue::from(reset));
+}
+
+/// Faults, then the per-bucket rate limit, then the handler.
+async fn okta_edge(State(st): State<FakeOktaState>, req: Request, next: Next) -> Response {
+    let method = req.method().as_str().to_owned();
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
+
+    let fault = {
+        let mut inner = st.shared.lock();
+        let mut hit = None;
+        if let Some(rule) = inner
+            .faults
+            .iter_mut()
+            .find(|r| r.matches(&method, &template))
+        {
+            hit = Some(rule.fault.clone());
+            if let Some(n) = rule.remaining.as_mut() {
+                *n = n.saturating_sub(1);
+            }
+        }
+        inner.faults.retain(|r| r.remaining != Some(0));
+        hit
+    };
+    let now = st.shared.now_secs();
+    match fault {
+        None => {}
+        Some(Fault::Latency { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Some(Fault::RateLimited { reset_after_secs }) => {
+            let mut resp = OktaError::rate_limited().into_response();
+            let reset = now + i64::try_from(reset_after_secs).unwrap_or(60);
+            let limit = st.shared.lock().rate_limit_per_minute;
+            set_rate_headers(resp.headers_mut(), limit, 0, reset);
+            return resp;
+        }
+        Some(Fault::ServerError { status }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return OktaError::internal(status).into_response();
+        }
+        Some(Fault::MalformedJson) => {
+            let mut resp = (StatusCode::OK, "{\"id\":\"00u").into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return resp;
+        }
+        Some(Fault::DropConnection) => {
+            if let Some(kill) = req.extensions().get::<ConnKill>() {
+                kill.0.notify_one();
+                // The connection (and this future with it) is dropped; this is only a backstop.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            // In-process (no connection to drop): a body that fails at once.
+            let stream = futures::stream::once(async {
+                Err::<bytes::Bytes, std::io::Error>(std::io::Error::other(
+                    "connection dropped by fault injection",
+                ))
+            });
+            return Response::new(Body::from_stream(stream));
+        }
+    }
+
+    let bucket_key = format!("{method} {template}");
+    let (limit, remaining, reset, allowed) = {
+        let mut inner = st.shared.lock();
+        let limit = inner.rate_limit_per_minute;
+        let b = inner.buckets.entry(bucket_key).or_insert(Bucket {
+            window_start: now,
+            used: 0,
+        });
+        if now >= b.window_start + 60 {
+            b.window_start = now;
+            b.used = 0;
+        }
+        let allowed = b.used < limit;
+        if allowed {
+            b.used += 1;
+        }
+        (
+            limit,
+            limit.saturating_sub(b.used),
+            b.window_start + 60,
+            allowed,
+        )
+    };
+    let mut resp = if allowed {
+        next.run(req).await
+    } else {
+        OktaError::rate_limited().into_response()
+    };
+    set_rate_headers(resp.headers_mut(), limit, remaining, reset);
+    resp
+}

@@ -1,0 +1,10 @@
+//! Integration tests for the fake Okta tenant: real HTTP against a started fake.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod control;
+mod factors;
+mod helpers;
+mod lifecycle;
+mod oidc;
+mod token;
+mod users;
