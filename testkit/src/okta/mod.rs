@@ -16,6 +16,7 @@
 //! points"); some choices are switchable through [`FakeOktaOptions`].
 
 mod auth;
+mod contract;
 mod control;
 mod edge;
 mod error;
