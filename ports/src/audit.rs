@@ -97,6 +97,20 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// Stable machine name.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Pending => "pending",
+            Self::Denied => "denied",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// Why something was denied, rejected or failed: the machine-readable reason every refusal carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -382,9 +396,82 @@ impl AuditEvent {
     }
 
     /// The canonical encoding the chain hash covers (see the module docs).
+    ///
+    /// Written field by field in sorted key order (this is on the hot path of every append and every chain
+    /// verification); [`AuditEvent::canonical_bytes_generic`] is the reference it must equal byte for byte.
     #[must_use]
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        // Serialising a derived struct cannot fail; fall back to an empty object rather than panic.
+        fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
+            if !*first {
+                out.push(b',');
+            }
+            *first = false;
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+        }
+        fn string(out: &mut Vec<u8>, s: &str) {
+            // Writing a &str to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        let mut out = Vec::with_capacity(320);
+        let mut first = true;
+        out.push(b'{');
+        // Keys in bytewise order: action, agent, at, client_ip, detail, factor, id, kind, outcome, reason,
+        // request_id, target, tenant.
+        if let Some(a) = &self.action {
+            key(&mut out, &mut first, "action");
+            string(&mut out, a.as_str());
+        }
+        if let Some(a) = &self.agent {
+            key(&mut out, &mut first, "agent");
+            string(&mut out, a.as_str());
+        }
+        key(&mut out, &mut first, "at");
+        string(&mut out, &canonical_time::format(&self.at));
+        if let Some(ip) = &self.client_ip {
+            key(&mut out, &mut first, "client_ip");
+            string(&mut out, ip.as_str());
+        }
+        if let Some(d) = &self.detail {
+            key(&mut out, &mut first, "detail");
+            let value = serde_json::to_value(d).unwrap_or(serde_json::Value::Null);
+            write_canonical(&value, &mut out);
+        }
+        if let Some(f) = &self.factor {
+            key(&mut out, &mut first, "factor");
+            string(&mut out, f.as_str());
+        }
+        key(&mut out, &mut first, "id");
+        let mut buf = uuid::Uuid::encode_buffer();
+        string(&mut out, self.id.hyphenated().encode_lower(&mut buf));
+        key(&mut out, &mut first, "kind");
+        string(&mut out, self.kind.as_str());
+        key(&mut out, &mut first, "outcome");
+        string(&mut out, self.outcome.as_str());
+        if let Some(r) = &self.reason {
+            key(&mut out, &mut first, "reason");
+            string(&mut out, r.as_str());
+        }
+        if let Some(r) = &self.request_id {
+            key(&mut out, &mut first, "request_id");
+            string(&mut out, r.as_str());
+        }
+        if let Some(t) = &self.target {
+            key(&mut out, &mut first, "target");
+            string(&mut out, t.as_str());
+        }
+        key(&mut out, &mut first, "tenant");
+        string(&mut out, self.tenant.as_str());
+        out.push(b'}');
+        out
+    }
+
+    /// The canonical encoding computed the generic way (serialize, then sort keys). The reference for
+    /// [`AuditEvent::canonical_bytes`]; slower.
+    #[must_use]
+    pub fn canonical_bytes_generic(&self) -> Vec<u8> {
+        // Serialising a derived struct cannot fail; fall back to null rather than panic.
         let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         let mut out = Vec::with_capacity(256);
         write_canonical(&value, &mut out);
@@ -760,6 +847,56 @@ mod tests {
         assert!(!s.contains("agent"), "absent options are omitted: {s}");
         let back: AuditEvent = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
         assert_eq!(back.canonical_bytes(), e.canonical_bytes());
+    }
+
+    fn arb_event() -> impl proptest::strategy::Strategy<Value = AuditEvent> {
+        use proptest::prelude::*;
+        let kinds = [EventKind::Lookup, EventKind::ActionIntent, EventKind::Denied, EventKind::Purge];
+        let outcomes = [Outcome::Success, Outcome::Pending, Outcome::Denied, Outcome::Rejected, Outcome::Failed];
+        (
+            0usize..4,
+            0usize..5,
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of("[a-z0-9_:.-]{1,20}"),
+            proptest::option::of("[ -~]{1,40}"),
+            any::<u32>(),
+            0u8..5,
+        )
+            .prop_map(move |(k, o, agent, action, factor, req, secs, detail)| {
+                let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+                    + chrono::Duration::microseconds(i64::from(secs) * 7919);
+                let mut e = AuditEvent::new(tenant(), at, kinds[k], outcomes[o]);
+                if agent {
+                    e.agent = Some(PseudoId::parse("k1:AAAAAAAAAAAAAAAAAAAAAA").unwrap());
+                    e.target = Some(PseudoId::parse("k2:BBBBBBBBBBBBBBBBBBBBBA").unwrap());
+                    e.client_ip = Some(TruncatedIp::from_ip("10.1.2.3".parse().unwrap()));
+                    e.reason = Some(Reason::GrantUsed);
+                }
+                if action {
+                    e.action = Some(ActionKind::IssueTemporaryAccessPass);
+                }
+                e.factor = factor.and_then(|f| FactorKind::parse(&f).ok());
+                e.request_id = req.and_then(|r| RequestId::parse(r).ok());
+                e.detail = match detail {
+                    0 => None,
+                    1 => Some(AuditDetail::Purge { store: "audit\"q".into(), removed: 3, before: at }),
+                    2 => Some(AuditDetail::Upstream { code: "timeout".into(), status: None }),
+                    3 => Some(AuditDetail::Checkpoint { seq: 9, hash: ChainHash([7; 32]) }),
+                    _ => Some(AuditDetail::Factors { approved: 1, required: 2 }),
+                };
+                e
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_canonical_equals_the_generic_reference(e in arb_event()) {
+            proptest::prop_assert_eq!(
+                String::from_utf8(e.canonical_bytes()).unwrap(),
+                String::from_utf8(e.canonical_bytes_generic()).unwrap()
+            );
+        }
     }
 
     #[test]

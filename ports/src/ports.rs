@@ -164,7 +164,8 @@ pub trait AuditLog: Send + Sync {
     /// Deletes events strictly before `before`, recording an anchor so the retained chain still verifies.
     ///
     /// # Errors
-    /// [`PortError::Unavailable`] when the store cannot be written; nothing is deleted then.
+    /// [`PortError::Unavailable`] when the store cannot be written; [`PortError::InvalidState`] when the events
+    /// it would delete do not verify (retention must not erase evidence of tampering). Nothing is deleted then.
     async fn purge_before(&self, before: DateTime<Utc>) -> Result<PurgeReport, PortError>;
 }
 

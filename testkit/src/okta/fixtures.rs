@@ -51,6 +51,49 @@ pub struct FixtureUser {
     pub totp_secret: Option<String>,
     /// What the user is for, in a sentence.
     pub purpose: String,
+    /// `profile.mobilePhone`; `None` seeds the default `+1-555-01NN`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mobile_phone: Option<String>,
+}
+
+impl FixtureUser {
+    /// An extra ACTIVE caller with Okta Verify push and TOTP (factor ids derived from the handle), for tests that
+    /// need users of their own, e.g. canary values. `id` must be a 20-character Okta-style id.
+    #[must_use]
+    pub fn caller(
+        handle: &str,
+        id: &str,
+        login: &str,
+        first: &str,
+        last: &str,
+        phone: Option<&str>,
+    ) -> Self {
+        Self {
+            handle: handle.into(),
+            id: id.into(),
+            login: login.into(),
+            first_name: first.into(),
+            last_name: last.into(),
+            status: "ACTIVE".into(),
+            role: FixtureRole::Caller,
+            groups: Vec::new(),
+            factors: vec![
+                FixtureFactor {
+                    id: factor_id(handle, "push", "OKTA"),
+                    factor_type: "push".into(),
+                    provider: "OKTA".into(),
+                },
+                FixtureFactor {
+                    id: factor_id(handle, "token:software:totp", "OKTA"),
+                    factor_type: "token:software:totp".into(),
+                    provider: "OKTA".into(),
+                },
+            ],
+            totp_secret: Some(base32_encode(&totp_secret_for(login))),
+            purpose: "Extra caller added by a test.".into(),
+            mobile_phone: phone.map(str::to_owned),
+        }
+    }
 }
 
 /// A seeded group.
@@ -361,6 +404,7 @@ pub(crate) fn describe() -> Fixtures {
                     .collect(),
                 totp_secret: has_totp.then(|| base32_encode(&totp_secret_for(&login))),
                 purpose: s.purpose.into(),
+                mobile_phone: None,
             }
         })
         .collect();

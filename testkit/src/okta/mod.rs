@@ -83,6 +83,8 @@ pub struct FakeOktaOptions {
     /// Redirect URIs registered on the OIDC client besides the defaults
     /// (`http://127.0.0.1:8080/auth/callback`, `http://localhost:8080/auth/callback`).
     pub extra_redirect_uris: Vec<String>,
+    /// Users seeded besides the fixture org (e.g. [`FixtureUser::caller`] with canary values).
+    pub extra_users: Vec<FixtureUser>,
     /// Requests per minute per route bucket (method + route template) before 429 E0000047 (default 600).
     pub rate_limit_per_minute: u32,
     /// Consecutive wrong passcodes that lock the user (`LOCKED_OUT`, E0000069); 0 disables (default 5).
@@ -110,6 +112,7 @@ impl Default for FakeOktaOptions {
             api_token: DEFAULT_API_TOKEN.into(),
             push_timeout: Duration::from_secs(60),
             extra_redirect_uris: Vec::new(),
+            extra_users: Vec::new(),
             rate_limit_per_minute: 600,
             lockout_threshold: 5,
             passcode_replay_as_body: false,
@@ -212,7 +215,8 @@ impl FakeOktaState {
         };
         let token_url = Url::parse(&cfg.token_endpoint())
             .map_err(|e| StartError::InvalidOption(format!("issuer: {e}")))?;
-        let fixtures = fixtures::describe();
+        let mut fixtures = fixtures::describe();
+        fixtures.users.extend(options.extra_users.iter().cloned());
         let (users, groups) = state::seed(&fixtures);
         let mut redirect_uris = vec![
             "http://127.0.0.1:8080/auth/callback".to_string(),
@@ -249,7 +253,7 @@ impl FakeOktaState {
             scopes: options.service_app_scopes.clone(),
         };
         Ok(Self {
-            shared: Arc::new(Shared::new(cfg, signer, inner)),
+            shared: Arc::new(Shared::new(cfg, signer, inner, fixtures)),
             service_app: Arc::new(service_app),
         })
     }

@@ -449,11 +449,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(cfg: Config, signer: Arc<RsaSigner>, inner: Inner) -> Self {
+    pub fn new(cfg: Config, signer: Arc<RsaSigner>, inner: Inner, fixtures: Fixtures) -> Self {
         Self {
             cfg,
             signer,
-            fixtures: fixtures::describe(),
+            fixtures,
             clock_offset: AtomicI64::new(0),
             inner: Mutex::new(inner),
         }
@@ -553,7 +553,7 @@ pub(crate) fn seed(fixtures: &Fixtures) -> (Vec<User>, Vec<Group>) {
                 email: f.login.clone(),
                 first_name: f.first_name.clone(),
                 last_name: f.last_name.clone(),
-                mobile_phone: Some(format!("+1-555-01{i:02}")),
+                mobile_phone: f.mobile_phone.clone().or_else(|| Some(format!("+1-555-01{i:02}"))),
                 groups: group_ids,
                 factors,
                 effects: Effects::default(),

@@ -1,0 +1,623 @@
+//! The single writer task. Every write to the file goes through it, so the chain heads it caches are the truth.
+//!
+//! It takes everything queued (up to `max_batch` commands), writes all appends and usage records of the batch in
+//! ONE transaction, commits (`synchronous=FULL`: the WAL is fsynced before `COMMIT` returns), and only then answers
+//! each caller. If anything in the transaction fails it is rolled back, every caller in the batch gets
+//! [`PortError::Unavailable`], and the heads are reloaded from the file, so a failed batch never forks the chain.
+
+use crate::codec::{self, EventColumns};
+use crate::verify::{self, ChainWalker, WalkError};
+use chrono::{DateTime, Utc};
+use fctr_ports::{
+    AuditEvent, ChainAnchor, ChainCheckpoint, ChainHash, Month, PortError, PurgeReport,
+    SealedEvent, TenantId, UsageRecord,
+};
+use secrecy::SecretString;
+use sqlx::{Connection, Row, SqliteConnection};
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
+
+/// A reply channel.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, PortError>>;
+
+/// What the writer is asked to do.
+pub(crate) enum Command {
+    Append(AuditEvent, Reply<SealedEvent>),
+    Usage(UsageRecord, Reply<()>),
+    PurgeAudit(DateTime<Utc>, Reply<PurgeReport>),
+    PurgeUsage(DateTime<Utc>, Reply<PurgeReport>),
+    Checkpoint(Reply<Vec<ChainCheckpoint>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Where a tenant's chain continues.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    pub next_seq: u64,
+    pub prev: ChainHash,
+}
+
+impl Head {
+    const START: Head = Head {
+        next_seq: 0,
+        prev: ChainHash::GENESIS,
+    };
+}
+
+/// Errors while loading the heads.
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    Sql(sqlx::Error),
+    Corrupt,
+}
+
+/// Reads each tenant's head (last event, or its anchor when every event was purged) and last checkpoint seq.
+pub(crate) async fn load_heads(
+    conn: &mut SqliteConnection,
+) -> Result<(HashMap<TenantId, Head>, HashMap<TenantId, u64>), LoadError> {
+    let mut heads = HashMap::new();
+    let anchors = sqlx::query("SELECT tenant, seq, prev_hash FROM audit_anchors")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(LoadError::Sql)?;
+    for r in anchors {
+        let t: String = r.try_get(0).map_err(LoadError::Sql)?;
+        let seq: i64 = r.try_get(1).map_err(LoadError::Sql)?;
+        let prev: String = r.try_get(2).map_err(LoadError::Sql)?;
+        let (Some(t), Ok(next_seq), Ok(prev)) = (
+            codec::tenant(&t),
+            u64::try_from(seq),
+            ChainHash::from_hex(&prev),
+        ) else {
+            return Err(LoadError::Corrupt);
+        };
+        heads.insert(t, Head { next_seq, prev });
+    }
+    // SQLite returns the other columns of the row holding MAX(seq).
+    let rows = sqlx::query("SELECT tenant, MAX(seq), hash FROM audit_events GROUP BY tenant")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(LoadError::Sql)?;
+    for r in rows {
+        let t: String = r.try_get(0).map_err(LoadError::Sql)?;
+        let seq: i64 = r.try_get(1).map_err(LoadError::Sql)?;
+        let hash: String = r.try_get(2).map_err(LoadError::Sql)?;
+        let (Some(t), Ok(seq), Ok(prev)) = (
+            codec::tenant(&t),
+            u64::try_from(seq),
+            ChainHash::from_hex(&hash),
+        ) else {
+            return Err(LoadError::Corrupt);
+        };
+        heads.insert(
+            t,
+            Head {
+                next_seq: seq.saturating_add(1),
+                prev,
+            },
+        );
+    }
+    let mut checkpointed = HashMap::new();
+    let rows = sqlx::query("SELECT tenant, MAX(seq) FROM audit_checkpoints GROUP BY tenant")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(LoadError::Sql)?;
+    for r in rows {
+        let t: String = r.try_get(0).map_err(LoadError::Sql)?;
+        let seq: i64 = r.try_get(1).map_err(LoadError::Sql)?;
+        if let (Some(t), Ok(seq)) = (codec::tenant(&t), u64::try_from(seq)) {
+            checkpointed.insert(t, seq);
+        }
+    }
+    Ok((heads, checkpointed))
+}
+
+/// The writer's state.
+pub(crate) struct Writer {
+    conn: SqliteConnection,
+    /// `None` after a failure we could not recover from by reloading: every append is refused until a reload works.
+    heads: Option<HashMap<TenantId, Head>>,
+    checkpointed: HashMap<TenantId, u64>,
+    key: Option<SecretString>,
+    max_batch: usize,
+}
+
+enum Pending {
+    Append(Box<SealedEvent>, Reply<SealedEvent>),
+    Usage(Reply<()>),
+}
+
+impl Writer {
+    pub fn new(
+        conn: SqliteConnection,
+        heads: HashMap<TenantId, Head>,
+        checkpointed: HashMap<TenantId, u64>,
+        key: Option<SecretString>,
+        max_batch: usize,
+    ) -> Self {
+        Self {
+            conn,
+            heads: Some(heads),
+            checkpointed,
+            key,
+            max_batch: max_batch.max(1),
+        }
+    }
+
+    /// Runs until every sender is gone or a shutdown is asked for.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut cmds: Vec<Command> = Vec::with_capacity(self.max_batch);
+        let mut shutdown: Option<oneshot::Sender<()>> = None;
+        while shutdown.is_none() {
+            let Some(first) = rx.recv().await else {
+                break;
+            };
+            cmds.push(first);
+            // Let callers just woken by the previous batch's acknowledgements queue their next command, so they
+            // share this batch's fsync instead of each paying for one.
+            tokio::task::yield_now().await;
+            while cmds.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(c) => cmds.push(c),
+                    Err(_) => break,
+                }
+            }
+            let mut group: Vec<Command> = Vec::new();
+            for c in cmds.drain(..) {
+                if shutdown.is_some() {
+                    refuse(c);
+                    continue;
+                }
+                match c {
+                    Command::Append(..) | Command::Usage(..) => group.push(c),
+                    Command::Shutdown(done) => {
+                        self.flush(std::mem::take(&mut group)).await;
+                        shutdown = Some(done);
+                    }
+                    other => {
+                        self.flush(std::mem::take(&mut group)).await;
+                        self.single(other).await;
+                    }
+                }
+            }
+            self.flush(group).await;
+        }
+        // Refuse whatever is still queued; nothing more is accepted.
+        rx.close();
+        while let Ok(c) = rx.try_recv() {
+            refuse(c);
+        }
+        if let Err(e) = self.conn.close().await {
+            let _ = codec::unavailable("close", &e);
+        }
+        if let Some(done) = shutdown {
+            let _ = done.send(());
+        }
+    }
+
+    async fn ensure_heads(&mut self) -> bool {
+        if self.heads.is_some() {
+            return true;
+        }
+        match load_heads(&mut self.conn).await {
+            Ok((heads, checkpointed)) => {
+                self.heads = Some(heads);
+                self.checkpointed = checkpointed;
+                true
+            }
+            Err(LoadError::Sql(e)) => {
+                let _ = codec::unavailable("reload chain heads", &e);
+                false
+            }
+            Err(LoadError::Corrupt) => {
+                tracing::error!(target: "fctr::sqlite", "audit chain heads are malformed; appends refused");
+                false
+            }
+        }
+    }
+
+    /// Writes a group of appends and usage records in one transaction.
+    async fn flush(&mut self, group: Vec<Command>) {
+        if group.is_empty() {
+            return;
+        }
+        if !self.ensure_heads().await {
+            group.into_iter().for_each(refuse);
+            return;
+        }
+        let mut overlay: HashMap<TenantId, Head> = HashMap::new();
+        let mut pending: Vec<Pending> = Vec::with_capacity(group.len());
+        let result = self.write_group(group, &mut overlay, &mut pending).await;
+        match result {
+            Ok(()) => {
+                if let Some(heads) = self.heads.as_mut() {
+                    heads.extend(overlay);
+                }
+                for p in pending {
+                    match p {
+                        Pending::Append(s, reply) => {
+                            let _ = reply.send(Ok(*s));
+                        }
+                        Pending::Usage(reply) => {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = codec::unavailable("append batch", &e);
+                for p in pending {
+                    match p {
+                        Pending::Append(_, reply) => {
+                            let _ = reply.send(Err(PortError::Unavailable));
+                        }
+                        Pending::Usage(reply) => {
+                            let _ = reply.send(Err(PortError::Unavailable));
+                        }
+                    }
+                }
+                // The transaction was rolled back; forget what we thought and read the file again.
+                self.heads = None;
+                self.ensure_heads().await;
+            }
+        }
+    }
+
+    async fn write_group(
+        &mut self,
+        group: Vec<Command>,
+        overlay: &mut HashMap<TenantId, Head>,
+        pending: &mut Vec<Pending>,
+    ) -> Result<(), sqlx::Error> {
+        let heads = self.heads.as_ref();
+        // Seal everything first (pure CPU), so callers of a failed batch are all still in `pending`.
+        let mut rows: Vec<EventColumns> = Vec::new();
+        let mut usage: Vec<UsageRecord> = Vec::new();
+        for c in group {
+            match c {
+                Command::Append(event, reply) => {
+                    let tenant = event.tenant.clone();
+                    let head = overlay
+                        .get(&tenant)
+                        .or_else(|| heads.and_then(|h| h.get(&tenant)))
+                        .copied()
+                        .unwrap_or(Head::START);
+                    let sealed = SealedEvent::seal(head.prev, head.next_seq, event);
+                    let Some(cols) = EventColumns::encode(&sealed) else {
+                        let _ = reply.send(Err(PortError::Malformed));
+                        continue;
+                    };
+                    overlay.insert(
+                        tenant,
+                        Head {
+                            next_seq: sealed.seq.saturating_add(1),
+                            prev: sealed.hash,
+                        },
+                    );
+                    rows.push(cols);
+                    pending.push(Pending::Append(Box::new(sealed), reply));
+                }
+                Command::Usage(record, reply) => {
+                    if i64::try_from(record.count).is_err() {
+                        let _ = reply.send(Err(PortError::Malformed));
+                        continue;
+                    }
+                    usage.push(record);
+                    pending.push(Pending::Usage(reply));
+                }
+                other => refuse(other),
+            }
+        }
+        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
+        // Multi-row INSERTs in a few fixed sizes, so the prepared-statement cache stays small.
+        let mut rest = rows.as_slice();
+        while !rest.is_empty() {
+            let n = INSERT_SIZES
+                .iter()
+                .copied()
+                .find(|&k| rest.len() >= k)
+                .unwrap_or(1);
+            let (chunk, tail) = rest.split_at(n.min(rest.len()));
+            let sql = insert_sql(chunk.len());
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(&r.tenant)
+                    .bind(r.seq)
+                    .bind(&r.id)
+                    .bind(&r.at)
+                    .bind(r.kind)
+                    .bind(&r.event)
+                    .bind(&r.prev_hash)
+                    .bind(&r.hash);
+            }
+            q.execute(&mut *tx).await?;
+            rest = tail;
+        }
+        for u in &usage {
+            sqlx::query(
+                "INSERT INTO usage (month, tenant, agent, kind, count) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (month, tenant, agent, kind) DO UPDATE SET count = count + excluded.count",
+            )
+            .bind(u.month.to_string())
+            .bind(u.tenant.as_str())
+            .bind(u.agent.as_str())
+            .bind(u.kind.as_str())
+            .bind(i64::try_from(u.count).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    async fn single(&mut self, c: Command) {
+        match c {
+            Command::PurgeAudit(before, reply) => {
+                let r = self.purge_audit(before).await;
+                if r.is_err() {
+                    // Rolled back; the heads are unchanged by a purge, but re-read them to be sure.
+                    self.heads = None;
+                    self.ensure_heads().await;
+                }
+                let _ = reply.send(r);
+            }
+            Command::PurgeUsage(before, reply) => {
+                let _ = reply.send(self.purge_usage(before).await);
+            }
+            Command::Checkpoint(reply) => {
+                let r = self.checkpoint().await;
+                let _ = reply.send(r);
+            }
+            other => refuse(other),
+        }
+    }
+
+    async fn purge_usage(&mut self, before: DateTime<Utc>) -> Result<PurgeReport, PortError> {
+        let month = Month::of(before).to_string();
+        let done = sqlx::query("DELETE FROM usage WHERE month < ?1")
+            .bind(month)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| codec::unavailable("purge usage", &e))?;
+        self.shrink_wal().await;
+        Ok(PurgeReport {
+            removed: done.rows_affected(),
+            anchors: Vec::new(),
+        })
+    }
+
+    /// Deletes, per tenant, the prefix of the chain older than `before` and moves the anchor, in one transaction.
+    /// The prefix is verified first: retention never erases the evidence of tampering.
+    async fn purge_audit(&mut self, before: DateTime<Utc>) -> Result<PurgeReport, PortError> {
+        let cut = codec::time_text(&before);
+        let sql = |what: &'static str| move |e: sqlx::Error| codec::unavailable(what, &e);
+        let mut tx = self
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql("purge audit"))?;
+        let anchors = verify::anchors(&mut tx).await?;
+        let tenants: Vec<String> = sqlx::query("SELECT DISTINCT tenant FROM audit_events")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(sql("purge audit"))?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()
+            .map_err(sql("purge audit"))?;
+        let mut report = PurgeReport::default();
+        for t in tenants {
+            let Some(tenant) = codec::tenant(&t) else {
+                return Err(PortError::Malformed);
+            };
+            let first_kept: Option<i64> = sqlx::query_scalar(
+                "SELECT MIN(seq) FROM audit_events WHERE tenant = ?1 AND at >= ?2",
+            )
+            .bind(&t)
+            .bind(&cut)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sql("purge audit"))?;
+            let (first, last): (Option<i64>, Option<i64>) = {
+                let r =
+                    sqlx::query("SELECT MIN(seq), MAX(seq) FROM audit_events WHERE tenant = ?1")
+                        .bind(&t)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(sql("purge audit"))?;
+                (
+                    r.try_get(0).map_err(sql("purge audit"))?,
+                    r.try_get(1).map_err(sql("purge audit"))?,
+                )
+            };
+            let (Some(first), Some(last)) = (first, last) else {
+                continue;
+            };
+            let keep_from = first_kept.unwrap_or(last.saturating_add(1));
+            if keep_from <= first {
+                continue;
+            }
+            // Verify the prefix that is about to go, from the current anchor.
+            let mut walker =
+                ChainWalker::new(tenant.clone(), anchors.get(&t).cloned(), None, Some(before));
+            let walked = match verify::walk(&mut tx, &t, Some(keep_from), &mut walker).await {
+                Ok(()) => walker.finish().await,
+                Err(e) => Err(e),
+            };
+            let head = match walked {
+                Ok((_, Some(head))) => head,
+                Ok((_, None)) => return Err(PortError::InvalidState),
+                Err(WalkError::Store(e)) => return Err(e),
+                Err(WalkError::Break(b)) => {
+                    tracing::error!(
+                        target: "fctr::sqlite",
+                        tenant = %b.tenant, position = b.position, kind = ?b.kind,
+                        "audit purge refused: the chain to purge is broken"
+                    );
+                    return Err(PortError::InvalidState);
+                }
+                Err(WalkError::NotOld(seq)) => {
+                    tracing::error!(
+                        target: "fctr::sqlite",
+                        tenant = %tenant, position = seq,
+                        "audit purge refused: an event's time column disagrees with its content"
+                    );
+                    return Err(PortError::InvalidState);
+                }
+            };
+            let Ok(keep_from_u) = u64::try_from(keep_from) else {
+                return Err(PortError::Malformed);
+            };
+            if head.seq.saturating_add(1) != keep_from_u {
+                return Err(PortError::InvalidState);
+            }
+            let done = sqlx::query("DELETE FROM audit_events WHERE tenant = ?1 AND seq < ?2")
+                .bind(&t)
+                .bind(keep_from)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql("purge audit"))?;
+            report.removed += done.rows_affected();
+            sqlx::query(
+                "INSERT INTO audit_anchors (tenant, seq, prev_hash) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash",
+            )
+            .bind(&t)
+            .bind(keep_from)
+            .bind(head.hash.to_hex())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("purge audit"))?;
+            // Checkpoints inside the purged prefix say nothing any more.
+            sqlx::query("DELETE FROM audit_checkpoints WHERE tenant = ?1 AND seq < ?2")
+                .bind(&t)
+                .bind(keep_from)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql("purge audit"))?;
+            report.anchors.push(ChainAnchor {
+                tenant,
+                seq: keep_from_u,
+                prev_hash: head.hash,
+            });
+        }
+        tx.commit().await.map_err(sql("purge audit"))?;
+        self.shrink_wal().await;
+        Ok(report)
+    }
+
+    /// After a purge, copy the WAL back and truncate it, so purged rows do not linger in it (`secure_delete` has
+    /// already zeroed them in the pages). Best effort: a long reader can make it a no-op until the next purge.
+    async fn shrink_wal(&mut self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut self.conn)
+            .await
+        {
+            let _ = codec::unavailable("wal checkpoint", &e);
+        }
+    }
+
+    /// Records the head of every tenant whose head moved since its last checkpoint.
+    async fn checkpoint(&mut self) -> Result<Vec<ChainCheckpoint>, PortError> {
+        if !self.ensure_heads().await {
+            return Err(PortError::Unavailable);
+        }
+        let at = codec::time_text(&Utc::now());
+        let mut new: Vec<(ChainCheckpoint, Option<String>)> = Vec::new();
+        if let Some(heads) = self.heads.as_ref() {
+            let mut tenants: Vec<&TenantId> = heads.keys().collect();
+            tenants.sort();
+            for t in tenants {
+                let Some(h) = heads.get(t) else { continue };
+                if h.next_seq == 0 {
+                    continue;
+                }
+                let seq = h.next_seq - 1;
+                if self.checkpointed.get(t) == Some(&seq) {
+                    continue;
+                }
+                let cp = ChainCheckpoint {
+                    tenant: t.clone(),
+                    seq,
+                    hash: h.prev,
+                };
+                let mac = self
+                    .key
+                    .as_ref()
+                    .and_then(|k| codec::checkpoint_mac(k, &cp, &at));
+                new.push((cp, mac));
+            }
+        }
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = |e: sqlx::Error| codec::unavailable("checkpoint", &e);
+        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await.map_err(sql)?;
+        for (cp, mac) in &new {
+            sqlx::query(
+                "INSERT INTO audit_checkpoints (tenant, seq, hash, at, mac) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (tenant, seq) DO UPDATE SET hash = excluded.hash, at = excluded.at, mac = excluded.mac",
+            )
+            .bind(cp.tenant.as_str())
+            .bind(i64::try_from(cp.seq).unwrap_or(i64::MAX))
+            .bind(cp.hash.to_hex())
+            .bind(&at)
+            .bind(mac.as_deref())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+        }
+        tx.commit().await.map_err(sql)?;
+        let mut out = Vec::with_capacity(new.len());
+        for (cp, _) in new {
+            tracing::info!(
+                target: "fctr::audit::checkpoint",
+                tenant = %cp.tenant,
+                seq = cp.seq,
+                hash = %cp.hash,
+                "audit chain checkpoint"
+            );
+            self.checkpointed.insert(cp.tenant.clone(), cp.seq);
+            out.push(cp);
+        }
+        Ok(out)
+    }
+}
+
+/// Rows per multi-row INSERT, largest first.
+const INSERT_SIZES: [usize; 4] = [64, 16, 4, 1];
+
+/// `INSERT INTO audit_events (...) VALUES (...), (...)` for `n` rows.
+fn insert_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit_events (tenant, seq, id, at, kind, event, prev_hash, hash) VALUES ",
+    );
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+    sql
+}
+
+/// Answers a command with [`PortError::Unavailable`] without doing it.
+fn refuse(c: Command) {
+    match c {
+        Command::Append(_, r) => {
+            let _ = r.send(Err(PortError::Unavailable));
+        }
+        Command::Usage(_, r) => {
+            let _ = r.send(Err(PortError::Unavailable));
+        }
+        Command::PurgeAudit(_, r) | Command::PurgeUsage(_, r) => {
+            let _ = r.send(Err(PortError::Unavailable));
+        }
+        Command::Checkpoint(r) => {
+            let _ = r.send(Err(PortError::Unavailable));
+        }
+        Command::Shutdown(done) => {
+            let _ = done.send(());
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The zero-data proof: the whole flow with canary values, then every byte fctr wrote is searched for them.
+//!
+//! Canaries: the caller's name, login, e-mail, phone and IdP user id, the agent's IdP user id, the Okta API token,
+//! the pseudonymization key, and every one-time secret the flow produced (reset link, temporary password). The
+//! process writes an SQLite audit log and usage ledger (with its WAL and shared-memory files) and a TRACE-level
+//! JSON log of every fctr crate into one data directory; none of those bytes may contain a canary, raw or in a
+//! common encoding (lowercase, uppercase, URL-encoded, base64 at any alignment).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use base64::Engine as _;
+use fctr_core::policy::Policy;
+use fctr_core::{Agent, Engine, Ports, Pseudonymizer, RequestContext};
+use fctr_memory::{MemoryGrantStore, MemoryRateLimiter};
+use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig};
+use fctr_ports::{
+    Action, AgentId, AuditLog, AuditQuery, ExposeSecret, FactorKind, KeyId, SecretString,
+    SubjectId, SystemClock, TenantId, UserQuery, VerificationStatus,
+};
+use fctr_sqlite::{SqliteOptions, SqliteStore};
+use fctr_testkit::okta::{FakeOkta, FakeOktaOptions, FixtureUser};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const CALLER_ID: &str = "00uzqcanary77x9k2vq0";
+const FIRST: &str = "Quillonzeta";
+const LAST: &str = "Vranckxbury";
+const LOGIN: &str = "quillon.vranckx.canary@example.com";
+const PHONE: &str = "+1-555-0199-7734";
+const API_TOKEN: &str = "00CanaryApiToken-Zx81Lq0pWm77Rt";
+const PSEUDO_KEY: &str = "CanaryPseudonymKey-4b1f9e2a7c3d8e0f1a2b";
+const AGENT_ID: &str = "00uagent200000000000";
+
+/// A log writer into a file under the data directory.
+#[derive(Clone)]
+struct FileWriter(Arc<Mutex<std::fs::File>>);
+
+impl std::io::Write for FileWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap().flush()
+    }
+}
+
+/// The canary and the forms it could hide in.
+fn encodings(canary: &str) -> Vec<Vec<u8>> {
+    let mut out = vec![
+        canary.as_bytes().to_vec(),
+        canary.to_lowercase().into_bytes(),
+        canary.to_uppercase().into_bytes(),
+        percent_encoding::utf8_percent_encode(canary, percent_encoding::NON_ALPHANUMERIC)
+            .to_string()
+            .into_bytes(),
+    ];
+    // Base64 at each of the three alignments: drop the characters that depend on neighbouring bytes.
+    for pad in 0..3 {
+        let mut bytes = vec![b'x'; pad];
+        bytes.extend_from_slice(canary.as_bytes());
+        for engine in [
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            let enc = engine.encode(&bytes);
+            let skip = (pad * 4).div_ceil(3) + 1;
+            let take = enc.len().saturating_sub(skip + 2);
+            if take >= 8 {
+                out.push(enc.as_bytes()[skip..skip + take].to_vec());
+            }
+        }
+    }
+    out
+}
+
+fn scan(dir: &Path, canaries: &[(String, String)]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut files = 0;
+    for entry in walk(dir) {
+        let bytes = std::fs::read(&entry).unwrap();
+        files += 1;
+        for (what, canary) in canaries {
+            for form in encodings(canary) {
+                if bytes.windows(form.len()).any(|w| w == form.as_slice()) {
+                    hits.push(format!("{what} found in {}", entry.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        files >= 2,
+        "expected the database and the log, scanned {files} file(s)"
+    );
+    hits
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}
+
+struct Run {
+    engine: Engine,
+    fake: FakeOkta,
+    secrets: Vec<(String, String)>,
+}
+
+impl Run {
+    async fn verify_push(&self, agent: &Agent, subject: &SubjectId) {
+        let ctx = RequestContext::default();
+        let v = self
+            .engine
+            .begin_verification(agent, &ctx, subject, None)
+            .await
+            .unwrap();
+        assert_eq!(v.factor, Some(FactorKind::Push));
+        let push = self
+            .fake
+            .phones()
+            .wait_for_push(subject.as_str(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        self.fake
+            .phones()
+            .approve(&push.transaction_id, push.correct_answer.unwrap())
+            .unwrap();
+        for _ in 0..50 {
+            let v = self
+                .engine
+                .poll_verification(agent, &ctx, v.id)
+                .await
+                .unwrap();
+            if v.status == VerificationStatus::Verified {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("push not verified");
+    }
+
+    async fn act(&mut self, agent: &Agent, subject: &SubjectId, action: Action) {
+        self.verify_push(agent, subject).await;
+        let out = self
+            .engine
+            .perform_action(agent, &RequestContext::default(), subject, action.clone())
+            .await
+            .unwrap_or_else(|d| panic!("{action:?}: {d}"));
+        if let Some(s) = out.receipt.secret {
+            self.secrets
+                .push((format!("{:?}", s.kind), s.value.expose_secret().to_owned()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_canary_reaches_any_byte_fctr_wrote() {
+    let data = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(data.path().join("fctr.log")).unwrap();
+    let writer = FileWriter(Arc::new(Mutex::new(log)));
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "fctr_core=trace,fctr_okta=trace,fctr_sqlite=trace,fctr_memory=trace,fctr_ports=trace",
+        ))
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let caller = FixtureUser::caller("zq", CALLER_ID, LOGIN, FIRST, LAST, Some(PHONE));
+    let fake = FakeOkta::start(FakeOktaOptions {
+        api_token: API_TOKEN.into(),
+        extra_users: vec![caller],
+        ..FakeOktaOptions::default()
+    })
+    .await
+    .unwrap();
+    let store = SqliteStore::open(data.path().join("fctr.db"), SqliteOptions::default())
+        .await
+        .unwrap();
+    let clock: Arc<dyn fctr_ports::Clock> = Arc::new(SystemClock);
+    let idp = OktaAdapter::new(OktaConfig::new(
+        fake.base_url(),
+        OktaAuth::ApiToken(SecretString::from(API_TOKEN)),
+    ))
+    .unwrap();
+    let ports = Ports {
+        idp: Arc::new(idp),
+        audit: Arc::new(store.clone()),
+        usage: Arc::new(store.clone()),
+        grants: Arc::new(MemoryGrantStore::new(clock.clone())),
+        rate: Arc::new(MemoryRateLimiter::new(clock.clone())),
+        clock,
+    };
+    let pseudo =
+        Pseudonymizer::new(KeyId::parse("k1").unwrap(), &SecretString::from(PSEUDO_KEY)).unwrap();
+    // Multi-use grants, so one verification can cover suspend and unsuspend.
+    let policy = Policy::parse(
+        &include_str!("../../examples/policy.toml")
+            .replace("single_use_grants = true", "single_use_grants = false")
+            .replace(
+                "challenges_per_target_per_hour = 5",
+                "challenges_per_target_per_hour = 50",
+            ),
+    )
+    .unwrap();
+    assert!(!policy.single_use_grants());
+    let engine = Engine::new(
+        ports,
+        Arc::new(policy),
+        pseudo,
+        TenantId::parse("acme").unwrap(),
+    );
+    let mut run = Run {
+        engine,
+        fake,
+        secrets: Vec::new(),
+    };
+    let ctx = RequestContext {
+        request_id: None,
+        client_ip: Some("203.0.113.77".parse().unwrap()),
+    };
+    let subject = SubjectId::parse(CALLER_ID).unwrap();
+
+    // Sign-in (and a refused one), lookup by login and by id.
+    let agent = run
+        .engine
+        .sign_in(
+            AgentId::parse(AGENT_ID).unwrap(),
+            &["fctr-tier3".into()],
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let tier1 = run
+        .engine
+        .sign_in(
+            AgentId::parse("00uagent100000000000").unwrap(),
+            &["fctr-tier1".into()],
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(
+        run.engine
+            .sign_in(AgentId::parse("00uagent000000000000").unwrap(), &[], &ctx)
+            .await
+            .is_err()
+    );
+    let found = run
+        .engine
+        .search(&agent, &ctx, &UserQuery::login(LOGIN).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let card = run.engine.lookup(&agent, &ctx, &subject).await.unwrap();
+    assert_eq!(
+        card.user.display_name.is_some() || card.user.login.expose_pii() == LOGIN,
+        true
+    );
+
+    // Denials: no grant yet; a tier 1 agent; a TAP Okta cannot issue.
+    assert!(
+        run.engine
+            .perform_action(&agent, &ctx, &subject, Action::Unlock)
+            .await
+            .is_err()
+    );
+    assert!(
+        run.engine
+            .perform_action(&tier1, &ctx, &subject, Action::Unlock)
+            .await
+            .is_err()
+    );
+
+    // TOTP: a wrong code, then the right one.
+    let totp = card
+        .factors
+        .iter()
+        .find(|f| f.info.kind == FactorKind::Totp)
+        .unwrap()
+        .info
+        .id
+        .clone();
+    let v = run
+        .engine
+        .begin_verification(&agent, &ctx, &subject, Some(&totp))
+        .await
+        .unwrap();
+    assert!(
+        run.engine
+            .submit_code(&agent, &ctx, v.id, SecretString::from("000000"))
+            .await
+            .is_err()
+    );
+    let code = run.fake.state().totp_now(CALLER_ID).unwrap();
+    let v = run
+        .engine
+        .submit_code(&agent, &ctx, v.id, SecretString::from(code))
+        .await
+        .unwrap();
+    assert_eq!(v.status, VerificationStatus::Verified);
+    run.engine
+        .perform_action(
+            &agent,
+            &ctx,
+            &subject,
+            Action::ClearSessions {
+                revoke_oauth_tokens: true,
+            },
+        )
+        .await
+        .unwrap();
+
+    // Every lifecycle action, each under its own push verification.
+    // Suspend first: Okta only suspends ACTIVE users, and a reset moves the user to RECOVERY.
+    // A suspended user cannot answer a push, so unsuspend runs under the same (multi-use) grant.
+    run.act(&agent, &subject, Action::Suspend).await;
+    run.engine
+        .perform_action(&agent, &ctx, &subject, Action::Unsuspend)
+        .await
+        .unwrap();
+    run.act(
+        &agent,
+        &subject,
+        Action::ResetPassword { send_email: false },
+    )
+    .await;
+    run.act(&agent, &subject, Action::ExpirePassword).await;
+    run.verify_push(&agent, &subject).await;
+    assert!(
+        run.engine
+            .perform_action(
+                &agent,
+                &ctx,
+                &subject,
+                Action::IssueTemporaryAccessPass {
+                    lifetime_minutes: 60,
+                    one_time: true
+                }
+            )
+            .await
+            .is_err()
+    );
+    let push = card
+        .factors
+        .iter()
+        .find(|f| f.info.kind == FactorKind::Push)
+        .unwrap()
+        .info
+        .id
+        .clone();
+    run.act(&agent, &subject, Action::RemoveFactor(totp.clone()))
+        .await;
+    run.act(&agent, &subject, Action::ResetFactors).await;
+    let _ = push;
+    assert!(
+        run.secrets.iter().any(|(k, _)| k == "ResetLink"),
+        "the flow produced a reset link"
+    );
+    assert!(
+        run.secrets.iter().any(|(k, _)| k == "TemporaryPassword"),
+        "the flow produced a temporary password"
+    );
+
+    // Pseudonyms: the same caller matches across events; another key gives another pseudonym.
+    let events = store.read(&AuditQuery::default()).await.unwrap();
+    let mine = run.engine.pseudonymizer().subject(&subject);
+    let about: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.target.as_ref() == Some(&mine))
+        .collect();
+    let kinds: std::collections::BTreeSet<&str> =
+        about.iter().map(|e| e.event.kind.as_str()).collect();
+    assert!(
+        kinds.len() >= 5,
+        "the caller's pseudonym links lookup, challenges and actions: {kinds:?}"
+    );
+    let other = Pseudonymizer::new(
+        KeyId::parse("k2").unwrap(),
+        &SecretString::from("another-key-0123456789-0123456789"),
+    )
+    .unwrap();
+    assert_ne!(other.subject(&subject), mine);
+    assert!(store.verify_chain().await.unwrap().is_ok());
+
+    drop(run.engine);
+    store.close().await;
+    drop(_guard);
+
+    let mut canaries: Vec<(String, String)> = [
+        ("caller id", CALLER_ID),
+        ("first name", FIRST),
+        ("last name", LAST),
+        ("login", LOGIN),
+        ("phone", PHONE),
+        ("phone digits", "0199-7734"),
+        ("api token", API_TOKEN),
+        ("pseudonymization key", PSEUDO_KEY),
+        ("agent id", AGENT_ID),
+        ("client ip", "203.0.113.77"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    canaries.extend(run.secrets.iter().cloned());
+    // The files hold real content (so a clean scan means something): log lines and pseudonymous audit rows.
+    let log_bytes = std::fs::read(data.path().join("fctr.log")).unwrap();
+    assert!(
+        log_bytes.len() > 2_000,
+        "the TRACE log has {} bytes",
+        log_bytes.len()
+    );
+    let mut db_bytes = std::fs::read(data.path().join("fctr.db")).unwrap();
+    if let Ok(wal) = std::fs::read(data.path().join("fctr.db-wal")) {
+        db_bytes.extend(wal);
+    }
+    assert!(
+        db_bytes.windows(3).any(|w| w == b"k1:"),
+        "audit rows with pseudonyms are on disk"
+    );
+    let hits = scan(data.path(), &canaries);
+    assert!(hits.is_empty(), "canaries at rest:\n{}", hits.join("\n"));
+    // The scan itself must be able to see a canary: write one and look again.
+    std::fs::write(
+        data.path().join("planted.txt"),
+        format!("x{}y", LOGIN.to_uppercase()),
+    )
+    .unwrap();
+    assert!(
+        !scan(data.path(), &canaries).is_empty(),
+        "the scan found a planted canary"
+    );
+}
