@@ -1,0 +1,12 @@
+//! Integration tests for fctr-entra: every request pinned with wiremock.
+
+// Test helpers panic on purpose when a fixture is wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod connector;
+mod directory;
+mod errors;
+mod leaks;
+mod lifecycle;
+mod oauth;
+mod support;
