@@ -1,4 +1,168 @@
-//! # fctr-portal
+//! # fctr-portal: the agent portal and JSON API
 //!
-//! The agent portal and JSON API. Not yet built: see the portal issue.
+//! A thin axum shell over [`fctr_core::Engine`]: it parses input, calls the engine, and renders the result.
+//! Every decision (role, policy, grant, rate limit) is the engine's; the portal adds what only the edge can do:
+//! agent sign-in (OIDC code + PKCE + state + nonce via `openidconnect`), server-side sessions with idle and
+//! absolute timeouts, CSRF defence, security headers, one poller per pending challenge behind server-sent events,
+//! the JSON API with its OpenAPI document, and operations endpoints.
+//!
+//! [`router`] builds the whole application from an [`AppState`], separately from serving, so tests call it
+//! in-process. [`demo::start`] builds a complete demo stack (fake Okta in-process) with no configuration.
 #![forbid(unsafe_code)]
+// Handlers return full responses as the error of `Result` (a sign-in page, a refusal page): boxing them buys
+// nothing on the request path.
+#![allow(clippy::result_large_err)]
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod metrics;
+pub mod oidc;
+pub mod ops;
+pub mod poller;
+pub mod session;
+pub mod state;
+pub(crate) mod web;
+
+pub use state::{AppState, DemoInfo, Settings, StateParts};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::time::{Duration, Instant};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+/// The Content-Security-Policy on every response.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; \
+form-action 'self'; base-uri 'none'; object-src 'none'";
+
+const APP_JS: &str = include_str!("../static/app.js");
+const APP_CSS: &str = include_str!("../static/app.css");
+
+/// Secure headers on every response, including 404s and errors. Everything but static assets is `no-store`:
+/// pages carry caller data, and API answers may carry one-time secrets.
+async fn secure_headers(req: Request, next: Next) -> Response {
+    let is_static = req.uri().path().starts_with("/static/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=31536000; includeSubDomains",
+    );
+    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(
+        h,
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    );
+    set(
+        h,
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    if is_static {
+        set(h, header::CACHE_CONTROL, "no-cache");
+    } else {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    resp
+}
+
+/// Request count and latency by route template (never the raw path: it may hold ids).
+async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    ::metrics::counter!("fctr_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    ::metrics::histogram!("fctr_http_request_duration_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+async fn app_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        APP_JS,
+    )
+        .into_response()
+}
+
+async fn app_css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS).into_response()
+}
+
+/// The whole application: pages, API, operations, static assets, with the middleware stack.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let pages = Router::new()
+        .route("/", get(web::pages::home))
+        .route("/auth/login", get(web::auth::login))
+        .route("/auth/callback", get(web::auth::callback))
+        .route("/auth/logout", post(web::auth::logout))
+        .route(
+            "/search",
+            get(web::pages::search_form).post(web::pages::search_submit),
+        )
+        .route("/callers/{handle}", get(web::pages::caller))
+        .route("/callers/{handle}/verify", post(web::pages::verify))
+        .route(
+            "/callers/{handle}/actions/{action}",
+            post(web::pages::act).get(web::pages::act_get),
+        )
+        .route("/verifications/{id}", get(web::pages::verification))
+        .route("/verifications/{id}/events", get(web::pages::events))
+        .route("/verifications/{id}/code", post(web::pages::submit_code))
+        .route(
+            "/verifications/{id}/continue",
+            post(web::pages::continue_verification),
+        )
+        .route("/audit", get(web::pages::audit))
+        .route("/static/app.js", get(app_js))
+        .route("/static/app.css", get(app_css))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    pages
+        .merge(api::routes())
+        .fallback(web::not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(track))
+        .layer(axum::middleware::from_fn(secure_headers))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), route, request_id = id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

@@ -1,0 +1,654 @@
+//! The JSON API under `/api/v1`, mirroring the engine's use cases, with an OpenAPI document at
+//! `/api/v1/openapi.json`.
+//!
+//! Authentication: integrations send `Authorization: Bearer <JWT>` (an ID token from the configured issuer for
+//! this client: signature, `iss`, `aud`, `exp` checked; groups mapped to a role by policy). The portal's own
+//! pages may call it with their session cookie; then every non-GET request needs `X-CSRF-Token`.
+//!
+//! Errors are `{"error": {"code": "<reason>", "message": "...", "retry_after": <seconds or null>}}` with stable
+//! codes (the engine's reason codes plus `unauthenticated`); never a stack trace or upstream text.
+
+use crate::state::AppState;
+use crate::web::denial_status;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use fctr_core::{Agent, CallerCard, Denial, GrantView, RequestContext, VerificationView};
+use fctr_ports::{
+    ActionKind, AgentId, ExposeSecret, FactorId, Reason, RequestId, SecretString, SubjectId,
+    UserQuery, VerificationId,
+};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq as _;
+use utoipa::{OpenApi, ToSchema};
+
+/// An API error.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+    retry_after: Option<u64>,
+}
+
+/// The error body.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error's fields.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine code (the engine's reason codes, or `unauthenticated`).
+    pub code: String,
+    /// Words for a person.
+    pub message: String,
+    /// Seconds until a retry can succeed (rate limits, lockouts).
+    pub retry_after: Option<u64>,
+}
+
+impl From<Denial> for ApiError {
+    fn from(d: Denial) -> Self {
+        Self {
+            status: denial_status(d.reason),
+            code: d.reason.as_str(),
+            message: d.message(),
+            retry_after: d.retry_after.map(|r| r.as_secs().max(1)),
+        }
+    }
+}
+
+impl ApiError {
+    fn unauthenticated() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthenticated",
+            message: "A valid bearer token or session is required.",
+            retry_after: None,
+        }
+    }
+    fn reason(r: Reason) -> Self {
+        Denial::new(r).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.to_owned(),
+                retry_after: self.retry_after,
+            },
+        };
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+/// The authenticated caller of the API.
+pub struct ApiAgent {
+    agent: Agent,
+    ctx: RequestContext,
+}
+
+impl FromRequestParts<AppState> for ApiAgent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let ctx = RequestContext {
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| RequestId::parse(v.to_owned()).ok()),
+            client_ip: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        };
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if let Some(token) = bearer {
+            let id = st.0.oidc.verify_bearer(token.trim()).map_err(|e| {
+                tracing::warn!(error = %e, "API bearer token refused");
+                ApiError::unauthenticated()
+            })?;
+            let agent_id = AgentId::parse(id.subject).map_err(|_| ApiError::unauthenticated())?;
+            let agent = st.engine().resolve_agent(agent_id, &id.groups);
+            if agent.role().is_none() {
+                return Err(ApiError::reason(Reason::NoRole));
+            }
+            return Ok(Self { agent, ctx });
+        }
+        // The portal's own pages: session cookie, plus the CSRF header on state-changing requests.
+        let name = st.settings().session_cookie();
+        let sid = crate::web::cookie(&parts.headers, name).ok_or_else(ApiError::unauthenticated)?;
+        let mut s = st
+            .sessions()
+            .get(sid)
+            .await
+            .ok_or_else(ApiError::unauthenticated)?;
+        let now = st.0.clock.now();
+        if !crate::session::is_live(&s, now, st.settings().timeouts) {
+            return Err(ApiError::unauthenticated());
+        }
+        if parts.method != axum::http::Method::GET {
+            let token = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let origin_ok = parts
+                .headers
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|o| o == st.settings().origin());
+            if !origin_ok
+                || token.is_empty()
+                || !bool::from(token.as_bytes().ct_eq(s.csrf.as_bytes()))
+            {
+                let agent = st
+                    .engine()
+                    .restore_agent(s.agent.clone(), s.role.as_deref());
+                st.engine()
+                    .audit_edge_denial(Some(&agent), Reason::CsrfRejected, &ctx)
+                    .await;
+                return Err(ApiError::reason(Reason::CsrfRejected));
+            }
+        }
+        s.last_seen = now;
+        let agent = st
+            .engine()
+            .restore_agent(s.agent.clone(), s.role.as_deref());
+        st.sessions().put(s).await;
+        Ok(Self { agent, ctx })
+    }
+}
+
+/// A search.
+#[derive(Deserialize, ToSchema)]
+pub struct SearchRequest {
+    /// Login, e-mail or name prefix (a body field, so it never lands in a URL or access log).
+    pub query: String,
+}
+
+/// A user in search results.
+#[derive(Serialize, ToSchema)]
+pub struct UserSummary {
+    /// IdP user id.
+    pub id: String,
+    /// Login.
+    pub login: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Account status.
+    pub status: String,
+}
+
+/// A factor on the caller card.
+#[derive(Serialize, ToSchema)]
+pub struct FactorDto {
+    /// Factor id.
+    pub id: String,
+    /// Kind (`push`, `totp`, …).
+    pub kind: String,
+    /// Assurance class in words.
+    pub assurance: String,
+    /// Policy accepts it now.
+    pub accepted: bool,
+    /// Why not.
+    pub refusal: Option<String>,
+}
+
+/// An action on the caller card.
+#[derive(Serialize, ToSchema)]
+pub struct ActionDto {
+    /// The action.
+    pub action: String,
+    /// The role allows it.
+    pub permitted_for_role: bool,
+    /// The IdP can do it.
+    pub supported: bool,
+    /// A live grant covers it now.
+    pub available_now: bool,
+    /// What policy requires, one sentence per line.
+    pub explanation: Vec<String>,
+}
+
+/// A live grant.
+#[derive(Serialize, ToSchema)]
+pub struct GrantDto {
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// One action consumes it.
+    pub single_use: bool,
+    /// Actions covered.
+    pub actions: Vec<String>,
+    /// Factor kinds verified.
+    pub factors: Vec<String>,
+    /// Assurance wording.
+    pub assurance: String,
+}
+
+fn grant_dto(g: &GrantView) -> GrantDto {
+    GrantDto {
+        expires_at: g.expires_at,
+        single_use: g.single_use,
+        actions: g.actions.iter().map(|a| a.as_str().to_owned()).collect(),
+        factors: g.factors.iter().map(|f| f.as_str().to_owned()).collect(),
+        assurance: g.assurance.to_owned(),
+    }
+}
+
+/// The caller card.
+#[derive(Serialize, ToSchema)]
+pub struct CallerCardDto {
+    /// IdP user id.
+    pub id: String,
+    /// Login.
+    pub login: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Account status.
+    pub status: String,
+    /// `standard` or `privileged`.
+    pub class: String,
+    /// In a protected group.
+    pub protected: bool,
+    /// Locked out.
+    pub locked_out: bool,
+    /// Last sign-in.
+    pub last_login: Option<DateTime<Utc>>,
+    /// Password last changed.
+    pub password_changed: Option<DateTime<Utc>>,
+    /// Factors.
+    pub factors: Vec<FactorDto>,
+    /// Actions.
+    pub actions: Vec<ActionDto>,
+    /// The agent's live grant for this caller.
+    pub grant: Option<GrantDto>,
+    /// The factor policy would challenge first.
+    pub recommended_factor: Option<String>,
+}
+
+fn card_dto(c: &CallerCard) -> CallerCardDto {
+    let pii = |p: &Option<fctr_ports::Pii>| p.as_ref().map(|x| x.expose_pii().to_owned());
+    CallerCardDto {
+        id: c.user.id.as_str().to_owned(),
+        login: c.user.login.expose_pii().to_owned(),
+        display_name: pii(&c.user.display_name),
+        email: pii(&c.user.email),
+        phone: pii(&c.user.phone),
+        status: c.user.status.as_str().to_owned(),
+        class: c.class.as_str().to_owned(),
+        protected: c.protected,
+        locked_out: c.risk.locked_out,
+        last_login: c.risk.last_login,
+        password_changed: c.risk.password_changed,
+        factors: c
+            .factors
+            .iter()
+            .map(|f| FactorDto {
+                id: f.info.id.as_str().to_owned(),
+                kind: f.info.kind.as_str().to_owned(),
+                assurance: f.assurance.to_owned(),
+                accepted: f.accepted,
+                refusal: f.refusal.map(|r| r.as_str().to_owned()),
+            })
+            .collect(),
+        actions: c
+            .actions
+            .iter()
+            .map(|a| ActionDto {
+                action: a.kind.as_str().to_owned(),
+                permitted_for_role: a.permitted_for_role,
+                supported: a.supported,
+                available_now: a.available_now,
+                explanation: a.explanation.lines.clone(),
+            })
+            .collect(),
+        grant: c.grant.as_ref().map(grant_dto),
+        recommended_factor: c.recommended_factor.as_ref().map(|f| f.as_str().to_owned()),
+    }
+}
+
+/// A verification.
+#[derive(Serialize, ToSchema)]
+pub struct VerificationDto {
+    /// Id.
+    pub id: String,
+    /// `pending`, `challenged`, `verified`, `rejected`, `expired`, `failed`.
+    pub status: String,
+    /// Outstanding factor kind.
+    pub factor: Option<String>,
+    /// The number the caller must pick.
+    pub number: Option<u16>,
+    /// Outstanding challenge expiry.
+    pub challenge_expires_at: Option<DateTime<Utc>>,
+    /// Window end.
+    pub expires_at: DateTime<Utc>,
+    /// Distinct factors approved.
+    pub approved: u8,
+    /// Distinct factors required.
+    pub required: u8,
+    /// The grant, once verified.
+    pub grant: Option<GrantDto>,
+    /// Why it ended, if it failed.
+    pub reason: Option<String>,
+}
+
+fn verification_dto(v: &VerificationView) -> VerificationDto {
+    VerificationDto {
+        id: v.id.to_string(),
+        status: v.status.as_str().to_owned(),
+        factor: v.factor.as_ref().map(|f| f.as_str().to_owned()),
+        number: v.number,
+        challenge_expires_at: v.challenge_expires_at,
+        expires_at: v.expires_at,
+        approved: v.approved,
+        required: v.required,
+        grant: v.grant.as_ref().map(grant_dto),
+        reason: v.reason.map(|r| r.as_str().to_owned()),
+    }
+}
+
+/// Which factor to challenge (policy's preferred one when absent).
+#[derive(Deserialize, ToSchema, Default)]
+pub struct FactorRequest {
+    /// Factor id.
+    #[serde(default)]
+    pub factor_id: Option<String>,
+}
+
+/// A code the caller read out.
+#[derive(Deserialize, ToSchema)]
+pub struct CodeRequest {
+    /// The digits.
+    pub code: String,
+}
+
+/// A one-time secret, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct SecretDto {
+    /// `reset_link`, `temporary_password`, `temporary_access_pass`.
+    pub kind: String,
+    /// The secret. Never stored or logged by fctr; the response is `no-store`.
+    pub value: String,
+    /// Expiry, if the IdP says.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What an action returned.
+#[derive(Serialize, ToSchema)]
+pub struct ActionResult {
+    /// The action that ran.
+    pub action: String,
+    /// A one-time secret, when the action produced one.
+    pub secret: Option<SecretDto>,
+    /// The IdP e-mailed the user instead.
+    pub emailed: bool,
+}
+
+fn subject(id: &str) -> Result<SubjectId, ApiError> {
+    SubjectId::parse(id.to_owned()).map_err(|_| ApiError::reason(Reason::InvalidInput))
+}
+
+fn factor(f: Option<&str>) -> Result<Option<FactorId>, ApiError> {
+    f.filter(|s| !s.is_empty())
+        .map(|s| FactorId::parse(s.to_owned()).map_err(|_| ApiError::reason(Reason::InvalidInput)))
+        .transpose()
+}
+
+fn vid(id: &str) -> Result<VerificationId, ApiError> {
+    VerificationId::parse(id).map_err(|_| ApiError::reason(Reason::VerificationNotFound))
+}
+
+/// Search callers.
+#[utoipa::path(post, path = "/api/v1/users/search", request_body = SearchRequest,
+    responses((status = 200, body = [UserSummary]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn search(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Json(req): Json<SearchRequest>,
+) -> Result<Json<Vec<UserSummary>>, ApiError> {
+    let q = UserQuery::guess(&req.query).map_err(|_| ApiError::reason(Reason::InvalidInput))?;
+    let users = st.engine().search(&a.agent, &a.ctx, &q).await?;
+    Ok(Json(
+        users
+            .iter()
+            .map(|u| UserSummary {
+                id: u.id.as_str().to_owned(),
+                login: u.login.expose_pii().to_owned(),
+                display_name: u.display_name.as_ref().map(|x| x.expose_pii().to_owned()),
+                email: u.email.as_ref().map(|x| x.expose_pii().to_owned()),
+                status: u.status.as_str().to_owned(),
+            })
+            .collect(),
+    ))
+}
+
+/// The caller card.
+#[utoipa::path(get, path = "/api/v1/users/{id}", params(("id" = String, Path, description = "IdP user id")),
+    responses((status = 200, body = CallerCardDto), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn lookup(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Path(id): Path<String>,
+) -> Result<Json<CallerCardDto>, ApiError> {
+    let card = st.engine().lookup(&a.agent, &a.ctx, &subject(&id)?).await?;
+    Ok(Json(card_dto(&card)))
+}
+
+/// What an action on this caller would require, and why.
+#[utoipa::path(get, path = "/api/v1/users/{id}/explain/{action}",
+    params(("id" = String, Path), ("action" = String, Path, description = "e.g. reset_password")),
+    responses((status = 200, description = "the explanation", body = Object), (status = 404, body = ErrorBody)))]
+pub async fn explain(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let kind = ActionKind::parse(&action).ok_or_else(|| ApiError::reason(Reason::InvalidInput))?;
+    let e = st
+        .engine()
+        .explain(&a.agent, &a.ctx, Some(&subject(&id)?), kind)
+        .await?;
+    Ok(Json(serde_json::to_value(e).unwrap_or_default()))
+}
+
+/// Start verifying a caller.
+#[utoipa::path(post, path = "/api/v1/users/{id}/verifications", params(("id" = String, Path)), request_body = FactorRequest,
+    responses((status = 201, body = VerificationDto), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn begin(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Path(id): Path<String>,
+    body: Option<Json<FactorRequest>>,
+) -> Result<(StatusCode, Json<VerificationDto>), ApiError> {
+    let req = body.map(|b| b.0).unwrap_or_default();
+    let f = factor(req.factor_id.as_deref())?;
+    let v = st
+        .engine()
+        .begin_verification(&a.agent, &a.ctx, &subject(&id)?, f.as_ref())
+        .await?;
+    let dto = verification_dto(&v);
+    st.polls().publish(&a.agent, v.id, v);
+    Ok((StatusCode::CREATED, Json(dto)))
+}
+
+/// Challenge the next factor.
+#[utoipa::path(post, path = "/api/v1/verifications/{id}/continue", params(("id" = String, Path)), request_body = FactorRequest,
+    responses((status = 200, body = VerificationDto), (status = 404, body = ErrorBody)))]
+pub async fn continue_(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Path(id): Path<String>,
+    body: Option<Json<FactorRequest>>,
+) -> Result<Json<VerificationDto>, ApiError> {
+    let req = body.map(|b| b.0).unwrap_or_default();
+    let f = factor(req.factor_id.as_deref())?;
+    let id = vid(&id)?;
+    let v = st
+        .engine()
+        .continue_verification(&a.agent, &a.ctx, id, f.as_ref())
+        .await?;
+    let dto = verification_dto(&v);
+    st.polls().publish(&a.agent, id, v);
+    Ok(Json(dto))
+}
+
+/// The verification's current state (served from the one shared poller; polling this often does not add IdP
+/// calls).
+#[utoipa::path(get, path = "/api/v1/verifications/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = VerificationDto), (status = 404, body = ErrorBody)))]
+pub async fn poll(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Path(id): Path<String>,
+) -> Result<Json<VerificationDto>, ApiError> {
+    let id = vid(&id)?;
+    let v = st
+        .polls()
+        .current(&a.agent, id, std::time::Duration::from_secs(10))
+        .await?;
+    Ok(Json(verification_dto(&v)))
+}
+
+/// Check a code the caller read out.
+#[utoipa::path(post, path = "/api/v1/verifications/{id}/code", params(("id" = String, Path)), request_body = CodeRequest,
+    responses((status = 200, body = VerificationDto), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn code(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Path(id): Path<String>,
+    Json(req): Json<CodeRequest>,
+) -> Result<Json<VerificationDto>, ApiError> {
+    let id = vid(&id)?;
+    let c = req.code.trim();
+    if c.is_empty() || c.len() > 10 || !c.chars().all(|x| x.is_ascii_digit()) {
+        return Err(ApiError::reason(Reason::InvalidInput));
+    }
+    let v = st
+        .engine()
+        .submit_code(&a.agent, &a.ctx, id, SecretString::from(c.to_owned()))
+        .await?;
+    let dto = verification_dto(&v);
+    st.polls().publish(&a.agent, id, v);
+    Ok(Json(dto))
+}
+
+/// Run an action under the agent's live grant. A one-time secret is in this response only (`no-store`).
+#[utoipa::path(post, path = "/api/v1/users/{id}/actions/{action}",
+    params(("id" = String, Path), ("action" = String, Path)), request_body = FactorRequest,
+    responses((status = 200, body = ActionResult), (status = 403, body = ErrorBody)))]
+pub async fn act(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Path((id, action)): Path<(String, String)>,
+    body: Option<Json<FactorRequest>>,
+) -> Result<Response, ApiError> {
+    let kind = ActionKind::parse(&action).ok_or_else(|| ApiError::reason(Reason::InvalidInput))?;
+    let req = body.map(|b| b.0).unwrap_or_default();
+    let f = factor(req.factor_id.as_deref())?;
+    let act = crate::web::pages::action_for(kind, f)?;
+    let outcome = st
+        .engine()
+        .perform_action(&a.agent, &a.ctx, &subject(&id)?, act)
+        .await?;
+    let r = outcome.receipt;
+    let result = ActionResult {
+        action: r.kind.as_str().to_owned(),
+        secret: r.secret.as_ref().map(|s| SecretDto {
+            kind: serde_json::to_value(s.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            value: s.value.expose_secret().to_owned(),
+            expires_at: s.expires_at,
+        }),
+        emailed: r.emailed,
+    };
+    let mut resp = Json(result).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "fctr API",
+        description = "Helpdesk identity verification: look up, verify, act under a grant."
+    ),
+    paths(search, lookup, explain, begin, continue_, poll, code, act),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        SearchRequest,
+        UserSummary,
+        CallerCardDto,
+        FactorDto,
+        ActionDto,
+        GrantDto,
+        VerificationDto,
+        FactorRequest,
+        CodeRequest,
+        ActionResult,
+        SecretDto
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Response {
+    Json(ApiDoc::openapi()).into_response()
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found",
+        message: "No such API route.",
+        retry_after: None,
+    }
+}
+
+/// The API routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/users/search", post(search))
+        .route("/api/v1/users/{id}", get(lookup))
+        .route("/api/v1/users/{id}/explain/{action}", get(explain))
+        .route("/api/v1/users/{id}/verifications", post(begin))
+        .route("/api/v1/users/{id}/actions/{action}", post(act))
+        .route("/api/v1/verifications/{id}", get(poll))
+        .route("/api/v1/verifications/{id}/continue", post(continue_))
+        .route("/api/v1/verifications/{id}/code", post(code))
+        .route("/api/v1/{*rest}", get(api_not_found).post(api_not_found))
+}

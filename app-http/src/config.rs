@@ -1,0 +1,443 @@
+//! The portal's configuration: one TOML file, `FCTR_…` environment overrides, secrets only from the environment
+//! or files. Unknown keys are errors (with line and column). No file at all means demo mode.
+//!
+//! ```toml
+//! [server]
+//! listen = "0.0.0.0:8443"
+//! public_url = "https://fctr.example.com"   # the origin agents use: redirect URI and CSRF origin check
+//! tenant = "acme-prod"
+//!
+//! [okta]
+//! org_url = "https://acme.okta.com"
+//! api_token_env = "FCTR_OKTA_TOKEN"          # or api_token_file, or the service app below
+//! # client_id = "0oa…"; key_id = "…"; private_key_file = "/run/secrets/okta.pem"; algorithm = "ES256"
+//!
+//! [sign_in]
+//! issuer = "https://acme.okta.com"
+//! client_id = "0oa…"
+//! client_secret_env = "FCTR_OIDC_SECRET"     # or client_secret_file
+//! groups_claim = "groups"                    # Entra: "roles"
+//! require_mfa = false
+//!
+//! [policy]
+//! file = "/etc/fctr/policy.toml"             # optional: the default policy otherwise
+//!
+//! [pseudonymization]
+//! key_id = "k1"
+//! key_env = "FCTR_PSEUDO_KEY"                # or key_file; at least 32 bytes
+//!
+//! [audit]
+//! sqlite_path = "/var/lib/fctr/audit.sqlite"
+//!
+//! [retention]
+//! audit_days = 30
+//! usage_days = 1095
+//!
+//! [session]
+//! idle_minutes = 15
+//! absolute_hours = 12
+//! ```
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// Why a configuration was refused. Messages name the key and the rule, never a secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys (the message has line and column).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is missing or wrong.
+    #[error("{key}: {problem}")]
+    Invalid {
+        /// The key, e.g. `sign_in.issuer`.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listening and public address.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The Okta org the engine talks to.
+    pub okta: Option<OktaSection>,
+    /// Agent sign-in (OIDC).
+    pub sign_in: Option<SignInSection>,
+    /// The policy file.
+    #[serde(default)]
+    pub policy: PolicySection,
+    /// The pseudonymization key.
+    pub pseudonymization: Option<PseudoSection>,
+    /// The audit store.
+    pub audit: Option<AuditSection>,
+    /// Retention periods.
+    #[serde(default)]
+    pub retention: RetentionSection,
+    /// Session timeouts.
+    #[serde(default)]
+    pub session: SessionSection,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address (default `127.0.0.1:8080`).
+    pub listen: Option<SocketAddr>,
+    /// The origin agents reach the portal at (redirect URI, CSRF origin check, cookie security).
+    pub public_url: Option<Url>,
+    /// The tenant label (default `default`).
+    pub tenant: Option<String>,
+}
+
+/// `[okta]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OktaSection {
+    /// The org URL.
+    pub org_url: Url,
+    /// Environment variable holding an SSWS API token.
+    pub api_token_env: Option<String>,
+    /// File holding an SSWS API token.
+    pub api_token_file: Option<PathBuf>,
+    /// Service app client id (private_key_jwt).
+    pub client_id: Option<String>,
+    /// Service app key id.
+    pub key_id: Option<String>,
+    /// Service app private key (PEM file).
+    pub private_key_file: Option<PathBuf>,
+    /// `ES256` (default) or `RS256`.
+    pub algorithm: Option<String>,
+}
+
+/// `[sign_in]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInSection {
+    /// The OIDC issuer (discovery at `{issuer}/.well-known/openid-configuration`).
+    pub issuer: Url,
+    /// The portal's client id.
+    pub client_id: String,
+    /// Environment variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// The claim holding group names (default `groups`; Entra app roles: `roles`).
+    pub groups_claim: Option<String>,
+    /// Refuse sign-in unless the ID token's `amr` shows MFA.
+    #[serde(default)]
+    pub require_mfa: bool,
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// The policy file (default policy when absent).
+    pub file: Option<PathBuf>,
+}
+
+/// `[pseudonymization]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PseudoSection {
+    /// Key id (e.g. `k1`).
+    pub key_id: String,
+    /// Environment variable holding the key.
+    pub key_env: Option<String>,
+    /// File holding the key.
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// The SQLite file.
+    pub sqlite_path: PathBuf,
+}
+
+/// `[retention]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Audit events (default 30).
+    pub audit_days: Option<u32>,
+    /// Usage records (default 1095).
+    pub usage_days: Option<u32>,
+}
+
+/// `[session]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSection {
+    /// Idle timeout (default 15).
+    pub idle_minutes: Option<u32>,
+    /// Absolute timeout (default 12).
+    pub absolute_hours: Option<u32>,
+}
+
+/// Reads a secret from an environment variable or a file (exactly one), trimming a trailing newline.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] naming `key` when neither or both are set, or the source is empty or unreadable.
+pub fn read_secret(
+    key: &str,
+    env: Option<&str>,
+    file: Option<&Path>,
+) -> Result<SecretString, ConfigError> {
+    let value = match (env, file) {
+        (Some(var), None) => std::env::var(var)
+            .map_err(|_| invalid(key, format!("environment variable {var} is not set")))?,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?,
+        (Some(_), Some(_)) => return Err(invalid(key, "set either *_env or *_file, not both")),
+        (None, None) => {
+            return Err(invalid(
+                key,
+                "missing: give *_env (an environment variable) or *_file; secrets never go in the TOML",
+            ));
+        }
+    };
+    let trimmed = value.trim_end_matches(['\n', '\r']).to_owned();
+    if trimmed.is_empty() {
+        return Err(invalid(key, "is empty"));
+    }
+    Ok(SecretString::from(trimmed))
+}
+
+impl Config {
+    /// Parses TOML text (`path` only names the file in errors).
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] with line and column for malformed TOML and unknown keys.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        // The parser's own Display quotes the offending line, which could be a secret someone pasted into the
+        // file: report the position and the message only.
+        toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| {
+                let before = &text[..s.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                (line, column)
+            });
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("line {line}, column {column}: {}", e.message().trim_end()),
+            }
+        })
+    }
+
+    /// Reads and parses a file, then applies `FCTR_…` environment overrides.
+    ///
+    /// # Errors
+    /// As [`Config::parse`], plus [`ConfigError::Read`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut c = Self::parse(&text, path)?;
+        c.apply_env(|k| std::env::var(k).ok())?;
+        Ok(c)
+    }
+
+    /// Applies overrides: `FCTR_SERVER_LISTEN`, `FCTR_SERVER_PUBLIC_URL`, `FCTR_SERVER_TENANT`,
+    /// `FCTR_OKTA_ORG_URL`, `FCTR_SIGN_IN_ISSUER`, `FCTR_SIGN_IN_CLIENT_ID`, `FCTR_POLICY_FILE`,
+    /// `FCTR_AUDIT_SQLITE_PATH`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when an override does not parse.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("FCTR_SERVER_LISTEN") {
+            self.server.listen = Some(
+                v.parse()
+                    .map_err(|_| invalid("FCTR_SERVER_LISTEN", "not a socket address"))?,
+            );
+        }
+        if let Some(v) = get("FCTR_SERVER_PUBLIC_URL") {
+            self.server.public_url =
+                Some(Url::parse(&v).map_err(|_| invalid("FCTR_SERVER_PUBLIC_URL", "not a URL"))?);
+        }
+        if let Some(v) = get("FCTR_SERVER_TENANT") {
+            self.server.tenant = Some(v);
+        }
+        if let Some(v) = get("FCTR_OKTA_ORG_URL") {
+            let url = Url::parse(&v).map_err(|_| invalid("FCTR_OKTA_ORG_URL", "not a URL"))?;
+            match &mut self.okta {
+                Some(o) => o.org_url = url,
+                None => {
+                    return Err(invalid(
+                        "FCTR_OKTA_ORG_URL",
+                        "no [okta] section to override",
+                    ));
+                }
+            }
+        }
+        if let Some(v) = get("FCTR_SIGN_IN_ISSUER") {
+            let url = Url::parse(&v).map_err(|_| invalid("FCTR_SIGN_IN_ISSUER", "not a URL"))?;
+            match &mut self.sign_in {
+                Some(s) => s.issuer = url,
+                None => {
+                    return Err(invalid(
+                        "FCTR_SIGN_IN_ISSUER",
+                        "no [sign_in] section to override",
+                    ));
+                }
+            }
+        }
+        if let Some(v) = get("FCTR_SIGN_IN_CLIENT_ID") {
+            match &mut self.sign_in {
+                Some(s) => s.client_id = v,
+                None => {
+                    return Err(invalid(
+                        "FCTR_SIGN_IN_CLIENT_ID",
+                        "no [sign_in] section to override",
+                    ));
+                }
+            }
+        }
+        if let Some(v) = get("FCTR_POLICY_FILE") {
+            self.policy.file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("FCTR_AUDIT_SQLITE_PATH") {
+            self.audit = Some(AuditSection {
+                sqlite_path: PathBuf::from(v),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks everything that can be checked without the network: required sections, URLs, secrets readable,
+    /// key length, the policy file.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let public = self
+            .server
+            .public_url
+            .as_ref()
+            .ok_or_else(|| invalid("server.public_url", "missing"))?;
+        let loopback = public
+            .host_str()
+            .is_some_and(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]");
+        if public.scheme() != "https" && !loopback {
+            return Err(invalid(
+                "server.public_url",
+                "must be https (plain http only on loopback)",
+            ));
+        }
+        let okta = self
+            .okta
+            .as_ref()
+            .ok_or_else(|| invalid("okta", "missing section"))?;
+        if okta.client_id.is_some() {
+            for (k, v) in [
+                ("okta.key_id", okta.key_id.is_some()),
+                ("okta.private_key_file", okta.private_key_file.is_some()),
+            ] {
+                if !v {
+                    return Err(invalid(k, "required with okta.client_id"));
+                }
+            }
+            if let Some(a) = &okta.algorithm {
+                if a != "ES256" && a != "RS256" {
+                    return Err(invalid("okta.algorithm", "ES256 or RS256"));
+                }
+            }
+            let pem = okta.private_key_file.as_deref();
+            read_secret("okta.private_key_file", None, pem)?;
+        } else {
+            read_secret(
+                "okta.api_token",
+                okta.api_token_env.as_deref(),
+                okta.api_token_file.as_deref(),
+            )?;
+        }
+        let s = self
+            .sign_in
+            .as_ref()
+            .ok_or_else(|| invalid("sign_in", "missing section"))?;
+        if s.client_id.trim().is_empty() {
+            return Err(invalid("sign_in.client_id", "is empty"));
+        }
+        read_secret(
+            "sign_in.client_secret",
+            s.client_secret_env.as_deref(),
+            s.client_secret_file.as_deref(),
+        )?;
+        let p = self
+            .pseudonymization
+            .as_ref()
+            .ok_or_else(|| invalid("pseudonymization", "missing section"))?;
+        let key = read_secret(
+            "pseudonymization.key",
+            p.key_env.as_deref(),
+            p.key_file.as_deref(),
+        )?;
+        if secrecy::ExposeSecret::expose_secret(&key).len() < 32 {
+            return Err(invalid("pseudonymization.key", "must be at least 32 bytes"));
+        }
+        fctr_ports::KeyId::parse(p.key_id.clone())
+            .map_err(|e| invalid("pseudonymization.key_id", e.to_string()))?;
+        if self.audit.is_none() {
+            return Err(invalid("audit.sqlite_path", "missing"));
+        }
+        if let Some(t) = &self.server.tenant {
+            fctr_ports::TenantId::parse(t.clone())
+                .map_err(|e| invalid("server.tenant", e.to_string()))?;
+        }
+        self.load_policy()?;
+        Ok(())
+    }
+
+    /// Loads the policy file, or the default policy.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] with the policy parser's message (line and column).
+    pub fn load_policy(&self) -> Result<fctr_core::policy::Policy, ConfigError> {
+        match &self.policy.file {
+            None => Ok(fctr_core::policy::Policy::default()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    invalid(
+                        "policy.file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                fctr_core::policy::Policy::parse(&text)
+                    .map_err(|e| invalid("policy.file", e.to_string()))
+            }
+        }
+    }
+}

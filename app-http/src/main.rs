@@ -1,0 +1,180 @@
+//! `fctr-portal`: the agent portal. `fctr-portal --config FILE` serves a configured deployment;
+//! `fctr-portal --check-config FILE` validates one (exit 0, or 2 with a message); no configuration at all starts
+//! demo mode on loopback.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use clap::Parser;
+use fctr_portal::config::Config;
+use fctr_portal::demo::{DemoOptions, from_config, start_demo};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// fctr agent portal.
+#[derive(Parser, Debug)]
+#[command(
+    name = "fctr-portal",
+    version,
+    about = "fctr agent portal and JSON API. No --config: demo mode."
+)]
+struct Args {
+    /// The configuration file (TOML). Without it, demo mode.
+    #[arg(long, env = "FCTR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Validate a configuration file and exit (0 valid, 2 invalid).
+    #[arg(long, value_name = "FILE")]
+    check_config: Option<PathBuf>,
+    /// Listen address (overrides the file; demo default 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Demo mode: directory for the demo audit file (default ./.fctr-data).
+    #[arg(long, default_value = ".fctr-data")]
+    data_dir: PathBuf,
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FCTR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(path) = &args.check_config {
+        return match Config::load(path).and_then(|c| c.validate().map(|()| c)) {
+            Ok(_) => {
+                println!("{}: configuration is valid", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("invalid configuration: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    init_logs();
+    let _ = fctr_portal::metrics::handle();
+    let (state, listen, demo) = match &args.config {
+        Some(path) => {
+            let cfg = match Config::load(path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("invalid configuration: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let listen = args
+                .listen
+                .or(cfg.server.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+            match from_config(&cfg).await {
+                Ok(s) => (s, listen, None),
+                Err(e) => {
+                    eprintln!("cannot start: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => {
+            let listen = args
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+            if !listen.ip().is_loopback() {
+                eprintln!("demo mode binds loopback only; use --listen 127.0.0.1:PORT");
+                return ExitCode::from(2);
+            }
+            let Ok(public_url) = url::Url::parse(&format!("http://{listen}")) else {
+                return ExitCode::from(2);
+            };
+            let mut opts = DemoOptions::new(public_url);
+            opts.data_dir = Some(args.data_dir.clone());
+            match start_demo(opts).await {
+                Ok(d) => {
+                    let st = d.state.clone();
+                    (st, listen, Some(d))
+                }
+                Err(e) => {
+                    eprintln!("cannot start demo mode: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {listen}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // Retention: purge on start and daily.
+    let engine = state.engine().clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = engine.purge_expired().await {
+                tracing::warn!(error = %e, "retention purge failed");
+            }
+            tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+        }
+    });
+    if let Some(d) = &demo {
+        let base = d.fake.base_url();
+        println!();
+        println!("  fctr portal DEMO  ->  http://{listen}/");
+        println!();
+        println!("  Everything is fake: a fake Okta org runs in-process at {base}");
+        println!("  1. Open http://{listen}/ and sign in as agent2@example.com (Tier 2).");
+        println!("  2. Search \"alice\", open her card, press \"Send push\".");
+        println!(
+            "  3. Open the simulated phone at {base}_fake/phone and pick the number the portal shows."
+        );
+        println!(
+            "  4. Watch the page turn to verified, then reset her password: the link is shown once."
+        );
+        println!(
+            "  Also try agent1 (Tier 1: verify only), agent3 (Tier 3), agent0 (no role), carol (protected)."
+        );
+        println!(
+            "  Audit: {}",
+            args.data_dir.join("demo-audit.sqlite").display()
+        );
+        println!();
+    }
+    tracing::info!(%listen, demo = demo.is_some(), "fctr portal listening");
+    let app = fctr_portal::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    {
+        eprintln!("server error: {e}");
+        return ExitCode::from(1);
+    }
+    if let Some(d) = demo {
+        d.fake.shutdown().await;
+    }
+    ExitCode::SUCCESS
+}

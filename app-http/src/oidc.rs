@@ -1,0 +1,301 @@
+//! Agent sign-in with OpenID Connect (authorization code + PKCE S256 + state + nonce) through `openidconnect`,
+//! and verification of API bearer tokens from the same issuer. Signature, `iss`, `aud`, `exp` and `nonce` are
+//! checked by the crate; this module only reads the groups claim out of a token the crate has verified.
+
+use base64::Engine as _;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse as _,
+};
+use secrecy::{ExposeSecret, SecretString};
+use std::str::FromStr;
+use url::Url;
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// Sign-in settings.
+#[derive(Clone)]
+pub struct OidcSettings {
+    /// The issuer.
+    pub issuer: Url,
+    /// The portal's client id.
+    pub client_id: String,
+    /// The portal's client secret.
+    pub client_secret: SecretString,
+    /// The portal's callback URL (`{public_url}/auth/callback`).
+    pub redirect_uri: Url,
+    /// The claim holding group names.
+    pub groups_claim: String,
+    /// Refuse tokens without MFA in `amr`.
+    pub require_mfa: bool,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer.as_str())
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a sign-in or bearer token was refused. Never shown to the agent beyond "sign-in failed"; logged by kind.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OidcError {
+    /// Discovery failed.
+    #[error("OIDC discovery failed")]
+    Discovery,
+    /// A URL in the settings is not usable.
+    #[error("OIDC configuration: {0}")]
+    Config(&'static str),
+    /// The code exchange failed.
+    #[error("token exchange failed")]
+    Exchange,
+    /// The token response had no ID token.
+    #[error("no ID token")]
+    NoIdToken,
+    /// The ID token failed verification (signature, iss, aud, exp, nonce).
+    #[error("ID token rejected: {0}")]
+    Token(&'static str),
+    /// MFA was required and the token does not show it.
+    #[error("MFA required")]
+    MfaRequired,
+}
+
+/// Who signed in, as the verified token says.
+#[derive(Clone)]
+pub struct Identity {
+    /// The `sub` claim.
+    pub subject: String,
+    /// Group (or role) names from the configured claim.
+    pub groups: Vec<String>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The start of a sign-in: where to send the browser and what to remember.
+pub struct Begin {
+    /// The authorize URL.
+    pub url: Url,
+    /// The `state` sent.
+    pub state: String,
+    /// The nonce sent.
+    pub nonce: String,
+    /// The PKCE verifier.
+    pub pkce_verifier: String,
+}
+
+/// An OIDC relying party for one issuer.
+pub struct Oidc {
+    client: Client,
+    http: openidconnect::reqwest::Client,
+    settings: OidcSettings,
+}
+
+impl std::fmt::Debug for Oidc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oidc")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Oidc {
+    /// Runs discovery against the issuer and builds the client.
+    ///
+    /// # Errors
+    /// [`OidcError::Discovery`] when the issuer cannot be reached or its metadata is invalid (including an
+    /// issuer that does not match exactly), [`OidcError::Config`] for unusable URLs.
+    pub async fn discover(settings: OidcSettings) -> Result<Self, OidcError> {
+        // No redirects: an IdP endpoint must not bounce our credentials elsewhere (SSRF).
+        let http = openidconnect::reqwest::ClientBuilder::new()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|_| OidcError::Config("HTTP client"))?;
+        let issuer = IssuerUrl::new(settings.issuer.as_str().trim_end_matches('/').to_owned())
+            .map_err(|_| OidcError::Config("issuer"))?;
+        let meta = match CoreProviderMetadata::discover_async(issuer.clone(), &http).await {
+            Ok(m) => m,
+            Err(_) => {
+                // Okta's org issuer has no trailing slash, others do: try the form as written.
+                let as_written = IssuerUrl::new(settings.issuer.as_str().to_owned())
+                    .map_err(|_| OidcError::Config("issuer"))?;
+                CoreProviderMetadata::discover_async(as_written, &http)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "OIDC discovery failed");
+                        OidcError::Discovery
+                    })?
+            }
+        };
+        let redirect = RedirectUrl::new(settings.redirect_uri.to_string())
+            .map_err(|_| OidcError::Config("redirect URI"))?;
+        let client = CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(settings.client_id.clone()),
+            Some(ClientSecret::new(
+                settings.client_secret.expose_secret().to_owned(),
+            )),
+        )
+        .set_redirect_uri(redirect);
+        Ok(Self {
+            client,
+            http,
+            settings,
+        })
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn settings(&self) -> &OidcSettings {
+        &self.settings
+    }
+
+    /// Starts a sign-in: a fresh state, nonce and PKCE verifier (S256).
+    #[must_use]
+    pub fn begin(&self) -> Begin {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut req = self
+            .client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge);
+        if self.settings.groups_claim == "groups" {
+            req = req.add_scope(Scope::new("groups".into()));
+        }
+        let (url, state, nonce) = req.url();
+        Begin {
+            url,
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        }
+    }
+
+    /// Exchanges the code (with the PKCE verifier) and verifies the ID token against `nonce`.
+    ///
+    /// # Errors
+    /// [`OidcError`] for every failure; the agent sees only "sign-in failed".
+    pub async fn finish(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+    ) -> Result<Identity, OidcError> {
+        let req = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|_| OidcError::Config("token endpoint"))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
+        let token = req.request_async(&self.http).await.map_err(|e| {
+            tracing::warn!(
+                error = kind_of_request_error(&e),
+                "OIDC code exchange failed"
+            );
+            OidcError::Exchange
+        })?;
+        let id_token = token.id_token().ok_or(OidcError::NoIdToken)?;
+        let nonce = Nonce::new(nonce.to_owned());
+        let verifier = self.client.id_token_verifier();
+        let claims = id_token
+            .claims(&verifier, &nonce)
+            .map_err(|e| OidcError::Token(classify(&e)))?;
+        if self.settings.require_mfa {
+            let mfa = claims.auth_method_refs().is_some_and(|amr| {
+                amr.iter()
+                    .any(|m| matches!(m.as_str(), "mfa" | "otp" | "hwk" | "swk"))
+            });
+            if !mfa {
+                return Err(OidcError::MfaRequired);
+            }
+        }
+        let subject = claims.subject().as_str().to_owned();
+        let groups = self.groups_of(&id_token.to_string());
+        Ok(Identity { subject, groups })
+    }
+
+    /// Verifies a bearer JWT for the API: an ID token from the configured issuer for this client (signature,
+    /// `iss`, `aud`, `exp`; no nonce, as there was no browser round trip).
+    ///
+    /// # Errors
+    /// [`OidcError::Token`].
+    pub fn verify_bearer(&self, token: &str) -> Result<Identity, OidcError> {
+        let id_token = CoreIdToken::from_str(token).map_err(|_| OidcError::Token("malformed"))?;
+        let verifier = self.client.id_token_verifier();
+        let claims = id_token
+            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+            .map_err(|e| OidcError::Token(classify(&e)))?;
+        let subject = claims.subject().as_str().to_owned();
+        let groups = self.groups_of(token);
+        Ok(Identity { subject, groups })
+    }
+
+    /// Reads the groups claim from a JWT whose signature and claims were already verified.
+    fn groups_of(&self, jwt: &str) -> Vec<String> {
+        let Some(payload) = jwt.split('.').nth(1) else {
+            return Vec::new();
+        };
+        let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+            return Vec::new();
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return Vec::new();
+        };
+        match v.get(&self.settings.groups_claim) {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|g| g.as_str().map(str::to_owned))
+                .take(200)
+                .collect(),
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn classify(e: &openidconnect::ClaimsVerificationError) -> &'static str {
+    use openidconnect::ClaimsVerificationError as E;
+    match e {
+        E::Expired(_) => "expired",
+        E::InvalidAudience(_) => "audience",
+        E::InvalidIssuer(_) => "issuer",
+        E::InvalidNonce(_) => "nonce",
+        E::SignatureVerification(_) => "signature",
+        _ => "claims",
+    }
+}
+
+fn kind_of_request_error<E: std::error::Error>(
+    e: &openidconnect::RequestTokenError<
+        E,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    >,
+) -> &'static str {
+    match e {
+        openidconnect::RequestTokenError::ServerResponse(_) => "server_response",
+        openidconnect::RequestTokenError::Request(_) => "request",
+        openidconnect::RequestTokenError::Parse(_, _) => "parse",
+        _ => "other",
+    }
+}

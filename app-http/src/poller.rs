@@ -1,0 +1,217 @@
+//! Live challenge status without hammering the IdP: one server-side poller per pending verification, however
+//! many SSE clients and API pollers watch it.
+//!
+//! A registry maps (verification, owning agent) to a `tokio::sync::watch` channel. The first watcher spawns the
+//! poller task, which calls [`Engine::poll_verification`] as that agent every interval (backing off after a
+//! while), publishes each result, and stops at a final state, at an error, when the outstanding challenge is a
+//! code the agent types in (nothing to poll), or when nobody has watched for a few intervals. A watcher that is
+//! not the owner gets its own entry, whose single engine call is refused before the IdP is asked.
+
+use fctr_core::{Agent, Denial, Engine, RequestContext, VerificationView};
+use fctr_ports::{FactorKind, PseudoId, VerificationId, VerificationStatus};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The latest known state of a verification: `None` until the first poll answered.
+pub type Snapshot = Option<Result<VerificationView, Denial>>;
+
+/// Poll timing.
+#[derive(Debug, Clone, Copy)]
+pub struct PollSettings {
+    /// First interval (default 2 s).
+    pub interval: Duration,
+    /// Interval after backing off (default 5 s).
+    pub max_interval: Duration,
+    /// How long to poll at the first interval before backing off (default 30 s).
+    pub backoff_after: Duration,
+    /// Intervals with no watcher before the poller stops (default 3).
+    pub idle_ticks: u32,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(2),
+            max_interval: Duration::from_secs(5),
+            backoff_after: Duration::from_secs(30),
+            idle_ticks: 3,
+        }
+    }
+}
+
+struct Entry {
+    tx: watch::Sender<Snapshot>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// The registry of pollers.
+pub struct PollRegistry {
+    engine: Arc<Engine>,
+    settings: PollSettings,
+    entries: Mutex<HashMap<(VerificationId, PseudoId), Entry>>,
+    engine_polls: AtomicU64,
+}
+
+impl std::fmt::Debug for PollRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollRegistry")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a view needs more polling: a push (or other started factor) is outstanding.
+fn needs_polling(view: &VerificationView) -> bool {
+    view.status == VerificationStatus::Challenged && matches!(view.factor, Some(FactorKind::Push))
+}
+
+/// Whether a snapshot is final for the poller.
+fn settled(s: &Snapshot) -> bool {
+    match s {
+        None => false,
+        Some(Ok(v)) => !needs_polling(v),
+        Some(Err(_)) => true,
+    }
+}
+
+impl PollRegistry {
+    /// A registry polling through `engine`.
+    #[must_use]
+    pub fn new(engine: Arc<Engine>, settings: PollSettings) -> Self {
+        Self {
+            engine,
+            settings,
+            entries: Mutex::new(HashMap::new()),
+            engine_polls: AtomicU64::new(0),
+        }
+    }
+
+    /// Engine polls made by pollers so far.
+    #[must_use]
+    pub fn engine_polls(&self) -> u64 {
+        self.engine_polls.load(Ordering::Relaxed)
+    }
+
+    /// Pollers currently running.
+    #[must_use]
+    pub fn running(&self) -> usize {
+        self.entries.lock().map_or(0, |e| {
+            e.values()
+                .filter(|x| x.task.as_ref().is_some_and(|t| !t.is_finished()))
+                .count()
+        })
+    }
+
+    /// Watches a verification as `agent`, starting its poller if none runs.
+    pub fn watch(self: &Arc<Self>, agent: &Agent, id: VerificationId) -> watch::Receiver<Snapshot> {
+        let key = (id, agent.pseudonym().clone());
+        let Ok(mut entries) = self.entries.lock() else {
+            let (_tx, rx) =
+                watch::channel(Some(Err(Denial::new(fctr_ports::Reason::InvalidState))));
+            return rx;
+        };
+        // Forget finished entries nobody watches.
+        entries.retain(|_, e| {
+            e.tx.receiver_count() > 0 || e.task.as_ref().is_some_and(|t| !t.is_finished())
+        });
+        let entry = entries.entry(key).or_insert_with(|| Entry {
+            tx: watch::channel(None).0,
+            task: None,
+        });
+        let rx = entry.tx.subscribe();
+        let running = entry.task.as_ref().is_some_and(|t| !t.is_finished());
+        if !running && !settled(&entry.tx.borrow()) {
+            entry.task = Some(self.spawn(agent.clone(), id, entry.tx.clone()));
+        }
+        rx
+    }
+
+    /// Publishes a result obtained elsewhere (a code submitted, another factor started), so watchers see it
+    /// and a poller starts again if the new state needs one.
+    pub fn publish(self: &Arc<Self>, agent: &Agent, id: VerificationId, view: VerificationView) {
+        let key = (id, agent.pseudonym().clone());
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        let entry = entries.entry(key).or_insert_with(|| Entry {
+            tx: watch::channel(None).0,
+            task: None,
+        });
+        let poll = needs_polling(&view);
+        entry.tx.send_replace(Some(Ok(view)));
+        let running = entry.task.as_ref().is_some_and(|t| !t.is_finished());
+        if poll && !running && entry.tx.receiver_count() > 0 {
+            entry.task = Some(self.spawn(agent.clone(), id, entry.tx.clone()));
+        }
+    }
+
+    /// The current state, waiting up to `wait` for the first poll.
+    ///
+    /// # Errors
+    /// The engine's denial, or [`fctr_ports::Reason::IdpError`] when no answer came in time.
+    pub async fn current(
+        self: &Arc<Self>,
+        agent: &Agent,
+        id: VerificationId,
+        wait: Duration,
+    ) -> Result<VerificationView, Denial> {
+        let mut rx = self.watch(agent, id);
+        let got = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
+        match got {
+            Ok(Ok(s)) => s
+                .clone()
+                .unwrap_or(Err(Denial::new(fctr_ports::Reason::IdpError))),
+            _ => Err(Denial::new(fctr_ports::Reason::IdpError)),
+        }
+    }
+
+    fn spawn(
+        self: &Arc<Self>,
+        agent: Agent,
+        id: VerificationId,
+        tx: watch::Sender<Snapshot>,
+    ) -> JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move { me.run(agent, id, tx).await })
+    }
+
+    async fn run(self: Arc<Self>, agent: Agent, id: VerificationId, tx: watch::Sender<Snapshot>) {
+        let ctx = RequestContext::default();
+        let started = tokio::time::Instant::now();
+        let mut idle = 0u32;
+        loop {
+            self.engine_polls.fetch_add(1, Ordering::Relaxed);
+            let result = self.engine.poll_verification(&agent, &ctx, id).await;
+            let snapshot = Some(result);
+            let done = settled(&snapshot);
+            if done {
+                if let Some(Ok(v)) = &snapshot {
+                    metrics::counter!("fctr_verifications_total", "outcome" => v.status.as_str())
+                        .increment(1);
+                }
+            }
+            tx.send_replace(snapshot);
+            if done {
+                return;
+            }
+            if tx.receiver_count() == 0 {
+                idle += 1;
+                if idle >= self.settings.idle_ticks {
+                    return;
+                }
+            } else {
+                idle = 0;
+            }
+            let every = if started.elapsed() < self.settings.backoff_after {
+                self.settings.interval
+            } else {
+                self.settings.max_interval
+            };
+            tokio::time::sleep(every).await;
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Agent sign-in (OIDC code + PKCE + state + nonce), the callback, and sign-out.
+
+use super::{Chrome, Ctx, LoginPage, cookie, render};
+use crate::session::{PreLogin, Session, random_token};
+use askama::Template;
+use axum::extract::{Form, Query};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use fctr_ports::{AgentId, Reason};
+use serde::Deserialize;
+use std::collections::HashMap;
+use subtle::ConstantTimeEq as _;
+
+/// A local path to return to after sign-in, or `/search`. Refuses anything that could leave the site.
+pub(crate) fn local_path(p: &str) -> String {
+    let ok = p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.contains('\\')
+        && !p.contains("://")
+        && !p.chars().any(char::is_control)
+        && p.len() < 512
+        && !p.starts_with("/auth/");
+    if ok && p != "/" {
+        p.to_owned()
+    } else {
+        "/search".to_owned()
+    }
+}
+
+fn set_cookie(
+    ctx: &Ctx,
+    name: &str,
+    value: &str,
+    same_site: &str,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    let secure = if ctx.state.settings().secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}{secure}{age}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("fctr-invalid=; Max-Age=0"))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// `GET /auth/login`: redirect to the IdP with a fresh state, nonce and PKCE challenge.
+pub(crate) async fn login(ctx: Ctx, Query(q): Query<LoginQuery>) -> Response {
+    let begin = ctx.state.0.oidc.begin();
+    let key = random_token();
+    let pre = PreLogin {
+        state: begin.state,
+        nonce: begin.nonce,
+        pkce_verifier: begin.pkce_verifier,
+        return_to: local_path(q.return_to.as_deref().unwrap_or("/search")),
+        created: ctx.state.0.clock.now(),
+    };
+    ctx.state.sessions().put_pre_login(&key, pre).await;
+    let secs = i64::try_from(ctx.state.settings().timeouts.pre_login.as_secs()).unwrap_or(600);
+    // Lax: the IdP's redirect back is a cross-site top-level navigation.
+    let c = set_cookie(
+        &ctx,
+        ctx.state.settings().pre_login_cookie(),
+        &key,
+        "Lax",
+        Some(secs),
+    );
+    let mut resp = Redirect::to(begin.url.as_str()).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, c);
+    resp
+}
+
+#[derive(Template)]
+#[template(path = "continue.html")]
+struct ContinuePage {
+    c: Chrome,
+    target: String,
+}
+
+/// `GET /auth/callback`: check state, exchange the code, verify the ID token, map groups to a role, and start
+/// a new session (new id: the pre-login cookie and any old session are dropped).
+pub(crate) async fn callback(ctx: Ctx, Query(q): Query<HashMap<String, String>>) -> Response {
+    let st = ctx.state.clone();
+    let pre_name = st.settings().pre_login_cookie();
+    let pre = match cookie(&ctx.headers, pre_name) {
+        Some(k) if k.len() < 100 => st.sessions().take_pre_login(k).await,
+        _ => None,
+    };
+    let clear_pre = set_cookie(&ctx, pre_name, "", "Lax", Some(0));
+    let Some(pre) = pre else {
+        return fail(&ctx, clear_pre, "no pre-login state").await;
+    };
+    if q.contains_key("error") {
+        return fail(&ctx, clear_pre, "IdP returned an error").await;
+    }
+    let (Some(code), Some(state)) = (q.get("code"), q.get("state")) else {
+        return fail(&ctx, clear_pre, "missing code or state").await;
+    };
+    if !bool::from(state.as_bytes().ct_eq(pre.state.as_bytes())) {
+        return fail(&ctx, clear_pre, "state mismatch").await;
+    }
+    let identity = match st.0.oidc.finish(code, &pre.pkce_verifier, &pre.nonce).await {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(error = %e, "ID token refused");
+            return fail(&ctx, clear_pre, "token refused").await;
+        }
+    };
+    let Ok(agent_id) = AgentId::parse(identity.subject.clone()) else {
+        return fail(&ctx, clear_pre, "bad subject").await;
+    };
+    let agent = match st
+        .engine()
+        .sign_in(agent_id.clone(), &identity.groups, &ctx.rctx)
+        .await
+    {
+        Ok(a) => a,
+        Err(d) => {
+            metrics::counter!("fctr_sign_ins_total", "outcome" => "denied").increment(1);
+            let heading = if d.reason == Reason::NoRole {
+                "Not authorized"
+            } else {
+                "Sign-in refused"
+            };
+            let mut r = super::render(
+                super::denial_status(d.reason),
+                &super::MessagePage {
+                    c: Chrome {
+                        signed_in: false,
+                        ..ctx.chrome()
+                    },
+                    tone: "bad",
+                    heading: heading.into(),
+                    message: d.message().into(),
+                    remedy: d.remedy().into(),
+                    reason: d.reason.as_str().into(),
+                    retry_after: None,
+                    back: String::new(),
+                    back_label: String::new(),
+                },
+            );
+            r.headers_mut().append(header::SET_COOKIE, clear_pre);
+            return r;
+        }
+    };
+    // Rotate: whatever session this browser had is gone; the new one gets a fresh id and CSRF token.
+    if let Some(old) = cookie(&ctx.headers, st.settings().session_cookie()) {
+        st.sessions().remove(old).await;
+    }
+    let now = st.0.clock.now();
+    let session = Session {
+        id: random_token(),
+        csrf: random_token(),
+        agent: agent_id,
+        role: agent.role().map(str::to_owned),
+        created: now,
+        last_seen: now,
+        callers: HashMap::new(),
+        verifications: HashMap::new(),
+    };
+    let sid = session.id.clone();
+    st.sessions().put(session).await;
+    metrics::counter!("fctr_sign_ins_total", "outcome" => "success").increment(1);
+    tracing::info!(agent = %agent.pseudonym(), role = ?agent.role(), "agent signed in");
+    // A page on our own origin continues to the target, so the SameSite=Strict cookie is sent (a redirect
+    // chain started by the IdP would count as cross-site).
+    let mut r = render(
+        StatusCode::OK,
+        &ContinuePage {
+            c: Chrome {
+                signed_in: false,
+                ..ctx.chrome()
+            },
+            target: pre.return_to,
+        },
+    );
+    let h = r.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(&ctx, st.settings().session_cookie(), &sid, "Strict", None),
+    );
+    h.append(header::SET_COOKIE, clear_pre);
+    r
+}
+
+async fn fail(ctx: &Ctx, clear_pre: HeaderValue, why: &'static str) -> Response {
+    tracing::warn!(why, "sign-in failed");
+    ctx.state.engine().sign_in_failed(&ctx.rctx).await;
+    metrics::counter!("fctr_sign_ins_total", "outcome" => "failed").increment(1);
+    let mut r = ctx.sign_in_page(StatusCode::UNAUTHORIZED, "Sign-in failed. Sign in again.");
+    r.headers_mut().append(header::SET_COOKIE, clear_pre);
+    r
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /auth/logout`: ends the session on the server and clears the cookie.
+pub(crate) async fn logout(ctx: Ctx, Form(f): Form<CsrfForm>) -> Response {
+    let (session, agent) = match ctx.require() {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(&session, &agent, &f.csrf).await {
+        return r;
+    }
+    ctx.state.sessions().remove(&session.id).await;
+    ctx.state.engine().sign_out(&agent, &ctx.rctx).await;
+    let name = ctx.state.settings().session_cookie();
+    let clear = set_cookie(&ctx, name, "", "Strict", Some(0));
+    let page = LoginPage {
+        c: Chrome {
+            signed_in: false,
+            ..ctx.chrome()
+        },
+        notice: "You are signed out.".into(),
+        return_to: "%2Fsearch".into(),
+    };
+    let mut r = render(StatusCode::OK, &page);
+    r.headers_mut().append(header::SET_COOKIE, clear);
+    r
+}

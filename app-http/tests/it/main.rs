@@ -1,0 +1,10 @@
+//! fctr-portal integration tests: the router in-process (`tower::ServiceExt::oneshot`) against the fake Okta.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod helpers;
+
+mod api;
+mod auth;
+mod config;
+mod flow;
+mod security;
