@@ -40,8 +40,8 @@ pub mod mock;
 pub use action::{Action, ActionKind, ActionReceipt, OneTimeSecret, SecretKind};
 pub use audit::{
     AuditDetail, AuditEvent, AuditQuery, BreakKind, ChainAnchor, ChainBreak, ChainCheckpoint,
-    ChainHash, ChainSummary, EventKind, Outcome, PurgeReport, Reason, SealedEvent, TruncatedIp,
-    canonical_time, verify_tenant_chain,
+    ChainHash, ChainSummary, EventKind, Outcome, PurgeReport, RawLink, Reason, SealedEvent,
+    TruncatedIp, canonical_time, verify_tenant_chain, verify_tenant_chain_raw,
 };
 pub use challenge::{
     ChallengeContext, ChallengeHandle, ChallengeState, ChallengeTicket, CodeVerdict, FailureReason,

@@ -2,13 +2,20 @@
 
 use chrono::{DateTime, Utc};
 use fctr_ports::{
-    AuditEvent, ChainCheckpoint, ChainHash, PortError, SealedEvent, TenantId, canonical_time,
+    AuditEvent, ChainCheckpoint, ChainHash, PortError, RawLink, SealedEvent, TenantId,
+    canonical_time,
 };
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use std::borrow::Cow;
+
+/// How every `event` text written before the column held the canonical form begins: serde_json writes
+/// [`AuditEvent`]'s fields in declaration order, `id` first. A canonical encoding never begins so (`at` sorts
+/// before `id` and is always present).
+const LEGACY_PREFIX: &str = "{\"id\":";
 
 /// An `audit_events` row as stored, before anything is trusted: `seq prev_hash hash event` packed into one text
 /// by [`PACKED_ROW`] (one value per row is much cheaper to stream than four).
@@ -42,8 +49,34 @@ impl RawRow {
 
     /// The stored hash text, if the row has the expected shape.
     pub fn hash(&self) -> Option<ChainHash> {
-        self.parts()
-            .and_then(|(_, h, _)| ChainHash::from_hex(h).ok())
+        self.parts().and_then(|(_, h, _)| hash_hex(h))
+    }
+
+    /// The row as a chain link, without decoding the event: `None` when the chain fields are not what we write (a
+    /// sign of tampering).
+    ///
+    /// `event` holds the canonical encoding, the very bytes the hash covers, and is hashed as stored. Rows written
+    /// before that (see [`LEGACY_PREFIX`]) hold serde_json's encoding instead: such a row is decoded and
+    /// re-encoded, but only when its text is exactly what serde_json writes for the event it decodes to, so an
+    /// edit that decodes to the same event is still found ([`fctr_ports::BreakKind::Edited`]).
+    pub fn link(&self) -> Option<RawLink<'_>> {
+        let (prev, hash, event) = self.parts()?;
+        let canonical = if event.starts_with(LEGACY_PREFIX) {
+            legacy_canonical(event).map_or(Cow::Borrowed(event.as_bytes()), Cow::Owned)
+        } else {
+            Cow::Borrowed(event.as_bytes())
+        };
+        Some(RawLink {
+            seq: u64::try_from(self.seq).ok()?,
+            prev_hash: hash_hex(prev)?,
+            hash: hash_hex(hash)?,
+            canonical,
+        })
+    }
+
+    /// The stored event text, if the row has the expected shape.
+    pub fn event_text(&self) -> Option<&str> {
+        self.parts().map(|(_, _, e)| e)
     }
 
     /// Decodes the row; `None` when any part is not what we write (a sign of tampering).
@@ -56,6 +89,36 @@ impl RawRow {
             event: serde_json::from_str::<AuditEvent>(event).ok()?,
         })
     }
+}
+
+/// [`ChainHash::from_hex`] (64 hex digits, either case), without its per-digit overhead: two per row on the
+/// verification path.
+fn hash_hex(s: &str) -> Option<ChainHash> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let s = s.as_bytes();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(ChainHash(out))
+}
+
+/// The canonical encoding of a row written in the legacy layout, when its text is exactly serde_json's encoding of
+/// the event it decodes to; `None` otherwise (then the text is hashed as it is, and does not verify).
+fn legacy_canonical(text: &str) -> Option<Vec<u8>> {
+    let event: AuditEvent = serde_json::from_str(text).ok()?;
+    let again = serde_json::to_string(&event).ok()?;
+    (again == text).then(|| event.canonical_bytes())
 }
 
 /// The columns written for one sealed event.
@@ -71,16 +134,17 @@ pub(crate) struct EventColumns {
 }
 
 impl EventColumns {
-    /// Encodes a sealed event. Fails only if the sequence number does not fit SQLite's integer or the event
-    /// cannot be serialized (neither happens in practice).
-    pub fn encode(s: &SealedEvent) -> Option<Self> {
+    /// Encodes a sealed event whose canonical encoding ([`AuditEvent::canonical_bytes`], the bytes its hash covers)
+    /// is `canonical`; that is what the `event` column holds. Fails only if the sequence number does not fit
+    /// SQLite's integer or the encoding is not UTF-8 (neither happens in practice).
+    pub fn encode(s: &SealedEvent, canonical: Vec<u8>) -> Option<Self> {
         Some(Self {
             tenant: s.event.tenant.as_str().to_owned(),
             seq: i64::try_from(s.seq).ok()?,
             id: s.event.id.hyphenated().to_string(),
             at: canonical_time::format(&s.event.at),
             kind: s.event.kind.as_str(),
-            event: serde_json::to_string(&s.event).ok()?,
+            event: String::from_utf8(canonical).ok()?,
             prev_hash: s.prev_hash.to_hex(),
             hash: s.hash.to_hex(),
         })
@@ -165,5 +229,28 @@ fn error_kind(e: &sqlx::Error) -> &'static str {
         sqlx::Error::RowNotFound => "row_not_found",
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "decode",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_hex_accepts_exactly_what_from_hex_accepts() {
+        let h = ChainHash([0xa5; 32]).to_hex();
+        for s in [
+            h.clone(),
+            h.to_uppercase(),
+            "0123456789abcdefABCDEF".repeat(3)[..64].to_owned(),
+            h[..62].to_owned(),
+            format!("{h}00"),
+            h.replacen('a', "g", 1),
+            h.replacen('a', " ", 1),
+            h.replacen("a5", "é", 1),
+            String::new(),
+        ] {
+            assert_eq!(hash_hex(&s), ChainHash::from_hex(&s).ok(), "{s}");
+        }
     }
 }

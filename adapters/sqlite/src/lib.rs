@@ -10,8 +10,9 @@
 //!   with [`PortError::Unavailable`] and nothing of it is in the file.
 //! - **One contiguous chain per tenant**, whatever the number of concurrent callers: the writer alone assigns
 //!   `seq` and `prev_hash` (from heads seeded from the file at open), and `PRIMARY KEY (tenant, seq)` refuses a fork.
-//! - **Tamper evidence.** [`AuditLog::verify_chain`] recomputes every hash from the stored event with
-//!   [`fctr_ports::verify_tenant_chain`], from each tenant's purge anchor, and checks the latest checkpoint
+//! - **Tamper evidence.** The `event` column holds each event's canonical encoding, the very bytes its hash
+//!   covers, and [`AuditLog::verify_chain`] recomputes every hash over those stored bytes with
+//!   [`fctr_ports::verify_tenant_chain_raw`] (no decoding, and any changed byte is found), from each tenant's purge anchor, and checks the latest checkpoint
 //!   ([`SqliteStore::checkpoint`]), whose HMAC is checked when a checkpoint key is configured. Checkpoints are also
 //!   written to the runtime log (`target: "fctr::audit::checkpoint"`) so a truncated tail can be proven from outside.
 //! - **No raw identifiers at rest**: the port types carry only keyed pseudonyms, and no column holds anything else.

@@ -1,15 +1,17 @@
 //! Chain verification over streamed rows.
 //!
-//! Rows are read in `seq` order and cut into chunks; each chunk is decoded and checked with
-//! [`verify_tenant_chain`] on the blocking pool, several chunks at once. Chunk `k + 1` is anchored at the stored
+//! Rows are read in `seq` order and cut into chunks; each chunk is checked with [`verify_tenant_chain_raw`] on the
+//! blocking pool, several chunks at once. Rows are not decoded: the `event` column holds the canonical encoding, and
+//! each hash is recomputed over those stored bytes, so any byte changed is found (rows written before the column held
+//! the canonical form are re-encoded, see [`RawRow::link`]). Chunk `k + 1` is anchored at the stored
 //! `seq + 1` and `hash` of the last row of chunk `k`, and results are taken in order, so the first break reported is
 //! the same one a single pass over the whole chain would report, while memory stays bounded by the chunks in flight.
 
 use crate::codec::{self, RawRow};
 use chrono::{DateTime, Utc};
 use fctr_ports::{
-    BreakKind, ChainAnchor, ChainBreak, ChainCheckpoint, ChainHash, ChainSummary, PortError,
-    SealedEvent, TenantId, verify_tenant_chain,
+    AuditEvent, BreakKind, ChainAnchor, ChainBreak, ChainCheckpoint, ChainHash, ChainSummary,
+    PortError, RawLink, SealedEvent, TenantId, verify_tenant_chain_raw,
 };
 use futures::TryStreamExt;
 use secrecy::SecretString;
@@ -148,11 +150,11 @@ fn check_chunk(
     checkpoint: Option<&ChainCheckpoint>,
     older_than: Option<DateTime<Utc>>,
 ) -> ChunkOutcome {
-    let mut decoded: Vec<SealedEvent> = Vec::with_capacity(rows.len());
+    let mut links: Vec<RawLink<'_>> = Vec::with_capacity(rows.len());
     let mut bad: Option<&RawRow> = None;
     for r in rows {
-        match r.decode() {
-            Some(s) => decoded.push(s),
+        match r.link() {
+            Some(l) => links.push(l),
             None => {
                 bad = Some(r);
                 break;
@@ -166,30 +168,78 @@ fn check_chunk(
             kind,
         })
     };
-    match bad {
-        None => {
-            let head = verify_tenant_chain(tenant, &decoded, anchor, checkpoint)
-                .map_err(WalkError::Break)?;
-            if let Some(t) = older_than {
-                if let Some(e) = decoded.iter().find(|e| e.event.at >= t) {
-                    return Err(WalkError::NotOld(e.seq));
-                }
+    let checked = links.len();
+    // The checkpoint is checked only when every row could be read, as before; otherwise the bad row is the break.
+    let checkpoint = if bad.is_none() { checkpoint } else { None };
+    let head = verify_tenant_chain_raw(tenant, links, anchor, checkpoint)
+        .map_err(|b| WalkError::Break(undecodable_as_before(tenant, rows, anchor, b)))?;
+    if let Some(r) = bad {
+        let expect = head
+            .map(|h| h.seq + 1)
+            .or_else(|| anchor.map(|a| a.seq))
+            .unwrap_or(0);
+        return match u64::try_from(r.seq) {
+            Ok(s) if s == expect => Err(brk(s, BreakKind::Edited)),
+            _ => Err(brk(expect, BreakKind::SequenceGap)),
+        };
+    }
+    if let Some(t) = older_than {
+        // Purge only: every event to purge is decoded, must be exactly what was hashed (canonical, or the legacy
+        // encoding of the same event) and must be older than the cut-off.
+        for r in rows {
+            let seq = u64::try_from(r.seq).unwrap_or(0);
+            let Some(s) = r.decode().filter(|s| stored_exactly(r, s)) else {
+                return Err(brk(seq, BreakKind::Edited));
+            };
+            if s.event.at >= t {
+                return Err(WalkError::NotOld(s.seq));
             }
-            Ok((decoded.len() as u64, head))
         }
-        Some(r) => {
-            // Check what decoded before the bad row first, so an earlier break wins.
-            let head =
-                verify_tenant_chain(tenant, &decoded, anchor, None).map_err(WalkError::Break)?;
-            let expect = head
-                .map(|h| h.seq + 1)
-                .or_else(|| anchor.map(|a| a.seq))
-                .unwrap_or(0);
-            match u64::try_from(r.seq) {
-                Ok(s) if s == expect => Err(brk(s, BreakKind::Edited)),
-                _ => Err(brk(expect, BreakKind::SequenceGap)),
-            }
-        }
+    }
+    Ok((checked as u64, head))
+}
+
+/// Whether a row's event text is exactly an encoding fctr writes of the event it decodes to.
+fn stored_exactly(row: &RawRow, sealed: &SealedEvent) -> bool {
+    let Some(text) = row.event_text() else {
+        return false;
+    };
+    text.as_bytes() == sealed.event.canonical_bytes().as_slice()
+        || serde_json::to_string(&sealed.event).is_ok_and(|legacy| legacy == text)
+}
+
+/// A break at a row whose event does not decode is reported as it always was, whatever the raw check saw first
+/// there: `edited` at its `seq` when that is the expected one, else a sequence gap. Only the failing row is decoded.
+fn undecodable_as_before(
+    tenant: &TenantId,
+    rows: &[RawRow],
+    anchor: Option<&ChainAnchor>,
+    b: ChainBreak,
+) -> ChainBreak {
+    let start = anchor.map_or(0, |a| a.seq);
+    let Some(row) = b
+        .position
+        .checked_sub(start)
+        .and_then(|i| usize::try_from(i).ok())
+        .and_then(|i| rows.get(i))
+    else {
+        return b;
+    };
+    let decodes = row
+        .event_text()
+        .is_some_and(|t| serde_json::from_str::<AuditEvent>(t).is_ok());
+    if decodes {
+        return b;
+    }
+    let kind = if u64::try_from(row.seq) == Ok(b.position) {
+        BreakKind::Edited
+    } else {
+        BreakKind::SequenceGap
+    };
+    ChainBreak {
+        tenant: tenant.clone(),
+        position: b.position,
+        kind,
     }
 }
 

@@ -282,8 +282,16 @@ impl Writer {
                         .or_else(|| heads.and_then(|h| h.get(&tenant)))
                         .copied()
                         .unwrap_or(Head::START);
-                    let sealed = SealedEvent::seal(head.prev, head.next_seq, event);
-                    let Some(cols) = EventColumns::encode(&sealed) else {
+                    // Encoded once: the bytes hashed are the bytes stored.
+                    let canonical = event.canonical_bytes();
+                    let hash = ChainHash::compute_canonical(&head.prev, head.next_seq, &canonical);
+                    let sealed = SealedEvent {
+                        seq: head.next_seq,
+                        prev_hash: head.prev,
+                        hash,
+                        event,
+                    };
+                    let Some(cols) = EventColumns::encode(&sealed, canonical) else {
                         let _ = reply.send(Err(PortError::Malformed));
                         continue;
                     };

@@ -7,5 +7,6 @@ mod crash;
 mod export;
 mod files;
 mod purge;
+mod stored_form;
 mod tamper;
 mod usage;
