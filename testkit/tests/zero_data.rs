@@ -262,8 +262,9 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
     assert_eq!(found.len(), 1);
     let card = run.engine.lookup(&agent, &ctx, &subject).await.unwrap();
     assert_eq!(
-        card.user.display_name.is_some() || card.user.login.expose_pii() == LOGIN,
-        true
+        card.user.login.expose_pii(),
+        LOGIN,
+        "the caller card shows the login to the agent"
     );
 
     // Denials: no grant yet; a tier 1 agent; a TAP Okta cannot issue.
