@@ -612,9 +612,10 @@ async fn lifecycle(t: &Target, kind: ActionKind) -> Check {
         .list_factors(&id)
         .await
         .map_err(|e| fail(format!("list_factors: {e}")))?;
+    // A password is listed as a method by some IdPs (Entra) but is never "a factor to remove".
     let removable = factors
         .iter()
-        .find(|f| f.status == FactorStatus::Active)
+        .find(|f| f.status == FactorStatus::Active && f.kind != FactorKind::Password)
         .cloned();
     let action = action_for(kind, removable.as_ref()).ok_or_else(|| skip("no factor to remove"))?;
     let sessions_before = t.upstream.as_ref().and_then(|u| u.sessions_revoked(&id));

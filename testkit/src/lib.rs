@@ -8,6 +8,11 @@
 //!   sign-in, in Okta's own wire format (paths, fields, status codes, error bodies, rate-limit headers). It seeds a
 //!   documented fixture org (see `testkit/FIXTURES.md`), simulates phones and injects faults.
 //!
+//! - [`entra`]: a stateful fake Microsoft Entra ID tenant on loopback: the v2.0 token endpoint (client secret or
+//!   certificate assertion, AADSTS errors), a Microsoft Graph v1.0 subset (users, authentication methods,
+//!   memberOf, lifecycle, Temporary Access Pass, application permissions), the unofficial MFA connector (XML push
+//!   and code checks) and an OIDC v2 provider, seeding the fixture tenant of `testkit/FIXTURES-entra.md`.
+//!
 //! - [`contract`]: the adapter contract suite, named checks generic over `Arc<dyn IdentityProvider>`, run against
 //!   the fakes in `cargo test` and against a real sandbox org by `fctr contract-test`.
 //!
@@ -15,5 +20,7 @@
 //! under `/_fake/…` is unauthenticated by design. Bind it to loopback only.
 #![forbid(unsafe_code)]
 
+mod common;
 pub mod contract;
+pub mod entra;
 pub mod okta;

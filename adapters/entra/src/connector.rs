@@ -265,6 +265,9 @@ pub(crate) fn end_verdict(a: &Answer) -> Result<CodeVerdict, PortError> {
     }
     match a.value.as_deref() {
         Some("OathCodeIncorrect") => Ok(CodeVerdict::Wrong),
+        // Result codes 139 and 140 of the connector's MFA result table.
+        Some("OathCodeDuplicate") => Ok(CodeVerdict::Replayed),
+        Some("OathCodeOld") => Ok(CodeVerdict::OutsideWindow),
         Some("AuthenticationMethodLocked") => Ok(CodeVerdict::Locked),
         other => Err(unexpected(other)),
     }
@@ -675,6 +678,14 @@ mod tests {
         assert_eq!(
             end_verdict(&a("OathCodeIncorrect", Some("false"))).unwrap(),
             CodeVerdict::Wrong
+        );
+        assert_eq!(
+            end_verdict(&a("OathCodeDuplicate", Some("false"))).unwrap(),
+            CodeVerdict::Replayed
+        );
+        assert_eq!(
+            end_verdict(&a("OathCodeOld", Some("false"))).unwrap(),
+            CodeVerdict::OutsideWindow
         );
         assert!(end_verdict(&a("AuthenticationPending", None)).is_err());
     }

@@ -110,7 +110,7 @@
 //!   the NPS extension does; or `PhoneAppOTP` with `SyncCall=false`, as AD FS does) must answer
 //!   `AuthenticationResult=challenge` (or, in `PhoneAppOTP` mode, nil) with a `SessionId`; anything else, such as
 //!   a push that was sent anyway, is an error and never a verified code. Then `EndTwoWayAuthentication` with
-//!   `AdditionalAuthData` = the code: `Success`+`true` → `Accepted`, `OathCodeIncorrect` → `Wrong`,
+//!   `AdditionalAuthData` = the code: `Success`+`true` → `Accepted`, `OathCodeIncorrect` → `Wrong`, `OathCodeDuplicate` → `Replayed`, `OathCodeOld` → `OutsideWindow`,
 //!   `AuthenticationMethodLocked` → `Locked`, anything else → `Upstream { status: 200, code: "connector:<Value>" }`.
 //!   The End request always goes to the configured endpoint; only the `dc` affinity parameter is copied from the
 //!   answer's `AffinityUrl`, so a bearer token never goes to a host named in an answer.

@@ -16,74 +16,10 @@ use super::FakeOktaState;
 use super::state::{PushState, Shared};
 use super::util::html_escape;
 
-/// A fault to inject on matching Okta routes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Fault {
-    /// Wait this long, then answer normally.
-    Latency {
-        /// Milliseconds.
-        ms: u64,
-    },
-    /// 429 E0000047 with `X-Rate-Limit-Remaining: 0` and a reset this many seconds ahead.
-    RateLimited {
-        /// Seconds until `X-Rate-Limit-Reset`.
-        reset_after_secs: u64,
-    },
-    /// A 5xx (or any status) with an Okta E0000009 body.
-    ServerError {
-        /// HTTP status.
-        status: u16,
-    },
-    /// 200 with `Content-Type: application/json` and a truncated, unparsable body.
-    MalformedJson,
-    /// Close the connection without writing any response.
-    DropConnection,
-}
+pub use crate::common::fault::Fault;
+pub(crate) use crate::common::fault::FaultRule;
 
-/// A fault rule: which route, what, how many more times (`None`: until cleared).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct FaultRule {
-    /// `*`, a route template (`/api/v1/users/{id}`) or method and template (`GET /api/v1/users/{id}`).
-    pub route: String,
-    pub fault: Fault,
-    pub remaining: Option<u32>,
-}
-
-impl FaultRule {
-    pub fn matches(&self, method: &str, template: &str) -> bool {
-        let r = self.route.trim();
-        if r == "*" {
-            return true;
-        }
-        match r.split_once(' ') {
-            Some((m, t)) => m.eq_ignore_ascii_case(method) && t.trim() == template,
-            None => r == template,
-        }
-    }
-}
-
-/// A change to make to the next ID token, for the portal's security tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IdTokenTweak {
-    /// `nonce` differs from the one sent.
-    WrongNonce,
-    /// `aud` is another client id.
-    WrongAudience,
-    /// `iss` is another issuer.
-    WrongIssuer,
-    /// `exp` (and `iat`) lie in the past.
-    Expired,
-    /// `amr` is `["pwd"]` (no MFA).
-    AmrPwdOnly,
-    /// The header `kid` is not in the JWKS.
-    UnknownKid,
-    /// The signature does not verify.
-    BadSignature,
-    /// No `nonce` claim.
-    MissingNonce,
-}
+pub use crate::common::oidc::IdTokenTweak;
 
 /// A push waiting for an answer on a simulated phone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -478,38 +414,11 @@ pub(crate) async fn tweak(State(st): State<FakeOktaState>, body: axum::body::Byt
 // ---------------------------------------------------------------------------------------------------------
 // Simulated phone page
 
-pub(crate) const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub(crate) use crate::common::page::PAGE_CSP;
 
+/// An HTML page with the fake Okta banner and strict headers.
 pub(crate) fn html_page(title: &str, body: &str, refresh: Option<u32>, csp: &str) -> Response {
-    let refresh = refresh
-        .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">"))
-        .unwrap_or_default();
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#222}}\
-.banner{{background:#b00020;color:#fff;padding:.4rem .8rem;font-weight:bold;border-radius:4px}}\
-.card{{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}}\
-button{{font-size:1.2rem;margin:.3rem;padding:.5rem 1rem}}.muted{{color:#666;font-size:.9rem}}</style></head>\
-<body><p class=\"banner\">FAKE OKTA (fctr testkit) &mdash; not a real identity provider</p>{body}</body></html>",
-        title = html_escape(title),
-    );
-    let mut resp = (StatusCode::OK, axum::response::Html(html)).into_response();
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    resp
+    crate::common::page::html_page("FAKE OKTA", title, body, refresh, csp)
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,6 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -14,10 +13,10 @@ use axum::routing::{get, post};
 use super::FakeOktaState;
 use super::control::{self, Fault};
 use super::error::OktaError;
-use super::serve::ConnKill;
 use super::state::Bucket;
 use super::util::random_id;
 use super::{factors, oauth, oidc, users};
+use crate::common::fault;
 
 pub(crate) fn build_router(state: FakeOktaState) -> Router {
     let okta = Router::new()
@@ -130,22 +129,7 @@ async fn okta_edge(State(st): State<FakeOktaState>, req: Request, next: Next) ->
         .get::<MatchedPath>()
         .map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
 
-    let fault = {
-        let mut inner = st.shared.lock();
-        let mut hit = None;
-        if let Some(rule) = inner
-            .faults
-            .iter_mut()
-            .find(|r| r.matches(&method, &template))
-        {
-            hit = Some(rule.fault.clone());
-            if let Some(n) = rule.remaining.as_mut() {
-                *n = n.saturating_sub(1);
-            }
-        }
-        inner.faults.retain(|r| r.remaining != Some(0));
-        hit
-    };
+    let fault = fault::take(&mut st.shared.lock().faults, &method, &template);
     let now = st.shared.now_secs();
     match fault {
         None => {}
@@ -161,28 +145,8 @@ async fn okta_edge(State(st): State<FakeOktaState>, req: Request, next: Next) ->
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return OktaError::internal(status).into_response();
         }
-        Some(Fault::MalformedJson) => {
-            let mut resp = (StatusCode::OK, "{\"id\":\"00u").into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            return resp;
-        }
-        Some(Fault::DropConnection) => {
-            if let Some(kill) = req.extensions().get::<ConnKill>() {
-                kill.0.notify_one();
-                // The connection (and this future with it) is dropped; this is only a backstop.
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-            // In-process (no connection to drop): a body that fails at once.
-            let stream = futures::stream::once(async {
-                Err::<bytes::Bytes, std::io::Error>(std::io::Error::other(
-                    "connection dropped by fault injection",
-                ))
-            });
-            return Response::new(Body::from_stream(stream));
-        }
+        Some(Fault::MalformedJson) => return fault::malformed_json("{\"id\":\"00u"),
+        Some(Fault::DropConnection) => return fault::drop_connection(&req).await,
     }
 
     let bucket_key = format!("{method} {template}");

@@ -22,15 +22,12 @@ mod edge;
 mod error;
 mod factors;
 mod fixtures;
-mod keys;
 mod oauth;
 mod oidc;
 mod search;
 mod serve;
 mod state;
-mod totp;
 mod users;
-mod util;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -39,6 +36,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use url::Url;
+
+use crate::common::{keys, totp, util};
 
 pub use control::{
     Fault, Faults, IdTokenTweak, OidcControl, PendingPush, PhoneAnswer, PhoneError, Phones,

@@ -8,17 +8,17 @@ use axum::extract::{Form, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::FakeOktaState;
-use super::control::{IdTokenTweak, html_page};
+use super::control::html_page;
 use super::error::OAuthError;
-use super::oauth::no_store;
 use super::state::{AuthCode, AuthRequest, OidcAccess};
-use super::users::query_map;
 use super::util::{b64url, ct_eq, html_escape, random_id};
+use crate::common::oidc::no_store;
+use crate::common::oidc::sign_id_token;
+use crate::common::oidc::{query_map, redirect, valid_pkce_string, with_params};
 
 const LOGIN_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
@@ -76,29 +76,6 @@ fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
     let mut resp = html_page(title, &body, None, LOGIN_CSP);
     *resp.status_mut() = status;
     resp
-}
-
-fn redirect(location: &str) -> Response {
-    let mut resp = StatusCode::FOUND.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    no_store(resp)
-}
-
-fn with_params(base: &str, params: &[(&str, &str)]) -> String {
-    let mut ser = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        ser.append_pair(k, v);
-    }
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}{}", ser.finish())
-}
-
-fn valid_pkce_string(s: &str) -> bool {
-    (43..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 pub(crate) async fn authorize(
@@ -474,47 +451,15 @@ fn mint_id_token(
     claims.insert("auth_time".into(), json!(grant.auth_time));
     claims.insert("at_hash".into(), json!(b64url(&digest[..16])));
     let tweak = st.shared.lock().id_token_tweaks.pop_front();
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(st.shared.signer.kid.clone());
-    match tweak {
-        None | Some(IdTokenTweak::BadSignature) => {}
-        Some(IdTokenTweak::WrongNonce) => {
-            claims.insert("nonce".into(), json!(format!("not-{}", grant.req.nonce)));
-        }
-        Some(IdTokenTweak::MissingNonce) => {
-            claims.remove("nonce");
-        }
-        Some(IdTokenTweak::WrongAudience) => {
-            claims.insert("aud".into(), json!("0oaanotherclient0001"));
-        }
-        Some(IdTokenTweak::WrongIssuer) => {
-            claims.insert("iss".into(), json!("https://evil.example.com"));
-        }
-        Some(IdTokenTweak::Expired) => {
-            claims.insert("iat".into(), json!(now - 7200));
-            claims.insert("exp".into(), json!(now - 3600));
-        }
-        Some(IdTokenTweak::AmrPwdOnly) => {
-            claims.insert("amr".into(), json!(["pwd"]));
-        }
-        Some(IdTokenTweak::UnknownKid) => header.kid = Some(format!("unknown-{}", random_id(12))),
-    }
-    let mut token =
-        jsonwebtoken::encode(&header, &Value::Object(claims), &st.shared.signer.encoding)
-            .map_err(|_| server_error())?;
-    if tweak == Some(IdTokenTweak::BadSignature) {
-        // Re-sign different claims' signature onto this token: a well-formed but wrong signature.
-        let other = jsonwebtoken::encode(
-            &header,
-            &json!({"sub": "tampered"}),
-            &st.shared.signer.encoding,
-        )
-        .map_err(|_| server_error())?;
-        if let (Some(pos), Some(sig)) = (token.rfind('.'), other.rsplit('.').next()) {
-            token = format!("{}.{sig}", &token[..pos]);
-        }
-    }
-    Ok(token)
+    sign_id_token(
+        &st.shared.signer,
+        claims,
+        tweak,
+        &grant.req.nonce,
+        "0oaanotherclient0001",
+        now,
+    )
+    .map_err(|()| server_error())
 }
 
 pub(crate) async fn userinfo(State(st): State<FakeOktaState>, headers: HeaderMap) -> Response {

@@ -17,11 +17,7 @@ use super::util::random_id;
 
 pub(crate) type ApiResult = Result<Response, OktaError>;
 
-pub(crate) fn query_map(q: Option<&str>) -> HashMap<String, String> {
-    url::form_urlencoded::parse(q.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
-}
+pub(crate) use crate::common::oidc::query_map;
 
 /// Parses an optional boolean query parameter.
 pub(crate) fn bool_param(

@@ -1,7 +1,8 @@
-//! Integration tests for the fake Okta tenant: real HTTP against a started fake.
+//! Integration tests for the fake Okta and Entra tenants: real HTTP against a started fake.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod control;
+mod entra;
 mod factors;
 mod helpers;
 mod lifecycle;

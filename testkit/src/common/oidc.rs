@@ -1,0 +1,124 @@
+//! OAuth and OIDC helpers shared by the fakes: query parsing, redirects, PKCE strings, and ID-token signing with
+//! test tweaks.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::{Algorithm, Header};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::keys::RsaSigner;
+use super::util::random_id;
+
+/// Parses a query string into a map (later values win).
+pub(crate) fn query_map(q: Option<&str>) -> HashMap<String, String> {
+    url::form_urlencoded::parse(q.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, as token responses carry.
+pub(crate) fn no_store(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// A 302 to `location`, not cached.
+pub(crate) fn redirect(location: &str) -> Response {
+    let mut resp = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    no_store(resp)
+}
+
+/// `base` with `params` appended as a query.
+pub(crate) fn with_params(base: &str, params: &[(&str, &str)]) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}{}", ser.finish())
+}
+
+/// RFC 7636 `code_verifier` / `code_challenge` syntax: 43–128 unreserved characters.
+pub(crate) fn valid_pkce_string(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// A change to make to the next ID token, for the portal's security tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdTokenTweak {
+    /// `nonce` differs from the one sent.
+    WrongNonce,
+    /// `aud` is another client id.
+    WrongAudience,
+    /// `iss` is another issuer.
+    WrongIssuer,
+    /// `exp` (and `iat`) lie in the past.
+    Expired,
+    /// `amr` is `["pwd"]` (no MFA).
+    AmrPwdOnly,
+    /// The header `kid` is not in the JWKS.
+    UnknownKid,
+    /// The signature does not verify.
+    BadSignature,
+    /// No `nonce` claim.
+    MissingNonce,
+}
+
+/// Signs ID-token `claims` RS256 with `signer`, applying `tweak` (the portal's security tests): `nonce` is the
+/// one sent, `other_client` the `aud` a wrong-audience token carries.
+pub(crate) fn sign_id_token(
+    signer: &RsaSigner,
+    mut claims: Map<String, Value>,
+    tweak: Option<IdTokenTweak>,
+    nonce: &str,
+    other_client: &str,
+    now: i64,
+) -> Result<String, ()> {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(signer.kid.clone());
+    match tweak {
+        None | Some(IdTokenTweak::BadSignature) => {}
+        Some(IdTokenTweak::WrongNonce) => {
+            claims.insert("nonce".into(), json!(format!("not-{nonce}")));
+        }
+        Some(IdTokenTweak::MissingNonce) => {
+            claims.remove("nonce");
+        }
+        Some(IdTokenTweak::WrongAudience) => {
+            claims.insert("aud".into(), json!(other_client));
+        }
+        Some(IdTokenTweak::WrongIssuer) => {
+            claims.insert("iss".into(), json!("https://evil.example.com"));
+        }
+        Some(IdTokenTweak::Expired) => {
+            claims.insert("iat".into(), json!(now - 7200));
+            claims.insert("exp".into(), json!(now - 3600));
+        }
+        Some(IdTokenTweak::AmrPwdOnly) => {
+            claims.insert("amr".into(), json!(["pwd"]));
+        }
+        Some(IdTokenTweak::UnknownKid) => header.kid = Some(format!("unknown-{}", random_id(12))),
+    }
+    let mut token =
+        jsonwebtoken::encode(&header, &Value::Object(claims), &signer.encoding).map_err(|_| ())?;
+    if tweak == Some(IdTokenTweak::BadSignature) {
+        // Re-sign different claims' signature onto this token: a well-formed but wrong signature.
+        let other = jsonwebtoken::encode(&header, &json!({"sub": "tampered"}), &signer.encoding)
+            .map_err(|_| ())?;
+        if let (Some(pos), Some(sig)) = (token.rfind('.'), other.rsplit('.').next()) {
+            token = format!("{}.{sig}", &token[..pos]);
+        }
+    }
+    Ok(token)
+}
