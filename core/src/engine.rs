@@ -909,9 +909,20 @@ impl Engine {
             .filter(|f| f.status == FactorStatus::Active)
             .collect();
         let caps = self.ports.idp.capabilities();
+        // Factors this verification already proved are not candidates for the next one, and a stronger kind
+        // already proved does not make a weaker second factor a "downgrade": it is an addition.
+        let approved = &v.record().approved;
+        let candidates: Vec<FactorInfo> = active
+            .iter()
+            .filter(|f| !approved.iter().any(|a| a.factor == f.id))
+            .cloned()
+            .collect();
         let chosen = match factor {
             Some(id) => active.iter().find(|f| &f.id == id).cloned(),
-            None => self.policy.preferred_factor(class, &active, &caps).cloned(),
+            None => self
+                .policy
+                .preferred_factor(class, &candidates, &caps)
+                .cloned(),
         };
         let Some(chosen) = chosen else {
             let reason = if factor.is_some() {
@@ -926,10 +937,14 @@ impl Engine {
             // The same factor twice proves nothing new.
             return Err(self.deny(&s, Reason::FactorNotAccepted).await);
         }
-        let active_kinds: Vec<FactorKind> = active.iter().map(|f| f.kind.clone()).collect();
+        let unproved_kinds: Vec<FactorKind> = active
+            .iter()
+            .filter(|f| !approved.iter().any(|a| a.kind == f.kind))
+            .map(|f| f.kind.clone())
+            .collect();
         if let Err(refusal) = self
             .policy
-            .check_factor(class, &chosen.kind, &active_kinds, &caps)
+            .check_factor(class, &chosen.kind, &unproved_kinds, &caps)
         {
             return Err(self.deny(&s, refusal.reason()).await);
         }

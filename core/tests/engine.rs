@@ -564,3 +564,111 @@ async fn tap_terms_come_from_policy_not_the_client() {
     };
     assert_eq!(w.idp.executed_actions(), vec![(sid("alice"), expected)]);
 }
+
+/// Entra's push carries no number: under the default policy it never verifies a caller on its own, and where a
+/// TOTP factor is enrolled the plain push is refused as a downgrade.
+#[tokio::test]
+async fn push_without_number_matching_never_verifies_alone_by_default() {
+    let w = common::world_with_caps(Policy::default(), |c| c.push_number_matching = false);
+    let a = w.agent("agent2", "fctr-tier2");
+    // alice also has TOTP, which is stronger than a push without number matching.
+    let d = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), Some(&fid("push1")))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::DowngradeRefused);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        v.factor,
+        Some(FactorKind::Totp),
+        "policy prefers the TOTP code"
+    );
+    // smsy has only push (and SMS, not accepted): the approved push is one factor of two.
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("smsy"), Some(&fid("push5")))
+        .await
+        .unwrap();
+    assert_eq!(v.number, None, "no number to read out");
+    let _ = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!(
+        (v.status, v.approved, v.required),
+        (VerificationStatus::Pending, 1, 2),
+        "{v:?}"
+    );
+    assert!(v.grant.is_none());
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("smsy"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoLiveGrant);
+}
+
+/// With `push_without_number_matching = "refuse"`, such a push is not offered at all.
+#[tokio::test]
+async fn push_without_number_matching_can_be_refused_outright() {
+    let text = include_str!("../../examples/policy.toml").replace(
+        "push_without_number_matching = \"require_another_factor\"",
+        "push_without_number_matching = \"refuse\"",
+    );
+    let policy = Policy::parse(&text).unwrap();
+    let w = common::world_with_caps(policy, |c| c.push_number_matching = false);
+    let a = w.agent("agent2", "fctr-tier2");
+    let d = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), Some(&fid("push1")))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::FactorNotAccepted);
+    // The preferred factor is then the TOTP code.
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    assert_eq!(v.factor, Some(FactorKind::Totp));
+}
+
+/// A privileged caller on Entra: the TOTP code first, then the plain push as the second factor (an addition to
+/// the stronger factor already proved, not a downgrade from it).
+#[tokio::test]
+async fn totp_then_plain_push_verifies_a_privileged_caller() {
+    let w = common::world_with_caps(Policy::default(), |c| c.push_number_matching = false);
+    let a = w.agent("agent3", "fctr-tier3");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("priv"), None)
+        .await
+        .unwrap();
+    assert_eq!(v.factor, Some(FactorKind::Totp));
+    w.idp.set_code(&sid("priv"), &fid("totp3"), "112233");
+    let v = w
+        .engine
+        .submit_code(&a, &ctx(), v.id, SecretString::from("112233".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (v.status, v.approved, v.required),
+        (VerificationStatus::Pending, 1, 2)
+    );
+    let v = w
+        .engine
+        .continue_verification(&a, &ctx(), v.id, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        v.factor,
+        Some(FactorKind::Push),
+        "the next factor is the one not yet proved"
+    );
+    let _ = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!(v.status, VerificationStatus::Verified, "{v:?}");
+}

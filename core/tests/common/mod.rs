@@ -63,9 +63,20 @@ fn user(id: &str, factors: Vec<FactorInfo>, groups: &[&str]) -> ScriptedUser {
 }
 
 pub fn world_with(policy: Policy) -> World {
+    world_with_caps(policy, |_| {})
+}
+
+/// A world whose IdP capabilities are adjusted by `f`.
+pub fn world_with_caps(policy: Policy, f: impl FnOnce(&mut fctr_ports::Capabilities)) -> World {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap());
     let c: Arc<dyn fctr_ports::Clock> = Arc::new(clock.clone());
-    let idp = Arc::new(ScriptedIdp::new().with_clock(c.clone()));
+    let mut caps = fctr_ports::IdentityProvider::capabilities(&ScriptedIdp::new());
+    f(&mut caps);
+    let idp = Arc::new(
+        ScriptedIdp::new()
+            .with_clock(c.clone())
+            .with_capabilities(caps),
+    );
     idp.add_user(user(
         "alice",
         vec![
