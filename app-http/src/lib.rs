@@ -7,7 +7,7 @@
 //! the JSON API with its OpenAPI document, and operations endpoints.
 //!
 //! [`router`] builds the whole application from an [`AppState`], separately from serving, so tests call it
-//! in-process. [`demo::start`] builds a complete demo stack (fake Okta in-process) with no configuration.
+//! in-process. [`demo::start_demo`] builds a complete demo stack (fake Okta in-process) with no configuration.
 #![forbid(unsafe_code)]
 // Handlers return full responses as the error of `Result` (a sign-in page, a refusal page): boxing them buys
 // nothing on the request path.
