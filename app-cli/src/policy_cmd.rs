@@ -1,6 +1,7 @@
 //! `fctr policy lint` and `fctr policy explain`.
 
 use crate::Exit;
+use crate::term::outln;
 use clap::Subcommand;
 use fctr_core::policy::{Policy, Role, TargetClass};
 use fctr_ports::{ActionKind, GroupRef};
@@ -8,12 +9,21 @@ use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum PolicyCommand {
-    /// Check a policy file: errors with line and column (exit 1), warnings for risky settings.
+    /// Check a policy file: errors with line and column (exit 1), warnings for risky settings (SMS or voice
+    /// allowed, long verification windows or grants, multi-use grants, downgrades, single-factor privileged
+    /// targets).
     ///
-    /// Example: `fctr policy lint examples/policy.toml`
+    /// Examples:
+    ///   fctr policy lint examples/policy.toml
+    ///   fctr policy lint --deny-warnings /etc/fctr/policy.toml   # in CI: warnings fail too
+    ///   fctr --json policy lint examples/policy.toml
+    #[command(verbatim_doc_comment)]
     Lint {
         /// The policy file (TOML).
         file: PathBuf,
+        /// Exit 1 when there are warnings, not only errors.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Explain what an action would require, and why, for a role and a target.
     ///
@@ -21,6 +31,7 @@ pub(crate) enum PolicyCommand {
     ///   fctr policy explain --role tier2 --action reset_password
     ///   fctr policy explain --role tier3 --action reset_factors --target-group fctr-privileged
     ///   fctr policy explain --policy examples/policy.toml --role tier1 --action unlock
+    #[command(verbatim_doc_comment)]
     Explain {
         /// Role name as in the policy (e.g. tier1, tier2, tier3).
         #[arg(long)]
@@ -50,7 +61,10 @@ fn load(path: &PathBuf) -> Result<Policy, String> {
 
 pub(crate) fn run(cmd: PolicyCommand, json: bool) -> Exit {
     match cmd {
-        PolicyCommand::Lint { file } => lint(&file, json),
+        PolicyCommand::Lint {
+            file,
+            deny_warnings,
+        } => lint(&file, deny_warnings, json),
         PolicyCommand::Explain {
             role,
             action,
@@ -60,7 +74,7 @@ pub(crate) fn run(cmd: PolicyCommand, json: bool) -> Exit {
     }
 }
 
-fn lint(file: &PathBuf, json: bool) -> Exit {
+fn lint(file: &PathBuf, deny_warnings: bool, json: bool) -> Exit {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
@@ -74,7 +88,7 @@ fn lint(file: &PathBuf, json: bool) -> Exit {
     match Policy::parse(&text) {
         Err(e) => {
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({ "ok": false, "errors": [e], "warnings": [] })
                 );
@@ -95,17 +109,22 @@ fn lint(file: &PathBuf, json: bool) -> Exit {
         Ok(p) => {
             let warnings = p.warnings();
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({ "ok": true, "errors": [], "warnings": warnings, "digest": p.source_digest() })
                 );
             } else {
                 for w in &warnings {
-                    println!("{}: warning: {}", file.display(), w);
+                    outln!("{}: warning: {}", file.display(), w);
                 }
-                println!("{}: ok ({} warning(s))", file.display(), warnings.len());
+                outln!("{}: ok ({} warning(s))", file.display(), warnings.len());
             }
-            Exit::Ok
+            if deny_warnings && !warnings.is_empty() {
+                eprintln!("  next: fix the warnings above, or drop --deny-warnings to accept them");
+                Exit::CheckFailed
+            } else {
+                Exit::Ok
+            }
         }
     }
 }
@@ -152,24 +171,24 @@ fn explain(
     let e = policy.explain(role_ref, kind, class, protected, None);
     if json {
         match serde_json::to_string_pretty(&e) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(err) => {
                 eprintln!("error: {err}");
                 return Exit::Usage;
             }
         }
     } else {
-        println!(
+        outln!(
             "{} by role {role} on a {class} target{}:",
             kind.describe(),
             if protected { " (protected)" } else { "" }
         );
         for line in &e.lines {
-            println!("  {line}");
+            outln!("  {line}");
         }
         match e.blocked_by {
-            Some(r) => println!("verdict: not allowed ({r})"),
-            None => println!("verdict: allowed after verification"),
+            Some(r) => outln!("verdict: not allowed ({r})"),
+            None => outln!("verdict: allowed after verification"),
         }
     }
     Exit::Ok

@@ -1,18 +1,8 @@
-//! Runs the real `fctr` binary.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-use std::process::Command;
+//! `fctr policy lint | explain`.
 
 fn fctr(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fctr"))
-        .args(args)
-        .output()
-        .expect("run fctr");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let r = crate::common::fctr(args);
+    (r.code, r.out, r.err)
 }
 
 fn example_policy() -> String {
@@ -116,4 +106,30 @@ fn explain_rejects_an_unknown_action() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown action"));
+}
+
+#[test]
+fn lint_warns_about_risky_settings_and_deny_warnings_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let risky = dir.path().join("risky.toml");
+    let text = std::fs::read_to_string(example_policy())
+        .unwrap()
+        .replacen("window_minutes = 10", "window_minutes = 45", 1)
+        .replacen(
+            "accepted = [\"push\", \"totp\", \"hardware_otp\", \"hotp\"]\nrequired = 1\nallow_restricted_pstn = false",
+            "accepted = [\"push\", \"totp\", \"hardware_otp\", \"hotp\", \"sms\"]\nrequired = 1\nallow_restricted_pstn = true",
+            1,
+        );
+    std::fs::write(&risky, text).unwrap();
+    let f = risky.to_str().unwrap();
+    let (code, out, _) = fctr(&["policy", "lint", f]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning: long_verification_window"), "{out}");
+    assert!(out.contains("warning: restricted_pstn_allowed"), "{out}");
+    assert!(out.contains("ok (2 warning(s))"), "{out}");
+    let (code, _, err) = fctr(&["policy", "lint", "--deny-warnings", f]);
+    assert_eq!(code, 1, "{err}");
+    // The example policy has none: --deny-warnings passes.
+    let (code, _, _) = fctr(&["policy", "lint", "--deny-warnings", &example_policy()]);
+    assert_eq!(code, 0);
 }

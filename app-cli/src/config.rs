@@ -1,0 +1,228 @@
+//! The deployment configuration: the portal's own file and parser ([`fctr_portal::config::Config`]), and what
+//! the CLI builds from it (the Okta adapter, the audit store path, the policy, the pseudonymizer, the tenant).
+//!
+//! The CLI needs only some sections (`[okta]`, `[audit]`, `[policy]`, `[pseudonymization]`, `[server] tenant`);
+//! it checks those where it uses them rather than calling the portal's `validate`, which also requires the
+//! portal-only `[sign_in]` and `[server] public_url`.
+
+use crate::{Fail, Globals};
+use fctr_core::Pseudonymizer;
+use fctr_core::policy::Policy;
+use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig, SigningAlgorithm};
+use fctr_portal::config::{Config, OktaSection, read_secret};
+use fctr_ports::{KeyId, SecretString, TenantId};
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// The environment variable an ad-hoc run reads the SSWS token from, unless `--api-token-env` names another.
+pub(crate) const DEFAULT_TOKEN_ENV: &str = "FCTR_OKTA_TOKEN";
+
+/// Reads and parses a configuration file (with `FCTR_…` environment overrides, as the portal does).
+pub(crate) fn load(path: &Path) -> Result<Config, Fail> {
+    Config::load(path).map_err(|e| {
+        Fail::usage(
+            format!("configuration: {e}"),
+            "fix the file (fctr-portal --check-config FILE validates the whole file)",
+        )
+    })
+}
+
+/// The configuration named by `--config` / `FCTR_CONFIG`, if any.
+pub(crate) fn load_opt(g: &Globals) -> Result<Option<(PathBuf, Config)>, Fail> {
+    match &g.config {
+        None => Ok(None),
+        Some(p) => load(p).map(|c| Some((p.clone(), c))),
+    }
+}
+
+/// Where the audit database is: `--db`, else `[audit] sqlite_path` of the configuration.
+pub(crate) fn audit_path(db: Option<&PathBuf>, g: &Globals) -> Result<PathBuf, Fail> {
+    if let Some(p) = db {
+        return Ok(p.clone());
+    }
+    match load_opt(g)? {
+        Some((path, cfg)) => cfg.audit.map(|a| a.sqlite_path).ok_or_else(|| {
+            Fail::usage(
+                format!("{} has no [audit] sqlite_path", path.display()),
+                "add [audit] sqlite_path = \"/var/lib/fctr/audit.sqlite\", or pass --db FILE",
+            )
+        }),
+        None => Err(Fail::usage(
+            "no audit database given",
+            "pass --db FILE, or --config FILE (or FCTR_CONFIG) with [audit] sqlite_path",
+        )),
+    }
+}
+
+/// Whether a URL points at this machine (a fake IdP started by `fctr mock-idp`).
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// The SSWS token for an ad-hoc run (`--okta-url` / `--base-url`): from `var` (default `FCTR_OKTA_TOKEN`). A
+/// loopback URL without the variable set gets the fake Okta's documented default token.
+pub(crate) fn ad_hoc_token(var: Option<&str>, url: &Url) -> Result<SecretString, Fail> {
+    let name = var.unwrap_or(DEFAULT_TOKEN_ENV);
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_owned())),
+        _ if var.is_none() && is_loopback(url) => {
+            eprintln!(
+                "note: {name} is not set; using the fake Okta's default token (for `fctr mock-idp okta` only)"
+            );
+            Ok(SecretString::from(
+                fctr_testkit::okta::DEFAULT_API_TOKEN.to_owned(),
+            ))
+        }
+        _ => Err(Fail::usage(
+            format!("environment variable {name} is not set or empty"),
+            format!(
+                "export {name}=<an Okta API token> (or name another variable with --api-token-env), \
+                 or use --config with an [okta] section"
+            ),
+        )),
+    }
+}
+
+/// How to authenticate to Okta, from the `[okta]` section (SSWS token, or the OAuth service app).
+pub(crate) fn okta_auth(o: &OktaSection) -> Result<OktaAuth, Fail> {
+    let cfg_err = |e: fctr_portal::config::ConfigError| {
+        Fail::usage(
+            format!("configuration: {e}"),
+            "set the [okta] credential: api_token_env / api_token_file, or client_id + key_id + private_key_file",
+        )
+    };
+    match &o.client_id {
+        Some(client_id) => Ok(OktaAuth::PrivateKeyJwt {
+            client_id: client_id.clone(),
+            key_id: o.key_id.clone().unwrap_or_default(),
+            private_key_pem: read_secret(
+                "okta.private_key_file",
+                None,
+                o.private_key_file.as_deref(),
+            )
+            .map_err(cfg_err)?,
+            algorithm: if o.algorithm.as_deref() == Some("RS256") {
+                SigningAlgorithm::Rs256
+            } else {
+                SigningAlgorithm::Es256
+            },
+            dpop: false,
+        }),
+        None => Ok(OktaAuth::ApiToken(
+            read_secret(
+                "okta.api_token",
+                o.api_token_env.as_deref(),
+                o.api_token_file.as_deref(),
+            )
+            .map_err(cfg_err)?,
+        )),
+    }
+}
+
+/// Builds the Okta adapter (no network call).
+pub(crate) fn okta_adapter(url: Url, auth: OktaAuth) -> Result<OktaAdapter, Fail> {
+    OktaAdapter::new(OktaConfig::new(url, auth)).map_err(|e| {
+        Fail::usage(
+            format!("Okta settings: {e}"),
+            "check the org URL (https://<org>.okta.com, no path) and the credential",
+        )
+    })
+}
+
+/// The `[okta]` section, or a configuration error naming it.
+pub(crate) fn okta_section<'a>(path: &Path, cfg: &'a Config) -> Result<&'a OktaSection, Fail> {
+    cfg.okta.as_ref().ok_or_else(|| {
+        Fail::usage(
+            format!("{} has no [okta] section", path.display()),
+            "add [okta] org_url and a credential (see docs/cli.md)",
+        )
+    })
+}
+
+/// The pseudonymizer from `[pseudonymization]`.
+pub(crate) fn pseudonymizer(path: &Path, cfg: &Config) -> Result<Pseudonymizer, Fail> {
+    let p = cfg.pseudonymization.as_ref().ok_or_else(|| {
+        Fail::usage(
+            format!("{} has no [pseudonymization] section", path.display()),
+            "add [pseudonymization] key_id and key_env (or key_file), the same key the portal uses",
+        )
+    })?;
+    let key = read_secret(
+        "pseudonymization.key",
+        p.key_env.as_deref(),
+        p.key_file.as_deref(),
+    )
+    .map_err(|e| {
+        Fail::usage(
+            format!("configuration: {e}"),
+            "make the pseudonymization key available (at least 32 bytes), as for the portal",
+        )
+    })?;
+    let id = KeyId::parse(p.key_id.clone()).map_err(|e| {
+        Fail::usage(
+            format!("configuration: pseudonymization.key_id: {e}"),
+            "use a short key id such as k1",
+        )
+    })?;
+    Pseudonymizer::new(id, &key).map_err(|e| {
+        Fail::usage(
+            format!("configuration: pseudonymization.key: {e}"),
+            "use at least 32 random bytes (e.g. `openssl rand -base64 32`)",
+        )
+    })
+}
+
+/// A random pseudonymization key for ad-hoc runs against a fake (pseudonyms differ on every run).
+pub(crate) fn ephemeral_pseudonymizer() -> Result<Pseudonymizer, Fail> {
+    let bytes: [u8; 32] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let id =
+        KeyId::parse("adhoc").map_err(|e| Fail::usage(format!("key id: {e}"), "report a bug"))?;
+    Pseudonymizer::new(id, &SecretString::from(hex))
+        .map_err(|e| Fail::usage(format!("pseudonymizer: {e}"), "report a bug"))
+}
+
+/// The tenant label (`[server] tenant`, default `default`, as in the portal).
+pub(crate) fn tenant(cfg: Option<&Config>) -> Result<TenantId, Fail> {
+    let t = cfg
+        .and_then(|c| c.server.tenant.clone())
+        .unwrap_or_else(|| "default".into());
+    TenantId::parse(t).map_err(|e| {
+        Fail::usage(
+            format!("configuration: server.tenant: {e}"),
+            "use letters, digits, '-', '_' or '.'",
+        )
+    })
+}
+
+/// The policy: `--policy FILE`, else `[policy] file`, else the built-in default.
+pub(crate) fn policy(file: Option<&PathBuf>, cfg: Option<&Config>) -> Result<Policy, Fail> {
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            Fail::usage(
+                format!("cannot read {}: {e}", f.display()),
+                "check the path and permissions",
+            )
+        })?;
+        return Policy::parse(&text).map_err(|e| {
+            Fail::usage(
+                format!("{}: {e}", f.display()),
+                format!("run `fctr policy lint {}`", f.display()),
+            )
+        });
+    }
+    match cfg {
+        Some(c) => c.load_policy().map_err(|e| {
+            Fail::usage(
+                format!("configuration: {e}"),
+                "fix the policy file named by [policy] file (`fctr policy lint FILE`)",
+            )
+        }),
+        None => Ok(Policy::default()),
+    }
+}

@@ -1,0 +1,356 @@
+//! `fctr doctor`: checks a deployment configuration end to end, and says what to fix.
+
+use crate::stack::open_store;
+use crate::term::outln;
+use crate::{Exit, Fail, Globals, Outcome, config};
+use clap::Args;
+use fctr_okta::{OktaAdapter, TokenError};
+use fctr_portal::config::Config;
+use fctr_ports::{AuditLog as _, Directory as _, PortError, UserQuery};
+use std::path::Path;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  fctr doctor --config /etc/fctr/fctr.toml
+  FCTR_CONFIG=/etc/fctr/fctr.toml fctr --json doctor
+
+Checks, in order: the configuration file; the Okta settings; reaching the org and getting a token
+(check_credentials); the granted scopes and whether the credential is broader than fctr needs; a read through
+the users API; the pseudonymization key; the policy (and its warnings); the audit store (writable, chain
+intact). Exit 1 when any check fails; warnings do not fail.")]
+pub(crate) struct DoctorArgs {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Check {
+    name: &'static str,
+    level: Level,
+    detail: String,
+    next: Option<String>,
+}
+
+#[derive(Default)]
+struct Report(Vec<Check>);
+
+impl Report {
+    fn ok(&mut self, name: &'static str, detail: impl Into<String>) {
+        self.0.push(Check {
+            name,
+            level: Level::Ok,
+            detail: detail.into(),
+            next: None,
+        });
+    }
+    fn warn(&mut self, name: &'static str, detail: impl Into<String>, next: impl Into<String>) {
+        self.0.push(Check {
+            name,
+            level: Level::Warn,
+            detail: detail.into(),
+            next: Some(next.into()),
+        });
+    }
+    fn fail(&mut self, name: &'static str, detail: impl Into<String>, next: impl Into<String>) {
+        self.0.push(Check {
+            name,
+            level: Level::Fail,
+            detail: detail.into(),
+            next: Some(next.into()),
+        });
+    }
+    fn failed(&mut self, name: &'static str, f: Fail) {
+        self.fail(name, f.message, f.next.unwrap_or_default());
+    }
+}
+
+pub(crate) async fn run(_: DoctorArgs, g: &Globals) -> Outcome {
+    let Some(path) = g.config.clone() else {
+        return Err(Fail::usage(
+            "doctor checks a deployment configuration, and none was given",
+            "pass --config FILE (or set FCTR_CONFIG)",
+        ));
+    };
+    let mut r = Report::default();
+    match config::load(&path) {
+        Err(f) => r.failed("config", f),
+        Ok(cfg) => {
+            r.ok("config", format!("{} parsed", path.display()));
+            check_okta(&mut r, &path, &cfg).await;
+            check_pseudonymization(&mut r, &path, &cfg);
+            check_policy(&mut r, &cfg);
+            check_audit(&mut r, &path, &cfg).await;
+        }
+    }
+    print(&r, g.json);
+    let failed = r.0.iter().any(|c| c.level == Level::Fail);
+    Ok(if failed { Exit::CheckFailed } else { Exit::Ok })
+}
+
+fn print(r: &Report, json: bool) {
+    let count = |l: Level| r.0.iter().filter(|c| c.level == l).count();
+    if json {
+        let checks: Vec<_> = r
+            .0
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "check": c.name,
+                    "status": match c.level { Level::Ok => "ok", Level::Warn => "warn", Level::Fail => "fail" },
+                    "detail": c.detail,
+                    "next": c.next,
+                })
+            })
+            .collect();
+        outln!(
+            "{}",
+            serde_json::json!({ "ok": count(Level::Fail) == 0, "checks": checks })
+        );
+        return;
+    }
+    for c in &r.0 {
+        let tag = match c.level {
+            Level::Ok => "ok",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        outln!("{tag:<5} {:<18} {}", c.name, c.detail);
+        if let Some(n) = &c.next {
+            outln!("      {:<18} next: {n}", "");
+        }
+    }
+    outln!(
+        "{} ok, {} warning(s), {} failed",
+        count(Level::Ok),
+        count(Level::Warn),
+        count(Level::Fail)
+    );
+}
+
+fn token_next(e: &TokenError) -> String {
+    match e {
+        TokenError::InvalidScope { scope } => format!(
+            "Admin Console > Applications > the fctr service app > Okta API Scopes: grant {scope}"
+        ),
+        TokenError::InvalidClient => {
+            "check [okta] client_id and key_id, and that the app's registered public key matches private_key_file"
+                .into()
+        }
+        TokenError::UnauthorizedClient => {
+            "create an API Services app (client credentials) and use its client id".into()
+        }
+        TokenError::Unavailable | TokenError::Timeout => {
+            "check [okta] org_url, DNS and the network path (proxy, firewall) to the org".into()
+        }
+        _ => "check the service app's settings in the Okta Admin Console".into(),
+    }
+}
+
+async fn check_okta(r: &mut Report, path: &Path, cfg: &Config) {
+    let section = match config::okta_section(path, cfg) {
+        Ok(s) => s,
+        Err(f) => return r.failed("okta.settings", f),
+    };
+    let auth = match config::okta_auth(section) {
+        Ok(a) => a,
+        Err(f) => return r.failed("okta.credential", f),
+    };
+    let mode = auth.mode();
+    let okta: OktaAdapter = match config::okta_adapter(section.org_url.clone(), auth) {
+        Ok(o) => o,
+        Err(f) => return r.failed("okta.settings", f),
+    };
+    let org = okta.org_url().as_str().trim_end_matches('/').to_owned();
+    r.ok("okta.settings", format!("{org} ({mode})"));
+
+    // Token acquisition (service app) and granted scopes.
+    if mode == "ssws" {
+        r.ok("okta.token", "SSWS API token read (nothing to acquire)");
+        r.warn(
+            "okta.privilege",
+            "an SSWS API token carries every privilege of the admin who created it: far broader than fctr needs",
+            "use an OAuth API Services app with private_key_jwt and exactly the scopes okta.users.read \
+             okta.users.manage, with an admin role limited to the users agents serve ([okta] client_id, key_id, \
+             private_key_file)",
+        );
+    } else {
+        match okta.check_credentials().await {
+            Ok(()) => {
+                r.ok(
+                    "okta.token",
+                    "access token acquired from the org authorization server",
+                );
+                r.ok(
+                    "okta.scopes",
+                    format!("granted exactly what fctr asks for: {}", fctr_okta::SCOPES),
+                );
+            }
+            Err(e @ TokenError::InvalidScope { .. }) => {
+                r.ok("okta.token", "the token endpoint answered");
+                r.fail("okta.scopes", e.to_string(), token_next(&e));
+            }
+            Err(e) => r.fail("okta.token", e.to_string(), token_next(&e)),
+        }
+    }
+
+    // Reachability and read permission: a search that matches no one.
+    let probe = UserQuery::login("fctr-doctor-probe@invalid.example");
+    let Ok(q) = probe else {
+        return r.fail("okta.read", "internal: probe query", "report a bug");
+    };
+    match okta.find_users(&q, 1).await {
+        Ok(_) => {
+            let budget = okta
+                .rate_budget()
+                .map(|b| format!("; rate limit {} of {} left for {}", b.remaining, b.limit, b.bucket))
+                .unwrap_or_default();
+            r.ok("okta.read", format!("users API answered{budget}"));
+        }
+        Err(PortError::Unauthorized) => r.fail(
+            "okta.read",
+            "the org refused the credential (401)",
+            if mode == "ssws" {
+                "the API token is wrong, expired or revoked: create a new one (or better, a service app)"
+            } else {
+                "check the service app's client id, key id and registered key"
+            },
+        ),
+        Err(PortError::Forbidden { missing }) => r.fail(
+            "okta.read",
+            format!(
+                "the org refused a read (403){}",
+                missing.map(|m| format!(": missing {m}")).unwrap_or_default()
+            ),
+            "assign the service app an admin role covering the users agents serve (e.g. Help Desk Administrator)",
+        ),
+        Err(e @ (PortError::Unavailable | PortError::Timeout)) => r.fail(
+            "okta.read",
+            format!("cannot reach {org} ({})", e.code()),
+            "check [okta] org_url (https://<org>.okta.com), DNS and the network path to the org",
+        ),
+        Err(e) => r.fail(
+            "okta.read",
+            format!("the users API failed ({})", e.code()),
+            "retry; if it persists, check Okta's status page",
+        ),
+    }
+}
+
+fn check_pseudonymization(r: &mut Report, path: &Path, cfg: &Config) {
+    match config::pseudonymizer(path, cfg) {
+        Ok(p) => r.ok(
+            "pseudonymization",
+            format!("key {} loaded (at least 32 bytes)", p.key_id().as_str()),
+        ),
+        Err(f) => r.failed("pseudonymization", f),
+    }
+}
+
+fn check_policy(r: &mut Report, cfg: &Config) {
+    match cfg.load_policy() {
+        Ok(p) => {
+            let source = cfg.policy.file.as_ref().map_or_else(
+                || "built-in default policy".to_owned(),
+                |f| f.display().to_string(),
+            );
+            r.ok(
+                "policy",
+                format!("{source} loaded ({} role(s))", p.roles().len()),
+            );
+            for w in p.warnings() {
+                r.warn(
+                    "policy.warning",
+                    w.to_string(),
+                    "tighten the policy, or accept the risk knowingly",
+                );
+            }
+        }
+        Err(e) => r.fail(
+            "policy",
+            e.to_string(),
+            "run `fctr policy lint FILE` and fix the line it names",
+        ),
+    }
+}
+
+async fn check_audit(r: &mut Report, path: &Path, cfg: &Config) {
+    let Some(audit) = &cfg.audit else {
+        return r.fail(
+            "audit.store",
+            format!("{} has no [audit] sqlite_path", path.display()),
+            "add [audit] sqlite_path: fctr does nothing it cannot audit",
+        );
+    };
+    let db = &audit.sqlite_path;
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    if !dir.is_dir() {
+        return r.fail(
+            "audit.store",
+            format!("directory {} does not exist", dir.display()),
+            "create it, owned by the user the portal runs as",
+        );
+    }
+    // Writable: the file itself when it exists, else the directory (the portal creates the file).
+    let writable = if db.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(db)
+            .map(|_| ())
+    } else {
+        let probe = dir.join(format!(".fctr-doctor-{}", std::process::id()));
+        std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe))
+    };
+    if let Err(e) = writable {
+        return r.fail(
+            "audit.store",
+            format!("{} is not writable: {e}", db.display()),
+            "give the portal's user write access to the file and its directory (WAL files are created beside it)",
+        );
+    }
+    if !db.exists() {
+        return r.ok(
+            "audit.store",
+            format!(
+                "{} does not exist yet; its directory is writable (the portal creates it)",
+                db.display()
+            ),
+        );
+    }
+    r.ok("audit.store", format!("{} is writable", db.display()));
+    let store = match open_store(db, true).await {
+        Ok(s) => s,
+        Err(f) => return r.failed("audit.chain", f),
+    };
+    match store.verify_chain().await {
+        Ok(Ok(s)) => r.ok(
+            "audit.chain",
+            format!(
+                "intact: {} event(s) in {} tenant chain(s)",
+                s.events,
+                s.heads.len()
+            ),
+        ),
+        Ok(Err(b)) => r.fail(
+            "audit.chain",
+            format!(
+                "BROKEN: tenant {}, position {}: {}",
+                b.tenant,
+                b.position,
+                b.kind.describe()
+            ),
+            "keep the file as evidence and run `fctr audit verify`; compare with your last export",
+        ),
+        Err(e) => r.fail(
+            "audit.chain",
+            format!("cannot read the audit store ({})", e.code()),
+            "check the file is an fctr audit database and not locked by another program",
+        ),
+    }
+    store.close().await;
+}

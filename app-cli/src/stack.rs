@@ -1,0 +1,311 @@
+//! Builds what `lookup` and `verify` run on: the IdP adapter, the audit store, the engine and the agent, from the
+//! configuration file (production) or from flags against a local fake (ad hoc).
+//!
+//! The CLI is an operator tool: it runs with the configured IdP credentials, so whoever can run it with that
+//! configuration can already do everything those credentials allow. `--agent-id` says who is at the keyboard
+//! (pseudonymized into the audit log, as the portal does for signed-in agents); the role comes from that agent's
+//! IdP groups through the policy, as in the portal, unless `--role` names one.
+
+use crate::{Fail, Globals, config};
+use clap::Args;
+use fctr_core::{Agent, Denial, Engine, Ports, RequestContext};
+use fctr_memory::{MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger};
+use fctr_ports::{
+    AgentId, AuditLog, Clock, IdentityProvider, PortError, Reason, RequestId, SubjectId,
+    SystemClock, UsageLedger, UserQuery,
+};
+use fctr_sqlite::{SqliteOptions, SqliteStore, StoreError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use url::Url;
+
+/// Opens the SQLite audit store. With `must_exist`, a missing file is a usage error (no empty file is created).
+pub(crate) async fn open_store(path: &Path, must_exist: bool) -> Result<SqliteStore, Fail> {
+    if must_exist && !path.is_file() {
+        return Err(Fail::usage(
+            format!("no audit database at {}", path.display()),
+            "check --db or [audit] sqlite_path; the portal creates the file on first start",
+        ));
+    }
+    SqliteStore::open(path, SqliteOptions::default())
+        .await
+        .map_err(|e| match e {
+            StoreError::Corrupt => Fail::check(
+                format!("{}: {e}", path.display()),
+                "the file was edited: keep it as evidence and run `fctr audit verify`",
+            ),
+            other => Fail::usage(
+                format!("{}: {other}", path.display()),
+                "check the path, its permissions, and that it is an fctr audit database",
+            ),
+        })
+}
+
+/// Where the identity provider is, for commands that talk to it.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IdpArgs {
+    /// Okta org URL for an ad-hoc run without --config. Only a loopback URL (a `fctr mock-idp okta`) is accepted
+    /// then: production runs use the configuration's audit store and pseudonymization key.
+    #[arg(long, value_name = "URL")]
+    pub okta_url: Option<Url>,
+    /// Environment variable holding the SSWS API token for --okta-url (default FCTR_OKTA_TOKEN; against a local
+    /// fake, the fake's documented default token when unset).
+    #[arg(long, value_name = "VAR")]
+    pub api_token_env: Option<String>,
+}
+
+/// Who is at the keyboard, and with which policy and audit store.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AgentArgs {
+    /// Your agent identity: your IdP user id or login (pseudonymized in the audit log).
+    #[arg(long, env = "FCTR_AGENT_ID", value_name = "ID")]
+    pub agent_id: String,
+    /// Your role in the policy (tier1, tier2, …). Default: the role your IdP groups map to in the policy.
+    #[arg(long, env = "FCTR_ROLE")]
+    pub role: Option<String>,
+    /// The policy file (default: `[policy] file` of the configuration, else the built-in policy).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The audit database (default: `[audit] sqlite_path`; ad hoc without it: kept in memory).
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+}
+
+/// A ready engine and the agent using it.
+pub(crate) struct Stack {
+    pub engine: Arc<Engine>,
+    pub agent: Agent,
+    pub ctx: RequestContext,
+    store: Option<SqliteStore>,
+}
+
+impl Stack {
+    /// Flushes and closes the audit store.
+    pub async fn close(self) {
+        if let Some(s) = self.store {
+            s.close().await;
+        }
+    }
+}
+
+/// The exit for a denial: IdP trouble is 3, a missing role or bad input is 2, every other refusal is 1.
+pub(crate) fn denial(d: &Denial) -> Fail {
+    let message = format!("{} ({})", d.message(), d.reason.as_str());
+    let next = match d.retry_after {
+        Some(w) => format!("{} (retry after {} s)", d.remedy(), w.as_secs()),
+        None => d.remedy().to_owned(),
+    };
+    match d.reason {
+        Reason::IdpError => Fail::idp(message, next),
+        Reason::NoRole | Reason::InvalidInput | Reason::AuditUnavailable => {
+            Fail::usage(message, next)
+        }
+        _ => Fail::check(message, next),
+    }
+}
+
+/// The exit for an IdP port error.
+pub(crate) fn port_error(what: &str, e: &PortError) -> Fail {
+    match e {
+        PortError::Unauthorized => Fail::idp(
+            format!("{what}: the IdP refused the credentials"),
+            "check the API token or service app (run `fctr doctor`)",
+        ),
+        PortError::Forbidden { missing } => Fail::idp(
+            format!(
+                "{what}: the IdP refused the request{}",
+                missing
+                    .as_ref()
+                    .map(|m| format!(" (missing {m})"))
+                    .unwrap_or_default()
+            ),
+            "grant the missing scope or admin role (run `fctr doctor`)",
+        ),
+        PortError::Unavailable | PortError::Timeout => Fail::idp(
+            format!("{what}: the IdP cannot be reached ({})", e.code()),
+            "check the org URL and the network, then run `fctr doctor`",
+        ),
+        _ => Fail::idp(
+            format!("{what}: the IdP failed ({})", e.code()),
+            "retry in a moment; if it persists, run `fctr doctor`",
+        ),
+    }
+}
+
+fn request_context() -> RequestContext {
+    let id = format!("cli-{:016x}", rand::random::<u64>());
+    RequestContext {
+        request_id: RequestId::parse(id).ok(),
+        client_ip: None,
+    }
+}
+
+/// Builds the IdP adapter: `--okta-url` (ad hoc) or the configuration's `[okta]` section.
+pub(crate) fn idp_from(
+    args: &IdpArgs,
+    cfg: Option<&(PathBuf, fctr_portal::config::Config)>,
+) -> Result<(fctr_okta::OktaAdapter, bool), Fail> {
+    match (&args.okta_url, cfg) {
+        (Some(url), _) => {
+            let token = config::ad_hoc_token(args.api_token_env.as_deref(), url)?;
+            let a = config::okta_adapter(url.clone(), fctr_okta::OktaAuth::ApiToken(token))?;
+            Ok((a, true))
+        }
+        (None, Some((path, c))) => {
+            let o = config::okta_section(path, c)?;
+            let a = config::okta_adapter(o.org_url.clone(), config::okta_auth(o)?)?;
+            Ok((a, false))
+        }
+        (None, None) => Err(Fail::usage(
+            "no identity provider configured",
+            "pass --config FILE (or set FCTR_CONFIG), or --okta-url http://127.0.0.1:PORT for a `fctr mock-idp okta`",
+        )),
+    }
+}
+
+/// Builds the engine for `lookup` and `verify`.
+pub(crate) async fn build(
+    idp_args: &IdpArgs,
+    agent_args: &AgentArgs,
+    g: &Globals,
+) -> Result<Stack, Fail> {
+    let cfg = config::load_opt(g)?;
+    if let (Some(url), None) = (&idp_args.okta_url, &cfg) {
+        if !config::is_loopback(url) {
+            return Err(Fail::usage(
+                "without --config, only a local fake IdP (loopback URL) may be used",
+                "pass --config FILE: production runs need the configured audit store and pseudonymization key",
+            ));
+        }
+    }
+    let (okta, _ad_hoc) = idp_from(idp_args, cfg.as_ref())?;
+    let idp: Arc<dyn IdentityProvider> = Arc::new(okta);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+    let db = agent_args.db.clone().or_else(|| {
+        cfg.as_ref()
+            .and_then(|(_, c)| c.audit.as_ref().map(|a| a.sqlite_path.clone()))
+    });
+    let (audit, usage, store): (Arc<dyn AuditLog>, Arc<dyn UsageLedger>, _) = match db {
+        Some(p) => {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Fail::usage(
+                        format!("cannot create {}: {e}", dir.display()),
+                        "check [audit] sqlite_path and permissions",
+                    )
+                })?;
+            }
+            let s = open_store(&p, false).await?;
+            (Arc::new(s.clone()), Arc::new(s.clone()), Some(s))
+        }
+        None if cfg.is_some() => {
+            return Err(Fail::usage(
+                "the configuration has no [audit] sqlite_path",
+                "add [audit] sqlite_path: fctr does nothing it cannot audit",
+            ));
+        }
+        None => {
+            eprintln!(
+                "note: ad-hoc run: audit events are kept in memory only (pass --db FILE to keep them)"
+            );
+            (
+                Arc::new(MemoryAuditLog::new()),
+                Arc::new(MemoryUsageLedger::new()),
+                None,
+            )
+        }
+    };
+    let pseudo = match &cfg {
+        Some((path, c)) => config::pseudonymizer(path, c)?,
+        None => config::ephemeral_pseudonymizer()?,
+    };
+    let policy = config::policy(agent_args.policy.as_ref(), cfg.as_ref().map(|(_, c)| c))?;
+    let tenant = config::tenant(cfg.as_ref().map(|(_, c)| c))?;
+    let ports = Ports {
+        idp: Arc::clone(&idp),
+        audit,
+        usage,
+        grants: Arc::new(MemoryGrantStore::new(Arc::clone(&clock))),
+        rate: Arc::new(MemoryRateLimiter::new(Arc::clone(&clock))),
+        clock,
+    };
+    let engine = Arc::new(Engine::new(ports, Arc::new(policy), pseudo, tenant));
+    let agent = resolve_agent(&engine, idp.as_ref(), agent_args).await?;
+    Ok(Stack {
+        engine,
+        agent,
+        ctx: request_context(),
+        store,
+    })
+}
+
+/// The agent: `--role` as given (checked against the policy), or the role the agent's IdP groups map to.
+async fn resolve_agent(
+    engine: &Engine,
+    idp: &dyn IdentityProvider,
+    args: &AgentArgs,
+) -> Result<Agent, Fail> {
+    let bad_id = |e: fctr_ports::IdError| {
+        Fail::usage(format!("--agent-id: {e}"), "give your IdP user id or login")
+    };
+    if let Some(role) = &args.role {
+        if engine.policy().role(role).is_none() {
+            let names: Vec<&str> = engine.policy().roles().iter().map(|r| r.name()).collect();
+            return Err(Fail::usage(
+                format!("--role {role}: no such role in the policy"),
+                format!("use one of: {}", names.join(", ")),
+            ));
+        }
+        let id = AgentId::parse(args.agent_id.clone()).map_err(bad_id)?;
+        return Ok(engine.restore_agent(id, Some(role)));
+    }
+    // Find the agent in the IdP, then map their groups to a role as the portal does at sign-in.
+    let subject = if args.agent_id.contains('@') {
+        let q = UserQuery::login(&args.agent_id)
+            .map_err(|e| Fail::usage(format!("--agent-id: {e}"), "give your IdP login"))?;
+        let found = idp
+            .find_users(&q, 2)
+            .await
+            .map_err(|e| port_error("finding the agent", &e))?;
+        match found.as_slice() {
+            [one] => one.id.clone(),
+            [] => {
+                return Err(Fail::usage(
+                    "--agent-id: no such user in the IdP",
+                    "give your own IdP login or user id, or pass --role",
+                ));
+            }
+            _ => {
+                return Err(Fail::usage(
+                    "--agent-id: more than one IdP user matches",
+                    "give your IdP user id instead",
+                ));
+            }
+        }
+    } else {
+        SubjectId::parse(args.agent_id.clone()).map_err(|e| {
+            Fail::usage(format!("--agent-id: {e}"), "give your IdP user id or login")
+        })?
+    };
+    let groups = match idp.groups(&subject).await {
+        Ok(g) => g,
+        Err(PortError::NotFound) => {
+            return Err(Fail::usage(
+                "--agent-id: no such user in the IdP",
+                "give your own IdP login or user id, or pass --role",
+            ));
+        }
+        Err(e) => return Err(port_error("reading the agent's groups", &e)),
+    };
+    let names: Vec<String> = groups.into_iter().map(|g| g.name).collect();
+    let id = AgentId::parse(subject.as_str().to_owned()).map_err(bad_id)?;
+    let agent = engine.resolve_agent(id, &names);
+    if agent.role().is_none() {
+        return Err(Fail::usage(
+            "your IdP groups map to no role in the policy",
+            "ask your administrator to add you to a helpdesk group the policy maps to a role",
+        ));
+    }
+    Ok(agent)
+}

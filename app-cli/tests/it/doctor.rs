@@ -1,0 +1,159 @@
+//! `fctr doctor` against a `fctr mock-idp okta` child.
+
+use crate::common::*;
+
+fn config(dir: &std::path::Path, org: &str, db: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("fctr.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[okta]\norg_url = \"{org}\"\napi_token_env = \"DOCTOR_OKTA_TOKEN\"\n\n\
+             [pseudonymization]\nkey_id = \"k1\"\nkey_env = \"DOCTOR_PSEUDO_KEY\"\n\n\
+             [audit]\nsqlite_path = \"{}\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn doctor(cfg: &std::path::Path, json: bool) -> Run {
+    let mut args = vec!["doctor", "--config", cfg.to_str().unwrap()];
+    if json {
+        args.insert(0, "--json");
+    }
+    let mut c = cmd(&args);
+    c.env("DOCTOR_OKTA_TOKEN", "00fctr-fake-ssws-token-not-a-secret")
+        .env("DOCTOR_PSEUDO_KEY", "a pseudonymization key of 32+ bytes");
+    run_with(c, None, std::time::Duration::from_secs(90))
+}
+
+#[tokio::test]
+async fn doctor_passes_against_the_mock_and_warns_about_the_ssws_token() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = audit_file(dir.path(), 3).await;
+    let cfg = config(dir.path(), &mock.url, &db);
+    let r = doctor(&cfg, false);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.out.contains("ok    okta.read"), "{r:?}");
+    assert!(r.out.contains("WARN  okta.privilege"), "{r:?}");
+    assert!(r.out.contains("okta.users.read okta.users.manage"), "{r:?}");
+    assert!(
+        r.out
+            .contains("ok    audit.chain        intact: 3 event(s)"),
+        "{r:?}"
+    );
+    assert!(r.out.contains("0 failed"), "{r:?}");
+    assert!(
+        !r.out.contains("00fctr-fake-ssws-token-not-a-secret"),
+        "token printed: {r:?}"
+    );
+    let r = doctor(&cfg, true);
+    let v: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(v["ok"], true);
+}
+
+#[tokio::test]
+async fn doctor_fails_on_a_wrong_url_and_a_broken_chain_with_next_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = audit_file(dir.path(), 3).await;
+    tamper(&db, 1).await;
+    let cfg = config(dir.path(), "http://127.0.0.1:9", &db);
+    let r = doctor(&cfg, false);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.out
+            .contains("FAIL  okta.read          cannot reach http://127.0.0.1:9"),
+        "{r:?}"
+    );
+    assert!(r.out.contains("next: check [okta] org_url"), "{r:?}");
+    assert!(
+        r.out
+            .contains("FAIL  audit.chain        BROKEN: tenant acme, position 1"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn doctor_names_missing_configuration() {
+    let r = fctr(&["doctor"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.err.contains("--config"), "{r:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("fctr.toml");
+    std::fs::write(
+        &cfg,
+        "[okta]\norg_url = \"https://acme.okta.com\"\napi_token_env = \"DOCTOR_UNSET_VAR\"\n",
+    )
+    .unwrap();
+    let r = fctr(&["doctor", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.out.contains("DOCTOR_UNSET_VAR is not set"), "{r:?}");
+    assert!(r.out.contains("FAIL  pseudonymization"), "{r:?}");
+    assert!(r.out.contains("FAIL  audit.store"), "{r:?}");
+}
+
+/// A configuration for the fake's OAuth service app (private_key_jwt), its key written by `mock-idp --key-out`.
+fn service_app_config(
+    dir: &std::path::Path,
+    mock: &Mock,
+    key: &std::path::Path,
+    db: &std::path::Path,
+) -> std::path::PathBuf {
+    let app = &mock.info["service_app"];
+    let p = dir.join("fctr-oauth.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[okta]\norg_url = \"{}\"\nclient_id = \"{}\"\nkey_id = \"{}\"\nprivate_key_file = \"{}\"\n\n\
+             [pseudonymization]\nkey_id = \"k1\"\nkey_env = \"DOCTOR_PSEUDO_KEY\"\n\n\
+             [audit]\nsqlite_path = \"{}\"\n",
+            mock.url,
+            app["client_id"].as_str().unwrap(),
+            app["key_id"].as_str().unwrap(),
+            key.display(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn doctor_with_the_service_app_checks_token_and_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("service.pem");
+    let db = dir.path().join("audit.sqlite");
+    let mock = Mock::start_with(&["--key-out", key.to_str().unwrap()]);
+    let cfg = service_app_config(dir.path(), &mock, &key, &db);
+    let r = doctor(&cfg, false);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.out
+            .contains("ok    okta.token         access token acquired"),
+        "{r:?}"
+    );
+    assert!(r.out.contains("ok    okta.scopes        granted exactly what fctr asks for: okta.users.read okta.users.manage"), "{r:?}");
+    assert!(!r.out.contains("okta.privilege"), "{r:?}");
+    assert!(
+        r.out
+            .contains("does not exist yet; its directory is writable"),
+        "{r:?}"
+    );
+
+    // A service app that was granted read only: doctor names the missing scope.
+    let key2 = dir.path().join("service2.pem");
+    let ro = Mock::start_with(&[
+        "--key-out",
+        key2.to_str().unwrap(),
+        "--service-app-scopes",
+        "okta.users.read",
+    ]);
+    let cfg = service_app_config(dir.path(), &ro, &key2, &db);
+    let r = doctor(&cfg, false);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.out.contains("FAIL  okta.scopes"), "{r:?}");
+    assert!(r.out.contains("okta.users.manage"), "{r:?}");
+    assert!(r.out.contains("next: Admin Console"), "{r:?}");
+}

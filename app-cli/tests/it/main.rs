@@ -1,0 +1,10 @@
+//! Runs the real `fctr` binary: every subcommand, its output and its exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod audit;
+mod common;
+mod contract;
+mod doctor;
+mod lookup;
+mod policy;
+mod verify;
