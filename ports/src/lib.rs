@@ -16,7 +16,7 @@
 //!   [`verify_tenant_chain`], so every store and every outside verifier agree.
 //! - Lifecycle calls and pushes are not idempotent: never retry them blindly.
 //!
-//! With the `mock` feature, [`mock`] has mockall mocks of every port for tests.
+//! With the `mock` feature, the `mock` module has mockall mocks of every port for tests.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(feature = "mock", allow(missing_docs))]
