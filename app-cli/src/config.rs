@@ -4,10 +4,14 @@
 //! The CLI needs only some sections (`[okta]`, `[audit]`, `[policy]`, `[pseudonymization]`, `[server] tenant`);
 //! it checks those where it uses them rather than calling the portal's `validate`, which also requires the
 //! portal-only `[sign_in]` and `[server] public_url`.
+//!
+//! The portal's file has no `[entra]` section yet: the Entra adapter is built from flags only
+//! ([`entra_adapter`], used by `fctr contract-test --provider entra --base-url`).
 
 use crate::{Fail, Globals};
 use fctr_core::Pseudonymizer;
 use fctr_core::policy::Policy;
+use fctr_entra::{EntraAdapter, EntraConfig, EntraCredential};
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig, SigningAlgorithm};
 use fctr_portal::config::{Config, OktaSection, read_secret};
 use fctr_ports::{KeyId, SecretString, TenantId};
@@ -16,6 +20,9 @@ use url::Url;
 
 /// The environment variable an ad-hoc run reads the SSWS token from, unless `--api-token-env` names another.
 pub(crate) const DEFAULT_TOKEN_ENV: &str = "FCTR_OKTA_TOKEN";
+
+/// The environment variable the Entra client secret is read from, unless `--client-secret-env` names another.
+pub(crate) const DEFAULT_ENTRA_SECRET_ENV: &str = "FCTR_ENTRA_CLIENT_SECRET";
 
 /// Reads and parses a configuration file (with `FCTR_…` environment overrides, as the portal does).
 pub(crate) fn load(path: &Path) -> Result<Config, Fail> {
@@ -86,6 +93,70 @@ pub(crate) fn ad_hoc_token(var: Option<&str>, url: &Url) -> Result<SecretString,
             ),
         )),
     }
+}
+
+/// The Entra app's client secret for an ad-hoc run: from `var` (default `FCTR_ENTRA_CLIENT_SECRET`). A loopback
+/// URL without the variable set gets the fake Entra's documented default secret.
+pub(crate) fn entra_secret(var: Option<&str>, url: &Url) -> Result<SecretString, Fail> {
+    let name = var.unwrap_or(DEFAULT_ENTRA_SECRET_ENV);
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_owned())),
+        _ if var.is_none() && is_loopback(url) => {
+            eprintln!(
+                "note: {name} is not set; using the fake Entra's default client secret (for `fctr mock-idp entra` only)"
+            );
+            Ok(SecretString::from(
+                fctr_testkit::entra::DEFAULT_CLIENT_SECRET.to_owned(),
+            ))
+        }
+        _ => Err(Fail::usage(
+            format!("environment variable {name} is not set or empty"),
+            format!(
+                "export {name}=<the app registration's client secret> (or name another variable with \
+                 --client-secret-env)"
+            ),
+        )),
+    }
+}
+
+/// Where the Entra adapter gets tokens and calls Graph, for a `--base-url`. A loopback URL is a fake Entra
+/// (`fctr mock-idp entra`), which serves everything from one origin: authority `{base}/`, Graph `{base}/v1.0/`.
+/// Any other URL is the Graph origin (e.g. `https://graph.microsoft.com`), with the public-cloud authority.
+pub(crate) fn entra_endpoints(url: &Url) -> Result<(Url, Url), Fail> {
+    let bad = || {
+        Fail::usage(
+            format!("--base-url {url}: not a usable base URL"),
+            "give an origin such as http://127.0.0.1:8082 or https://graph.microsoft.com",
+        )
+    };
+    let graph = url.join("/v1.0/").map_err(|_| bad())?;
+    let authority = if is_loopback(url) {
+        url.join("/").map_err(|_| bad())?
+    } else {
+        Url::parse(fctr_entra::DEFAULT_AUTHORITY).map_err(|_| bad())?
+    };
+    Ok((authority, graph))
+}
+
+/// Builds the Entra adapter (no network call), with a client secret and without the MFA connector.
+pub(crate) fn entra_adapter(
+    tenant_id: &str,
+    client_id: &str,
+    secret: SecretString,
+    authority: Url,
+    graph_base: Url,
+) -> Result<EntraAdapter, Fail> {
+    let settings = |e: fctr_entra::ConfigError| {
+        Fail::usage(
+            format!("Entra settings: {e}"),
+            "check --tenant-id (a GUID or verified domain), --client-id (a GUID) and --base-url",
+        )
+    };
+    let mut cfg = EntraConfig::new(tenant_id, client_id, EntraCredential::client_secret(secret))
+        .map_err(settings)?;
+    cfg.authority = authority;
+    cfg.graph_base = graph_base;
+    EntraAdapter::new(cfg).map_err(settings)
 }
 
 /// How to authenticate to Okta, from the `[okta]` section (SSWS token, or the OAuth service app).

@@ -3,6 +3,11 @@
 //! Against a URL only the adapter itself is available: the phone, code and fault drivers of the in-process
 //! tests are absent, so the checks that need them are reported as skipped, with the reason. Read-only by
 //! default; lifecycle checks run only with `--mutating` and `--test-user`, and then only on that user.
+//!
+//! Okta comes from `--base-url` or the `[okta]` section of `--config`; Entra from `--base-url` and app flags only
+//! (the configuration file has no `[entra]` section yet), with a client secret and without the MFA connector,
+//! so its push and code checks are skipped by capability. Against a fake (`fctr mock-idp okta|entra`, found
+//! through its `GET /_fake/fixtures`), the fixture users fill in the test users.
 
 use crate::stack::{IdpArgs, idp_from, port_error};
 use crate::term::{out, outln};
@@ -17,21 +22,38 @@ use url::Url;
 
 /// An id no org has, for the not-found checks.
 const MISSING_USER: &str = "00unobody00000000000";
+/// An object id no Entra tenant has (a well-formed GUID), for the not-found checks.
+const MISSING_ENTRA_USER: &str = "00000000-0000-4000-8000-00000000dead";
 /// A token no org accepts, for the 401 check.
 const WRONG_TOKEN: &str = "00fctr-contract-test-wrong-token";
+/// A client secret no app registration has, for the 401 check.
+const WRONG_SECRET: &str = "fctr-contract-test-wrong-secret";
 
 #[derive(Debug, Args)]
 pub(crate) struct ContractArgs {
     /// Which adapter to test.
     #[arg(long, value_enum)]
     provider: Provider,
-    /// The org URL (e.g. a `fctr mock-idp okta`); without it, `[okta] org_url` of --config.
+    /// The IdP URL. Okta: the org URL (e.g. of `fctr mock-idp okta`); without it, `[okta] org_url` of --config.
+    /// Entra: a `fctr mock-idp entra` URL (it serves the token endpoint and Graph), or the Graph origin
+    /// `https://graph.microsoft.com` of a real tenant (tokens from login.microsoftonline.com); required, the
+    /// configuration file has no `[entra]` section yet.
     #[arg(long, value_name = "URL")]
     base_url: Option<Url>,
-    /// Environment variable holding the SSWS token for --base-url (default FCTR_OKTA_TOKEN; against a local fake,
-    /// the fake's documented default token when unset).
+    /// Okta: environment variable holding the SSWS token for --base-url (default FCTR_OKTA_TOKEN; against a local
+    /// fake, the fake's documented default token when unset).
     #[arg(long, value_name = "VAR")]
     api_token_env: Option<String>,
+    /// Entra: the directory (tenant) id. Against a local fake, default the fake's tenant.
+    #[arg(long, value_name = "ID")]
+    tenant_id: Option<String>,
+    /// Entra: fctr's app registration (client) id. Against a local fake, default the fake's app.
+    #[arg(long, value_name = "ID")]
+    client_id: Option<String>,
+    /// Entra: environment variable holding the app's client secret (default FCTR_ENTRA_CLIENT_SECRET; against a
+    /// local fake, the fake's documented secret when unset).
+    #[arg(long, value_name = "VAR")]
+    client_secret_env: Option<String>,
     /// Also run the lifecycle checks (they change the test user: reset password, suspend, …). Needs --test-user.
     #[arg(long, requires = "test_user")]
     mutating: bool,
@@ -74,12 +96,46 @@ const TEST_USER_ACTIONS: [ActionKind; 5] = [
 enum Provider {
     /// Okta (`fctr-okta`).
     Okta,
-    /// Microsoft Entra ID (not available yet).
+    /// Microsoft Entra ID (`fctr-entra`; client secret, no MFA connector).
     Entra,
 }
 
-/// The fixture users of a fake Okta, when the URL is one (`GET /_fake/fixtures` on loopback).
-async fn fake_fixtures(url: &Url) -> Option<serde_json::Value> {
+impl Provider {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Okta => "okta",
+            Self::Entra => "entra",
+        }
+    }
+
+    /// What the header says after the URL when the URL is this provider's fake.
+    fn fake_label(self) -> &'static str {
+        match self {
+            Self::Okta => " (fake Okta: fixture users)",
+            Self::Entra => " (fake Entra ID: fixture users)",
+        }
+    }
+
+    /// The fixture field holding a user's login (`GET /_fake/fixtures`).
+    fn login_field(self) -> &'static str {
+        match self {
+            Self::Okta => "login",
+            Self::Entra => "upn",
+        }
+    }
+
+    /// An id no tenant has, for the not-found checks.
+    fn missing_user(self) -> &'static str {
+        match self {
+            Self::Okta => MISSING_USER,
+            Self::Entra => MISSING_ENTRA_USER,
+        }
+    }
+}
+
+/// The fixture users of a fake IdP of this provider (`fctr mock-idp okta|entra`), when the URL is one: `GET
+/// /_fake/fixtures` on loopback, whose users carry `login_field` (`login` for Okta, `upn` for Entra).
+async fn fake_fixtures(url: &Url, login_field: &str) -> Option<serde_json::Value> {
     if !config::is_loopback(url) {
         return None;
     }
@@ -98,7 +154,9 @@ async fn fake_fixtures(url: &Url) -> Option<serde_json::Value> {
     }
     let v: serde_json::Value = resp.json().await.ok()?;
     v.get("users")
-        .is_some_and(serde_json::Value::is_array)
+        .and_then(serde_json::Value::as_array)
+        .and_then(|u| u.first())
+        .is_some_and(|u| u.get(login_field).is_some_and(serde_json::Value::is_string))
         .then_some(v)
 }
 
@@ -116,18 +174,20 @@ fn subject(s: &str, what: &str) -> Result<SubjectId, Fail> {
     SubjectId::parse(s.to_owned()).map_err(|e| {
         Fail::usage(
             format!("{what}: {e}"),
-            "give an IdP user id such as 00u1abcd…",
+            "give an IdP user id: 00u1abcd… (Okta) or an object id GUID (Entra)",
         )
     })
 }
 
-pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
-    if a.provider == Provider::Entra {
-        return Err(Fail::usage(
-            "contract-test --provider entra is not available yet",
-            "use --provider okta",
-        ));
-    }
+/// The adapter under test, the same adapter with refused credentials, and where it points.
+struct Adapters {
+    idp: Arc<dyn IdentityProvider>,
+    unauthorized: Arc<dyn IdentityProvider>,
+    url: Url,
+}
+
+/// The Okta adapter: from `--base-url` (token from the environment) or the `[okta]` section of `--config`.
+fn okta_adapters(a: &ContractArgs, g: &Globals) -> Result<Adapters, Fail> {
     let cfg = if a.base_url.is_some() {
         None
     } else {
@@ -142,8 +202,122 @@ pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
         f
     })?;
     let url = okta.org_url().clone();
-    let idp: Arc<dyn IdentityProvider> = Arc::new(okta);
-    let missing = subject(MISSING_USER, "missing user")?;
+    let wrong = config::okta_adapter(
+        url.clone(),
+        OktaAuth::ApiToken(SecretString::from(WRONG_TOKEN.to_owned())),
+    )?;
+    Ok(Adapters {
+        idp: Arc::new(okta),
+        unauthorized: Arc::new(wrong),
+        url,
+    })
+}
+
+/// The Entra adapter, from `--base-url` and the app flags (the configuration file has no `[entra]` section yet).
+/// Against a loopback URL (a `fctr mock-idp entra`), unset app flags default to the fake's documented app. The
+/// MFA connector is not configured: push and code checks are skipped by capability.
+fn entra_adapters(a: &ContractArgs, g: &Globals) -> Result<Adapters, Fail> {
+    let Some(url) = a.base_url.clone() else {
+        let message = match &g.config {
+            Some(p) => format!(
+                "{}: the configuration file has no [entra] section yet; contract-test --provider entra runs \
+                 against --base-url only",
+                p.display()
+            ),
+            None => "no Entra tenant given".to_owned(),
+        };
+        return Err(Fail::usage(
+            message,
+            "pass --base-url URL (e.g. of `fctr mock-idp entra`), with --tenant-id, --client-id and \
+             --client-secret-env for a real tenant",
+        ));
+    };
+    let fake = config::is_loopback(&url);
+    let app_flag = |flag: &Option<String>, name: &str, default: &str| -> Result<String, Fail> {
+        match flag {
+            Some(v) => Ok(v.trim().to_owned()),
+            None if fake => Ok(default.to_owned()),
+            None => Err(Fail::usage(
+                format!("{name} is required for a tenant that is not a local fake"),
+                format!("pass {name} (the app registration's, from the Entra admin center)"),
+            )),
+        }
+    };
+    let tenant = app_flag(
+        &a.tenant_id,
+        "--tenant-id",
+        fctr_testkit::entra::DEFAULT_TENANT_ID,
+    )?;
+    let client = app_flag(
+        &a.client_id,
+        "--client-id",
+        fctr_testkit::entra::DEFAULT_CLIENT_ID,
+    )?;
+    if fake && (a.tenant_id.is_none() || a.client_id.is_none()) {
+        eprintln!(
+            "note: using the fake Entra's documented tenant and app ids where not given (for `fctr mock-idp entra` only)"
+        );
+    }
+    let secret = config::entra_secret(a.client_secret_env.as_deref(), &url)?;
+    eprintln!(
+        "note: the MFA connector is not configured for a URL run: the push and code checks skip by capability"
+    );
+    let (authority, graph) = config::entra_endpoints(&url)?;
+    let idp = config::entra_adapter(&tenant, &client, secret, authority.clone(), graph.clone())?;
+    let wrong = config::entra_adapter(
+        &tenant,
+        &client,
+        SecretString::from(WRONG_SECRET.to_owned()),
+        authority,
+        graph,
+    )?;
+    Ok(Adapters {
+        idp: Arc::new(idp),
+        unauthorized: Arc::new(wrong),
+        url,
+    })
+}
+
+/// Flags that belong to the other provider are a usage error rather than silently ignored.
+fn check_provider_flags(a: &ContractArgs) -> Result<(), Fail> {
+    let (wrong, name) = match a.provider {
+        Provider::Okta => (
+            [
+                ("--tenant-id", a.tenant_id.is_some()),
+                ("--client-id", a.client_id.is_some()),
+                ("--client-secret-env", a.client_secret_env.is_some()),
+            ]
+            .iter()
+            .find(|(_, set)| *set)
+            .map(|(f, _)| *f),
+            "okta",
+        ),
+        Provider::Entra => (
+            a.api_token_env.is_some().then_some("--api-token-env"),
+            "entra",
+        ),
+    };
+    match wrong {
+        Some(flag) => Err(Fail::usage(
+            format!("{flag} does not apply to --provider {name}"),
+            "see `fctr contract-test --help`: --api-token-env is for okta; --tenant-id, --client-id and \
+             --client-secret-env are for entra",
+        )),
+        None => Ok(()),
+    }
+}
+
+pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
+    check_provider_flags(&a)?;
+    let Adapters {
+        idp,
+        unauthorized,
+        url,
+    } = match a.provider {
+        Provider::Okta => okta_adapters(&a, g)?,
+        Provider::Entra => entra_adapters(&a, g)?,
+    };
+    let missing = subject(a.provider.missing_user(), "missing user")?;
 
     // Reachability first: a run against an unreachable or refusing org says so once, with exit 3.
     match idp.get_user(&missing).await {
@@ -151,7 +325,7 @@ pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
         Err(e) => return Err(port_error(&format!("contract-test against {url}"), &e)),
     }
 
-    let fake = fake_fixtures(&url).await;
+    let fake = fake_fixtures(&url, a.provider.login_field()).await;
     let test_user = a
         .test_user
         .as_deref()
@@ -166,7 +340,7 @@ pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
     let login = a.login.clone().or_else(|| {
         if test_user.is_none() {
             fake.as_ref()
-                .and_then(|f| fixture_field(f, "alice", "login"))
+                .and_then(|f| fixture_field(f, "alice", a.provider.login_field()))
         } else {
             None
         }
@@ -189,10 +363,6 @@ pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
         totp_user: fake_id("bob"),
         lifecycle,
     };
-    let wrong = config::okta_adapter(
-        url.clone(),
-        OktaAuth::ApiToken(SecretString::from(WRONG_TOKEN.to_owned())),
-    )?;
     let target = Target {
         idp,
         fixture,
@@ -200,7 +370,7 @@ pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
         codes: None,
         faults: None,
         upstream: None,
-        unauthorized: Some(Arc::new(wrong)),
+        unauthorized: Some(unauthorized),
         underprivileged: None,
         mutating: a.mutating,
         push_wait: Duration::from_secs(a.push_wait_secs.max(1)),
@@ -226,7 +396,7 @@ pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
             "{}",
             serde_json::json!({
                 "ok": failed == 0,
-                "provider": "okta",
+                "provider": a.provider.name(),
                 "base_url": url.as_str(),
                 "fake": fake.is_some(),
                 "mutating": a.mutating,
@@ -235,10 +405,11 @@ pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
         );
     } else {
         outln!(
-            "contract suite: okta adapter against {}{} ({})",
+            "contract suite: {} adapter against {}{} ({})",
+            a.provider.name(),
             url.as_str().trim_end_matches('/'),
             if fake.is_some() {
-                " (fake Okta: fixture users)"
+                a.provider.fake_label()
             } else {
                 ""
             },

@@ -56,6 +56,9 @@ pub(crate) enum MockIdpCommand {
     /// Examples:
     ///   fctr mock-idp entra
     ///   fctr mock-idp entra --listen 127.0.0.1:8082 --fault 'GET /v1.0/users/{id}=server_error:503@1'
+    ///
+    /// Then, in another terminal:
+    ///   fctr contract-test --provider entra --base-url http://127.0.0.1:8082
     #[command(verbatim_doc_comment)]
     Entra {
         /// Address to listen on; loopback only (the fake's control API is unauthenticated). Port 0 picks one.
@@ -395,6 +398,8 @@ async fn entra(
                 method_names(u).join(",")
             );
         }
+        outln!("try:");
+        outln!("  fctr contract-test --provider entra --base-url {base}");
         outln!("Ctrl-C to stop.");
     }
     let _ = std::io::stdout().flush();

@@ -1,4 +1,4 @@
-//! Running the real `fctr` binary, a `fctr mock-idp okta` child, the fake's control API, and audit files.
+//! Running the real `fctr` binary, a `fctr mock-idp okta|entra` child, the fake's control API, and audit files.
 
 use fctr_core::Pseudonymizer;
 use fctr_ports::{
@@ -36,6 +36,7 @@ pub fn cmd(args: &[&str]) -> Command {
     for v in [
         "FCTR_CONFIG",
         "FCTR_OKTA_TOKEN",
+        "FCTR_ENTRA_CLIENT_SECRET",
         "FCTR_AGENT_ID",
         "FCTR_ROLE",
         "FCTR_AUDIT_SQLITE_PATH",
@@ -100,7 +101,7 @@ pub fn fctr(args: &[&str]) -> Run {
     run_with(cmd(args), None, Duration::from_secs(60))
 }
 
-/// A `fctr mock-idp okta` child on a random loopback port, killed on drop.
+/// A `fctr mock-idp okta` (or `entra`) child on a random loopback port, killed on drop.
 pub struct Mock {
     child: Child,
     pub url: String,
@@ -114,7 +115,16 @@ impl Mock {
     }
 
     pub fn start_with(extra: &[&str]) -> Self {
-        let mut args = vec!["--json", "mock-idp", "okta", "--listen", "127.0.0.1:0"];
+        Self::start_provider("okta", extra)
+    }
+
+    /// A `fctr mock-idp entra` child.
+    pub fn start_entra() -> Self {
+        Self::start_provider("entra", &[])
+    }
+
+    pub fn start_provider(provider: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["--json", "mock-idp", provider, "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         let mut child = cmd(&args)
             .stdin(Stdio::null())

@@ -147,14 +147,6 @@ fn an_unreachable_org_is_an_idp_error() {
     assert_eq!(r.code, 3, "{r:?}");
     assert!(r.err.contains("cannot be reached"), "{r:?}");
     assert!(r.err.contains("next:"), "{r:?}");
-    let r = fctr(&[
-        "contract-test",
-        "--provider",
-        "entra",
-        "--base-url",
-        "http://127.0.0.1:9",
-    ]);
-    assert_eq!(r.code, 2, "{r:?}");
     let r = fctr(&["contract-test", "--provider", "okta"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.err.contains("--base-url"), "{r:?}");

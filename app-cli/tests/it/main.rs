@@ -4,6 +4,7 @@
 mod audit;
 mod common;
 mod contract;
+mod contract_entra;
 mod doctor;
 mod lookup;
 mod policy;
