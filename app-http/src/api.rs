@@ -19,8 +19,8 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use fctr_core::{Agent, CallerCard, Denial, GrantView, RequestContext, VerificationView};
 use fctr_ports::{
-    ActionKind, AgentId, ExposeSecret, FactorId, Reason, RequestId, SecretString, SubjectId,
-    UserQuery, VerificationId,
+    ActionKind, AgentId, ExposeSecret, FactorId, Reason, SecretString, SubjectId, UserQuery,
+    VerificationId,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
@@ -76,6 +76,24 @@ impl ApiError {
     fn reason(r: Reason) -> Self {
         Denial::new(r).into()
     }
+    /// A refusal decided at the edge (allow-list, CSRF, rate limit).
+    pub(crate) fn edge(status: StatusCode, r: Reason, retry_after: Option<u64>) -> Self {
+        Self {
+            status,
+            code: r.as_str(),
+            message: Denial::new(r).message(),
+            retry_after,
+        }
+    }
+    /// A request body that is not JSON.
+    pub(crate) fn unsupported_media_type() -> Self {
+        Self {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: "Request bodies must be application/json.",
+            retry_after: None,
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -111,17 +129,7 @@ impl FromRequestParts<AppState> for ApiAgent {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
-        let ctx = RequestContext {
-            request_id: parts
-                .headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| RequestId::parse(v.to_owned()).ok()),
-            client_ip: parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        };
+        let ctx = crate::edge::request_context(parts);
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -137,6 +145,7 @@ impl FromRequestParts<AppState> for ApiAgent {
             if agent.role().is_none() {
                 return Err(ApiError::reason(Reason::NoRole));
             }
+            api_quota(st, &agent, &ctx).await?;
             return Ok(Self { agent, ctx });
         }
         // The portal's own pages: session cookie, plus the CSRF header on state-changing requests.
@@ -161,7 +170,12 @@ impl FromRequestParts<AppState> for ApiAgent {
                 .headers
                 .get(header::ORIGIN)
                 .and_then(|v| v.to_str().ok())
-                .is_none_or(|o| o == st.settings().origin());
+                .is_none_or(|o| o == st.settings().origin())
+                && parts
+                    .headers
+                    .get("sec-fetch-site")
+                    .and_then(|v| v.to_str().ok())
+                    .is_none_or(|s| s == "same-origin" || s == "none");
             if !origin_ok
                 || token.is_empty()
                 || !bool::from(token.as_bytes().ct_eq(s.csrf.as_bytes()))
@@ -180,8 +194,26 @@ impl FromRequestParts<AppState> for ApiAgent {
             .engine()
             .restore_agent(s.agent.clone(), s.role.as_deref());
         st.sessions().put(s).await;
+        api_quota(st, &agent, &ctx).await?;
         Ok(Self { agent, ctx })
     }
+}
+
+/// The per-agent API quota (`[limits] api_per_agent_per_minute`): 429 with `Retry-After`, audited.
+async fn api_quota(st: &AppState, agent: &Agent, ctx: &RequestContext) -> Result<(), ApiError> {
+    let key =
+        fctr_ports::RateKey::parse(format!("edge:api:agent:{}", agent.pseudonym().as_str())).ok();
+    let limit = st.settings().edge.api_per_agent_per_minute;
+    let Some(retry) =
+        crate::edge::over_limit(st, key, limit, std::time::Duration::from_secs(60)).await
+    else {
+        return Ok(());
+    };
+    st.engine()
+        .audit_edge_denial(Some(agent), Reason::RateLimited, ctx)
+        .await;
+    ::metrics::counter!("fctr_edge_denials_total", "reason" => "rate_limited").increment(1);
+    Err(ApiError::from(Denial::after(Reason::RateLimited, retry)))
 }
 
 /// A search.

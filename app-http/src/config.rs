@@ -6,6 +6,21 @@
 //! listen = "0.0.0.0:8443"
 //! public_url = "https://fctr.example.com"   # the origin agents use: redirect URI and CSRF origin check
 //! tenant = "acme-prod"
+//! behind_tls_proxy = false                   # true: plain HTTP off loopback, a TLS-terminating proxy in front
+//!
+//! [tls]                                      # the portal terminates TLS itself (TLS 1.2 and 1.3 only)
+//! cert_file = "/etc/fctr/tls/cert.pem"       # the chain, leaf first
+//! key_file = "/run/secrets/fctr-key.pem"     # PKCS#8, PKCS#1 or SEC1
+//!
+//! [network]
+//! allow = ["10.0.0.0/8", "2001:db8::/32"]    # default: loopback and private ranges
+//! trusted_proxies = ["10.0.0.5/32"]          # X-Forwarded-For honoured only from these peers
+//!
+//! [limits]
+//! sign_in_per_ip_per_minute = 30             # /auth/login and /auth/callback, per truncated client IP
+//! api_per_agent_per_minute = 120
+//! body_limit_bytes = 65536
+//! request_timeout_secs = 30
 //!
 //! [okta]
 //! org_url = "https://acme.okta.com"
@@ -105,6 +120,50 @@ pub struct Config {
     /// Session timeouts.
     #[serde(default)]
     pub session: SessionSection,
+    /// TLS termination by the portal itself.
+    pub tls: Option<TlsSection>,
+    /// The IP allow-list and trusted proxies.
+    #[serde(default)]
+    pub network: NetworkSection,
+    /// Edge rate limits and request hygiene.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[tls]`: the portal terminates TLS (1.2 and 1.3 only, ECDHE + AEAD suites only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The certificate chain (PEM, leaf first).
+    pub cert_file: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+/// `[network]`: who may reach the portal at all.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// CIDRs allowed to reach the portal (IPv4 and IPv6). Default: loopback and the private ranges
+    /// (10/8, 172.16/12, 192.168/16, fc00::/7). `["0.0.0.0/0", "::/0"]` opens it to everyone.
+    pub allow: Option<Vec<String>>,
+    /// CIDRs of reverse proxies whose `X-Forwarded-For` is believed (default: none).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// `[limits]`: edge rate limits (the engine's own limits are in the policy file) and request hygiene.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Sign-in starts and callbacks per truncated client IP per minute (default 30).
+    pub sign_in_per_ip_per_minute: Option<u32>,
+    /// API requests per agent per minute (default 120).
+    pub api_per_agent_per_minute: Option<u32>,
+    /// Largest request body (default 65536).
+    pub body_limit_bytes: Option<usize>,
+    /// Time allowed to produce a response (default 30).
+    pub request_timeout_secs: Option<u64>,
 }
 
 /// `[server]`.
@@ -117,6 +176,10 @@ pub struct ServerConfig {
     pub public_url: Option<Url>,
     /// The tenant label (default `default`).
     pub tenant: Option<String>,
+    /// A TLS-terminating proxy is in front: plain HTTP may listen on a non-loopback address. Needs
+    /// `network.trusted_proxies`, or the allow-list and per-IP limits would only ever see the proxy.
+    #[serde(default)]
+    pub behind_tls_proxy: bool,
 }
 
 /// `[okta]`.
@@ -418,7 +481,101 @@ impl Config {
                 .map_err(|e| invalid("server.tenant", e.to_string()))?;
         }
         self.load_policy()?;
+        self.edge_settings()?;
+        self.check_transport()?;
+        self.tls_config()?;
         Ok(())
+    }
+
+    /// The listen address (default `127.0.0.1:8080`).
+    #[must_use]
+    pub fn listen(&self) -> SocketAddr {
+        self.server
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// Refuses plain HTTP off loopback unless a TLS-terminating proxy is declared, and a declared proxy whose
+    /// address is not trusted.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the key to set.
+    pub fn check_transport(&self) -> Result<(), ConfigError> {
+        crate::edge::check_transport(
+            self.listen(),
+            self.tls.is_some(),
+            self.server.behind_tls_proxy,
+            !self.network.trusted_proxies.is_empty(),
+        )
+        .map_err(|problem| invalid("server.listen", problem))
+    }
+
+    /// The TLS server configuration when `[tls]` is present.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `tls` with the file and the problem (unreadable, not PEM, a key that does
+    /// not match the certificate).
+    pub fn tls_config(&self) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, ConfigError> {
+        self.tls
+            .as_ref()
+            .map(|t| crate::tls::server_config(&t.cert_file, &t.key_file))
+            .transpose()
+            .map_err(|e| invalid("tls", e.to_string()))
+    }
+
+    /// The edge settings (allow-list, trusted proxies, limits) with their defaults.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a malformed CIDR or a zero limit.
+    pub fn edge_settings(&self) -> Result<crate::edge::EdgeSettings, ConfigError> {
+        let d = crate::edge::EdgeSettings::default();
+        let parse =
+            |key: &str, v: &[String]| crate::edge::parse_cidrs(v).map_err(|e| invalid(key, e));
+        let allow = match &self.network.allow {
+            Some(v) => parse("network.allow", v)?,
+            None => d.allow.clone(),
+        };
+        let trusted_proxies = parse("network.trusted_proxies", &self.network.trusted_proxies)?;
+        let l = &self.limits;
+        let nonzero = |key: &str, v: Option<u64>, dflt: u64| match v {
+            Some(0) => Err(invalid(key, "must be at least 1")),
+            Some(x) => Ok(x),
+            None => Ok(dflt),
+        };
+        let sign_in = nonzero(
+            "limits.sign_in_per_ip_per_minute",
+            l.sign_in_per_ip_per_minute.map(u64::from),
+            u64::from(d.sign_in_per_ip_per_minute),
+        )?;
+        let api = nonzero(
+            "limits.api_per_agent_per_minute",
+            l.api_per_agent_per_minute.map(u64::from),
+            u64::from(d.api_per_agent_per_minute),
+        )?;
+        let body = nonzero(
+            "limits.body_limit_bytes",
+            l.body_limit_bytes.map(|b| b as u64),
+            d.body_limit_bytes as u64,
+        )?;
+        if body > 16 * 1024 * 1024 {
+            return Err(invalid("limits.body_limit_bytes", "at most 16 MiB"));
+        }
+        let timeout = nonzero(
+            "limits.request_timeout_secs",
+            l.request_timeout_secs,
+            d.request_timeout.as_secs(),
+        )?;
+        if timeout > 300 {
+            return Err(invalid("limits.request_timeout_secs", "at most 300"));
+        }
+        Ok(crate::edge::EdgeSettings {
+            allow,
+            trusted_proxies,
+            sign_in_per_ip_per_minute: u32::try_from(sign_in).unwrap_or(u32::MAX),
+            api_per_agent_per_minute: u32::try_from(api).unwrap_or(u32::MAX),
+            body_limit_bytes: usize::try_from(body).unwrap_or(d.body_limit_bytes),
+            request_timeout: std::time::Duration::from_secs(timeout),
+        })
     }
 
     /// Loads the policy file, or the default policy.

@@ -52,6 +52,8 @@ pub struct DemoOptions {
     pub fake: FakeOktaOptions,
     /// Refuse agent ID tokens without MFA in `amr`.
     pub require_mfa: bool,
+    /// The network edge (default: loopback and private ranges allowed, default limits).
+    pub edge: crate::edge::EdgeSettings,
 }
 
 impl std::fmt::Debug for DemoOptions {
@@ -74,6 +76,7 @@ impl DemoOptions {
             timeouts: Timeouts::default(),
             fake: FakeOktaOptions::default(),
             require_mfa: false,
+            edge: crate::edge::EdgeSettings::default(),
         }
     }
 }
@@ -218,6 +221,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         timeouts: opts.timeouts,
         demo: Some(DemoInfo { phone_url }),
         poll: opts.poll,
+        edge: opts.edge,
     };
     let tenant = TenantId::parse("demo").map_err(|e| start("tenant", e))?;
     let state = assemble(
@@ -343,6 +347,7 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         timeouts,
         demo: None,
         poll: PollSettings::default(),
+        edge: cfg.edge_settings()?,
     };
     assemble(
         idp,

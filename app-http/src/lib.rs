@@ -6,6 +6,12 @@
 //! absolute timeouts, CSRF defence, security headers, one poller per pending challenge behind server-sent events,
 //! the JSON API with its OpenAPI document, and operations endpoints.
 //!
+//! The network edge ([`edge`], [`tls`]) is on by default: TLS 1.2+ when the portal terminates TLS, plain HTTP
+//! only on loopback or behind a declared proxy, an IP allow-list (loopback and private ranges unless configured),
+//! `X-Forwarded-For` only from trusted proxies, per-IP sign-in and per-agent API rate limits, cross-site refusal
+//! of state-changing requests, strict API content types, body and time limits, and secure headers on every
+//! response. `docs/security-model.md` maps each control to the test that proves it.
+//!
 //! [`router`] builds the whole application from an [`AppState`], separately from serving, so tests call it
 //! in-process. [`demo::start_demo`] builds a complete demo stack (fake Okta in-process) with no configuration.
 #![forbid(unsafe_code)]
@@ -16,12 +22,14 @@
 pub mod api;
 pub mod config;
 pub mod demo;
+pub mod edge;
 pub mod metrics;
 pub mod oidc;
 pub mod ops;
 pub mod poller;
 pub mod session;
 pub mod state;
+pub mod tls;
 pub(crate) mod web;
 
 pub use state::{AppState, DemoInfo, Settings, StateParts};
@@ -32,7 +40,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// The Content-Security-Policy on every response.
@@ -109,7 +117,6 @@ async fn app_css() -> Response {
 
 /// The whole application: pages, API, operations, static assets, with the middleware stack.
 pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
     let pages = Router::new()
         .route("/", get(web::pages::home))
         .route("/auth/login", get(web::auth::login))
@@ -138,17 +145,50 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));
-    pages
+    let app = pages
         .merge(api::routes())
         .fallback(web::not_found)
-        .with_state(state)
-        .layer(axum::middleware::from_fn(track))
-        .layer(axum::middleware::from_fn(secure_headers))
+        .with_state(state.clone());
+    with_middleware(app, &state)
+}
+
+/// A panic in a handler becomes a generic 500 (with every secure header, like any other response); the panic
+/// message is not sent.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    (StatusCode::INTERNAL_SERVER_ERROR, "Internal error\n").into_response()
+}
+
+/// The middleware stack [`router`] puts around the routes, outermost first: request id, sensitive-header
+/// marking (so tracing never prints `Authorization`, `Cookie`, `Set-Cookie` or `X-CSRF-Token`), tracing, secure
+/// headers, panic to 500, body limit, timeout, the network edge ([`edge`]: allow-list, proxies, sign-in rate
+/// limit, cross-site refusal, API content types), metrics. Public so tests can put extra routes behind exactly
+/// the same stack.
+pub fn with_middleware(app: Router, state: &AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let edge_settings = &state.settings().edge;
+    let sensitive_request: std::sync::Arc<[HeaderName]> = std::sync::Arc::new([
+        header::AUTHORIZATION,
+        header::COOKIE,
+        header::PROXY_AUTHORIZATION,
+        HeaderName::from_static("x-csrf-token"),
+    ]);
+    app.layer(axum::middleware::from_fn(track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::guard,
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            edge_settings.request_timeout,
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            edge_settings.body_limit_bytes,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(axum::middleware::from_fn(secure_headers))
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 let route = req
@@ -162,6 +202,16 @@ pub fn router(state: AppState) -> Router {
                     .unwrap_or("");
                 tracing::info_span!("request", method = %req.method(), route, request_id = id)
             }),
+        )
+        .layer(
+            tower_http::sensitive_headers::SetSensitiveResponseHeadersLayer::new([
+                header::SET_COOKIE,
+            ]),
+        )
+        .layer(
+            tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::from_shared(
+                sensitive_request,
+            ),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -32,6 +32,12 @@ struct Args {
     /// Demo mode: directory for the demo audit file (default ./.fctr-data).
     #[arg(long, default_value = ".fctr-data")]
     data_dir: PathBuf,
+    /// Demo mode over TLS: the certificate chain (PEM), e.g. a throwaway one for a TLS scan.
+    #[arg(long, value_name = "PEM", requires = "demo_tls_key")]
+    demo_tls_cert: Option<PathBuf>,
+    /// Demo mode over TLS: the private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "demo_tls_cert")]
+    demo_tls_key: Option<PathBuf>,
 }
 
 fn init_logs() {
@@ -78,21 +84,34 @@ async fn main() -> ExitCode {
     }
     init_logs();
     let _ = fctr_portal::metrics::handle();
-    let (state, listen, demo) = match &args.config {
+    let (state, listen, demo, tls) = match &args.config {
         Some(path) => {
-            let cfg = match Config::load(path) {
+            let mut cfg = match Config::load(path) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("invalid configuration: {e}");
                     return ExitCode::from(2);
                 }
             };
-            let listen = args
-                .listen
-                .or(cfg.server.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+            if let Some(l) = args.listen {
+                cfg.server.listen = Some(l);
+            }
+            let listen = cfg.listen();
+            // Before anything starts: plain HTTP off loopback without a declared proxy is refused, and a bad
+            // certificate or key is named.
+            if let Err(e) = cfg.check_transport() {
+                eprintln!("cannot start: {e}");
+                return ExitCode::from(2);
+            }
+            let tls = match cfg.tls_config() {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("cannot start: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             match from_config(&cfg).await {
-                Ok(s) => (s, listen, None),
+                Ok(s) => (s, listen, None, tls),
                 Err(e) => {
                     eprintln!("cannot start: {e}");
                     return ExitCode::from(2);
@@ -107,7 +126,22 @@ async fn main() -> ExitCode {
                 eprintln!("demo mode binds loopback only; use --listen 127.0.0.1:PORT");
                 return ExitCode::from(2);
             }
-            let Ok(public_url) = url::Url::parse(&format!("http://{listen}")) else {
+            let tls = match (&args.demo_tls_cert, &args.demo_tls_key) {
+                (Some(c), Some(k)) => match fctr_portal::tls::server_config(c, k) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        eprintln!("cannot start: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                (None, None) => None,
+                _ => {
+                    eprintln!("--demo-tls-cert and --demo-tls-key go together");
+                    return ExitCode::from(2);
+                }
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let Ok(public_url) = url::Url::parse(&format!("{scheme}://{listen}")) else {
                 return ExitCode::from(2);
             };
             let mut opts = DemoOptions::new(public_url);
@@ -115,7 +149,7 @@ async fn main() -> ExitCode {
             match start_demo(opts).await {
                 Ok(d) => {
                     let st = d.state.clone();
-                    (st, listen, Some(d))
+                    (st, listen, Some(d), tls)
                 }
                 Err(e) => {
                     eprintln!("cannot start demo mode: {e}");
@@ -141,13 +175,14 @@ async fn main() -> ExitCode {
             tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
         }
     });
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(d) = &demo {
         let base = d.fake.base_url();
         println!();
-        println!("  fctr portal DEMO  ->  http://{listen}/");
+        println!("  fctr portal DEMO  ->  {scheme}://{listen}/");
         println!();
         println!("  Everything is fake: a fake Okta org runs in-process at {base}");
-        println!("  1. Open http://{listen}/ and sign in as agent2@example.com (Tier 2).");
+        println!("  1. Open {scheme}://{listen}/ and sign in as agent2@example.com (Tier 2).");
         println!("  2. Search \"alice\", open her card, press \"Send push\".");
         println!(
             "  3. Open the simulated phone at {base}_fake/phone and pick the number the portal shows."
@@ -164,12 +199,9 @@ async fn main() -> ExitCode {
         );
         println!();
     }
-    tracing::info!(%listen, demo = demo.is_some(), "fctr portal listening");
-    let app = fctr_portal::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-    {
+    tracing::info!(%listen, demo = demo.is_some(), tls = tls.is_some(), "fctr portal listening");
+    let app = fctr_portal::router(state);
+    if let Err(e) = fctr_portal::tls::serve(listener, tls, app, shutdown_signal()).await {
         eprintln!("server error: {e}");
         return ExitCode::from(1);
     }

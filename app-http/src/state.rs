@@ -26,6 +26,8 @@ pub struct Settings {
     pub demo: Option<DemoInfo>,
     /// Poller timing.
     pub poll: PollSettings,
+    /// The network edge: allow-list, trusted proxies, edge rate limits, body and time limits.
+    pub edge: crate::edge::EdgeSettings,
 }
 
 impl Settings {
@@ -95,6 +97,8 @@ pub(crate) struct Inner {
     pub settings: Settings,
     pub polls: Arc<PollRegistry>,
     pub ready_cache: tokio::sync::Mutex<Option<(tokio::time::Instant, bool)>>,
+    /// The edge's own limiter (per-IP sign-in, per-agent API), on the engine's clock.
+    pub edge_limiter: Arc<dyn fctr_ports::RateLimiter>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -115,6 +119,9 @@ impl AppState {
             Arc::clone(&parts.engine),
             parts.settings.poll,
         ));
+        let edge_limiter: Arc<dyn fctr_ports::RateLimiter> = Arc::new(
+            fctr_memory::MemoryRateLimiter::new(Arc::clone(&parts.clock)),
+        );
         Self(Arc::new(Inner {
             engine: parts.engine,
             idp: parts.idp,
@@ -125,6 +132,7 @@ impl AppState {
             settings: parts.settings,
             polls,
             ready_cache: tokio::sync::Mutex::new(None),
+            edge_limiter,
         }))
     }
 
@@ -144,6 +152,12 @@ impl AppState {
     #[must_use]
     pub fn settings(&self) -> &Settings {
         &self.0.settings
+    }
+
+    /// The audit log the engine writes (the audit view; tests read it).
+    #[must_use]
+    pub fn audit(&self) -> &Arc<dyn AuditLog> {
+        &self.0.audit
     }
 
     /// The session store.

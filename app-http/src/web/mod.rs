@@ -6,14 +6,13 @@ pub(crate) mod pages;
 use crate::session::{Session, is_live};
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use fctr_core::policy::Permission;
 use fctr_core::{Agent, Denial, RequestContext};
-use fctr_ports::{Reason, RequestId};
-use std::net::SocketAddr;
+use fctr_ports::Reason;
 use subtle::ConstantTimeEq as _;
 
 /// What every page's frame shows.
@@ -43,19 +42,7 @@ impl FromRequestParts<AppState> for Ctx {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| RequestId::parse(v.to_owned()).ok());
-        let client_ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let rctx = RequestContext {
-            request_id,
-            client_ip,
-        };
+        let rctx = crate::edge::request_context(parts);
         let session = load_session(state, &parts.headers).await;
         Ok(Self {
             state: state.clone(),
@@ -166,19 +153,24 @@ impl Ctx {
         agent: &Agent,
         token: &str,
     ) -> Result<(), Response> {
+        let fetch_site = self
+            .headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok());
         let origin_ok = match self
             .headers
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
         {
+            // Under `Referrer-Policy: no-referrer` a browser sends `Origin: null` on form POSTs (Fetch spec,
+            // "serializing a request origin"). Accept that only when the browser itself vouches the request is
+            // same-origin (`Sec-Fetch-Site` cannot be set by page script); the session-bound token is still
+            // required below.
+            Some("null") => fetch_site == Some("same-origin"),
             Some(o) => o == self.state.settings().origin(),
             None => true,
         };
-        let fetch_ok = match self
-            .headers
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-        {
+        let fetch_ok = match fetch_site {
             Some(s) => s == "same-origin" || s == "none",
             None => true,
         };

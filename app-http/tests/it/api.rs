@@ -8,7 +8,7 @@ use sha2::Digest as _;
 use std::time::Duration;
 
 /// An ID token for `handle` straight from the fake's OIDC provider (code + PKCE), as an integration would hold.
-async fn id_token(t: &TestApp, handle: &str) -> String {
+pub async fn id_token(t: &TestApp, handle: &str) -> String {
     let base = t.demo.fake.base_url();
     let client = t.demo.fake.oidc_client();
     let verifier = "v".repeat(50);
@@ -75,7 +75,7 @@ async fn id_token(t: &TestApp, handle: &str) -> String {
     tok["id_token"].as_str().unwrap().to_owned()
 }
 
-async fn call(
+pub async fn call(
     t: &TestApp,
     method: &str,
     path: &str,

@@ -5,7 +5,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use std::time::Duration;
-use tower::ServiceExt as _;
 
 #[tokio::test]
 async fn tier2_verifies_by_push_and_resets_a_password_shown_once() {
@@ -96,7 +95,7 @@ async fn live_status_arrives_over_server_sent_events() {
         .header("cookie", b.cookie_header())
         .body(Body::empty())
         .unwrap();
-    let resp = t.app.clone().oneshot(req).await.unwrap();
+    let resp = t.oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
         resp.headers().get("content-type").unwrap(),
@@ -306,7 +305,7 @@ async fn one_poller_per_challenge_however_many_watchers() {
             .header("cookie", b.cookie_header())
             .body(Body::empty())
             .unwrap();
-        streams.push(t.app.clone().oneshot(req).await.unwrap());
+        streams.push(t.oneshot(req).await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(520)).await;
     let polls = t.demo.idp.polls() - before;

@@ -3,12 +3,14 @@
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, StatusCode, header};
 use chrono::Utc;
 use fctr_memory::ManualClock;
 use fctr_portal::demo::{Demo, DemoOptions, start_demo};
 use fctr_portal::poller::PollSettings;
 use http_body_util::BodyExt as _;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt as _;
@@ -116,8 +118,55 @@ impl Browser {
 }
 
 impl TestApp {
-    pub async fn send(&self, req: Request<Body>) -> Resp {
+    /// Sends a request from loopback (the connection info a real socket gives), unless the request already
+    /// says where it comes from.
+    pub async fn send(&self, mut req: Request<Body>) -> Resp {
+        if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        }
         to_resp(self.app.clone().oneshot(req).await.unwrap()).await
+    }
+
+    /// The raw response (streams), from loopback.
+    pub async fn oneshot(
+        &self,
+        mut req: Request<Body>,
+    ) -> Result<Response<Body>, std::convert::Infallible> {
+        if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        }
+        self.app.clone().oneshot(req).await
+    }
+
+    /// Sends a request from `peer`.
+    pub async fn send_from(&self, peer: &str, mut req: Request<Body>) -> Resp {
+        req.extensions_mut()
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        self.send(req).await
+    }
+
+    /// The audit events so far, oldest first.
+    pub async fn audit_events(&self) -> Vec<fctr_ports::AuditEvent> {
+        self.demo
+            .state
+            .audit()
+            .read(&fctr_ports::AuditQuery::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.event)
+            .collect()
+    }
+
+    /// Denied events with `reason`.
+    pub async fn denials(&self, reason: fctr_ports::Reason) -> Vec<fctr_ports::AuditEvent> {
+        self.audit_events()
+            .await
+            .into_iter()
+            .filter(|e| e.kind == fctr_ports::EventKind::Denied && e.reason == Some(reason))
+            .collect()
     }
 
     pub async fn get(&self, b: &mut Browser, path: &str) -> Resp {

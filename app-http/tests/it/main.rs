@@ -7,4 +7,8 @@ mod api;
 mod auth;
 mod config;
 mod flow;
+mod logs;
+mod network;
+mod routes;
 mod security;
+mod tls;

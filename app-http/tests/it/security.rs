@@ -188,3 +188,54 @@ async fn a_caller_handle_from_another_session_is_unknown() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(!r.body.contains("alice@example.com"));
 }
+
+/// A real browser under `Referrer-Policy: no-referrer` sends `Origin: null` on form POSTs. That is accepted
+/// only with `Sec-Fetch-Site: same-origin` (which page script cannot set) and the session's token; with
+/// `cross-site` or no fetch metadata it is refused.
+#[tokio::test]
+async fn origin_null_is_accepted_only_when_the_browser_vouches_same_origin() {
+    let t = start().await;
+    let mut b = t.sign_in("agent2").await;
+    let card = t.find(&mut b, "alice@example.com").await;
+    let factor = t
+        .demo
+        .fake
+        .fixtures()
+        .factor("alice", "push")
+        .unwrap()
+        .id
+        .clone();
+    let path = format!("{card}/verify");
+    let body =
+        serde_urlencoded::to_string([("csrf", b.csrf.as_str()), ("factor_id", factor.as_str())])
+            .unwrap();
+    let post = |site: Option<&str>| {
+        let mut req = Request::post(&path)
+            .header("cookie", b.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", "null");
+        if let Some(s) = site {
+            req = req.header("sec-fetch-site", s);
+        }
+        req.body(Body::from(body.clone())).unwrap()
+    };
+    for site in [None, Some("cross-site"), Some("same-site")] {
+        let r = t.send(post(site)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "Origin: null with Sec-Fetch-Site {site:?}"
+        );
+    }
+    assert!(
+        t.demo.fake.phones().pending().is_empty(),
+        "no push was sent"
+    );
+    let r = t.send(post(Some("same-origin"))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "a same-origin browser form post goes through"
+    );
+    assert_eq!(t.demo.fake.phones().pending().len(), 1);
+}

@@ -1,0 +1,310 @@
+//! The agent's flows in a real browser: live push status over server-sent events, one-time secrets, role limits,
+//! used and expired grants, a denied push.
+
+use crate::harness::{Browser, Stack, WAIT, browser_or_skip};
+use fantoccini::Locator;
+use fctr_testkit::okta::PendingPush;
+
+/// Any action button or action form (the card's and the verification page's).
+const ACTION_BUTTONS: &str = "form.action, button[id^='act-']";
+
+/// How the simulated phone answers.
+enum Phone {
+    /// Approve, picking the number the page shows (the fake's in-process handle).
+    ApproveShownNumber,
+    /// "No, it's not me", over the fake's control API (`POST /_fake/pushes/{tx}/answer`).
+    DenyOverHttp,
+}
+
+/// Sends a push from the open caller card, lets the simulated phone answer it, and waits for the live panel to
+/// read `expect` WITHOUT a reload: the same document (a marker set on it survives) at the same URL. Returns the
+/// verification page's path.
+async fn push_and_answer(
+    b: &mut Browser,
+    stack: &Stack,
+    login: &str,
+    phone: Phone,
+    expect: &str,
+) -> String {
+    let (path, shown) = b.send_push().await;
+    b.mark_document("before-answer").await;
+    let push: PendingPush = stack
+        .demo
+        .fake
+        .phones()
+        .wait_for_push(login, WAIT)
+        .await
+        .unwrap_or_else(|| panic!("no push reached {login}'s phone"));
+    assert_eq!(
+        push.correct_answer,
+        Some(shown),
+        "the page shows the number the phone expects"
+    );
+    assert!(
+        push.choices.contains(&shown),
+        "the phone offers {:?}",
+        push.choices
+    );
+    match phone {
+        Phone::ApproveShownNumber => {
+            stack
+                .demo
+                .fake
+                .phones()
+                .approve(&push.transaction_id, shown)
+                .expect("approve");
+        }
+        Phone::DenyOverHttp => {
+            let url = stack
+                .demo
+                .fake
+                .base_url()
+                .join(&format!("/_fake/pushes/{}/answer", push.transaction_id))
+                .expect("control URL");
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&serde_json::json!({"action": "deny"}))
+                .send()
+                .await
+                .expect("the control API answers");
+            assert!(r.status().is_success(), "deny: {}", r.status());
+        }
+    }
+    b.wait_status(expect).await;
+    assert_eq!(
+        b.document_marker().await.as_deref(),
+        Some("before-answer"),
+        "the status changed in place (server-sent events), not by reloading the page"
+    );
+    assert_eq!(b.path().await, path, "the URL did not change");
+    b.shot(expect).await;
+    path
+}
+
+/// A push approved with the number the page showed.
+async fn verify(b: &mut Browser, stack: &Stack, login: &str) -> String {
+    push_and_answer(b, stack, login, Phone::ApproveShownNumber, "verified").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tier2_push_turns_verified_live_and_the_reset_link_shows_once() {
+    const TEST: &str = "tier2_push_turns_verified_live_and_the_reset_link_shows_once";
+    if !browser_or_skip(TEST) {
+        return;
+    }
+    let stack = Stack::start().await;
+    let mut b = Browser::launch(TEST).await;
+    b.sign_in(&stack, "agent2", "tier2").await;
+    let card = b.open_caller("alice@example.com").await;
+    let name = b.text(Locator::Id("caller-name")).await;
+    assert!(name.contains("Alice"), "{name}");
+    assert!(
+        b.text(Locator::Id("grant-status"))
+            .await
+            .starts_with("Not verified by you"),
+    );
+    let vpath = verify(&mut b, &stack, "alice@example.com").await;
+    let grant = b.text(Locator::Id("grant")).await;
+    assert!(grant.contains("Grant valid until"), "{grant}");
+    assert!(b.has(Locator::Id("act-reset_password")).await);
+
+    // The action: the one-time link is on the answer page, once.
+    b.click(Locator::Id("act-reset_password")).await;
+    let secret = b.text(Locator::Id("one-time-secret")).await;
+    assert!(secret.starts_with("http"), "a reset link: {secret:?}");
+    assert!(b.source().await.contains("Shown once."));
+    b.shot("reset-link-shown").await;
+    // app.js replaced the history entry: the address bar names the card, not the POST.
+    assert_eq!(b.path().await, card, "history entry replaced by the card");
+
+    // Reload: the card, no secret.
+    b.client.refresh().await.expect("reload");
+    b.wait(Locator::Id("caller-name")).await;
+    assert!(!b.source().await.contains(&secret), "reload shows the link");
+    assert!(!b.has(Locator::Id("one-time-secret")).await);
+    b.shot("after-reload").await;
+
+    // Back: the verification page, no secret.
+    b.client.back().await.expect("back");
+    b.wait(Locator::Id("live")).await;
+    assert_eq!(b.path().await, vpath);
+    assert!(!b.source().await.contains(&secret), "back shows the link");
+    b.shot("after-back").await;
+
+    // Forward again: still no secret.
+    b.client.forward().await.expect("forward");
+    b.wait(Locator::Id("caller-name")).await;
+    assert!(
+        !b.source().await.contains(&secret),
+        "forward shows the link"
+    );
+    b.shot("after-forward").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tier1_sees_no_action_buttons_and_a_forged_action_is_refused() {
+    const TEST: &str = "tier1_sees_no_action_buttons_and_a_forged_action_is_refused";
+    if !browser_or_skip(TEST) {
+        return;
+    }
+    let stack = Stack::start().await;
+    let mut b = Browser::launch(TEST).await;
+    b.sign_in(&stack, "agent1", "tier1").await;
+    let card = b.open_caller("alice@example.com").await;
+    assert!(b.has(Locator::Id("no-actions")).await, "the card says so");
+    assert!(
+        !b.has(Locator::Css(ACTION_BUTTONS)).await,
+        "no action button on the card"
+    );
+    // Tier 1 may verify; even verified, no action is offered.
+    verify(&mut b, &stack, "alice@example.com").await;
+    assert!(b.has(Locator::Id("grant")).await, "verified with a grant");
+    assert!(
+        !b.has(Locator::Css(ACTION_BUTTONS)).await,
+        "no action button after verifying either"
+    );
+
+    // A forged POST from the page itself, with the session cookie and the page's CSRF token.
+    let csrf = b.csrf().await;
+    let action = format!("{card}/actions/reset_password");
+    let (status, body) = b.fetch_post(&action, &[("csrf", &csrf)]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not_permitted_for_role"), "{body}");
+    assert!(!body.contains("one-time-secret"), "{body}");
+    let effects = stack.demo.fake.effects("alice").expect("alice");
+    assert_eq!(effects.password_resets, 0, "no reset at the IdP");
+    assert!(effects.last_reset_password_url.is_none());
+
+    // The same forgery as a navigation shows the refusal with its reason.
+    b.submit_form(&action, &[("csrf", &csrf)]).await;
+    let reason = b.text(Locator::Id("reason-code")).await;
+    assert_eq!(reason, "not_permitted_for_role");
+    let heading = b.text(Locator::Css("section.message h1")).await;
+    assert_eq!(heading, "Refused");
+    b.shot("forged-action-refused").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_click_after_the_grant_was_used_is_refused_in_the_page() {
+    const TEST: &str = "a_second_click_after_the_grant_was_used_is_refused_in_the_page";
+    if !browser_or_skip(TEST) {
+        return;
+    }
+    let stack = Stack::start().await;
+    let mut b = Browser::launch(TEST).await;
+    b.sign_in(&stack, "agent2", "tier2").await;
+    b.open_caller("bob@example.com").await;
+    let vpath = verify(&mut b, &stack, "bob@example.com").await;
+    // A second tab on the same verification page: it offers the same button.
+    let first = b.client.window().await.expect("window");
+    let second = b
+        .client
+        .new_window(true)
+        .await
+        .expect("a second tab")
+        .handle;
+    b.client
+        .switch_to_window(second.clone())
+        .await
+        .expect("switch");
+    b.goto(&stack.url(&vpath)).await;
+    b.wait(Locator::Id("act-clear_sessions")).await;
+    b.shot("second-tab-offers-the-action").await;
+
+    // First click, in the first tab: done, the grant (single use) is spent.
+    b.client.switch_to_window(first).await.expect("switch");
+    b.click(Locator::Id("act-clear_sessions")).await;
+    let done = b.text(Locator::Css("main h1")).await;
+    assert!(done.starts_with("Done:"), "{done}");
+    b.shot("first-click-done").await;
+    let revoked = stack
+        .demo
+        .fake
+        .effects("bob")
+        .expect("bob")
+        .sessions_revoked;
+    assert_eq!(revoked, 1, "the first click cleared bob's sessions");
+
+    // Second click on the same button, in the second tab: refused, with the reason in the page.
+    b.client.switch_to_window(second).await.expect("switch");
+    b.click(Locator::Id("act-clear_sessions")).await;
+    let reason = b.text(Locator::Id("reason-code")).await;
+    assert_eq!(reason, "grant_used");
+    let what = b.text(Locator::Css("section.message .what")).await;
+    assert!(!what.is_empty(), "the refusal says why in words");
+    b.shot("second-click-refused").await;
+    assert_eq!(
+        stack
+            .demo
+            .fake
+            .effects("bob")
+            .expect("bob")
+            .sessions_revoked,
+        revoked,
+        "the second click changed nothing at the IdP"
+    );
+
+    // Reopened now, the verification page offers nothing more.
+    b.goto(&stack.url(&vpath)).await;
+    b.wait_status("verified").await;
+    assert!(
+        !b.has(Locator::Css(ACTION_BUTTONS)).await,
+        "a used grant offers no action"
+    );
+    b.shot("used-grant-offers-nothing").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_after_the_grant_expired_is_refused_in_the_page() {
+    const TEST: &str = "an_action_after_the_grant_expired_is_refused_in_the_page";
+    if !browser_or_skip(TEST) {
+        return;
+    }
+    let stack = Stack::start().await;
+    let mut b = Browser::launch(TEST).await;
+    b.sign_in(&stack, "agent2", "tier2").await;
+    b.open_caller("alice@example.com").await;
+    verify(&mut b, &stack, "alice@example.com").await;
+    // The default grant lives 10 minutes; the session's idle timeout is 15.
+    stack.clock.advance(chrono::TimeDelta::minutes(11));
+    b.click(Locator::Id("act-reset_password")).await;
+    let reason = b.text(Locator::Id("reason-code")).await;
+    assert_eq!(reason, "grant_expired");
+    assert!(!b.has(Locator::Id("one-time-secret")).await);
+    b.shot("expired-grant-refused").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_denied_on_the_phone_shows_rejected_live() {
+    const TEST: &str = "a_push_denied_on_the_phone_shows_rejected_live";
+    if !browser_or_skip(TEST) {
+        return;
+    }
+    let stack = Stack::start().await;
+    let mut b = Browser::launch(TEST).await;
+    b.sign_in(&stack, "agent2", "tier2").await;
+    b.open_caller("alice@example.com").await;
+    push_and_answer(
+        &mut b,
+        &stack,
+        "alice@example.com",
+        Phone::DenyOverHttp,
+        "rejected",
+    )
+    .await;
+    let text = b.text(Locator::Id("status-text")).await;
+    assert!(text.starts_with("Rejected"), "{text}");
+    let panel = b.text(Locator::Id("status-panel")).await;
+    assert!(panel.contains("challenge_rejected"), "{panel}");
+    assert!(
+        !b.has(Locator::Css("form.action, button[id^='act-'], #grant"))
+            .await,
+        "no grant and no action after a denial"
+    );
+    assert!(!b.has(Locator::Id("number")).await, "the number is gone");
+    b.close().await;
+}
