@@ -346,6 +346,31 @@ impl Engine {
         let _ = self.ports.audit.append(b.build()).await;
     }
 
+    /// An IdP result, or its audited denial: the reason from the port error, its code as detail.
+    async fn idp_or_deny<T>(&self, s: &Scope<'_>, r: Result<T, PortError>) -> Result<T, Denial> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self
+                .deny_with(s, Denial::new(idp_reason(&e)), Some(upstream_detail(&e)))
+                .await),
+        }
+    }
+
+    /// The caller's class from their groups, refusing a protected caller.
+    async fn unprotected_class(
+        &self,
+        s: &Scope<'_>,
+        subject: &SubjectId,
+    ) -> Result<TargetClass, Denial> {
+        let groups = self
+            .idp_or_deny(s, self.ports.idp.groups(subject).await)
+            .await?;
+        if self.policy.is_protected(&groups) {
+            return Err(self.deny(s, Reason::ProtectedTarget).await);
+        }
+        Ok(self.policy.classify(&groups))
+    }
+
     /// Audits a refusal and returns it.
     async fn deny(&self, s: &Scope<'_>, reason: Reason) -> Denial {
         self.deny_with(s, Denial::new(reason), None).await
@@ -599,14 +624,9 @@ impl Engine {
             "lookups_per_agent",
         )
         .await?;
-        let users = match self.ports.idp.find_users(query, SEARCH_LIMIT).await {
-            Ok(u) => u,
-            Err(e) => {
-                return Err(self
-                    .deny_with(&s, Denial::new(idp_reason(&e)), Some(upstream_detail(&e)))
-                    .await);
-            }
-        };
+        let users = self
+            .idp_or_deny(&s, self.ports.idp.find_users(query, SEARCH_LIMIT).await)
+            .await?;
         self.must_append(&s, self.event(&s, EventKind::Lookup, Outcome::Success))
             .await?;
         Ok(users)
@@ -810,18 +830,7 @@ impl Engine {
             action: None,
         };
         self.authorize(&s, Permission::Verify).await?;
-        let groups = match self.ports.idp.groups(subject).await {
-            Ok(g) => g,
-            Err(e) => {
-                return Err(self
-                    .deny_with(&s, Denial::new(idp_reason(&e)), Some(upstream_detail(&e)))
-                    .await);
-            }
-        };
-        if self.policy.is_protected(&groups) {
-            return Err(self.deny(&s, Reason::ProtectedTarget).await);
-        }
-        let class = self.policy.classify(&groups);
+        let class = self.unprotected_class(&s, subject).await?;
         let required = self.policy.factor_rule(class).required();
         let v = Verification::start(NewVerification {
             tenant: self.tenant.clone(),
@@ -852,18 +861,7 @@ impl Engine {
         if rec.status != VerificationStatus::Pending {
             return Err(self.deny(&s, Reason::InvalidState).await);
         }
-        let groups = match self.ports.idp.groups(&rec.subject).await {
-            Ok(g) => g,
-            Err(e) => {
-                return Err(self
-                    .deny_with(&s, Denial::new(idp_reason(&e)), Some(upstream_detail(&e)))
-                    .await);
-            }
-        };
-        if self.policy.is_protected(&groups) {
-            return Err(self.deny(&s, Reason::ProtectedTarget).await);
-        }
-        let class = self.policy.classify(&groups);
+        let class = self.unprotected_class(&s, &rec.subject).await?;
         self.challenge_next(agent, ctx, rec, factor, class, false)
             .await
     }
@@ -896,14 +894,9 @@ impl Engine {
         }
         self.check_lockout(&s, &target).await?;
         let subject = v.record().subject.clone();
-        let factors = match self.ports.idp.list_factors(&subject).await {
-            Ok(f) => f,
-            Err(e) => {
-                return Err(self
-                    .deny_with(&s, Denial::new(idp_reason(&e)), Some(upstream_detail(&e)))
-                    .await);
-            }
-        };
+        let factors = self
+            .idp_or_deny(&s, self.ports.idp.list_factors(&subject).await)
+            .await?;
         let active: Vec<FactorInfo> = factors
             .into_iter()
             .filter(|f| f.status == FactorStatus::Active)
@@ -1319,14 +1312,12 @@ impl Engine {
             label: None,
         };
         let subject = v.record().subject.clone();
-        let verdict = match self.ports.idp.verify_code(&subject, &factor, code).await {
-            Ok(verdict) => verdict,
-            Err(e) => {
-                return Err(self
-                    .deny_with(&s, Denial::new(idp_reason(&e)), Some(upstream_detail(&e)))
-                    .await);
-            }
-        };
+        let verdict = self
+            .idp_or_deny(
+                &s,
+                self.ports.idp.verify_code(&subject, &factor, code).await,
+            )
+            .await?;
         let reason = match verdict {
             CodeVerdict::Accepted => {
                 self.record(self.event(&s, EventKind::CodeSubmitted, Outcome::Success))
@@ -1386,14 +1377,9 @@ impl Engine {
         if !self.ports.idp.capabilities().actions.contains(&kind) {
             return Err(self.deny(&s, Reason::Unsupported).await);
         }
-        let groups = match self.ports.idp.groups(subject).await {
-            Ok(g) => g,
-            Err(e) => {
-                return Err(self
-                    .deny_with(&s, Denial::new(idp_reason(&e)), Some(upstream_detail(&e)))
-                    .await);
-            }
-        };
+        let groups = self
+            .idp_or_deny(&s, self.ports.idp.groups(subject).await)
+            .await?;
         if self.policy.is_protected(&groups) {
             return Err(self.deny(&s, Reason::ProtectedTarget).await);
         }
