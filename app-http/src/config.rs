@@ -128,6 +128,18 @@ pub struct Config {
     /// Edge rate limits and request hygiene.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// Runtime log files (stdout when absent).
+    #[serde(default)]
+    pub logging: LoggingSection,
+}
+
+/// `[logging]`: where runtime logs go. Without `dir`, JSON lines on stdout (the default); with it, hourly files
+/// `fctr.YYYY-MM-DD-HH.log` in that directory, deleted after `[retention] runtime_log_days` (default 1).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingSection {
+    /// Directory for log files.
+    pub dir: Option<PathBuf>,
 }
 
 /// `[tls]`: the portal terminates TLS (1.2 and 1.3 only, ECDHE + AEAD suites only).
@@ -257,6 +269,8 @@ pub struct RetentionSection {
     pub audit_days: Option<u32>,
     /// Usage records (default 1095).
     pub usage_days: Option<u32>,
+    /// Runtime log files, when `[logging] dir` is set (default 1).
+    pub runtime_log_days: Option<u32>,
 }
 
 /// `[session]`.

@@ -333,7 +333,10 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
             .retention
             .usage_days
             .map_or(dr.usage, |x| chrono::Duration::days(i64::from(x))),
-        runtime_logs: dr.runtime_logs,
+        runtime_logs: cfg
+            .retention
+            .runtime_log_days
+            .map_or(dr.runtime_logs, |x| chrono::Duration::days(i64::from(x))),
     };
     let tenant = TenantId::parse(
         cfg.server

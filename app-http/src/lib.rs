@@ -23,6 +23,7 @@ pub mod api;
 pub mod config;
 pub mod demo;
 pub mod edge;
+pub mod logfiles;
 pub mod metrics;
 pub mod oidc;
 pub mod ops;

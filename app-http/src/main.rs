@@ -40,14 +40,25 @@ struct Args {
     demo_tls_key: Option<PathBuf>,
 }
 
-fn init_logs() {
+/// JSON logs on stdout, or into hourly files under `dir` (`[logging] dir`).
+fn init_logs(dir: Option<&std::path::Path>) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FCTR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(true)
-        .try_init();
+        .with_current_span(true);
+    match dir {
+        Some(d) => {
+            let _ = builder
+                .with_writer(fctr_portal::logfiles::appender(d)?)
+                .try_init();
+        }
+        None => {
+            let _ = builder.try_init();
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -82,7 +93,15 @@ async fn main() -> ExitCode {
             }
         };
     }
-    init_logs();
+    let log_dir = args
+        .config
+        .as_ref()
+        .and_then(|p| Config::load(p).ok())
+        .and_then(|c| c.logging.dir);
+    if let Err(e) = init_logs(log_dir.as_deref()) {
+        eprintln!("cannot start: {e}");
+        return ExitCode::from(2);
+    }
     let _ = fctr_portal::metrics::handle();
     let (state, listen, demo, tls) = match &args.config {
         Some(path) => {
@@ -165,14 +184,26 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // Retention: purge on start and daily.
+    // Retention: audit and usage purged on start and daily; runtime log files (if any) pruned hourly.
     let engine = state.engine().clone();
     tokio::spawn(async move {
+        let mut hours = 0u32;
         loop {
-            if let Err(e) = engine.purge_expired().await {
-                tracing::warn!(error = %e, "retention purge failed");
+            if hours % 24 == 0 {
+                if let Err(e) = engine.purge_expired().await {
+                    tracing::warn!(error = %e, "retention purge failed");
+                }
             }
-            tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+            if let Some(dir) = &log_dir {
+                let keep = engine.retention().runtime_logs;
+                match fctr_portal::logfiles::prune(dir, chrono::Utc::now(), keep) {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "old runtime log files deleted"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "runtime log retention failed"),
+                }
+            }
+            hours = hours.wrapping_add(1);
+            tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     });
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -93,3 +93,13 @@ fn check_config_exits_2_with_a_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bogus") && err.contains("line 2"), "{err}");
 }
+
+#[test]
+fn log_files_and_their_retention_are_configurable() {
+    let text = "[logging]\ndir = \"/var/log/fctr\"\n\n[retention]\nruntime_log_days = 2\n";
+    let c = Config::parse(text, Path::new("x.toml")).unwrap();
+    assert_eq!(c.logging.dir.as_deref(), Some(Path::new("/var/log/fctr")));
+    assert_eq!(c.retention.runtime_log_days, Some(2));
+    let e = Config::parse("[logging]\nfile = \"x\"\n", Path::new("x.toml")).unwrap_err();
+    assert!(e.to_string().contains("file"), "{e}");
+}
