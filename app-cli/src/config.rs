@@ -1,19 +1,20 @@
 //! The deployment configuration: the portal's own file and parser ([`fctr_portal::config::Config`]), and what
 //! the CLI builds from it (the Okta adapter, the audit store path, the policy, the pseudonymizer, the tenant).
 //!
-//! The CLI needs only some sections (`[okta]`, `[audit]`, `[policy]`, `[pseudonymization]`, `[server] tenant`);
-//! it checks those where it uses them rather than calling the portal's `validate`, which also requires the
-//! portal-only `[sign_in]` and `[server] public_url`.
+//! The CLI needs only some sections (`[okta]` or `[entra]`, `[audit]`, `[policy]`, `[pseudonymization]`,
+//! `[server] tenant`); it checks those where it uses them rather than calling the portal's `validate`, which also
+//! requires the portal-only `[sign_in]` and `[server] public_url`.
 //!
-//! The portal's file has no `[entra]` section yet: the Entra adapter is built from flags only
-//! ([`entra_adapter`], used by `fctr contract-test --provider entra --base-url`).
+//! The Entra adapter comes from the `[entra]` section through the portal's own builder
+//! ([`fctr_portal::config::EntraSection::adapter`]: one parser, one set of rules), or from flags for an ad-hoc
+//! `fctr contract-test --provider entra --base-url` run ([`entra_adapter`]).
 
 use crate::{Fail, Globals};
 use fctr_core::Pseudonymizer;
 use fctr_core::policy::Policy;
 use fctr_entra::{EntraAdapter, EntraConfig, EntraCredential};
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig, SigningAlgorithm};
-use fctr_portal::config::{Config, OktaSection, read_secret};
+use fctr_portal::config::{Config, EntraSection, IdpSection, OktaSection, read_secret};
 use fctr_ports::{KeyId, SecretString, TenantId};
 use std::path::{Path, PathBuf};
 use url::Url;
@@ -205,14 +206,78 @@ pub(crate) fn okta_adapter(url: Url, auth: OktaAuth) -> Result<OktaAdapter, Fail
     })
 }
 
-/// The `[okta]` section, or a configuration error naming it.
+/// The `[okta]` section, or a configuration error naming it (a file with both `[okta]` and `[entra]` is refused,
+/// as the portal refuses it).
 pub(crate) fn okta_section<'a>(path: &Path, cfg: &'a Config) -> Result<&'a OktaSection, Fail> {
-    cfg.okta.as_ref().ok_or_else(|| {
-        Fail::usage(
+    match cfg.identity_provider() {
+        Ok(IdpSection::Okta(o)) => Ok(o),
+        Ok(_) => Err(Fail::usage(
+            format!(
+                "{} has no [okta] section (it configures Entra)",
+                path.display()
+            ),
+            "this needs Okta: use a file with an [okta] section, or --provider entra where the command has it",
+        )),
+        Err(e) if cfg.okta.is_some() => Err(idp_fail(path, &e)),
+        Err(_) => Err(Fail::usage(
             format!("{} has no [okta] section", path.display()),
             "add [okta] org_url and a credential (see docs/cli.md)",
+        )),
+    }
+}
+
+/// The `[entra]` section, or a configuration error naming it (and the fix when the file has `[okta]` instead, or
+/// both).
+pub(crate) fn entra_section<'a>(path: &Path, cfg: &'a Config) -> Result<&'a EntraSection, Fail> {
+    match idp_section(path, cfg)? {
+        IdpSection::Entra(e) => Ok(e),
+        _ => Err(Fail::usage(
+            format!(
+                "{} has no [entra] section (it configures Okta)",
+                path.display()
+            ),
+            "use --provider okta with this file, or pass --base-url URL (e.g. of `fctr mock-idp entra`)",
+        )),
+    }
+}
+
+/// Which identity provider the file configures: exactly one of `[okta]` and `[entra]`, as the portal requires.
+pub(crate) fn idp_section<'a>(path: &Path, cfg: &'a Config) -> Result<IdpSection<'a>, Fail> {
+    cfg.identity_provider().map_err(|e| idp_fail(path, &e))
+}
+
+fn idp_fail(path: &Path, e: &fctr_portal::config::ConfigError) -> Fail {
+    Fail::usage(
+        format!("{}: {e}", path.display()),
+        "configure exactly one identity provider: [okta] or [entra] (see docs/portal.md)",
+    )
+}
+
+/// The Entra adapter from `[entra]` (credential read from the environment or files; no network call).
+pub(crate) fn entra_from_section(e: &EntraSection) -> Result<EntraAdapter, Fail> {
+    e.adapter().map_err(|err| {
+        Fail::usage(
+            format!("configuration: {err}"),
+            "fix the [entra] section: tenant_id and client_id (GUIDs), and client_secret_env / \
+             client_secret_file, or private_key_file with certificate_file (see docs/entra-setup.md)",
         )
     })
+}
+
+/// The same tenant and endpoints as `[entra]`, authenticating with `secret` instead and without the connector
+/// (the contract suite's refused-credential checks).
+pub(crate) fn entra_with_secret(
+    e: &EntraSection,
+    secret: SecretString,
+) -> Result<EntraAdapter, Fail> {
+    let settings = |err: fctr_portal::config::ConfigError| {
+        Fail::usage(format!("configuration: {err}"), "fix the [entra] section")
+    };
+    let mut cfg = e.adapter_config().map_err(settings)?;
+    cfg.credential = EntraCredential::client_secret(secret);
+    cfg.connector = None;
+    EntraAdapter::new(cfg)
+        .map_err(|err| Fail::usage(format!("Entra settings: {err}"), "fix the [entra] section"))
 }
 
 /// The pseudonymizer from `[pseudonymization]`.

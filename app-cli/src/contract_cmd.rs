@@ -4,10 +4,11 @@
 //! tests are absent, so the checks that need them are reported as skipped, with the reason. Read-only by
 //! default; lifecycle checks run only with `--mutating` and `--test-user`, and then only on that user.
 //!
-//! Okta comes from `--base-url` or the `[okta]` section of `--config`; Entra from `--base-url` and app flags only
-//! (the configuration file has no `[entra]` section yet), with a client secret and without the MFA connector,
-//! so its push and code checks are skipped by capability. Against a fake (`fctr mock-idp okta|entra`, found
-//! through its `GET /_fake/fixtures`), the fixture users fill in the test users.
+//! Okta comes from `--base-url` or the `[okta]` section of `--config`; Entra from `--base-url` and app flags
+//! (a client secret, no MFA connector, so its push and code checks are skipped by capability), or from the
+//! `[entra]` section of `--config` (its credential, endpoints and connector, read by the portal's own parser).
+//! Against a fake (`fctr mock-idp okta|entra`, found through its `GET /_fake/fixtures`), the fixture users fill
+//! in the test users.
 
 use crate::stack::{IdpArgs, idp_from, port_error};
 use crate::term::{out, outln};
@@ -36,8 +37,8 @@ pub(crate) struct ContractArgs {
     provider: Provider,
     /// The IdP URL. Okta: the org URL (e.g. of `fctr mock-idp okta`); without it, `[okta] org_url` of --config.
     /// Entra: a `fctr mock-idp entra` URL (it serves the token endpoint and Graph), or the Graph origin
-    /// `https://graph.microsoft.com` of a real tenant (tokens from login.microsoftonline.com); required, the
-    /// configuration file has no `[entra]` section yet.
+    /// `https://graph.microsoft.com` of a real tenant (tokens from login.microsoftonline.com); without it, the
+    /// `[entra]` section of --config.
     #[arg(long, value_name = "URL")]
     base_url: Option<Url>,
     /// Okta: environment variable holding the SSWS token for --base-url (default FCTR_OKTA_TOKEN; against a local
@@ -213,24 +214,12 @@ fn okta_adapters(a: &ContractArgs, g: &Globals) -> Result<Adapters, Fail> {
     })
 }
 
-/// The Entra adapter, from `--base-url` and the app flags (the configuration file has no `[entra]` section yet).
-/// Against a loopback URL (a `fctr mock-idp entra`), unset app flags default to the fake's documented app. The
-/// MFA connector is not configured: push and code checks are skipped by capability.
+/// The Entra adapter, from `--base-url` and the app flags, or from the `[entra]` section of `--config`. Against
+/// a loopback URL (a `fctr mock-idp entra`), unset app flags default to the fake's documented app; a URL run
+/// has no MFA connector, so push and code checks are skipped by capability.
 fn entra_adapters(a: &ContractArgs, g: &Globals) -> Result<Adapters, Fail> {
     let Some(url) = a.base_url.clone() else {
-        let message = match &g.config {
-            Some(p) => format!(
-                "{}: the configuration file has no [entra] section yet; contract-test --provider entra runs \
-                 against --base-url only",
-                p.display()
-            ),
-            None => "no Entra tenant given".to_owned(),
-        };
-        return Err(Fail::usage(
-            message,
-            "pass --base-url URL (e.g. of `fctr mock-idp entra`), with --tenant-id, --client-id and \
-             --client-secret-env for a real tenant",
-        ));
+        return entra_adapters_from_config(a, g);
     };
     let fake = config::is_loopback(&url);
     let app_flag = |flag: &Option<String>, name: &str, default: &str| -> Result<String, Fail> {
@@ -271,6 +260,49 @@ fn entra_adapters(a: &ContractArgs, g: &Globals) -> Result<Adapters, Fail> {
         authority,
         graph,
     )?;
+    Ok(Adapters {
+        idp: Arc::new(idp),
+        unauthorized: Arc::new(wrong),
+        url,
+    })
+}
+
+/// The Entra adapter from the `[entra]` section: its credential (secret or certificate), endpoints and, when
+/// configured, the MFA connector. The header and the fake detection use the Graph base.
+fn entra_adapters_from_config(a: &ContractArgs, g: &Globals) -> Result<Adapters, Fail> {
+    let Some((path, cfg)) = config::load_opt(g)? else {
+        return Err(Fail::usage(
+            "no Entra tenant given",
+            "pass --config FILE with an [entra] section, or --base-url URL (e.g. of `fctr mock-idp entra`), \
+             with --tenant-id, --client-id and --client-secret-env for a real tenant",
+        ));
+    };
+    if let Some(flag) = [
+        ("--tenant-id", a.tenant_id.is_some()),
+        ("--client-id", a.client_id.is_some()),
+        ("--client-secret-env", a.client_secret_env.is_some()),
+    ]
+    .iter()
+    .find(|(_, set)| *set)
+    .map(|(f, _)| *f)
+    {
+        return Err(Fail::usage(
+            format!("{flag} goes with --base-url; with --config the [entra] section is used"),
+            "drop the flag, or pass --base-url URL to test another tenant",
+        ));
+    }
+    let section = config::entra_section(&path, &cfg)?;
+    let idp = config::entra_from_section(section)?;
+    let wrong = config::entra_with_secret(section, SecretString::from(WRONG_SECRET.to_owned()))?;
+    if section.connector.is_none() {
+        eprintln!(
+            "note: [entra.connector] is not configured: the push and code checks skip by capability"
+        );
+    }
+    let url = section
+        .adapter_config()
+        .map(|c| c.graph_base)
+        .map_err(|e| Fail::usage(format!("configuration: {e}"), "fix the [entra] section"))?;
     Ok(Adapters {
         idp: Arc::new(idp),
         unauthorized: Arc::new(wrong),

@@ -5,7 +5,7 @@ use crate::term::outln;
 use crate::{Exit, Fail, Globals, Outcome, config};
 use clap::Args;
 use fctr_okta::{OktaAdapter, TokenError};
-use fctr_portal::config::Config;
+use fctr_portal::config::{Config, EntraSection, IdpSection};
 use fctr_ports::{AuditLog as _, Directory as _, PortError, UserQuery};
 use std::path::Path;
 
@@ -14,10 +14,12 @@ use std::path::Path;
   fctr doctor --config /etc/fctr/fctr.toml
   FCTR_CONFIG=/etc/fctr/fctr.toml fctr --json doctor
 
-Checks, in order: the configuration file; the Okta settings; reaching the org and getting a token
-(check_credentials); the granted scopes and whether the credential is broader than fctr needs; a read through
-the users API; the pseudonymization key; the policy (and its warnings); the audit store (writable, chain
-intact). Exit 1 when any check fails; warnings do not fail.")]
+Checks, in order: the configuration file; the identity provider ([okta] or [entra], exactly one): its
+settings, reaching it and getting a token (check_credentials), for Okta the granted scopes and whether the
+credential is broader than fctr needs, for Entra the kind of credential and the MFA connector (token and
+risks), then a read through the users API (Okta) or Microsoft Graph (Entra); the pseudonymization key; the
+policy (and its warnings); the audit store (writable, chain intact). Exit 1 when any check fails; warnings do
+not fail.")]
 pub(crate) struct DoctorArgs {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +81,11 @@ pub(crate) async fn run(_: DoctorArgs, g: &Globals) -> Outcome {
         Err(f) => r.failed("config", f),
         Ok(cfg) => {
             r.ok("config", format!("{} parsed", path.display()));
-            check_okta(&mut r, &path, &cfg).await;
+            match config::idp_section(&path, &cfg) {
+                Ok(IdpSection::Entra(e)) => check_entra(&mut r, e).await,
+                Ok(_) => check_okta(&mut r, &path, &cfg).await,
+                Err(f) => r.failed("idp", f),
+            }
             check_pseudonymization(&mut r, &path, &cfg);
             check_policy(&mut r, &cfg);
             check_audit(&mut r, &path, &cfg).await;
@@ -235,6 +241,110 @@ async fn check_okta(r: &mut Report, path: &Path, cfg: &Config) {
             "okta.read",
             format!("the users API failed ({})", e.code()),
             "retry; if it persists, check Okta's status page",
+        ),
+    }
+}
+
+fn entra_token_next(e: &fctr_entra::TokenError) -> String {
+    use fctr_entra::TokenError as T;
+    match e {
+        T::Unavailable | T::Timeout => {
+            "check [entra] authority (default https://login.microsoftonline.com/), DNS and the network path \
+             (proxy, firewall)"
+                .into()
+        }
+        T::RateLimited { .. } => "wait a minute and run doctor again".into(),
+        // Every other message already says what to fix in the tenant.
+        _ => "fix what the message names in the Entra admin center or in [entra], then run doctor again \
+              (docs/entra-setup.md)"
+            .into(),
+    }
+}
+
+async fn check_entra(r: &mut Report, section: &EntraSection) {
+    let entra = match config::entra_from_section(section) {
+        Ok(a) => a,
+        Err(f) => return r.failed("entra.settings", f),
+    };
+    let graph = section
+        .graph_base
+        .as_ref()
+        .map_or(fctr_entra::DEFAULT_GRAPH_BASE, url::Url::as_str)
+        .trim_end_matches('/')
+        .to_owned();
+    let kind = section.credential_kind();
+    r.ok(
+        "entra.settings",
+        format!(
+            "tenant {}, Graph {graph} ({kind})",
+            section.tenant_id.trim()
+        ),
+    );
+    if section.private_key_file.is_none() {
+        r.warn(
+            "entra.credential",
+            "a client secret is a bearer secret (up to two years' life): whoever copies it is fctr",
+            "prefer a certificate: private_key_file and certificate_file in [entra] (docs/entra-setup.md, \
+             section 3)",
+        );
+    }
+
+    // Tokens: Graph, and the connector's when configured.
+    let connector = section.connector.is_some();
+    match entra.check_credentials().await {
+        Ok(()) => r.ok(
+            "entra.token",
+            format!(
+                "{} acquired from {}",
+                if connector {
+                    "Graph and MFA connector tokens"
+                } else {
+                    "Graph token"
+                },
+                entra.token_endpoint()
+            ),
+        ),
+        Err(e) => r.fail("entra.token", e.to_string(), entra_token_next(&e)),
+    }
+    if connector {
+        r.warn(
+            "entra.connector",
+            "the unofficial MFA connector is configured: its credential can prompt any user in the tenant, and \
+             its pushes carry no number to match",
+            "keep that credential short-lived in a secret store, watch the MFA client service principal's \
+             sign-ins, and make policy require a second factor with an Entra push (docs/entra-setup.md, section 4)",
+        );
+    }
+
+    // Reachability and read permission: a search that matches no one.
+    let Ok(probe) = UserQuery::login("fctr-doctor-probe@invalid.example") else {
+        return r.fail("entra.read", "internal: probe query", "report a bug");
+    };
+    match entra.find_users(&probe, 1).await {
+        Ok(_) => r.ok("entra.read", "Microsoft Graph answered a user search"),
+        Err(PortError::Unauthorized) => r.fail(
+            "entra.read",
+            "Microsoft Graph refused the token (401)",
+            "check the [entra] credential and that the app registration is in this tenant",
+        ),
+        Err(PortError::Forbidden { missing }) => r.fail(
+            "entra.read",
+            format!(
+                "Microsoft Graph refused a read (403){}",
+                missing.map(|m| format!(": missing {m}")).unwrap_or_default()
+            ),
+            "grant the application permission User.Read.All and give admin consent (docs/entra-setup.md, \
+             section 2)",
+        ),
+        Err(e @ (PortError::Unavailable | PortError::Timeout)) => r.fail(
+            "entra.read",
+            format!("cannot reach {graph} ({})", e.code()),
+            "check [entra] graph_base (default https://graph.microsoft.com/v1.0/), DNS and the network path",
+        ),
+        Err(e) => r.fail(
+            "entra.read",
+            format!("Microsoft Graph failed ({})", e.code()),
+            "retry; if it persists, check the Microsoft 365 service health page",
         ),
     }
 }

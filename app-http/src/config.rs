@@ -22,10 +22,18 @@
 //! body_limit_bytes = 65536
 //! request_timeout_secs = 30
 //!
-//! [okta]
+//! [okta]                                     # exactly one of [okta] and [entra]
 //! org_url = "https://acme.okta.com"
 //! api_token_env = "FCTR_OKTA_TOKEN"          # or api_token_file, or the service app below
 //! # client_id = "0oa…"; key_id = "…"; private_key_file = "/run/secrets/okta.pem"; algorithm = "ES256"
+//!
+//! # [entra]                                  # Microsoft Entra ID instead of [okta]
+//! # tenant_id = "00000000-0000-0000-0000-000000000001"
+//! # client_id = "00000000-0000-0000-0000-000000000002"
+//! # private_key_file = "/run/secrets/fctr-entra.key.pem"   # a certificate (preferred), or
+//! # certificate_file = "/etc/fctr/fctr-entra.cer"          # client_secret_env / client_secret_file
+//! # [entra.connector]                        # optional, unofficial: Authenticator push and code checks
+//! # client_secret_file = "/run/secrets/fctr-mfa-connector"
 //!
 //! [sign_in]
 //! issuer = "https://acme.okta.com"
@@ -53,6 +61,11 @@
 //! absolute_hours = 12
 //! ```
 
+use base64::Engine as _;
+use fctr_entra::{
+    AssertionAlgorithm, CertificateRef, ConnectorOtpMode, EntraAdapter, EntraConfig,
+    EntraCredential, MfaConnectorConfig, NameSearch, TapBounds,
+};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -103,8 +116,10 @@ pub struct Config {
     /// Listening and public address.
     #[serde(default)]
     pub server: ServerConfig,
-    /// The Okta org the engine talks to.
+    /// The Okta org the engine talks to (exactly one of `okta` and `entra`).
     pub okta: Option<OktaSection>,
+    /// The Microsoft Entra ID tenant the engine talks to (exactly one of `okta` and `entra`).
+    pub entra: Option<EntraSection>,
     /// Agent sign-in (OIDC).
     pub sign_in: Option<SignInSection>,
     /// The policy file.
@@ -212,6 +227,355 @@ pub struct OktaSection {
     pub private_key_file: Option<PathBuf>,
     /// `ES256` (default) or `RS256`.
     pub algorithm: Option<String>,
+}
+
+/// `[entra]`: the Microsoft Entra ID tenant (Microsoft Graph with application permissions, client credentials).
+/// The credential is a client secret (`client_secret_env` or `client_secret_file`) or, preferred, a certificate
+/// (`private_key_file` with exactly one of `certificate_file`, `certificate_sha256`, `certificate_sha1`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraSection {
+    /// The directory (tenant) id GUID, or a verified domain (not `common` or `organizations`).
+    pub tenant_id: String,
+    /// The application (client) id GUID of fctr's app registration.
+    pub client_id: String,
+    /// Environment variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// The certificate's RSA private key (PEM, PKCS#1 or PKCS#8, unencrypted).
+    pub private_key_file: Option<PathBuf>,
+    /// The certificate uploaded to the app registration (PEM or DER).
+    pub certificate_file: Option<PathBuf>,
+    /// The certificate's SHA-256 thumbprint (hex or base64url), instead of `certificate_file`; PS256 only.
+    pub certificate_sha256: Option<String>,
+    /// The certificate's SHA-1 thumbprint (hex as the Entra admin center shows it), instead of
+    /// `certificate_file`; RS256 only.
+    pub certificate_sha1: Option<String>,
+    /// The client-assertion algorithm: `PS256` (default, header `x5t#S256`) or `RS256` (header `x5t`).
+    pub algorithm: Option<String>,
+    /// The login authority (default `https://login.microsoftonline.com/`; sovereign clouds and tests set it).
+    pub authority: Option<Url>,
+    /// The Microsoft Graph base (default `https://graph.microsoft.com/v1.0/`).
+    pub graph_base: Option<Url>,
+    /// How name prefixes are searched: `search` (default, `$search`) or `starts_with` (`$filter`).
+    pub name_search: Option<String>,
+    /// Shortest Temporary Access Pass lifetime sent, in minutes (default 60; your TAP policy's minimum).
+    pub tap_min_minutes: Option<u32>,
+    /// Longest Temporary Access Pass lifetime sent, in minutes (default 480; your TAP policy's maximum).
+    pub tap_max_minutes: Option<u32>,
+    /// Allow a temporary password on users synced from on-premises AD (only with password writeback).
+    #[serde(default)]
+    pub allow_password_set_on_synced_users: bool,
+    /// The unofficial MFA connector (Authenticator push and code checks). Absent: no push, no code check.
+    pub connector: Option<EntraConnectorSection>,
+}
+
+/// `[entra.connector]`: the unofficial Azure MFA connector, authenticating as Microsoft's "Azure Multi-Factor
+/// Auth Client" service principal with a credential added to it (a secret, or a certificate as for `[entra]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraConnectorSection {
+    /// The client id (default `981f26a1-7f43-403b-a875-f8b09b8cd720`, the MFA client app).
+    pub client_id: Option<String>,
+    /// Environment variable holding the service principal's secret.
+    pub client_secret_env: Option<String>,
+    /// File holding the service principal's secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    pub private_key_file: Option<PathBuf>,
+    /// The certificate (PEM or DER).
+    pub certificate_file: Option<PathBuf>,
+    /// The certificate's SHA-256 thumbprint; PS256 only.
+    pub certificate_sha256: Option<String>,
+    /// The certificate's SHA-1 thumbprint; RS256 only.
+    pub certificate_sha1: Option<String>,
+    /// `PS256` (default) or `RS256` (what public tools use for the connector).
+    pub algorithm: Option<String>,
+    /// The connector base URL, ending in `/Connector/` (default: Microsoft's current host).
+    pub endpoint: Option<Url>,
+    /// How long a push waits for the user, in seconds (default 90, at most 300).
+    pub push_timeout_secs: Option<u64>,
+    /// How codes are checked: `number_matching_override` (default, as the NPS extension) or `phone_app_otp`
+    /// (as the AD FS adapter).
+    pub otp_mode: Option<String>,
+    /// The prompt language (default `en-us`).
+    pub lcid: Option<String>,
+    /// The caller name the connector records (default `fctr`).
+    pub caller_name: Option<String>,
+    /// Most pushes waiting at once in this process (default 256).
+    pub max_pending_pushes: Option<usize>,
+}
+
+/// The credential keys of `[entra]` or `[entra.connector]`, with the section's name for errors.
+struct CredentialKeys<'a> {
+    section: &'static str,
+    secret_env: Option<&'a str>,
+    secret_file: Option<&'a Path>,
+    private_key_file: Option<&'a Path>,
+    certificate_file: Option<&'a Path>,
+    certificate_sha256: Option<&'a str>,
+    certificate_sha1: Option<&'a str>,
+    algorithm: Option<&'a str>,
+}
+
+impl CredentialKeys<'_> {
+    /// Reads the credential: exactly one of a secret and a certificate; files are read now.
+    fn read(&self) -> Result<EntraCredential, ConfigError> {
+        let sec = self.section;
+        let key = |k: &str| format!("{sec}.{k}");
+        let secret = self.secret_env.is_some() || self.secret_file.is_some();
+        let cert_refs = [
+            ("certificate_file", self.certificate_file.is_some()),
+            ("certificate_sha256", self.certificate_sha256.is_some()),
+            ("certificate_sha1", self.certificate_sha1.is_some()),
+        ];
+        let given: Vec<&str> = cert_refs
+            .iter()
+            .filter(|(_, s)| *s)
+            .map(|(k, _)| *k)
+            .collect();
+        match (secret, self.private_key_file) {
+            (true, Some(_)) => Err(invalid(
+                &key("private_key_file"),
+                "give a client secret or a certificate, not both",
+            )),
+            (false, None) => Err(invalid(
+                &key("credential"),
+                format!(
+                    "missing: give private_key_file with certificate_file (a certificate, preferred), or \
+                     client_secret_env / client_secret_file; secrets never go in the TOML (under [{sec}])"
+                ),
+            )),
+            (true, None) => {
+                if let Some(k) = given.first() {
+                    return Err(invalid(
+                        &key(k),
+                        "only with private_key_file (a certificate)",
+                    ));
+                }
+                if self.algorithm.is_some() {
+                    return Err(invalid(
+                        &key("algorithm"),
+                        "only with private_key_file (a certificate)",
+                    ));
+                }
+                Ok(EntraCredential::client_secret(read_secret(
+                    &key("client_secret"),
+                    self.secret_env,
+                    self.secret_file,
+                )?))
+            }
+            (false, Some(pem)) => {
+                let private_key_pem = read_secret(&key("private_key_file"), None, Some(pem))?;
+                let algorithm = match self.algorithm {
+                    None | Some("PS256") => AssertionAlgorithm::Ps256,
+                    Some("RS256") => AssertionAlgorithm::Rs256,
+                    Some(_) => return Err(invalid(&key("algorithm"), "PS256 or RS256")),
+                };
+                let certificate = match (
+                    given.len(),
+                    self.certificate_file,
+                    self.certificate_sha256,
+                    self.certificate_sha1,
+                ) {
+                    (0, ..) => {
+                        return Err(invalid(
+                            &key("certificate_file"),
+                            "required with private_key_file (or certificate_sha256 / certificate_sha1)",
+                        ));
+                    }
+                    (2.., ..) => {
+                        return Err(invalid(
+                            &key("certificate_file"),
+                            "give one of certificate_file, certificate_sha256, certificate_sha1",
+                        ));
+                    }
+                    (_, Some(f), _, _) => {
+                        CertificateRef::Der(read_certificate(&key("certificate_file"), f)?)
+                    }
+                    (_, None, Some(t), _) => CertificateRef::Sha256Thumbprint(t.to_owned()),
+                    (_, None, None, Some(t)) => CertificateRef::Sha1Thumbprint(t.to_owned()),
+                    (_, None, None, None) => {
+                        return Err(invalid(&key("certificate_file"), "missing"));
+                    }
+                };
+                Ok(EntraCredential::Certificate {
+                    private_key_pem,
+                    certificate,
+                    algorithm,
+                })
+            }
+        }
+    }
+}
+
+/// Reads a certificate file: PEM (`-----BEGIN CERTIFICATE-----`) or DER. Certificates are public.
+fn read_certificate(key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    let Some(text) = std::str::from_utf8(&bytes)
+        .ok()
+        .filter(|t| t.contains("-----BEGIN CERTIFICATE-----"))
+    else {
+        if bytes.is_empty() {
+            return Err(invalid(key, format!("{} is empty", path.display())));
+        }
+        return Ok(bytes);
+    };
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END CERTIFICATE-----"))
+        .collect::<String>()
+        .split_whitespace()
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| invalid(key, format!("{}: not a PEM certificate", path.display())))
+}
+
+fn entra_error(e: &fctr_entra::ConfigError) -> ConfigError {
+    invalid("entra", e.to_string())
+}
+
+impl EntraSection {
+    fn credential_keys(&self) -> CredentialKeys<'_> {
+        CredentialKeys {
+            section: "entra",
+            secret_env: self.client_secret_env.as_deref(),
+            secret_file: self.client_secret_file.as_deref(),
+            private_key_file: self.private_key_file.as_deref(),
+            certificate_file: self.certificate_file.as_deref(),
+            certificate_sha256: self.certificate_sha256.as_deref(),
+            certificate_sha1: self.certificate_sha1.as_deref(),
+            algorithm: self.algorithm.as_deref(),
+        }
+    }
+
+    /// `"certificate"` or `"client secret"`: the kind of credential configured, without reading it.
+    #[must_use]
+    pub fn credential_kind(&self) -> &'static str {
+        if self.private_key_file.is_some() {
+            "certificate"
+        } else {
+            "client secret"
+        }
+    }
+
+    /// The adapter configuration: secrets and key files are read now (from the environment or files).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the `entra.…` key: a missing or doubled credential, an unreadable or empty
+    /// secret, key or certificate, an unknown `algorithm`, `name_search` or `otp_mode`.
+    pub fn adapter_config(&self) -> Result<EntraConfig, ConfigError> {
+        let mut c = EntraConfig::new(
+            self.tenant_id.trim(),
+            self.client_id.trim(),
+            self.credential_keys().read()?,
+        )
+        .map_err(|e| entra_error(&e))?;
+        if let Some(a) = &self.authority {
+            c.authority = a.clone();
+        }
+        if let Some(g) = &self.graph_base {
+            c.graph_base = g.clone();
+        }
+        c.name_search = match self.name_search.as_deref() {
+            None | Some("search") => NameSearch::Search,
+            Some("starts_with") => NameSearch::StartsWith,
+            Some(_) => return Err(invalid("entra.name_search", "search or starts_with")),
+        };
+        let d = TapBounds::default();
+        c.tap = TapBounds {
+            min_lifetime_minutes: self.tap_min_minutes.unwrap_or(d.min_lifetime_minutes),
+            max_lifetime_minutes: self.tap_max_minutes.unwrap_or(d.max_lifetime_minutes),
+        };
+        c.allow_password_set_on_synced_users = self.allow_password_set_on_synced_users;
+        c.connector = self
+            .connector
+            .as_ref()
+            .map(EntraConnectorSection::adapter_config)
+            .transpose()?;
+        Ok(c)
+    }
+
+    /// Builds the adapter (validating every setting; no request is made).
+    ///
+    /// # Errors
+    /// As [`EntraSection::adapter_config`], plus [`ConfigError::Invalid`] naming `entra` with the adapter's own
+    /// rule (a tenant or client id that is not a GUID, a non-https URL off loopback, an unusable key, bad TAP
+    /// bounds, …).
+    pub fn adapter(&self) -> Result<EntraAdapter, ConfigError> {
+        EntraAdapter::new(self.adapter_config()?).map_err(|e| entra_error(&e))
+    }
+}
+
+impl EntraConnectorSection {
+    fn adapter_config(&self) -> Result<MfaConnectorConfig, ConfigError> {
+        let keys = CredentialKeys {
+            section: "entra.connector",
+            secret_env: self.client_secret_env.as_deref(),
+            secret_file: self.client_secret_file.as_deref(),
+            private_key_file: self.private_key_file.as_deref(),
+            certificate_file: self.certificate_file.as_deref(),
+            certificate_sha256: self.certificate_sha256.as_deref(),
+            certificate_sha1: self.certificate_sha1.as_deref(),
+            algorithm: self.algorithm.as_deref(),
+        };
+        let mut c = MfaConnectorConfig::new(keys.read()?).map_err(|e| entra_error(&e))?;
+        if let Some(id) = &self.client_id {
+            c.client_id = id.trim().to_owned();
+        }
+        if let Some(e) = &self.endpoint {
+            c.endpoint = e.clone();
+        }
+        if let Some(s) = self.push_timeout_secs {
+            if !(1..=300).contains(&s) {
+                return Err(invalid("entra.connector.push_timeout_secs", "1 to 300"));
+            }
+            c.push_timeout = std::time::Duration::from_secs(s);
+        }
+        c.otp_mode = match self.otp_mode.as_deref() {
+            None | Some("number_matching_override") => ConnectorOtpMode::NumberMatchingOverride,
+            Some("phone_app_otp") => ConnectorOtpMode::PhoneAppOtp,
+            Some(_) => {
+                return Err(invalid(
+                    "entra.connector.otp_mode",
+                    "number_matching_override or phone_app_otp",
+                ));
+            }
+        };
+        if let Some(l) = &self.lcid {
+            c.lcid = l.clone();
+        }
+        if let Some(n) = &self.caller_name {
+            c.caller_name = n.clone();
+        }
+        if let Some(m) = self.max_pending_pushes {
+            if m == 0 {
+                return Err(invalid(
+                    "entra.connector.max_pending_pushes",
+                    "must be at least 1",
+                ));
+            }
+            c.max_pending_pushes = m;
+        }
+        Ok(c)
+    }
+}
+
+/// The identity provider a configuration names: exactly one of `[okta]` and `[entra]`.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum IdpSection<'a> {
+    /// `[okta]`.
+    Okta(&'a OktaSection),
+    /// `[entra]`.
+    Entra(&'a EntraSection),
 }
 
 /// `[sign_in]`.
@@ -349,7 +713,8 @@ impl Config {
     }
 
     /// Applies overrides: `FCTR_SERVER_LISTEN`, `FCTR_SERVER_PUBLIC_URL`, `FCTR_SERVER_TENANT`,
-    /// `FCTR_OKTA_ORG_URL`, `FCTR_SIGN_IN_ISSUER`, `FCTR_SIGN_IN_CLIENT_ID`, `FCTR_POLICY_FILE`,
+    /// `FCTR_OKTA_ORG_URL`, `FCTR_ENTRA_TENANT_ID`, `FCTR_ENTRA_CLIENT_ID`, `FCTR_ENTRA_AUTHORITY`,
+    /// `FCTR_ENTRA_GRAPH_BASE`, `FCTR_SIGN_IN_ISSUER`, `FCTR_SIGN_IN_CLIENT_ID`, `FCTR_POLICY_FILE`,
     /// `FCTR_AUDIT_SQLITE_PATH`.
     ///
     /// # Errors
@@ -378,6 +743,26 @@ impl Config {
                         "no [okta] section to override",
                     ));
                 }
+            }
+        }
+        let entra_url = |var: &str, v: &str| -> Result<Url, ConfigError> {
+            Url::parse(v).map_err(|_| invalid(var, "not a URL"))
+        };
+        for var in [
+            "FCTR_ENTRA_TENANT_ID",
+            "FCTR_ENTRA_CLIENT_ID",
+            "FCTR_ENTRA_AUTHORITY",
+            "FCTR_ENTRA_GRAPH_BASE",
+        ] {
+            let Some(v) = get(var) else { continue };
+            let Some(e) = &mut self.entra else {
+                return Err(invalid(var, "no [entra] section to override"));
+            };
+            match var {
+                "FCTR_ENTRA_TENANT_ID" => e.tenant_id = v,
+                "FCTR_ENTRA_CLIENT_ID" => e.client_id = v,
+                "FCTR_ENTRA_AUTHORITY" => e.authority = Some(entra_url(var, &v)?),
+                _ => e.graph_base = Some(entra_url(var, &v)?),
             }
         }
         if let Some(v) = get("FCTR_SIGN_IN_ISSUER") {
@@ -414,8 +799,9 @@ impl Config {
         Ok(())
     }
 
-    /// Checks everything that can be checked without the network: required sections, URLs, secrets readable,
-    /// key length, the policy file.
+    /// Checks everything that can be checked without the network: required sections (exactly one of `[okta]`
+    /// and `[entra]`), URLs, secrets, keys and certificates readable (the Entra adapter is built, which checks
+    /// its ids, URLs and key), key length, the policy file.
     ///
     /// # Errors
     /// The first problem found.
@@ -434,10 +820,38 @@ impl Config {
                 "must be https (plain http only on loopback)",
             ));
         }
-        let okta = self
-            .okta
-            .as_ref()
-            .ok_or_else(|| invalid("okta", "missing section"))?;
+        match self.identity_provider()? {
+            IdpSection::Okta(okta) => Self::validate_okta(okta)?,
+            IdpSection::Entra(entra) => {
+                entra.adapter()?;
+            }
+        }
+        self.validate_rest()
+    }
+
+    /// The identity provider: exactly one of `[okta]` and `[entra]`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `okta, entra` when both or neither are present, saying which to keep or
+    /// add.
+    pub fn identity_provider(&self) -> Result<IdpSection<'_>, ConfigError> {
+        match (&self.okta, &self.entra) {
+            (Some(o), None) => Ok(IdpSection::Okta(o)),
+            (None, Some(e)) => Ok(IdpSection::Entra(e)),
+            (Some(_), Some(_)) => Err(invalid(
+                "okta, entra",
+                "both sections are present: fctr manages one identity provider; keep [okta] or [entra] and \
+                 delete the other",
+            )),
+            (None, None) => Err(invalid(
+                "okta, entra",
+                "missing: add an [okta] section (org_url and a credential) or an [entra] section (tenant_id, \
+                 client_id and a credential); see docs/portal.md",
+            )),
+        }
+    }
+
+    fn validate_okta(okta: &OktaSection) -> Result<(), ConfigError> {
         if okta.client_id.is_some() {
             for (k, v) in [
                 ("okta.key_id", okta.key_id.is_some()),
@@ -461,6 +875,10 @@ impl Config {
                 okta.api_token_file.as_deref(),
             )?;
         }
+        Ok(())
+    }
+
+    fn validate_rest(&self) -> Result<(), ConfigError> {
         let s = self
             .sign_in
             .as_ref()

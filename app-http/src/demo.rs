@@ -1,7 +1,7 @@
 //! Demo mode and the production wiring: build a complete [`AppState`] from a configuration, or with none at all
 //! (demo: the testkit's fake Okta in-process on loopback, fake people, a random pseudonymization key).
 
-use crate::config::{Config, ConfigError, read_secret};
+use crate::config::{Config, ConfigError, IdpSection, OktaSection, read_secret};
 use crate::metrics::CountingIdp;
 use crate::oidc::{Oidc, OidcSettings};
 use crate::poller::PollSettings;
@@ -239,19 +239,8 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
     Ok(Demo { state, fake, idp })
 }
 
-/// Builds the production stack from a validated configuration.
-///
-/// # Errors
-/// [`BuildError`] naming the key or the part that failed.
-pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
-    cfg.validate()?;
-    let missing = |k: &str| {
-        BuildError::Config(ConfigError::Invalid {
-            key: k.into(),
-            problem: "missing".into(),
-        })
-    };
-    let okta_cfg = cfg.okta.as_ref().ok_or_else(|| missing("okta"))?;
+/// The Okta adapter from `[okta]` (SSWS token, or the service app with private_key_jwt).
+fn okta_adapter(okta_cfg: &OktaSection) -> Result<OktaAdapter, BuildError> {
     let auth = match &okta_cfg.client_id {
         Some(client_id) => OktaAuth::PrivateKeyJwt {
             client_id: client_id.clone(),
@@ -274,9 +263,28 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
             okta_cfg.api_token_file.as_deref(),
         )?),
     };
-    let okta = OktaAdapter::new(OktaConfig::new(okta_cfg.org_url.clone(), auth))
-        .map_err(|e| start("Okta adapter", e))?;
-    let idp = Arc::new(CountingIdp::new(Arc::new(okta)));
+    OktaAdapter::new(OktaConfig::new(okta_cfg.org_url.clone(), auth))
+        .map_err(|e| start("Okta adapter", e))
+}
+
+/// Builds the production stack from a validated configuration: the Okta or the Entra adapter (whichever section
+/// is present), behind the same ports.
+///
+/// # Errors
+/// [`BuildError`] naming the key or the part that failed.
+pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
+    cfg.validate()?;
+    let missing = |k: &str| {
+        BuildError::Config(ConfigError::Invalid {
+            key: k.into(),
+            problem: "missing".into(),
+        })
+    };
+    let adapter: Arc<dyn IdentityProvider> = match cfg.identity_provider()? {
+        IdpSection::Okta(okta_cfg) => Arc::new(okta_adapter(okta_cfg)?),
+        IdpSection::Entra(entra_cfg) => Arc::new(entra_cfg.adapter()?),
+    };
+    let idp = Arc::new(CountingIdp::new(adapter));
     let audit_path = cfg
         .audit
         .as_ref()

@@ -150,7 +150,7 @@ fn entra_wrong_url_is_an_idp_error() {
 
 #[test]
 fn entra_usage_errors_name_what_is_missing() {
-    // The configuration file has no [entra] section: --base-url only, and the error says so.
+    // A configuration file without an identity provider: the error names both sections.
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("fctr.toml");
     std::fs::write(&cfg, "").unwrap();
@@ -162,11 +162,14 @@ fn entra_usage_errors_name_what_is_missing() {
         "entra",
     ]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.err.contains("no [entra] section"), "{r:?}");
-    assert!(r.err.contains("--base-url"), "{r:?}");
+    assert!(r.err.contains("an [entra] section"), "{r:?}");
     let r = fctr(&["contract-test", "--provider", "entra"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.err.contains("--base-url"), "{r:?}");
+    assert!(
+        r.err.contains("--config FILE with an [entra] section"),
+        "{r:?}"
+    );
     // A real tenant needs its ids and the secret.
     let real = ["contract-test", "--provider", "entra", "--base-url"];
     let graph = "https://graph.microsoft.com";
@@ -214,4 +217,203 @@ fn entra_usage_errors_name_what_is_missing() {
     ]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.err.contains("--tenant-id does not apply"), "{r:?}");
+}
+
+/// A deployment configuration whose `[entra]` section points at a `fctr mock-idp entra` child; the secrets come
+/// from `CFG_ENTRA_SECRET` and `CFG_MFA_SECRET`.
+pub fn entra_config(
+    dir: &std::path::Path,
+    mock: &Mock,
+    connector: bool,
+    extra: &str,
+) -> std::path::PathBuf {
+    let mut text = format!(
+        "[entra]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_env = \"CFG_ENTRA_SECRET\"\n\
+         authority = \"{}\"\ngraph_base = \"{}\"\n",
+        mock.info["tenant_id"].as_str().unwrap(),
+        mock.info["app"]["client_id"].as_str().unwrap(),
+        mock.info["authority"].as_str().unwrap(),
+        mock.info["graph_base"].as_str().unwrap(),
+    );
+    if connector {
+        text.push_str(&format!(
+            "\n[entra.connector]\nclient_secret_env = \"CFG_MFA_SECRET\"\nendpoint = \"{}\"\n",
+            mock.info["connector_endpoint"].as_str().unwrap()
+        ));
+    }
+    text.push_str(extra);
+    let p = dir.join("fctr-entra.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `fctr ARGS` with the fake tenant's app and MFA client secrets in the environment the configuration names.
+pub fn with_entra_secrets(args: &[&str], app_secret: &str) -> Run {
+    let mut c = cmd(args);
+    c.env("CFG_ENTRA_SECRET", app_secret).env(
+        "CFG_MFA_SECRET",
+        fctr_testkit::entra::DEFAULT_MFA_CLIENT_SECRET,
+    );
+    run_with(c, None, std::time::Duration::from_secs(90))
+}
+
+#[test]
+fn entra_contract_test_reads_the_entra_section_of_the_config() {
+    let mock = Mock::start_entra();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = entra_config(dir.path(), &mock, true, "");
+    let cfg = cfg.to_str().unwrap();
+    let secret = mock.info["app"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = with_entra_secrets(
+        &["--config", cfg, "contract-test", "--provider", "entra"],
+        &secret,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.out.contains(&format!(
+            "contract suite: entra adapter against {}/v1.0 (fake Entra ID: fixture users) (read-only)",
+            mock.url
+        )),
+        "{r:?}"
+    );
+    for check in [
+        "lookup_by_id",
+        "lookup_by_login",
+        "list_factors",
+        "error_401_unauthorized",
+        "error_404_not_found",
+    ] {
+        assert!(r.out.contains(&format!("pass  {check}")), "{check}: {r:?}");
+    }
+    // The connector is configured: push and codes are no longer skipped for want of the capability.
+    assert!(
+        !r.out
+            .contains("capability: this IdP offers no push challenge"),
+        "{r:?}"
+    );
+    assert!(
+        r.out.contains(
+            "skip  push_approved_with_right_number           no phone driver in this target"
+        ),
+        "{r:?}"
+    );
+    assert!(!r.err.contains("is not configured"), "{r:?}");
+    assert!(
+        !r.out.contains(&secret) && !r.err.contains(&secret),
+        "secret printed: {r:?}"
+    );
+
+    // Without the connector: skipped by capability, and the note says why.
+    let cfg = entra_config(dir.path(), &mock, false, "");
+    let cfg = cfg.to_str().unwrap();
+    let r = with_entra_secrets(
+        &["--config", cfg, "contract-test", "--provider", "entra"],
+        &secret,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.out
+            .contains("capability: this IdP offers no push challenge"),
+        "{r:?}"
+    );
+    assert!(
+        r.err.contains("[entra.connector] is not configured"),
+        "{r:?}"
+    );
+
+    // A wrong secret in the environment: the tenant refuses it, exit 3.
+    let r = with_entra_secrets(
+        &["--config", cfg, "contract-test", "--provider", "entra"],
+        "not-the-secret",
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+}
+
+#[test]
+fn entra_config_errors_name_the_section_and_the_fix() {
+    let mock = Mock::start_entra();
+    let dir = tempfile::tempdir().unwrap();
+    // Both [okta] and [entra]: refused, as the portal refuses it.
+    let both = entra_config(
+        dir.path(),
+        &mock,
+        false,
+        "\n[okta]\norg_url = \"https://acme.okta.com\"\napi_token_env = \"X\"\n",
+    );
+    let both = both.to_str().unwrap();
+    let r = with_entra_secrets(
+        &["--config", both, "contract-test", "--provider", "entra"],
+        "x",
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.err.contains("both sections are present"), "{r:?}");
+    let r = with_entra_secrets(
+        &["--config", both, "contract-test", "--provider", "okta"],
+        "x",
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.err.contains("both sections are present"), "{r:?}");
+    // An Okta file with --provider entra.
+    let okta = dir.path().join("okta.toml");
+    std::fs::write(
+        &okta,
+        "[okta]\norg_url = \"https://acme.okta.com\"\napi_token_env = \"X\"\n",
+    )
+    .unwrap();
+    let r = fctr(&[
+        "--config",
+        okta.to_str().unwrap(),
+        "contract-test",
+        "--provider",
+        "entra",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.err
+            .contains("has no [entra] section (it configures Okta)"),
+        "{r:?}"
+    );
+    // App flags go with --base-url, not with the file.
+    let cfg = entra_config(dir.path(), &mock, false, "");
+    let r = with_entra_secrets(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "contract-test",
+            "--provider",
+            "entra",
+            "--tenant-id",
+            "x",
+        ],
+        "x",
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.err.contains("--tenant-id goes with --base-url"), "{r:?}");
+    // The secret's variable is not set: named.
+    let r = fctr(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "contract-test",
+        "--provider",
+        "entra",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.err.contains("CFG_ENTRA_SECRET is not set"), "{r:?}");
+    // An unknown key: line and column.
+    let bad = entra_config(dir.path(), &mock, false, "graph_url = \"x\"\n");
+    let r = fctr(&[
+        "--config",
+        bad.to_str().unwrap(),
+        "contract-test",
+        "--provider",
+        "entra",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.err.contains("graph_url") && r.err.contains("line 7, column 1"),
+        "{r:?}"
+    );
 }

@@ -157,3 +157,106 @@ fn doctor_with_the_service_app_checks_token_and_scopes() {
     assert!(r.out.contains("okta.users.manage"), "{r:?}");
     assert!(r.out.contains("next: Admin Console"), "{r:?}");
 }
+
+/// `[entra]` (against a `fctr mock-idp entra`) plus the sections doctor checks besides the IdP.
+fn entra_doctor_config(
+    dir: &std::path::Path,
+    mock: &Mock,
+    connector: bool,
+    db: &std::path::Path,
+) -> std::path::PathBuf {
+    crate::contract_entra::entra_config(
+        dir,
+        mock,
+        connector,
+        &format!(
+            "\n[pseudonymization]\nkey_id = \"k1\"\nkey_env = \"DOCTOR_PSEUDO_KEY\"\n\n\
+             [audit]\nsqlite_path = \"{}\"\n",
+            db.display()
+        ),
+    )
+}
+
+fn entra_doctor(cfg: &std::path::Path, secret: &str) -> Run {
+    let mut c = cmd(&["doctor", "--config", cfg.to_str().unwrap()]);
+    c.env("CFG_ENTRA_SECRET", secret)
+        .env(
+            "CFG_MFA_SECRET",
+            fctr_testkit::entra::DEFAULT_MFA_CLIENT_SECRET,
+        )
+        .env("DOCTOR_PSEUDO_KEY", "a pseudonymization key of 32+ bytes");
+    run_with(c, None, std::time::Duration::from_secs(90))
+}
+
+#[tokio::test]
+async fn doctor_checks_an_entra_tenant_its_tokens_and_the_connector() {
+    let mock = Mock::start_entra();
+    let dir = tempfile::tempdir().unwrap();
+    let db = audit_file(dir.path(), 2).await;
+    let secret = mock.info["app"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cfg = entra_doctor_config(dir.path(), &mock, true, &db);
+    let r = entra_doctor(&cfg, &secret);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.out.contains(&format!(
+            "ok    entra.settings     tenant {}, Graph {}/v1.0 (client secret)",
+            fctr_testkit::entra::DEFAULT_TENANT_ID,
+            mock.url
+        )),
+        "{r:?}"
+    );
+    assert!(r.out.contains("WARN  entra.credential"), "{r:?}");
+    assert!(
+        r.out
+            .contains("ok    entra.token        Graph and MFA connector tokens acquired"),
+        "{r:?}"
+    );
+    assert!(r.out.contains("WARN  entra.connector"), "{r:?}");
+    assert!(r.out.contains("ok    entra.read"), "{r:?}");
+    assert!(r.out.contains("intact: 2 event(s)"), "{r:?}");
+    assert!(!r.out.contains("okta"), "no Okta checks: {r:?}");
+    assert!(!r.out.contains(&secret), "secret printed: {r:?}");
+
+    // A wrong secret: the token check fails with Entra's reason and what to do.
+    let r = entra_doctor(&cfg, "not-the-secret");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.out
+            .contains("FAIL  entra.token        the client secret was refused (AADSTS7000215)"),
+        "{r:?}"
+    );
+    assert!(r.out.contains("FAIL  entra.read"), "{r:?}");
+    assert!(!r.out.contains("not-the-secret"), "secret printed: {r:?}");
+
+    // Without the connector: one token, no connector warning.
+    let cfg = entra_doctor_config(dir.path(), &mock, false, &db);
+    let r = entra_doctor(&cfg, &secret);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.out
+            .contains("ok    entra.token        Graph token acquired"),
+        "{r:?}"
+    );
+    assert!(!r.out.contains("entra.connector"), "{r:?}");
+}
+
+#[test]
+fn doctor_refuses_a_file_with_both_identity_providers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("both.toml");
+    std::fs::write(
+        &cfg,
+        "[okta]\norg_url = \"https://acme.okta.com\"\napi_token_env = \"X\"\n\n\
+         [entra]\ntenant_id = \"fc7a1e57-0000-4000-8000-000000000001\"\n\
+         client_id = \"fc7a0001-0000-4000-8000-00000000a001\"\nclient_secret_env = \"X\"\n",
+    )
+    .unwrap();
+    let r = fctr(&["doctor", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.out.contains("FAIL  idp"), "{r:?}");
+    assert!(r.out.contains("both sections are present"), "{r:?}");
+    assert!(!r.out.contains("okta.read"), "{r:?}");
+}

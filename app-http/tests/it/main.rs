@@ -6,6 +6,7 @@ mod helpers;
 mod api;
 mod auth;
 mod config;
+mod entra;
 mod flow;
 mod logs;
 mod network;

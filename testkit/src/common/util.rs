@@ -115,3 +115,36 @@ mod tests {
         );
     }
 }
+
+/// The client id and secret of an `Authorization: Basic` header as RFC 6749 §2.3.1 sends them: base64 of
+/// `form-urlencoded(id):form-urlencoded(secret)`. `None` for anything else.
+pub(crate) fn client_secret_basic(header_value: &str) -> Option<(String, String)> {
+    let b = header_value
+        .strip_prefix("Basic ")
+        .or_else(|| header_value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(b.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let form = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some((form(id), form(secret)))
+}
+
+#[cfg(test)]
+mod basic_tests {
+    use super::*;
+
+    #[test]
+    fn client_secret_basic_form_decodes_both_halves() {
+        let header = format!("Basic {}", b64(b"portal%3Aapp:s3cr%7Et+x%2By"));
+        assert_eq!(
+            client_secret_basic(&header),
+            Some(("portal:app".to_owned(), "s3cr~t x+y".to_owned()))
+        );
+        assert_eq!(client_secret_basic("Bearer abc"), None);
+        assert_eq!(client_secret_basic(&format!("Basic {}", b64(b"no-colon"))), None);
+        assert_eq!(client_secret_basic("Basic !!!"), None);
+    }
+}

@@ -317,19 +317,11 @@ fn authenticate_portal(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<(), AadError> {
-    use base64::Engine as _;
     let cfg = &st.shared.cfg;
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|d| String::from_utf8(d).ok())
-        .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())));
+        .and_then(crate::common::util::client_secret_basic);
     let (id, secret) = match (basic, form.get("client_secret")) {
         (Some(_), Some(_)) => {
             return Err(AadError::invalid_request(

@@ -1,0 +1,385 @@
+//! A portal configured with `[entra]` (no demo mode): the production wiring (`from_config`) against the fake
+//! Entra tenant started in-process. Agents sign in through the fake Entra's own OIDC pages (authorization code
+//! with PKCE, v2.0 issuer, app roles in the `roles` claim), look a caller up through Microsoft Graph and send an
+//! Authenticator push through the MFA connector.
+
+use crate::helpers::{Browser, PUBLIC, Resp, between, to_resp};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use fctr_portal::config::Config;
+use fctr_portal::demo::from_config;
+use fctr_portal::state::AppState;
+use fctr_testkit::entra::{FakeEntra, FakeEntraOptions, FixtureMethod};
+use secrecy::ExposeSecret as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tower::ServiceExt as _;
+
+/// The fake's app roles are `fctr.tier1..3`; the default policy maps group names `fctr-tier1..3`, so an Entra
+/// deployment maps the roles claim in its policy.
+const POLICY: &str = r#"
+[[roles]]
+name = "tier2"
+groups = ["fctr.tier2"]
+permissions = ["lookup", "verify", "clear_sessions", "expire_password"]
+"#;
+
+/// How the app registration proves itself in the test configuration.
+enum Credential {
+    Secret,
+    Certificate,
+}
+
+struct EntraPortal {
+    fake: FakeEntra,
+    state: AppState,
+    app: Router,
+    _dir: tempfile::TempDir,
+}
+
+fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// The configuration file of a portal whose IdP is the fake Entra tenant.
+fn config_text(fake: &FakeEntra, dir: &Path, credential: &Credential) -> String {
+    let app_credential = match credential {
+        Credential::Secret => {
+            let s = write(
+                dir,
+                "entra-secret",
+                fake.client_secret().expose_secret().as_bytes(),
+            );
+            format!("client_secret_file = \"{}\"", s.display())
+        }
+        Credential::Certificate => {
+            let cert = fake.certificate();
+            let key = write(
+                dir,
+                "entra.key.pem",
+                cert.private_key_pem.expose_secret().as_bytes(),
+            );
+            let der = write(dir, "entra.cer", &cert.der);
+            format!(
+                "private_key_file = \"{}\"\ncertificate_file = \"{}\"",
+                key.display(),
+                der.display()
+            )
+        }
+    };
+    let mfa = write(
+        dir,
+        "mfa-secret",
+        fake.mfa_client().client_secret.expose_secret().as_bytes(),
+    );
+    let oidc = fake.oidc_client();
+    let portal_secret = write(
+        dir,
+        "portal-secret",
+        oidc.client_secret.expose_secret().as_bytes(),
+    );
+    let key = write(dir, "pseudo-key", b"0123456789abcdef0123456789abcdef\n");
+    let policy = write(dir, "policy.toml", POLICY.as_bytes());
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:8080"
+public_url = "{PUBLIC}"
+tenant = "acme-entra"
+
+[entra]
+tenant_id = "{tenant}"
+client_id = "{client}"
+{app_credential}
+authority = "{authority}"
+graph_base = "{graph}"
+name_search = "starts_with"
+
+[entra.connector]
+client_secret_file = "{mfa}"
+endpoint = "{connector}"
+push_timeout_secs = 30
+
+[sign_in]
+issuer = "{issuer}"
+client_id = "{portal_client}"
+client_secret_file = "{portal_secret}"
+groups_claim = "roles"
+
+[policy]
+file = "{policy}"
+
+[pseudonymization]
+key_id = "k1"
+key_file = "{key}"
+
+[audit]
+sqlite_path = "{audit}"
+"#,
+        tenant = fake.tenant_id(),
+        client = fake.app().client_id,
+        authority = fake.authority(),
+        graph = fake.graph_base(),
+        mfa = mfa.display(),
+        connector = fake.connector_endpoint(),
+        issuer = oidc.issuer,
+        portal_client = oidc.client_id,
+        portal_secret = portal_secret.display(),
+        policy = policy.display(),
+        key = key.display(),
+        audit = dir.join("audit.sqlite").display(),
+    )
+}
+
+async fn start(credential: Credential) -> EntraPortal {
+    // The fake's default portal secret has a `~`, which client_secret_basic sends form-URL-encoded as `%7E`
+    // (RFC 6749 2.3.1): signing in with it proves the fake decodes the credentials as Entra does.
+    let opts = FakeEntraOptions::default();
+    let fake = FakeEntra::start(opts).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(&fake, dir.path(), &credential);
+    let path = write(dir.path(), "fctr.toml", text.as_bytes());
+    let cfg = Config::load(&path).unwrap();
+    cfg.validate().unwrap();
+    let state = from_config(&cfg)
+        .await
+        .expect("the configured stack starts");
+    let app = fctr_portal::router(state.clone());
+    EntraPortal {
+        fake,
+        state,
+        app,
+        _dir: dir,
+    }
+}
+
+impl EntraPortal {
+    async fn send(&self, mut req: Request<Body>) -> Resp {
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        to_resp(self.app.clone().oneshot(req).await.unwrap()).await
+    }
+
+    async fn get(&self, b: &mut Browser, path: &str) -> Resp {
+        let req = Request::get(path)
+            .header(header::COOKIE, b.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        let r = self.send(req).await;
+        b.absorb(&r);
+        r
+    }
+
+    async fn post(&self, b: &mut Browser, path: &str, form: &[(&str, &str)]) -> Resp {
+        let req = Request::post(path)
+            .header(header::COOKIE, b.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, PUBLIC)
+            .body(Body::from(serde_urlencoded::to_string(form).unwrap()))
+            .unwrap();
+        let r = self.send(req).await;
+        b.absorb(&r);
+        r
+    }
+
+    /// Signs `handle` in through the fake Entra's authorize page; returns the browser with session and CSRF.
+    async fn sign_in(&self, handle: &str) -> Browser {
+        let mut b = Browser::default();
+        let r = self.get(&mut b, "/auth/login?return_to=%2Fsearch").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let authorize = r.location();
+        let expected = format!(
+            "{}{}/oauth2/v2.0/authorize?",
+            self.fake.authority(),
+            self.fake.tenant_id()
+        );
+        assert!(
+            authorize.starts_with(&expected),
+            "the fake Entra's v2.0 authorize endpoint: {authorize}"
+        );
+        assert!(
+            authorize.contains("code_challenge_method=S256"),
+            "{authorize}"
+        );
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let page = http
+            .get(&authorize)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let request_id = between(&page, "name=\"request_id\" value=\"", "\"")
+            .expect("the fake Entra's sign-in page")
+            .to_owned();
+        let mut post_url = url::Url::parse(&authorize).unwrap();
+        post_url.set_query(None);
+        let agent = self.fake.fixtures().id_of(handle);
+        let resp = http
+            .post(post_url)
+            .form(&[
+                ("request_id", request_id.as_str()),
+                ("user", agent.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let loc = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            loc.starts_with(PUBLIC),
+            "back to the portal's callback: {loc}"
+        );
+        let r = self.get(&mut b, &loc[PUBLIC.len()..]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let s = self.get(&mut b, "/search").await;
+        assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+        b.csrf = between(&s.body, "name=\"csrf\" value=\"", "\"")
+            .unwrap()
+            .to_owned();
+        b
+    }
+
+    /// Searches and returns the card path of the first result.
+    async fn find(&self, b: &mut Browser, q: &str) -> String {
+        let csrf = b.csrf.clone();
+        let r = self.post(b, "/search", &[("csrf", &csrf), ("q", q)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        format!(
+            "/callers/{}",
+            between(&r.body, "href=\"/callers/", "\"").expect("a result")
+        )
+    }
+
+    async fn audit_kinds(&self) -> Vec<fctr_ports::EventKind> {
+        self.state
+            .audit()
+            .read(&fctr_ports::AuditQuery::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.event.kind)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn an_entra_portal_signs_agents_in_looks_a_caller_up_and_sends_a_push() {
+    let t = start(Credential::Secret).await;
+    let mut b = t.sign_in("agent2").await;
+
+    // Lookup through Microsoft Graph: the card shows the caller and their Authenticator.
+    let card = t.find(&mut b, "Alice").await;
+    let alice = t.fake.fixtures().user("alice").unwrap().clone();
+    let page = t.get(&mut b, &card).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains(&alice.upn), "{}", page.body);
+    let authenticator = alice
+        .methods
+        .iter()
+        .find(|m| m.method == FixtureMethod::MicrosoftAuthenticator)
+        .unwrap()
+        .id
+        .clone();
+    assert!(
+        page.body
+            .contains(&format!("name=\"factor_id\" value=\"{authenticator}\"")),
+        "the Authenticator can be challenged (the connector is configured): {}",
+        page.body
+    );
+
+    // Send the push: it reaches the fake tenant's connector, for Alice and nobody else.
+    let csrf = b.csrf.clone();
+    let r = t
+        .post(
+            &mut b,
+            &format!("{card}/verify"),
+            &[("csrf", &csrf), ("factor_id", &authenticator)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let verification = r.location();
+    let push = t
+        .fake
+        .phones()
+        .wait_for_push(&alice.upn, Duration::from_secs(10))
+        .await
+        .expect("the push reaches Alice's Authenticator");
+    assert_eq!(push.user_id, alice.id);
+    assert_eq!(t.fake.phones().pending().len(), 1, "one push, to one user");
+    let page = t.get(&mut b, &verification).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("data-status=\"challenged\""),
+        "{}",
+        page.body
+    );
+
+    // Approve on the phone: the poller sees it. A plain approve/deny push (no number matching) needs a second
+    // factor under the default `push_without_number_matching`, so the page offers the next one rather than
+    // a grant.
+    t.fake.phones().approve(&push.session_id, None).unwrap();
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = t.get(&mut b, &verification).await.body;
+        if !last.contains("data-status=\"challenged\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        last.contains("1 of 2 factors approved. Challenge the next factor."),
+        "{last}"
+    );
+    assert!(
+        !last.contains("id=\"grant\""),
+        "no grant from one plain push: {last}"
+    );
+
+    let kinds = t.audit_kinds().await;
+    for k in [
+        fctr_ports::EventKind::Lookup,
+        fctr_ports::EventKind::ChallengeStarted,
+    ] {
+        assert!(kinds.contains(&k), "{k:?} audited: {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_entra_portal_with_a_certificate_credential_looks_callers_up() {
+    let t = start(Credential::Certificate).await;
+    let mut b = t.sign_in("agent2").await;
+    let card = t.find(&mut b, "bob@example.com").await;
+    let page = t.get(&mut b, &card).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("bob@example.com"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_tenant_that_refuses_the_app_fails_closed_on_lookup() {
+    let t = start(Credential::Secret).await;
+    let mut b = t.sign_in("agent2").await;
+    // The tenant withdraws every Graph permission: the lookup is refused, and no caller is shown.
+    t.fake
+        .state()
+        .set_app_permissions(fctr_testkit::entra::DEFAULT_CLIENT_ID, &[]);
+    let csrf = b.csrf.clone();
+    let r = t
+        .post(
+            &mut b,
+            "/search",
+            &[("csrf", &csrf), ("q", "alice@example.com")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
+    assert!(r.body.contains(">idp_error<"), "{}", r.body);
+    assert!(!r.body.contains("href=\"/callers/"), "{}", r.body);
+}
