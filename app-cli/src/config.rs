@@ -1,5 +1,6 @@
 //! The deployment configuration: the portal's own file and parser ([`fctr_portal::config::Config`]), and what
-//! the CLI builds from it (the Okta adapter, the audit store path, the policy, the pseudonymizer, the tenant).
+//! the CLI builds from it (the Okta or Entra adapter, the audit store path, the policy, the pseudonymizer, the
+//! tenant).
 //!
 //! The CLI needs only some sections (`[okta]` or `[entra]`, `[audit]`, `[policy]`, `[pseudonymization]`,
 //! `[server] tenant`); it checks those where it uses them rather than calling the portal's `validate`, which also

@@ -13,6 +13,7 @@ use fctr_ports::{FactorStatus, Pii, SubjectId, UserQuery};
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   fctr --config /etc/fctr/fctr.toml lookup alice@example.com --agent-id agent2@example.com
+  fctr --config /etc/fctr/fctr-entra.toml lookup 93e2e008-6093-4412-84d3-214f6379295a --agent-id agent2@example.com
   fctr lookup 00ualice000000000000 --okta-url http://127.0.0.1:8081 --agent-id agent2@example.com
   fctr --json lookup alice@example.com --okta-url http://127.0.0.1:8081 --agent-id agent2@example.com --show-pii")]
 pub(crate) struct LookupArgs {
@@ -103,6 +104,7 @@ fn card_json(card: &CallerCard, reveal: bool) -> serde_json::Value {
                 "available_now": a.available_now,
                 "blocked_by": a.explanation.blocked_by.map(|r| r.as_str()),
                 "required_factors": a.explanation.required_factors,
+                "explanation": a.explanation.lines,
             })
         })
         .collect();
@@ -152,6 +154,15 @@ pub(crate) fn print_card(card: &CallerCard, reveal: bool, role: Option<&str>) {
     if card.factors.is_empty() {
         outln!("  (none enrolled)");
     }
+    // Vendors differ in length (Okta `OKTA`, Entra `microsoftAuthenticatorAuthenticationMethod`).
+    let vendor_width = card
+        .factors
+        .iter()
+        .filter_map(|f| f.info.vendor.as_deref())
+        .map(str::len)
+        .max()
+        .unwrap_or(1)
+        .max(8);
     for f in &card.factors {
         let status = match f.info.status {
             FactorStatus::Active => "active",
@@ -172,7 +183,7 @@ pub(crate) fn print_card(card: &CallerCard, reveal: bool, role: Option<&str>) {
             ""
         };
         outln!(
-            "  {:<20} {:<8} {:<9} {:<46} {verdict}{rec}",
+            "  {:<20} {:<vendor_width$} {:<9} {:<46} {verdict}{rec}",
             f.info.kind.as_str(),
             f.info.vendor.as_deref().unwrap_or("-"),
             status,
@@ -211,6 +222,18 @@ pub(crate) fn print_card(card: &CallerCard, reveal: bool, role: Option<&str>) {
             ),
         };
         outln!("  {:<29} {line}", a.kind.as_str());
+    }
+    // What verification takes here, in the engine's own words (the first action the agent could run; its
+    // first line is about the role, already shown above).
+    if let Some(a) = card
+        .actions
+        .iter()
+        .find(|a| a.explanation.blocked_by.is_none())
+    {
+        outln!("verification (policy, for {}):", a.kind.as_str());
+        for line in a.explanation.lines.iter().skip(1) {
+            outln!("  {line}");
+        }
     }
 }
 

@@ -59,6 +59,8 @@ pub(crate) enum MockIdpCommand {
     ///
     /// Then, in another terminal:
     ///   fctr contract-test --provider entra --base-url http://127.0.0.1:8082
+    ///   fctr --config fctr-entra-demo.toml lookup alice@example.com --agent-id agent2@example.com
+    ///     (an [entra] file pointing here, with [entra.connector] for verify: see docs/cli.md)
     #[command(verbatim_doc_comment)]
     Entra {
         /// Address to listen on; loopback only (the fake's control API is unauthenticated). Port 0 picks one.
@@ -400,6 +402,9 @@ async fn entra(
         }
         outln!("try:");
         outln!("  fctr contract-test --provider entra --base-url {base}");
+        outln!(
+            "  fctr --config FILE lookup alice@example.com --agent-id agent2@example.com   (FILE: an [entra] section for this tenant, see docs/cli.md)"
+        );
         outln!("Ctrl-C to stop.");
     }
     let _ = std::io::stdout().flush();

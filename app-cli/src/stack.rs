@@ -1,6 +1,11 @@
 //! Builds what `lookup` and `verify` run on: the IdP adapter, the audit store, the engine and the agent, from the
 //! configuration file (production) or from flags against a local fake (ad hoc).
 //!
+//! The IdP is whichever of `[okta]` and `[entra]` the configuration has, held as `Arc<dyn IdentityProvider>`:
+//! the engine, the policy and the audit trail are the same for both. What differs (an Entra push carries no number
+//! to match, Entra cannot unlock, …) reaches the commands only through the engine's answers and the adapter's
+//! capabilities, never through a rule of the CLI's own.
+//!
 //! The CLI is an operator tool: it runs with the configured IdP credentials, so whoever can run it with that
 //! configuration can already do everything those credentials allow. `--agent-id` says who is at the keyboard
 //! (pseudonymized into the audit log, as the portal does for signed-in agents); the role comes from that agent's
@@ -10,6 +15,7 @@ use crate::{Fail, Globals, config};
 use clap::Args;
 use fctr_core::{Agent, Denial, Engine, Ports, RequestContext};
 use fctr_memory::{MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger};
+use fctr_portal::config::IdpSection;
 use fctr_ports::{
     AgentId, AuditLog, Clock, IdentityProvider, PortError, Reason, RequestId, SubjectId,
     SystemClock, UsageLedger, UserQuery,
@@ -45,7 +51,8 @@ pub(crate) async fn open_store(path: &Path, must_exist: bool) -> Result<SqliteSt
 #[derive(Debug, Clone, Args)]
 pub(crate) struct IdpArgs {
     /// Okta org URL for an ad-hoc run without --config. Only a loopback URL (a `fctr mock-idp okta`) is accepted
-    /// then: production runs use the configuration's audit store and pseudonymization key.
+    /// then: production runs use the configuration's audit store and pseudonymization key. With --config (and
+    /// without this flag) the IdP is the file's `[okta]` or `[entra]` section.
     #[arg(long, value_name = "URL")]
     pub okta_url: Option<Url>,
     /// Environment variable holding the SSWS API token for --okta-url (default FCTR_OKTA_TOKEN; against a local
@@ -109,7 +116,8 @@ pub(crate) fn port_error(what: &str, e: &PortError) -> Fail {
     match e {
         PortError::Unauthorized => Fail::idp(
             format!("{what}: the IdP refused the credentials"),
-            "check the API token or service app (run `fctr doctor`)",
+            "check the credential: the Okta API token or service app, or the Entra client secret or certificate \
+             (run `fctr doctor`)",
         ),
         PortError::Forbidden { missing } => Fail::idp(
             format!(
@@ -119,11 +127,11 @@ pub(crate) fn port_error(what: &str, e: &PortError) -> Fail {
                     .map(|m| format!(" (missing {m})"))
                     .unwrap_or_default()
             ),
-            "grant the missing scope or admin role (run `fctr doctor`)",
+            "grant the missing scope, permission or admin role (run `fctr doctor`)",
         ),
         PortError::Unavailable | PortError::Timeout => Fail::idp(
             format!("{what}: the IdP cannot be reached ({})", e.code()),
-            "check the org URL and the network, then run `fctr doctor`",
+            "check the IdP URLs in the configuration and the network, then run `fctr doctor`",
         ),
         _ => Fail::idp(
             format!("{what}: the IdP failed ({})", e.code()),
@@ -163,6 +171,39 @@ pub(crate) fn idp_from(
     }
 }
 
+/// Builds the IdP for `lookup` and `verify`: `--okta-url` (ad hoc, a local fake Okta), or whichever of `[okta]`
+/// and `[entra]` the configuration has (a file with both or neither is refused, as the portal refuses it).
+pub(crate) fn provider_from(
+    args: &IdpArgs,
+    cfg: Option<&(PathBuf, fctr_portal::config::Config)>,
+) -> Result<Arc<dyn IdentityProvider>, Fail> {
+    let Some((path, c)) = cfg.filter(|_| args.okta_url.is_none()) else {
+        let (okta, _ad_hoc) = idp_from(args, cfg)?;
+        return Ok(Arc::new(okta));
+    };
+    match config::idp_section(path, c)? {
+        IdpSection::Entra(e) => {
+            if args.api_token_env.is_some() {
+                return Err(Fail::usage(
+                    "--api-token-env does not apply: the configuration names an Entra tenant",
+                    "drop --api-token-env; the [entra] section names the credential",
+                ));
+            }
+            if e.connector.is_none() {
+                eprintln!(
+                    "note: [entra.connector] is not configured: Entra offers no push and no code check without \
+                     it, so callers can be looked up but not verified (see docs/entra-setup.md)"
+                );
+            }
+            Ok(Arc::new(config::entra_from_section(e)?))
+        }
+        _ => {
+            let (okta, _ad_hoc) = idp_from(args, cfg)?;
+            Ok(Arc::new(okta))
+        }
+    }
+}
+
 /// Builds the engine for `lookup` and `verify`.
 pub(crate) async fn build(
     idp_args: &IdpArgs,
@@ -178,8 +219,7 @@ pub(crate) async fn build(
             ));
         }
     }
-    let (okta, _ad_hoc) = idp_from(idp_args, cfg.as_ref())?;
-    let idp: Arc<dyn IdentityProvider> = Arc::new(okta);
+    let idp = provider_from(idp_args, cfg.as_ref())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
     let db = agent_args.db.clone().or_else(|| {

@@ -26,6 +26,11 @@ const CODE_ATTEMPTS: u32 = 3;
   fctr --config /etc/fctr/fctr.toml verify alice@example.com --agent-id agent2@example.com
   fctr verify alice@example.com --factor totp --agent-id agent2@example.com --okta-url http://127.0.0.1:8081
   fctr verify alice@example.com --then reset_password --agent-id agent2@example.com --okta-url http://127.0.0.1:8081
+  fctr --config /etc/fctr/fctr-entra.toml verify bob@example.com --agent-id agent2@example.com --then clear_sessions
+
+With --config the identity provider is the file's [okta] or [entra] section. An Entra push (through the MFA
+connector, [entra.connector]) has no number to match: the engine then asks for a second, different factor, as
+policy says (docs/policy.md).
 
 The number to read to the caller is printed in large type; a spinner shows the elapsed time while the caller
 answers (hidden when standard output is not a terminal). A TOTP code is read without echo, or one line per
@@ -56,7 +61,8 @@ pub(crate) struct VerifyArgs {
 /// Factors the CLI can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum FactorChoice {
-    /// Push with number matching.
+    /// A push: with number matching on Okta; an Entra push (through the MFA connector) has none, so the default
+    /// policy counts it only together with a second, different factor.
     Push,
     /// A TOTP code the caller reads out.
     Totp,
@@ -271,11 +277,22 @@ async fn verify(s: &Stack, a: &VerifyArgs, action: Option<Action>, json: bool) -
                         view.approved, view.required
                     ),
                 );
+                // The engine says how many factors are needed (more than policy's count when, e.g., an approved
+                // push had no number matching) and refuses when no enrolled factor can follow.
+                let (approved, required) = (view.approved, view.required);
                 view = s
                     .engine
                     .continue_verification(&s.agent, &s.ctx, view.id, None)
                     .await
-                    .map_err(|d| denial(&d))?;
+                    .map_err(|d| {
+                        let mut f = denial(&d);
+                        f.message = format!(
+                            "NOT VERIFIED ({approved} of {required} factors approved; no further factor \
+                             could be challenged): {}",
+                            f.message
+                        );
+                        f
+                    })?;
             }
             other => return Err(ended(other, view.reason)),
         }
