@@ -735,13 +735,14 @@ impl Engine {
                 }
             })
             .collect();
-        let recommended_factor = if protected {
-            None
-        } else {
-            self.policy
-                .preferred_factor(class, &active, &caps)
-                .map(|f| f.id.clone())
-        };
+        let recommended_factor =
+            if protected || !self.policy.can_complete(class, &caps, &[], &active_kinds) {
+                None
+            } else {
+                self.policy
+                    .preferred_factor(class, &active, &caps)
+                    .map(|f| f.id.clone())
+            };
         Ok(CallerCard {
             user,
             factors: factor_views,
@@ -940,6 +941,14 @@ impl Engine {
             .check_factor(class, &chosen.kind, &unproved_kinds, &caps)
         {
             return Err(self.deny(&s, refusal.reason()).await);
+        }
+        // A challenge that can never lead to a grant is only a nuisance push: refuse it before anything is sent.
+        let approved_kinds: Vec<FactorKind> = approved.iter().map(|a| a.kind.clone()).collect();
+        if !self
+            .policy
+            .can_complete(class, &caps, &approved_kinds, &unproved_kinds)
+        {
+            return Err(self.deny(&s, Reason::NotEnoughFactors).await);
         }
         let limits = self.policy.limits();
         let agent_key = rate_key(&["challenge", "agent", agent.pseudo.as_str()])?;

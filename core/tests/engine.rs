@@ -588,21 +588,36 @@ async fn push_without_number_matching_never_verifies_alone_by_default() {
         Some(FactorKind::Totp),
         "policy prefers the TOTP code"
     );
-    // smsy has only push (and SMS, not accepted): the approved push is one factor of two.
-    let v = w
+    // smsy has only push (and SMS, not accepted): an approved push would be one factor of two and no second
+    // factor exists, so the push is refused before it is sent, and the lookup recommends nothing.
+    let card = w.engine.lookup(&a, &ctx(), &sid("smsy")).await.unwrap();
+    assert_eq!(card.recommended_factor, None);
+    let before = w.events().await.len();
+    let d = w
         .engine
         .begin_verification(&a, &ctx(), &sid("smsy"), Some(&fid("push5")))
         .await
-        .unwrap();
-    assert_eq!(v.number, None, "no number to read out");
-    let _ = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
-    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NotEnoughFactors);
+    let d = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("smsy"), None)
+        .await
+        .unwrap_err();
     assert_eq!(
-        (v.status, v.approved, v.required),
-        (VerificationStatus::Pending, 1, 2),
-        "{v:?}"
+        d.reason,
+        Reason::NotEnoughFactors,
+        "the preferred factor alone cannot verify"
     );
-    assert!(v.grant.is_none());
+    let after = w.events().await;
+    assert!(
+        after[before..]
+            .iter()
+            .all(|e| e.kind != fctr_ports::EventKind::ChallengeStarted),
+        "no challenge was started: {:?}",
+        &after[before..]
+    );
+    w.assert_audited(Reason::NotEnoughFactors).await;
     let d = w
         .engine
         .perform_action(&a, &ctx(), &sid("smsy"), Action::Unlock)

@@ -1631,3 +1631,28 @@ fn error_column_ignores_the_carriage_return_of_crlf() {
     assert_eq!(e.line, 1);
     assert!(e.column <= 2, "{e}");
 }
+
+/// `can_complete`: whether any challenge could lead to a grant for a caller with these factors.
+#[test]
+fn can_complete_needs_enough_distinct_usable_kinds() {
+    let p = Policy::default();
+    let std = TargetClass::Standard;
+    // Okta's number-matched push verifies alone.
+    assert!(p.can_complete(std, &okta(), &[], &[FactorKind::Push]));
+    // A plain push needs a second, different factor under the default `require_another_factor`.
+    assert!(!p.can_complete(std, &entra(), &[], &[FactorKind::Push]));
+    assert!(!p.can_complete(std, &entra(), &[FactorKind::Push], &[]));
+    assert!(p.can_complete(std, &entra(), &[], &[FactorKind::Push, FactorKind::Totp]));
+    assert!(p.can_complete(std, &entra(), &[FactorKind::Push], &[FactorKind::Totp]));
+    // Kinds policy does not accept for helpdesk verification never help.
+    assert!(!p.can_complete(std, &entra(), &[], &[FactorKind::Push, FactorKind::Sms]));
+    assert!(!p.can_complete(std, &okta(), &[], &[]));
+    // Under "refuse", a plain push counts for nothing, even with TOTP beside it for a one-factor class.
+    let text = EXAMPLE.replace(
+        "push_without_number_matching = \"require_another_factor\"",
+        "push_without_number_matching = \"refuse\"",
+    );
+    let refuse = Policy::parse(&text).unwrap();
+    assert!(!refuse.can_complete(std, &entra(), &[], &[FactorKind::Push]));
+    assert!(refuse.can_complete(std, &entra(), &[], &[FactorKind::Push, FactorKind::Totp]));
+}

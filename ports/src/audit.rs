@@ -175,6 +175,9 @@ pub enum Reason {
     CsrfRejected,
     /// Sign-in failed.
     AuthenticationFailed,
+    /// The caller has too few factors that policy accepts (and this IdP can challenge) to ever complete a
+    /// verification, so nothing was sent.
+    NotEnoughFactors,
 }
 
 impl Reason {
@@ -211,6 +214,7 @@ impl Reason {
             Self::IpNotAllowed => "ip_not_allowed",
             Self::CsrfRejected => "csrf_rejected",
             Self::AuthenticationFailed => "authentication_failed",
+            Self::NotEnoughFactors => "not_enough_factors",
         }
     }
 }

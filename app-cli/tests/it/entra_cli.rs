@@ -208,10 +208,11 @@ fn entra_lookup_of_a_known_caller_prints_the_card() {
         .find(|l| l.trim_start().starts_with("push "))
         .expect("push factor");
     assert!(
-        push.contains("microsoftAuthenticatorAuthenticationMethod")
-            && push.ends_with("accepted  <- recommended"),
+        push.contains("microsoftAuthenticatorAuthenticationMethod") && push.ends_with("accepted"),
         "{push}"
     );
+    // ...but a plain push alone can never verify her under the default policy, so nothing is recommended.
+    assert!(!r.out.contains("<- recommended"), "{r:?}");
     assert!(
         r.out.contains("not accepted (factor_not_accepted)"),
         "sms: {r:?}"
@@ -376,45 +377,50 @@ fn entra_wrong_codes_are_not_verified() {
 #[test]
 fn entra_push_alone_is_not_enough_under_the_default_policy() {
     let s = Setup::new(true);
-    // alice has only the Authenticator (plain push) and SMS: the push is sent and approved, the engine then
-    // needs a second, different factor, and she has none that policy accepts.
-    let r = s.verify_answering_push(
+    // alice has only the Authenticator (plain push) and SMS: an approved push would be one factor of two and she
+    // has no second factor that policy accepts, so the engine refuses before anything reaches her phone.
+    let r = s.run(
         &["verify", "alice@example.com", "--then", "clear_sessions"],
-        "",
-        "alice@example.com",
-        r#"{"action":"approve"}"#,
+        None,
     );
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(
-        r.out
-            .contains("Push sent (no number matching). Ask the caller to approve it."),
-        "{r:?}"
-    );
-    assert!(!r.out.contains("number: "), "{r:?}");
-    assert!(r.out.contains("factor approved (1 of 2)"), "{r:?}");
-    assert!(
-        r.err.contains("NOT VERIFIED (1 of 2 factors approved"),
-        "{r:?}"
-    );
-    assert!(r.err.contains("(factor_not_accepted)"), "{r:?}");
+    assert!(r.err.contains("(not_enough_factors)"), "{r:?}");
     assert!(r.err.contains("next:"), "{r:?}");
     assert!(
-        !r.out.contains("VERIFIED:") && !r.out.contains("DONE"),
+        !r.out.contains("Push sent") && !r.out.contains("VERIFIED:") && !r.out.contains("DONE"),
         "{r:?}"
     );
     let e = s.effects(ALICE);
-    assert_eq!(e["pushesSent"], 1, "{e}");
+    assert_eq!(e["pushesSent"], 0, "{e}");
     assert_eq!(e["sessionsRevoked"], 0, "{e}");
     audit_is_clean(&s.db(), &["alice", ALICE]);
+}
+
+/// A policy that wants two distinct factors of everyone (bob: TOTP first, then his plain push).
+fn two_factor_policy(s: &Setup) -> std::path::PathBuf {
+    let policy = s.dir.path().join("two.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[factors.default]\naccepted = [\"push\", \"totp\"]\nrequired = 2\n",
+    )
+    .unwrap();
+    policy
 }
 
 #[test]
 fn entra_push_denied_is_not_verified() {
     let s = Setup::new(true);
+    let policy = two_factor_policy(&s);
+    let code = s.totp(BOB);
     let r = s.verify_answering_push(
-        &["verify", "alice@example.com"],
-        "",
-        "alice@example.com",
+        &[
+            "verify",
+            "bob@example.com",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        &format!("{code}\n"),
+        "bob@example.com",
         r#"{"action":"deny"}"#,
     );
     assert_eq!(r.code, 1, "{r:?}");
@@ -431,14 +437,8 @@ fn entra_push_denied_is_not_verified() {
 #[test]
 fn entra_totp_then_an_approved_push_as_the_second_factor() {
     let s = Setup::new(true);
-    // A policy that wants two distinct factors of everyone: bob proves his TOTP code first (a plain push ranks
-    // below it), then approves the push on his phone.
-    let policy = s.dir.path().join("two.toml");
-    std::fs::write(
-        &policy,
-        "version = 1\n[factors.default]\naccepted = [\"push\", \"totp\"]\nrequired = 2\n",
-    )
-    .unwrap();
+    // bob proves his TOTP code first (a plain push ranks below it), then approves the push on his phone.
+    let policy = two_factor_policy(&s);
     let code = s.totp(BOB);
     let r = s.verify_answering_push(
         &[

@@ -20,7 +20,14 @@ use tower::ServiceExt as _;
 
 /// The fake's app roles are `fctr.tier1..3`; the default policy maps group names `fctr-tier1..3`, so an Entra
 /// deployment maps the roles claim in its policy.
+///
+/// Every caller needs two distinct factors here, so that a plain Authenticator push (no number matching) is
+/// useful as the second one after a TOTP code.
 const POLICY: &str = r#"
+[factors.default]
+accepted = ["push", "totp"]
+required = 2
+
 [[roles]]
 name = "tier2"
 groups = ["fctr.tier2"]
@@ -271,33 +278,50 @@ impl EntraPortal {
     }
 }
 
+/// The id of a fixture user's method of this kind.
+fn method(fake: &FakeEntra, user: &str, kind: FixtureMethod) -> String {
+    let u = fake.fixtures().user(user).unwrap();
+    u.methods
+        .iter()
+        .find(|m| m.method == kind)
+        .unwrap()
+        .id
+        .clone()
+}
+
+/// Waits until the verification page leaves the `challenged` state and returns it.
+async fn settled(t: &EntraPortal, b: &mut Browser, verification: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = t.get(b, verification).await.body;
+        if !last.contains("data-status=\"challenged\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
 #[tokio::test]
 async fn an_entra_portal_signs_agents_in_looks_a_caller_up_and_sends_a_push() {
     let t = start(Credential::Secret).await;
     let mut b = t.sign_in("agent2").await;
+    let csrf = b.csrf.clone();
 
-    // Lookup through Microsoft Graph: the card shows the caller and their Authenticator.
+    // Lookup through Microsoft Graph: the card shows Alice and her Authenticator...
     let card = t.find(&mut b, "Alice").await;
     let alice = t.fake.fixtures().user("alice").unwrap().clone();
     let page = t.get(&mut b, &card).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains(&alice.upn), "{}", page.body);
-    let authenticator = alice
-        .methods
-        .iter()
-        .find(|m| m.method == FixtureMethod::MicrosoftAuthenticator)
-        .unwrap()
-        .id
-        .clone();
+    let authenticator = method(&t.fake, "alice", FixtureMethod::MicrosoftAuthenticator);
     assert!(
         page.body
             .contains(&format!("name=\"factor_id\" value=\"{authenticator}\"")),
         "the Authenticator can be challenged (the connector is configured): {}",
         page.body
     );
-
-    // Send the push: it reaches the fake tenant's connector, for Alice and nobody else.
-    let csrf = b.csrf.clone();
+    // ...but her plain push is her only accepted factor, and two are needed: refused before anything is sent.
     let r = t
         .post(
             &mut b,
@@ -305,49 +329,63 @@ async fn an_entra_portal_signs_agents_in_looks_a_caller_up_and_sends_a_push() {
             &[("csrf", &csrf), ("factor_id", &authenticator)],
         )
         .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(r.body.contains("not_enough_factors"), "{}", r.body);
+    assert!(t.fake.phones().pending().is_empty(), "no push was sent");
+
+    // Bob reads out his TOTP code, then approves the push through the connector as the second factor.
+    let card = t.find(&mut b, "bob@example.com").await;
+    let bob = t.fake.fixtures().user("bob").unwrap().clone();
+    let oath = method(&t.fake, "bob", FixtureMethod::SoftwareOath);
+    let r = t
+        .post(
+            &mut b,
+            &format!("{card}/verify"),
+            &[("csrf", &csrf), ("factor_id", &oath)],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let verification = r.location();
+    let code = t.fake.state().totp_now(&bob.upn).unwrap();
+    let r = t
+        .post(
+            &mut b,
+            &format!("{verification}/code"),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = t.get(&mut b, &verification).await.body;
+    assert!(
+        page.contains("1 of 2 factors approved. Challenge the next factor."),
+        "{page}"
+    );
+    let r = t
+        .post(
+            &mut b,
+            &format!("{verification}/continue"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let push = t
         .fake
         .phones()
-        .wait_for_push(&alice.upn, Duration::from_secs(10))
+        .wait_for_push(&bob.upn, Duration::from_secs(10))
         .await
-        .expect("the push reaches Alice's Authenticator");
-    assert_eq!(push.user_id, alice.id);
+        .expect("the push reaches Bob's Authenticator");
+    assert_eq!(push.user_id, bob.id);
     assert_eq!(t.fake.phones().pending().len(), 1, "one push, to one user");
-    let page = t.get(&mut b, &verification).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(
-        page.body.contains("data-status=\"challenged\""),
-        "{}",
-        page.body
-    );
-
-    // Approve on the phone: the poller sees it. A plain approve/deny push (no number matching) needs a second
-    // factor under the default `push_without_number_matching`, so the page offers the next one rather than
-    // a grant.
     t.fake.phones().approve(&push.session_id, None).unwrap();
-    let mut last = String::new();
-    for _ in 0..200 {
-        last = t.get(&mut b, &verification).await.body;
-        if !last.contains("data-status=\"challenged\"") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        last.contains("1 of 2 factors approved. Challenge the next factor."),
-        "{last}"
-    );
-    assert!(
-        !last.contains("id=\"grant\""),
-        "no grant from one plain push: {last}"
-    );
+    let last = settled(&t, &mut b, &verification).await;
+    assert!(last.contains("data-status=\"verified\""), "{last}");
+    assert!(!last.contains(&code), "the code is not echoed: {last}");
 
     let kinds = t.audit_kinds().await;
     for k in [
         fctr_ports::EventKind::Lookup,
         fctr_ports::EventKind::ChallengeStarted,
+        fctr_ports::EventKind::Denied,
     ] {
         assert!(kinds.contains(&k), "{k:?} audited: {kinds:?}");
     }

@@ -152,6 +152,28 @@ impl Policy {
         })
     }
 
+    /// Whether a verification can still be completed: would [`Policy::factors_still_needed`] reach 0 if every
+    /// kind in `unproved_active` that this class accepts and this IdP can challenge were approved on top of
+    /// `approved`? `false` means a challenge could never lead to a grant, so none should be sent (for example a
+    /// caller whose only factor is a push without number matching, under `require_another_factor`).
+    #[must_use]
+    pub fn can_complete(
+        &self,
+        class: TargetClass,
+        caps: &Capabilities,
+        approved: &[FactorKind],
+        unproved_active: &[FactorKind],
+    ) -> bool {
+        let mut all = approved.to_vec();
+        all.extend(
+            unproved_active
+                .iter()
+                .filter(|k| self.usable(class, k, caps).is_ok())
+                .cloned(),
+        );
+        self.factors_still_needed(class, caps, &all) == 0
+    }
+
     /// How many more distinct factor kinds the caller must prove; 0 means satisfied.
     ///
     /// Only distinct kinds that the class accepts count. When this IdP's pushes carry no number to match
