@@ -6,6 +6,12 @@
 #   3. gitleaks over the tree and the whole git history (.gitleaks.toml: default rules + Okta SSWS + Entra
 #      client secrets), after a self-test that the custom rules catch freshly generated look-alikes
 #   4. a CycloneDX SBOM of the workspace (target/sbom/, a CI artifact; never committed)
+#   4b. the shipped binaries (fctr-portal, fctr) hold none of the test suites' planted secrets and canaries
+#      (scripts/planted-secrets.txt) and match no gitleaks rule (ASVS 13.3.1), after a self-test that the scan
+#      catches a planted value. By default it scans the dev-profile binaries the test run already built: same
+#      sources and features as release, no `cfg(debug_assertions)` code of ours, and the optimiser only removes
+#      strings, so a value absent from them is absent from the release build (a release build would add many minutes of CI
+#      on 2 cores). RELEASE_SCAN=1 builds and scans the real release binaries; SKIP_RELEASE_SCAN=1 skips it
 #   5. a TLS scan (sslyze) of the demo portal started over TLS with a throwaway certificate
 #   6. a web scan (wapiti: headers, CSP, cookie flags, XSS, CRLF; bounded time) of the demo portal
 #
@@ -115,6 +121,39 @@ import json,glob
 f=[p for p in glob.glob('target/sbom/*.cdx.json') if 'fctr-portal' in p]
 d=json.load(open(f[0])) if f else None
 print('SBOM files:', $n, '; fctr-portal components:', len(d['components']) if d else 'n/a')"
+
+if [ "${SKIP_RELEASE_SCAN:-0}" != 1 ]; then
+  profile=debug; flags=()
+  if [ "${RELEASE_SCAN:-0}" = 1 ]; then profile=release; flags=(--release); fi
+  step "planted secrets absent from the shipped binaries (fctr-portal, fctr; $profile profile)"
+  cargo build -q "${flags[@]}" --locked -p fctr-portal -p fctr
+  rel="${CARGO_TARGET_DIR:-target}/$profile"
+  list=$(mktemp)
+  grep -v '^#' scripts/planted-secrets.txt | sed '/^[[:space:]]*$/d' > "$list"
+  [ -s "$list" ] || { echo "scripts/planted-secrets.txt lists nothing"; exit 1; }
+  # Prints the planted values found in the files named; fails (1) when there is none.
+  planted_in() { grep -aoF -f "$list" "$@" | sort -u; }
+  # Self-test: the first listed value, inside binary noise, must be found.
+  probe="$planted/probe.bin"
+  { head -c 4096 /dev/urandom; head -n 1 "$list" | tr -d '\n'; head -c 4096 /dev/urandom; } > "$probe"
+  if ! planted_in "$probe" >/dev/null; then
+    echo "release scan self-test: a planted value in a binary was not found"; exit 1
+  fi
+  if found=$(planted_in "$rel/fctr-portal" "$rel/fctr"); then
+    echo "planted test secrets in the $profile binaries:"; echo "$found"; rm -f "$list"; exit 1
+  fi
+  # The gitleaks rules (defaults + Okta SSWS + Entra) over the binaries' printable strings, and the same
+  # self-test: a generated SSWS look-alike among those strings is caught.
+  sdir="$planted/strings"; mkdir -p "$sdir"
+  for b in fctr-portal fctr; do strings -n 8 "$rel/$b" > "$sdir/$b.txt"; done
+  "$gl" dir "$sdir" --no-banner --config .gitleaks.toml --redact --log-level warn
+  cp "$planted/planted.txt" "$sdir/"
+  if "$gl" dir "$sdir" --no-banner --config .gitleaks.toml --redact --log-level error >/dev/null 2>&1; then
+    echo "release scan self-test: gitleaks missed a planted SSWS look-alike among the strings"; exit 1
+  fi
+  echo "$profile binaries: $(wc -l < "$list") planted values absent, no gitleaks finding ($(du -ch "$rel/fctr-portal" "$rel/fctr" | tail -1 | cut -f1) scanned)"
+  rm -f "$list"
+fi
 
 if [ "${SKIP_WEB_SCANS:-0}" = 1 ]; then
   step "done (web scans skipped) in $(( $(date +%s) - start ))s"

@@ -1,9 +1,16 @@
 //! Agent sign-in with OpenID Connect (authorization code + PKCE S256 + state + nonce) through `openidconnect`,
 //! and verification of API bearer tokens from the same issuer. Signature, `iss`, `aud`, `exp` and `nonce` are
-//! checked by the crate; this module only reads the groups claim out of a token the crate has verified.
+//! checked by the crate. This module adds what the crate leaves to the relying party: the signature algorithm
+//! allow-list is ours (asymmetric algorithms only, whatever the discovery document advertises, so neither
+//! `none` nor an HMAC keyed with the client secret or a public key is ever accepted), and `nbf` is enforced
+//! (the crate does not read it) with the same leeway the crate gives `exp` ([`CLOCK_LEEWAY_SECS`]). Then it
+//! reads the groups claim out of the verified token.
 
 use base64::Engine as _;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
+};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
     EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
@@ -21,6 +28,23 @@ type Client = CoreClient<
     EndpointMaybeSet,
     EndpointMaybeSet,
 >;
+
+/// Clock leeway for `nbf`, in seconds: the same as `openidconnect` allows for `exp` (none; a token is expired
+/// from the second its `exp` names).
+pub const CLOCK_LEEWAY_SECS: i64 = 0;
+
+/// The ID-token signature algorithms the portal accepts: asymmetric only. The discovery document's list is not
+/// trusted for this (an IdP advertising `HS256` would otherwise make a token MACed with the client secret valid).
+const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 8] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+];
 
 /// Sign-in settings.
 #[derive(Clone)]
@@ -217,10 +241,11 @@ impl Oidc {
         })?;
         let id_token = token.id_token().ok_or(OidcError::NoIdToken)?;
         let nonce = Nonce::new(nonce.to_owned());
-        let verifier = self.client.id_token_verifier();
+        let verifier = self.verifier();
         let claims = id_token
             .claims(&verifier, &nonce)
             .map_err(|e| OidcError::Token(classify(&e)))?;
+        not_before_passed(&id_token.to_string(), chrono::Utc::now().timestamp())?;
         if self.settings.require_mfa {
             let mfa = claims.auth_method_refs().is_some_and(|amr| {
                 amr.iter()
@@ -242,24 +267,26 @@ impl Oidc {
     /// [`OidcError::Token`].
     pub fn verify_bearer(&self, token: &str) -> Result<Identity, OidcError> {
         let id_token = CoreIdToken::from_str(token).map_err(|_| OidcError::Token("malformed"))?;
-        let verifier = self.client.id_token_verifier();
+        let verifier = self.verifier();
         let claims = id_token
             .claims(&verifier, |_: Option<&Nonce>| Ok(()))
             .map_err(|e| OidcError::Token(classify(&e)))?;
+        not_before_passed(token, chrono::Utc::now().timestamp())?;
         let subject = claims.subject().as_str().to_owned();
         let groups = self.groups_of(token);
         Ok(Identity { subject, groups })
     }
 
+    /// The crate's verifier with the portal's algorithm allow-list.
+    fn verifier(&self) -> CoreIdTokenVerifier<'_> {
+        self.client
+            .id_token_verifier()
+            .set_allowed_algs(ALLOWED_ALGS)
+    }
+
     /// Reads the groups claim from a JWT whose signature and claims were already verified.
     fn groups_of(&self, jwt: &str) -> Vec<String> {
-        let Some(payload) = jwt.split('.').nth(1) else {
-            return Vec::new();
-        };
-        let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
-            return Vec::new();
-        };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        let Some(v) = payload_of(jwt) else {
             return Vec::new();
         };
         match v.get(&self.settings.groups_claim) {
@@ -270,6 +297,35 @@ impl Oidc {
                 .collect(),
             Some(serde_json::Value::String(s)) => vec![s.clone()],
             _ => Vec::new(),
+        }
+    }
+}
+
+/// The payload of a compact JWS as JSON (no verification).
+fn payload_of(jwt: &str) -> Option<serde_json::Value> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Refuses a verified token whose `nbf` lies ahead of `now` (Unix seconds) by more than [`CLOCK_LEEWAY_SECS`].
+/// A token without `nbf` passes (the claim is optional); an `nbf` that is not a number is refused.
+fn not_before_passed(jwt: &str, now: i64) -> Result<(), OidcError> {
+    let v = payload_of(jwt).ok_or(OidcError::Token("malformed"))?;
+    match v.get("nbf") {
+        None => Ok(()),
+        Some(nbf) => {
+            // NumericDate may carry a fraction; round it up so a token is never accepted early.
+            let nbf = nbf.as_f64().ok_or(OidcError::Token("not_before"))?;
+            #[allow(clippy::cast_precision_loss)]
+            let limit = (now + CLOCK_LEEWAY_SECS) as f64;
+            if nbf.ceil() > limit {
+                Err(OidcError::Token("not_yet_valid"))
+            } else {
+                Ok(())
+            }
         }
     }
 }
@@ -297,5 +353,32 @@ fn kind_of_request_error<E: std::error::Error>(
         openidconnect::RequestTokenError::Request(_) => "request",
         openidconnect::RequestTokenError::Parse(_, _) => "parse",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(payload: &serde_json::Value) -> String {
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.sig",
+            b.encode(br#"{"alg":"RS256"}"#),
+            b.encode(payload.to_string())
+        )
+    }
+
+    #[test]
+    fn nbf_in_the_future_is_refused_and_past_or_absent_passes() {
+        let now = 1_800_000_000;
+        let at =
+            |nbf: serde_json::Value| not_before_passed(&jwt(&serde_json::json!({"nbf": nbf})), now);
+        assert!(at(serde_json::json!(now + 1)).is_err());
+        assert!(at(serde_json::json!(now as f64 + 0.5)).is_err());
+        assert!(at(serde_json::json!("soon")).is_err());
+        assert!(at(serde_json::json!(now)).is_ok());
+        assert!(at(serde_json::json!(now - 60)).is_ok());
+        assert!(not_before_passed(&jwt(&serde_json::json!({"sub": "x"})), now).is_ok());
     }
 }

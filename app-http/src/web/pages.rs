@@ -530,6 +530,18 @@ pub(crate) async fn events(ctx: Ctx, Path(id): Path<String>) -> Response {
     let Some(vid) = parse_vid(&id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    // Another agent's verification is unknown here as on its page (8.3.1): refuse before any stream or poller
+    // starts for it.
+    if let Err(d) = ctx
+        .state
+        .polls()
+        .current(&agent, vid, FIRST_POLL_WAIT)
+        .await
+    {
+        if d.reason == Reason::VerificationNotFound {
+            return ctx.denial_page(&d, "/search");
+        }
+    }
     let handle = session.verifications.get(&vid).cloned().unwrap_or_default();
     let rx = ctx.state.polls().watch(&agent, vid);
     let state = ctx.state.clone();

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod asvs;
 mod auth;
 mod config;
 mod entra;

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::keys::RsaSigner;
-use super::util::random_id;
+use super::keys::{RsaSigner, pem};
+use super::util::{b64url, b64url_decode, random_id};
 
 /// Parses a query string into a map (later values win).
 pub(crate) fn query_map(q: Option<&str>) -> HashMap<String, String> {
@@ -73,6 +73,20 @@ pub enum IdTokenTweak {
     BadSignature,
     /// No `nonce` claim.
     MissingNonce,
+    /// The header says `alg: none` and the signature is empty (an unsecured JWS).
+    AlgNone,
+    /// HS256, keyed with the issuer's RSA public key as PEM text (`-----BEGIN PUBLIC KEY-----`, SPKI): the
+    /// algorithm-confusion attack on a verifier that takes the algorithm from the token.
+    HmacWithPublicKeyPem,
+    /// HS256, keyed with the issuer's RSA public key as PKCS#1 DER bytes (the `n`/`e` a library would load).
+    HmacWithPublicKeyDer,
+    /// HS256, keyed with the client secret (valid for a confidential client only if the relying party allows
+    /// HMAC algorithms; the fake signs it in its own token endpoint, as only it knows the secret).
+    HmacWithClientSecret,
+    /// Signed correctly, then the payload is changed (a `groups` claim naming every tier) keeping the signature.
+    TamperedPayload,
+    /// `nbf` lies an hour ahead (`iat` and `exp` are normal): not yet valid.
+    NotYetValid,
 }
 
 /// Signs ID-token `claims` RS256 with `signer`, applying `tweak` (the portal's security tests): `nonce` is the
@@ -88,7 +102,31 @@ pub(crate) fn sign_id_token(
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(signer.kid.clone());
     match tweak {
-        None | Some(IdTokenTweak::BadSignature) => {}
+        None
+        | Some(
+            IdTokenTweak::BadSignature
+            | IdTokenTweak::TamperedPayload
+            | IdTokenTweak::HmacWithClientSecret,
+        ) => {}
+        Some(IdTokenTweak::AlgNone) => {
+            let head = b64url(br#"{"alg":"none","typ":"JWT"}"#);
+            let body = serde_json::to_vec(&Value::Object(claims)).map_err(|_| ())?;
+            return Ok(format!("{head}.{}.", b64url(&body)));
+        }
+        Some(IdTokenTweak::HmacWithPublicKeyPem | IdTokenTweak::HmacWithPublicKeyDer) => {
+            let (pem, der) = public_key_forms(signer)?;
+            let key = if tweak == Some(IdTokenTweak::HmacWithPublicKeyPem) {
+                EncodingKey::from_secret(pem.as_bytes())
+            } else {
+                EncodingKey::from_secret(&der)
+            };
+            let mut h = Header::new(Algorithm::HS256);
+            h.kid = Some(signer.kid.clone());
+            return jsonwebtoken::encode(&h, &Value::Object(claims), &key).map_err(|_| ());
+        }
+        Some(IdTokenTweak::NotYetValid) => {
+            claims.insert("nbf".into(), json!(now + 3600));
+        }
         Some(IdTokenTweak::WrongNonce) => {
             claims.insert("nonce".into(), json!(format!("not-{nonce}")));
         }
@@ -112,6 +150,25 @@ pub(crate) fn sign_id_token(
     }
     let mut token =
         jsonwebtoken::encode(&header, &Value::Object(claims), &signer.encoding).map_err(|_| ())?;
+    if tweak == Some(IdTokenTweak::TamperedPayload) {
+        // Same header and signature, a payload that grants more.
+        let mut parts = token.split('.');
+        let (Some(head), Some(payload), Some(sig)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(());
+        };
+        let mut v: Value = b64url_decode(payload)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(())?;
+        if let Some(m) = v.as_object_mut() {
+            m.insert(
+                "groups".into(),
+                json!(["fctr-tier1", "fctr-tier2", "fctr-tier3"]),
+            );
+        }
+        let body = serde_json::to_vec(&v).map_err(|_| ())?;
+        token = format!("{head}.{}.{sig}", b64url(&body));
+    }
     if tweak == Some(IdTokenTweak::BadSignature) {
         // Re-sign different claims' signature onto this token: a well-formed but wrong signature.
         let other = jsonwebtoken::encode(&header, &json!({"sub": "tampered"}), &signer.encoding)
@@ -121,4 +178,30 @@ pub(crate) fn sign_id_token(
         }
     }
     Ok(token)
+}
+
+/// The signer's public key as SPKI PEM text and as PKCS#1 DER bytes, rebuilt from its JWK.
+fn public_key_forms(signer: &RsaSigner) -> Result<(String, Vec<u8>), ()> {
+    use rsa::pkcs1::EncodeRsaPublicKey as _;
+    use rsa::pkcs8::EncodePublicKey as _;
+    let part = |k: &str| {
+        signer
+            .public_jwk
+            .get(k)
+            .and_then(Value::as_str)
+            .and_then(b64url_decode)
+            .map(|b| rsa::BigUint::from_bytes_be(&b))
+            .ok_or(())
+    };
+    let key = rsa::RsaPublicKey::new(part("n")?, part("e")?).map_err(|_| ())?;
+    let der = key.to_pkcs1_der().map_err(|_| ())?.as_bytes().to_vec();
+    let spki = key.to_public_key_der().map_err(|_| ())?;
+    Ok((pem("PUBLIC KEY", spki.as_bytes()), der))
+}
+
+/// Signs `claims` HS256 with `secret` (the [`IdTokenTweak::HmacWithClientSecret`] token), `kid` as given.
+pub(crate) fn sign_hs256(claims: &Value, secret: &[u8], kid: &str) -> Result<String, ()> {
+    let mut h = Header::new(Algorithm::HS256);
+    h.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&h, claims, &EncodingKey::from_secret(secret)).map_err(|_| ())
 }

@@ -227,6 +227,13 @@ impl Faults {
         });
     }
 
+    /// Injected 5xx answers carry `marker` in their `errorCauses` (`None`: the plain Okta body), so a test can
+    /// prove an upstream body never reaches the agent or the logs.
+    pub fn set_server_error_marker(&self, marker: Option<&str>) {
+        self.shared
+            .set_server_error_marker(marker.map(str::to_owned));
+    }
+
     /// Removes every fault.
     pub fn clear(&self) {
         self.shared.lock().faults.clear();
@@ -259,6 +266,14 @@ impl OidcControl {
     /// Drops queued tweaks.
     pub fn clear_tweaks(&self) {
         self.shared.lock().id_token_tweaks.clear();
+    }
+
+    /// Makes the discovery document advertise these ID-token algorithms besides RS256 (for example `HS256`), so
+    /// a test can show the relying party keeps its own allow-list. Takes effect for clients discovering after
+    /// the call.
+    pub fn advertise_id_token_algs(&self, algs: &[&str]) {
+        self.shared
+            .set_extra_id_token_algs(algs.iter().map(|a| (*a).to_owned()).collect());
     }
 }
 
@@ -526,4 +541,46 @@ pub(crate) async fn phone_answer(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp
+}
+
+impl super::FakeOktaState {
+    /// Removes `user` (handle, login or id) from the group named `group`, as an admin would in the Okta console.
+    /// Returns whether the user was a member.
+    pub fn remove_from_group(&self, user: &str, group: &str) -> bool {
+        let mut inner = self.shared.lock();
+        let Some(gid) = inner
+            .groups
+            .iter()
+            .find(|g| g.name == group)
+            .map(|g| g.id.clone())
+        else {
+            return false;
+        };
+        let Some(i) = self.user_index(&inner, user) else {
+            return false;
+        };
+        let before = inner.users[i].groups.len();
+        inner.users[i].groups.retain(|g| g != &gid);
+        inner.users[i].groups.len() != before
+    }
+
+    /// Sets the first and last name of `user` (handle, login or id). Returns whether the user exists.
+    pub fn set_user_name(&self, user: &str, first: &str, last: &str) -> bool {
+        let mut inner = self.shared.lock();
+        let Some(i) = self.user_index(&inner, user) else {
+            return false;
+        };
+        inner.users[i].first_name = first.to_owned();
+        inner.users[i].last_name = last.to_owned();
+        true
+    }
+
+    fn user_index(&self, inner: &super::state::Inner, user: &str) -> Option<usize> {
+        let id = self
+            .shared
+            .fixtures
+            .user(user)
+            .map_or_else(|| user.to_owned(), |f| f.id.clone());
+        inner.user_idx_by_any(&id)
+    }
 }

@@ -143,7 +143,11 @@ async fn okta_edge(State(st): State<FakeOktaState>, req: Request, next: Next) ->
         }
         Some(Fault::ServerError { status }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return OktaError::internal(status).into_response();
+            let mut e = OktaError::internal(status);
+            if let Some(marker) = st.shared.server_error_marker() {
+                e = e.cause(marker);
+            }
+            return e.into_response();
         }
         Some(Fault::MalformedJson) => return fault::malformed_json("{\"id\":\"00u"),
         Some(Fault::DropConnection) => return fault::drop_connection(&req).await,

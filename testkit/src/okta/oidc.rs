@@ -17,7 +17,7 @@ use super::error::OAuthError;
 use super::state::{AuthCode, AuthRequest, OidcAccess};
 use super::util::{b64url, ct_eq, html_escape, random_id};
 use crate::common::oidc::no_store;
-use crate::common::oidc::sign_id_token;
+use crate::common::oidc::{IdTokenTweak, sign_hs256, sign_id_token};
 use crate::common::oidc::{query_map, redirect, valid_pkce_string, with_params};
 
 const LOGIN_CSP: &str =
@@ -37,7 +37,7 @@ pub(crate) async fn discovery(State(st): State<FakeOktaState>) -> Response {
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": id_token_algs(&st),
         "scopes_supported": ["openid", "email", "profile", "groups", "okta.users.read", "okta.users.manage"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "claims_supported": [
@@ -52,6 +52,14 @@ pub(crate) async fn discovery(State(st): State<FakeOktaState>) -> Response {
         "dpop_signing_alg_values_supported": ["RS256", "ES256"],
     }))
     .into_response()
+}
+
+/// `RS256`, plus what the control API asked the discovery document to advertise on top (a test of the relying
+/// party's own algorithm allow-list).
+fn id_token_algs(st: &FakeOktaState) -> Vec<String> {
+    let mut algs = vec!["RS256".to_owned()];
+    algs.extend(st.shared.extra_id_token_algs());
+    algs
 }
 
 pub(crate) async fn discovery_oauth(state: State<FakeOktaState>) -> Response {
@@ -451,6 +459,15 @@ fn mint_id_token(
     claims.insert("auth_time".into(), json!(grant.auth_time));
     claims.insert("at_hash".into(), json!(b64url(&digest[..16])));
     let tweak = st.shared.lock().id_token_tweaks.pop_front();
+    if tweak == Some(IdTokenTweak::HmacWithClientSecret) {
+        // Only the token endpoint knows the client secret: sign HS256 with it here.
+        return sign_hs256(
+            &Value::Object(claims),
+            cfg.oidc_client_secret.as_bytes(),
+            &st.shared.signer.kid,
+        )
+        .map_err(|()| server_error());
+    }
     sign_id_token(
         &st.shared.signer,
         claims,

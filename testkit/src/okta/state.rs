@@ -446,6 +446,11 @@ pub(crate) struct Shared {
     pub fixtures: Fixtures,
     pub clock_offset: AtomicI64,
     inner: Mutex<Inner>,
+    /// Algorithms the discovery document advertises besides RS256 (control API; tests of the relying party's
+    /// own allow-list).
+    extra_id_token_algs: Mutex<Vec<String>>,
+    /// Text added to the error causes of injected 5xx answers, so a test can look for it downstream.
+    server_error_marker: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -456,7 +461,41 @@ impl Shared {
             fixtures,
             clock_offset: AtomicI64::new(0),
             inner: Mutex::new(inner),
+            extra_id_token_algs: Mutex::new(Vec::new()),
+            server_error_marker: Mutex::new(None),
         }
+    }
+
+    /// Algorithms advertised in discovery besides RS256.
+    pub fn extra_id_token_algs(&self) -> Vec<String> {
+        self.extra_id_token_algs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets the algorithms advertised in discovery besides RS256.
+    pub fn set_extra_id_token_algs(&self, algs: Vec<String>) {
+        *self
+            .extra_id_token_algs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = algs;
+    }
+
+    /// The marker injected 5xx answers carry, if any.
+    pub fn server_error_marker(&self) -> Option<String> {
+        self.server_error_marker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets (or clears) the marker injected 5xx answers carry.
+    pub fn set_server_error_marker(&self, marker: Option<String>) {
+        *self
+            .server_error_marker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = marker;
     }
 
     /// The lock; a poisoned lock is recovered (state stays usable after a panicking test thread).
