@@ -136,10 +136,19 @@ impl FromRequestParts<AppState> for ApiAgent {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         if let Some(token) = bearer {
-            let id = st.0.oidc.verify_bearer(token.trim()).map_err(|e| {
-                tracing::warn!(error = %e, "API bearer token refused");
-                ApiError::unauthenticated()
-            })?;
+            let token = token.trim();
+            let now = Utc::now();
+            let id = match st.0.bearers.get(token, now) {
+                Some(id) => id,
+                None => {
+                    let id = st.0.oidc.verify_bearer(token).map_err(|e| {
+                        tracing::warn!(error = %e, "API bearer token refused");
+                        ApiError::unauthenticated()
+                    })?;
+                    st.0.bearers.put(token, &id, now);
+                    id
+                }
+            };
             let agent_id = AgentId::parse(id.subject).map_err(|_| ApiError::unauthenticated())?;
             let agent = st.engine().resolve_agent(agent_id, &id.groups);
             if agent.role().is_none() {
@@ -197,6 +206,102 @@ impl FromRequestParts<AppState> for ApiAgent {
         api_quota(st, &agent, &ctx).await?;
         Ok(Self { agent, ctx })
     }
+}
+
+/// Bearer tokens already verified, so that an integration calling the API many times with one token pays for the
+/// signature check once (an RSA verification was the largest single cost of an API lookup).
+///
+/// An entry is the identity [`crate::oidc::Oidc::verify_bearer`] returned for a token, keyed by the token's SHA-256
+/// (the token itself is not kept), and lives until the token's `exp` or [`BearerCache::MAX_AGE`] after it was
+/// verified, whichever comes first. A token that was refused is never cached, so every refusal is decided (and
+/// logged) by the full check. The cache holds at most [`BearerCache::CAPACITY`] tokens.
+#[derive(Default)]
+pub struct BearerCache {
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], CachedBearer>>,
+}
+
+struct CachedBearer {
+    identity: crate::oidc::Identity,
+    until: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for BearerCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerCache").finish_non_exhaustive()
+    }
+}
+
+impl BearerCache {
+    /// Most tokens held; when full, expired entries are dropped, then everything if none had expired.
+    pub const CAPACITY: usize = 4096;
+    /// Longest time a verification is reused, whatever the token's `exp`.
+    pub const MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+    fn key(token: &str) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// The identity of a token verified earlier and still live at `now`.
+    pub fn get(&self, token: &str, now: DateTime<Utc>) -> Option<crate::oidc::Identity> {
+        let key = Self::key(token);
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match entries.get(&key) {
+            Some(e) if now < e.until => Some(e.identity.clone()),
+            Some(_) => {
+                entries.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Remembers the identity of a token that was just verified at `now`. The token's `exp` is read from its
+    /// (verified) payload; without a readable `exp` nothing is cached.
+    pub fn put(&self, token: &str, identity: &crate::oidc::Identity, now: DateTime<Utc>) {
+        let Some(exp) = jwt_exp(token) else {
+            return;
+        };
+        let until = exp.min(now + Self::MAX_AGE);
+        if until <= now {
+            return;
+        }
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= Self::CAPACITY {
+            entries.retain(|_, e| now < e.until);
+            if entries.len() >= Self::CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            Self::key(token),
+            CachedBearer {
+                identity: identity.clone(),
+                until,
+            },
+        );
+    }
+}
+
+/// The `exp` claim of a compact JWT whose signature was already checked.
+fn jwt_exp(token: &str) -> Option<DateTime<Utc>> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    #[derive(Deserialize)]
+    struct Exp {
+        exp: i64,
+    }
+    let e: Exp = serde_json::from_slice(&bytes).ok()?;
+    DateTime::from_timestamp(e.exp, 0)
 }
 
 /// The per-agent API quota (`[limits] api_per_agent_per_minute`): 429 with `Retry-After`, audited.
@@ -683,4 +788,100 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/verifications/{id}/continue", post(continue_))
         .route("/api/v1/verifications/{id}/code", post(code))
         .route("/api/v1/{*rest}", get(api_not_found).post(api_not_found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::Identity;
+    use base64::Engine as _;
+
+    fn jwt(payload: &serde_json::Value, sig: &str) -> String {
+        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        format!(
+            "{}.{}.{sig}",
+            b64(br#"{"alg":"RS256"}"#),
+            b64(payload.to_string().as_bytes())
+        )
+    }
+
+    fn agent() -> Identity {
+        Identity {
+            subject: "00uagent".to_owned(),
+            groups: vec!["helpdesk-tier2".to_owned()],
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_verified_token_is_reused_until_it_expires() {
+        let cache = BearerCache::default();
+        let t = jwt(&serde_json::json!({ "exp": 1_000_100 }), "sig");
+        assert!(cache.get(&t, at(1_000_000)).is_none());
+        cache.put(&t, &agent(), at(1_000_000));
+        let got = cache.get(&t, at(1_000_050));
+        assert_eq!(got.map(|i| i.subject), Some("00uagent".to_owned()));
+        assert!(cache.get(&t, at(1_000_100)).is_none(), "expired at its exp");
+    }
+
+    #[test]
+    fn reuse_is_capped_at_max_age() {
+        let cache = BearerCache::default();
+        let t = jwt(&serde_json::json!({ "exp": 2_000_000 }), "sig");
+        cache.put(&t, &agent(), at(1_000_000));
+        let max = BearerCache::MAX_AGE.num_seconds();
+        assert!(cache.get(&t, at(1_000_000 + max - 1)).is_some());
+        assert!(cache.get(&t, at(1_000_000 + max)).is_none());
+    }
+
+    #[test]
+    fn any_other_token_is_not_found() {
+        let cache = BearerCache::default();
+        let t = jwt(&serde_json::json!({ "exp": 1_000_100 }), "sig");
+        cache.put(&t, &agent(), at(1_000_000));
+        // Same header and payload, another signature: a forgery must go through the full check.
+        let forged = jwt(&serde_json::json!({ "exp": 1_000_100 }), "sih");
+        assert!(cache.get(&forged, at(1_000_001)).is_none());
+        assert!(cache.get(&format!("{t} "), at(1_000_001)).is_none());
+    }
+
+    #[test]
+    fn tokens_without_a_usable_exp_are_not_cached() {
+        let cache = BearerCache::default();
+        for t in [
+            jwt(&serde_json::json!({ "sub": "x" }), "sig"),
+            jwt(&serde_json::json!({ "exp": "soon" }), "sig"),
+            jwt(&serde_json::json!({ "exp": 999_999 }), "sig"),
+            "not-a-jwt".to_owned(),
+        ] {
+            cache.put(&t, &agent(), at(1_000_000));
+            assert!(cache.get(&t, at(1_000_000)).is_none(), "{t}");
+        }
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let cache = BearerCache::default();
+        for i in 0..(BearerCache::CAPACITY + 10) {
+            let t = jwt(&serde_json::json!({ "exp": 1_000_100, "n": i }), "sig");
+            cache.put(&t, &agent(), at(1_000_000));
+        }
+        let held = cache.entries.lock().map(|e| e.len()).unwrap_or(usize::MAX);
+        assert!(held <= BearerCache::CAPACITY, "{held}");
+    }
+
+    #[test]
+    fn the_cache_does_not_print_tokens_or_identities() {
+        let cache = BearerCache::default();
+        let t = jwt(&serde_json::json!({ "exp": 1_000_100 }), "sig");
+        cache.put(&t, &agent(), at(1_000_000));
+        let shown = format!("{cache:?}");
+        assert!(
+            !shown.contains("00uagent") && !shown.contains("sig"),
+            "{shown}"
+        );
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! A registry maps (verification, owning agent) to a `tokio::sync::watch` channel. The first watcher spawns the
 //! poller task, which calls [`Engine::poll_verification`] as that agent every interval (backing off after a
-//! while), publishes each result, and stops at a final state, at an error, when the outstanding challenge is a
+//! while), publishes a result only when it differs from the last one (watchers wake on changes, not on polls),
+//! and stops at a final state, at an error, when the outstanding challenge is a
 //! code the agent types in (nothing to poll), or when nobody has watched for a few intervals. A watcher that is
 //! not the owner gets its own entry, whose single engine call is refused before the IdP is asked.
 
@@ -67,6 +68,19 @@ impl std::fmt::Debug for PollRegistry {
 /// Whether a view needs more polling: a push (or other started factor) is outstanding.
 fn needs_polling(view: &VerificationView) -> bool {
     view.status == VerificationStatus::Challenged && matches!(view.factor, Some(FactorKind::Push))
+}
+
+/// Stores `snapshot` and wakes the watchers only if it differs from what they last saw: a push left waiting
+/// poll after poll sends no SSE event (the keep-alive keeps the stream open).
+fn publish_if_changed(tx: &watch::Sender<Snapshot>, snapshot: Snapshot) {
+    tx.send_if_modified(|current| {
+        if *current == snapshot {
+            false
+        } else {
+            *current = snapshot;
+            true
+        }
+    });
 }
 
 /// Whether a snapshot is final for the poller.
@@ -194,7 +208,7 @@ impl PollRegistry {
                         .increment(1);
                 }
             }
-            tx.send_replace(snapshot);
+            publish_if_changed(&tx, snapshot);
             if done {
                 return;
             }
@@ -213,5 +227,36 @@ impl PollRegistry {
             };
             tokio::time::sleep(every).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fctr_ports::Reason;
+
+    #[test]
+    fn an_unchanged_result_wakes_no_watcher() {
+        let (tx, mut rx) = watch::channel::<Snapshot>(None);
+        publish_if_changed(&tx, Some(Err(Denial::new(Reason::IdpError))));
+        assert!(
+            rx.has_changed().unwrap_or(false),
+            "the first result is news"
+        );
+        rx.mark_unchanged();
+        publish_if_changed(&tx, Some(Err(Denial::new(Reason::IdpError))));
+        assert!(
+            !rx.has_changed().unwrap_or(true),
+            "the same result again is not"
+        );
+        publish_if_changed(&tx, Some(Err(Denial::new(Reason::VerificationNotFound))));
+        assert!(rx.has_changed().unwrap_or(false), "a different one is");
+        assert_eq!(
+            rx.borrow_and_update()
+                .as_ref()
+                .and_then(|r| r.as_ref().err())
+                .map(|d| d.reason),
+            Some(Reason::VerificationNotFound)
+        );
     }
 }

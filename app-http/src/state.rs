@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     pub ready_cache: tokio::sync::Mutex<Option<(tokio::time::Instant, bool)>>,
     /// The edge's own limiter (per-IP sign-in, per-agent API), on the engine's clock.
     pub edge_limiter: Arc<dyn fctr_ports::RateLimiter>,
+    /// API bearer tokens already verified.
+    pub bearers: crate::api::BearerCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -133,6 +135,7 @@ impl AppState {
             polls,
             ready_cache: tokio::sync::Mutex::new(None),
             edge_limiter,
+            bearers: crate::api::BearerCache::default(),
         }))
     }
 

@@ -22,9 +22,10 @@ use fctr_ports::{
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
+use tokio::sync::oneshot;
 use url::Url;
 use zeroize::Zeroizing;
 
@@ -53,6 +54,76 @@ const OP_CODE: Op = Op::verify("verify_code");
 #[derive(Clone)]
 pub struct OktaAdapter {
     inner: Arc<Transport>,
+    users_in_flight: Arc<InFlight>,
+}
+
+/// The body of a `200 OK` user read, shared by the callers that asked for it at the same time (zeroized when the
+/// last of them drops it).
+type SharedBody = Arc<Zeroizing<Vec<u8>>>;
+
+/// Concurrent reads of the same user share one upstream request. A lookup asks for the user and for its risk facts
+/// at once, and both are `GET /api/v1/users/{id}`: without this, every lookup read the same user twice.
+///
+/// Only requests in flight are shared; nothing is kept once the leader's request has ended (no cache of caller
+/// data). A follower gets the leader's body only for a `200 OK`; after any other outcome, or if the leader was
+/// cancelled, the follower sends its own request, so errors and retries behave exactly as without sharing.
+#[derive(Default)]
+struct InFlight {
+    waiting: std::sync::Mutex<HashMap<String, Vec<oneshot::Sender<SharedBody>>>>,
+}
+
+enum Flight<'a> {
+    /// Sends the request and hands the body to the followers ([`Leader::finish`]).
+    Leader(Leader<'a>),
+    /// Waits for the leader's body.
+    Follower(oneshot::Receiver<SharedBody>),
+}
+
+/// The caller that sends the request. Dropping it without [`Leader::finish`] (an error, a cancelled future)
+/// releases the followers, who then ask for themselves.
+struct Leader<'a> {
+    flights: &'a InFlight,
+    key: String,
+}
+
+impl InFlight {
+    fn join(&self, key: &str) -> Flight<'_> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(followers) = waiting.get_mut(key) {
+            let (tx, rx) = oneshot::channel();
+            followers.push(tx);
+            return Flight::Follower(rx);
+        }
+        waiting.insert(key.to_owned(), Vec::new());
+        Flight::Leader(Leader {
+            flights: self,
+            key: key.to_owned(),
+        })
+    }
+
+    fn take(&self, key: &str) -> Vec<oneshot::Sender<SharedBody>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key)
+            .unwrap_or_default()
+    }
+}
+
+impl Leader<'_> {
+    fn finish(self, body: &SharedBody) {
+        for f in self.flights.take(&self.key) {
+            let _ = f.send(Arc::clone(body));
+        }
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        // After `finish` the entry is already gone and this is a no-op; otherwise the followers' senders are
+        // dropped here and each of them sends its own request.
+        drop(self.flights.take(&self.key));
+    }
 }
 
 impl fmt::Debug for OktaAdapter {
@@ -135,6 +206,7 @@ impl OktaAdapter {
         };
         Ok(Self {
             inner: Arc::new(Transport::new(client, org, credential, limits)),
+            users_in_flight: Arc::new(InFlight::default()),
         })
     }
 
@@ -204,9 +276,24 @@ impl OktaAdapter {
         Ok((v, resp))
     }
 
+    /// `GET /api/v1/users/{id}`, shared with any read of the same user already in flight ([`InFlight`]).
     async fn fetch_user(&self, op: &Op, id: &SubjectId) -> Result<UserDto, PortError> {
         let url = self.user_url(id.as_str(), &[])?;
-        Ok(self.get_json::<UserDto>(op, &url).await?.0)
+        match self.users_in_flight.join(url.as_str()) {
+            Flight::Follower(rx) => match rx.await {
+                Ok(body) => parse_body(op, &body),
+                Err(_) => Ok(self.get_json::<UserDto>(op, &url).await?.0),
+            },
+            Flight::Leader(leader) => {
+                let resp = self.inner.send(op, Method::GET, &url, None).await?;
+                if resp.status != StatusCode::OK {
+                    return Err(map_error(&resp, op));
+                }
+                let body: SharedBody = Arc::new(resp.body);
+                leader.finish(&body);
+                parse_body(op, &body)
+            }
+        }
     }
 
     async fn lifecycle_post(
@@ -235,7 +322,11 @@ impl OktaAdapter {
 }
 
 fn parse<T: DeserializeOwned>(op: &Op, resp: &Resp) -> Result<T, PortError> {
-    serde_json::from_slice(&resp.body).map_err(|e| malformed(op, Some(&e)))
+    parse_body(op, &resp.body)
+}
+
+fn parse_body<T: DeserializeOwned>(op: &Op, body: &[u8]) -> Result<T, PortError> {
+    serde_json::from_slice(body).map_err(|e| malformed(op, Some(&e)))
 }
 
 fn bool_str(b: bool) -> &'static str {

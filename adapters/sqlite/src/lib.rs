@@ -126,6 +126,7 @@ pub enum StoreError {
 struct Inner {
     pool: SqlitePool,
     tx: mpsc::Sender<Command>,
+    commits: Arc<std::sync::atomic::AtomicU64>,
     checkpoint_key: Option<SecretString>,
     writer: std::sync::Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
@@ -189,18 +190,21 @@ impl SqliteStore {
             .await
             .map_err(StoreError::Open)?;
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let w = writer::Writer::new(
             conn,
             heads,
             checkpointed,
             options.checkpoint_key.clone(),
             options.max_batch,
+            Arc::clone(&commits),
         );
         let handle = tokio::spawn(w.run(rx));
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 tx,
+                commits,
                 checkpoint_key: options.checkpoint_key,
                 writer: std::sync::Mutex::new(Some(handle)),
                 path,
@@ -212,6 +216,15 @@ impl SqliteStore {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Transactions the writer has committed for appends and usage records since the store was opened. Each is one
+    /// fsync; under concurrent appends it grows much more slowly than the number of events (group commit).
+    #[must_use]
+    pub fn group_commits(&self) -> u64 {
+        self.inner
+            .commits
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops the writer after the commands queued before this call, refuses everything after it with

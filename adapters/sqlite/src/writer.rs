@@ -15,6 +15,8 @@ use fctr_ports::{
 use secrecy::SecretString;
 use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 /// A reply channel.
@@ -120,6 +122,8 @@ pub(crate) struct Writer {
     checkpointed: HashMap<TenantId, u64>,
     key: Option<SecretString>,
     max_batch: usize,
+    /// Successful group commits (see [`crate::SqliteStore::group_commits`]).
+    commits: Arc<AtomicU64>,
 }
 
 enum Pending {
@@ -134,6 +138,7 @@ impl Writer {
         checkpointed: HashMap<TenantId, u64>,
         key: Option<SecretString>,
         max_batch: usize,
+        commits: Arc<AtomicU64>,
     ) -> Self {
         Self {
             conn,
@@ -141,6 +146,7 @@ impl Writer {
             checkpointed,
             key,
             max_batch: max_batch.max(1),
+            commits,
         }
     }
 
@@ -230,6 +236,7 @@ impl Writer {
         let result = self.write_group(group, &mut overlay, &mut pending).await;
         match result {
             Ok(()) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
                 if let Some(heads) = self.heads.as_mut() {
                     heads.extend(overlay);
                 }

@@ -6,6 +6,7 @@
 mod challenge;
 mod directory;
 mod errors;
+mod in_flight;
 mod leaks;
 mod lifecycle;
 mod oauth;

@@ -6,6 +6,7 @@ mod common;
 mod crash;
 mod export;
 mod files;
+mod group_commit;
 mod purge;
 mod stored_form;
 mod tamper;
