@@ -144,7 +144,10 @@ mod basic_tests {
             Some(("portal:app".to_owned(), "s3cr~t x+y".to_owned()))
         );
         assert_eq!(client_secret_basic("Bearer abc"), None);
-        assert_eq!(client_secret_basic(&format!("Basic {}", b64(b"no-colon"))), None);
+        assert_eq!(
+            client_secret_basic(&format!("Basic {}", b64(b"no-colon"))),
+            None
+        );
         assert_eq!(client_secret_basic("Basic !!!"), None);
     }
 }
