@@ -24,4 +24,7 @@ if [ ! -d "$db/.git" ]; then
   (cd "$db" && git init -q && git add -A && git -c user.name=ci -c user.email=ci@localhost commit -qm snapshot)
 fi
 echo "advisory snapshot: $(cat ../shared/advisory-db/SNAPSHOT 2>/dev/null || echo unknown)"
+# cargo-deny reads the metadata of every target platform's crates (windows-sys and the like), which a build on
+# this host never downloads; fetch them first, then check with the advisory database offline.
+cargo fetch --locked -q
 cargo deny --offline check
