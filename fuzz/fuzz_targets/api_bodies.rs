@@ -21,8 +21,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             let mut h = axum::http::HeaderMap::new();
             h.insert("x-forwarded-for", v);
             let mut e = fctr_portal::edge::EdgeSettings::default();
-            e.trusted_proxies = fctr_portal::edge::parse_cidrs(&["0.0.0.0/0".to_owned(), "::/0".to_owned()])
-                .unwrap_or_default();
+            e.trusted_proxies =
+                fctr_portal::edge::parse_cidrs(&["0.0.0.0/0".to_owned(), "::/0".to_owned()])
+                    .unwrap_or_default();
             let _ = e.client_ip(std::net::IpAddr::from([10, 0, 0, 1]), &h);
         }
         let _ = fctr_portal::edge::parse_cidrs(&[s.to_owned()]);

@@ -318,9 +318,7 @@ impl EntraAdapter {
             .as_deref()
             .filter(|p| !p.is_empty())
             .ok_or(PortError::Malformed)?;
-        let start = tap.start_date_time.or(tap.created_date_time);
-        let minutes = tap.lifetime_in_minutes.unwrap_or(lifetime);
-        let expires_at = start.map(|s| s + chrono::Duration::minutes(i64::from(minutes)));
+        let expires_at = tap.expires_at(lifetime);
         Ok(ActionReceipt {
             kind: ActionKind::IssueTemporaryAccessPass,
             secret: Some(OneTimeSecret {

@@ -139,6 +139,10 @@ mod adapter;
 mod config;
 mod connector;
 mod errors;
+/// Fuzzing entry points (feature `fuzzing`, off by default): not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod password;
 mod query;

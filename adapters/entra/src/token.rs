@@ -167,6 +167,10 @@ enum Prepared {
     },
 }
 
+/// The longest token lifetime believed (Entra issues 60–90 minutes); a longer `expires_in` is read as this, so the
+/// cache arithmetic cannot overflow.
+const MAX_LIFETIME: Duration = Duration::from_secs(86_400);
+
 /// A cached access token.
 struct Cached {
     token: SecretString,
@@ -405,37 +409,45 @@ impl TokenSource {
                 .to_vec(),
         );
         if status.is_success() {
-            let parsed: TokenResponse =
-                serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
-            let token = Zeroizing::new(parsed.access_token);
-            if token.is_empty()
-                || parsed
-                    .token_type
-                    .as_deref()
-                    .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-            {
-                return Err(TokenError::Malformed);
-            }
-            let lifetime = parsed.expires_in.unwrap_or(3599);
-            let margin = (lifetime / 2).min(300);
-            let generation = self
-                .generation
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                + 1;
-            tracing::debug!(
-                field = self.field,
-                expires_in = lifetime,
-                "entra: access token minted"
-            );
-            return Ok(Cached {
-                token: SecretString::from(token.as_str().to_owned()),
-                refresh_at: Instant::now() + Duration::from_secs(lifetime.saturating_sub(margin)),
-                generation,
-            });
+            return self.accept(&bytes);
         }
         let err = classify(status, retry, &bytes);
         tracing::warn!(field = self.field, status = status.as_u16(), error = %err, "entra: token request refused");
         Err(err)
+    }
+
+    /// Reads a successful token-endpoint answer into a cached token.
+    fn accept(&self, bytes: &[u8]) -> Result<Cached, TokenError> {
+        let parsed: TokenResponse =
+            serde_json::from_slice(bytes).map_err(|_| TokenError::Malformed)?;
+        let token = Zeroizing::new(parsed.access_token);
+        if token.is_empty()
+            || parsed
+                .token_type
+                .as_deref()
+                .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err(TokenError::Malformed);
+        }
+        let lifetime = parsed
+            .expires_in
+            .unwrap_or(3599)
+            .min(MAX_LIFETIME.as_secs());
+        let margin = (lifetime / 2).min(300);
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        tracing::debug!(
+            field = self.field,
+            expires_in = lifetime,
+            "entra: access token minted"
+        );
+        Ok(Cached {
+            token: SecretString::from(token.as_str().to_owned()),
+            refresh_at: Instant::now() + Duration::from_secs(lifetime.saturating_sub(margin)),
+            generation,
+        })
     }
 }
 
@@ -570,9 +582,66 @@ fn sign(credential: &Prepared, claims: &Claims<'_>) -> Result<Zeroizing<String>,
         .map_err(|_| TokenError::Signing)
 }
 
+/// Fuzzing hook (feature `fuzzing`): a token-endpoint body through what [`TokenSource::fetch`] does with it, as
+/// a success body ([`TokenSource::accept`]) and as a refusal body ([`classify`]) for a few statuses.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_bodies(bytes: &[u8]) {
+    static SOURCE: std::sync::OnceLock<Option<TokenSource>> = std::sync::OnceLock::new();
+    let source = SOURCE.get_or_init(|| {
+        let authority = Url::parse(crate::DEFAULT_AUTHORITY).ok()?;
+        TokenSource::new(
+            &authority,
+            "contoso.onmicrosoft.com",
+            "00000000-0000-0000-0000-000000000002",
+            &EntraCredential::ClientSecret(SecretString::from("fuzz")),
+            crate::GRAPH_SCOPE,
+            "fuzz",
+        )
+        .ok()
+    });
+    if let Some(s) = source {
+        let _ = s.accept(bytes);
+    }
+    for status in [
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ] {
+        let _ = classify(status, None, bytes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: an `expires_in` near `u64::MAX` overflowed `Instant + Duration` when the token was cached,
+    /// panicking the request. Found while writing the `entra_json` fuzz target, which covers `accept`.
+    #[test]
+    fn absurd_expires_in_does_not_overflow() {
+        let authority = Url::parse(crate::DEFAULT_AUTHORITY).unwrap();
+        let source = TokenSource::new(
+            &authority,
+            "contoso.onmicrosoft.com",
+            "00000000-0000-0000-0000-000000000002",
+            &EntraCredential::ClientSecret(SecretString::from("s")),
+            crate::GRAPH_SCOPE,
+            "test",
+        )
+        .unwrap();
+        for body in [
+            &br#"{"token_type":"Bearer","access_token":"t","expires_in":18446744073709551615}"#[..],
+            br#"{"token_type":"Bearer","access_token":"t","expires_in":"9223372036854775807"}"#,
+        ] {
+            let cached = source.accept(body).unwrap();
+            assert!(cached.refresh_at <= Instant::now() + MAX_LIFETIME);
+        }
+        let cached = source
+            .accept(br#"{"access_token":"t","expires_in":"3599"}"#)
+            .unwrap();
+        assert!(cached.refresh_at > Instant::now() + Duration::from_secs(3000));
+    }
 
     #[test]
     fn aadsts_codes_are_read_from_codes_or_prefix() {

@@ -220,6 +220,16 @@ pub(crate) struct GraphTap {
     pub(crate) lifetime_in_minutes: Option<u32>,
 }
 
+impl GraphTap {
+    /// When the pass expires: its start (or, without one, its creation) plus its lifetime (`requested` minutes
+    /// when Graph omits it). `None` when Graph gave no time, or the sum is not a representable time.
+    pub(crate) fn expires_at(&self, requested: u32) -> Option<DateTime<Utc>> {
+        let start = self.start_date_time.or(self.created_date_time)?;
+        let minutes = self.lifetime_in_minutes.unwrap_or(requested);
+        start.checked_add_signed(chrono::TimeDelta::minutes(i64::from(minutes)))
+    }
+}
+
 impl Drop for GraphTap {
     fn drop(&mut self) {
         use zeroize::Zeroize as _;
@@ -313,6 +323,25 @@ mod tests {
             serde_json::from_value(serde_json::json!({"@odata.type":"#weird type!","id":"x"}))
                 .unwrap();
         assert_eq!(bad.kind(), FactorKind::Other("entra:unknown".into()));
+    }
+
+    /// A TAP answer whose start is near the end of representable time: the expiry is `None`, not an overflow
+    /// panic (the receipt used to add the lifetime unchecked).
+    #[test]
+    fn tap_expiry_never_overflows() {
+        let tap: GraphTap = serde_json::from_str(
+            r#"{"temporaryAccessPass":"x","startDateTime":"+262142-12-31T23:59:59Z","lifetimeInMinutes":4294967295}"#,
+        )
+        .unwrap();
+        assert_eq!(tap.expires_at(60), None);
+        let tap: GraphTap = serde_json::from_str(
+            r#"{"temporaryAccessPass":"x","createdDateTime":"2026-11-29T07:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            tap.expires_at(60).map(|t| t.to_rfc3339()),
+            Some("2026-11-29T08:00:00+00:00".to_owned())
+        );
     }
 
     #[test]

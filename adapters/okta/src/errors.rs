@@ -138,7 +138,12 @@ pub(crate) fn server_date(headers: &HeaderMap) -> Option<SystemTime> {
     httpdate::parse_http_date(v).ok()
 }
 
-/// Seconds until `X-Rate-Limit-Reset`, measured against the server's `Date` (or the local clock), never negative.
+/// The furthest reset believed. Okta's windows are a minute long; a reset further away is nonsense (or hostile) and
+/// would overflow the time arithmetic done with it, so it is read as this.
+pub(crate) const MAX_RESET: Duration = Duration::from_secs(86_400);
+
+/// Seconds until `X-Rate-Limit-Reset`, measured against the server's `Date` (or the local clock), never negative,
+/// at most [`MAX_RESET`].
 pub(crate) fn reset_in(headers: &HeaderMap) -> Option<Duration> {
     let reset = header_u64(headers, "x-rate-limit-reset")?;
     let now = server_date(headers).unwrap_or_else(SystemTime::now);
@@ -146,7 +151,7 @@ pub(crate) fn reset_in(headers: &HeaderMap) -> Option<Duration> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    Some(Duration::from_secs(reset.saturating_sub(now_s)))
+    Some(Duration::from_secs(reset.saturating_sub(now_s)).min(MAX_RESET))
 }
 
 /// How long to wait after a 429: `X-Rate-Limit-Reset − Date + 1 s`, else `Retry-After`, else 60 s; capped.
@@ -271,6 +276,35 @@ mod tests {
             ),
             Duration::from_secs(60)
         );
+    }
+
+    /// Regression: a reset far in the future (or a `Date` in 1970) overflowed `Duration` in `retry_after` and
+    /// `Instant`/`DateTime` in the transport's budget bookkeeping, panicking the request. Found while writing
+    /// the `okta_json` fuzz target, which covers these readers.
+    #[test]
+    fn absurd_rate_limit_resets_do_not_overflow() {
+        for (date, reset) in [
+            ("Thu, 01 Jan 1970 00:00:00 GMT", "18446744073709551615"),
+            ("Sun, 29 Nov 2026 07:00:00 GMT", "18446744073709551615"),
+            ("Sun, 29 Nov 2026 07:00:00 GMT", "9000000000000000"),
+            ("Sun, 29 Nov 2026 07:00:00 GMT", "90000000000000"),
+        ] {
+            let h = headers(&[
+                ("date", date),
+                ("x-rate-limit-limit", "600"),
+                ("x-rate-limit-remaining", "0"),
+                ("x-rate-limit-reset", reset),
+            ]);
+            assert_eq!(
+                retry_after(&h, Duration::from_secs(300)),
+                Duration::from_secs(300)
+            );
+            let (_, _, r) = rate_headers(&h).unwrap();
+            assert!(r <= MAX_RESET, "{reset}");
+            // What `Transport::observe` does with it.
+            let _ = std::time::Instant::now() + r;
+            let _ = chrono::Utc::now() + chrono::Duration::from_std(r).unwrap_or_default();
+        }
     }
 
     #[test]

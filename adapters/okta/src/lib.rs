@@ -100,6 +100,10 @@ mod adapter;
 mod config;
 mod dpop;
 mod errors;
+/// Fuzzing entry points (feature `fuzzing`, off by default): not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod search;
 mod token;

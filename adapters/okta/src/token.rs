@@ -458,6 +458,44 @@ fn missing_scope(description: Option<&str>) -> &'static str {
     }
 }
 
+/// Fuzzing hook (feature `fuzzing`): a token-endpoint body through what [`TokenSource::fetch`] does with it, a
+/// success body through [`TokenSource::accept`] (with and without DPoP) and a refusal body through the error
+/// decoding (`error` name, missing scope).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_bodies(bytes: &[u8]) {
+    static SOURCES: std::sync::OnceLock<Vec<TokenSource>> = std::sync::OnceLock::new();
+    let sources = SOURCES.get_or_init(|| {
+        let Ok(url) = Url::parse("https://acme.okta.com/oauth2/v1/token") else {
+            return Vec::new();
+        };
+        let source = |dpop| {
+            TokenSource::new(
+                "0oafuzz".to_owned(),
+                "kid".to_owned(),
+                SecretString::from("not a key"),
+                SigningAlgorithm::Es256,
+                url.clone(),
+                dpop,
+                Duration::from_secs(1),
+            )
+        };
+        let mut v = vec![source(None)];
+        if let Ok(k) = DpopKey::generate() {
+            v.push(source(Some(k)));
+        }
+        v
+    });
+    for s in sources {
+        let _ = s.accept(bytes);
+    }
+    let body: TokenErrorBody = serde_json::from_slice(bytes).unwrap_or(TokenErrorBody {
+        error: None,
+        error_description: None,
+    });
+    let _ = body.error.as_deref().and_then(oauth_error_name);
+    let _ = missing_scope(body.error_description.as_deref());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
