@@ -306,6 +306,29 @@ async fn check_entra(r: &mut Report, section: &EntraSection) {
         ),
         Err(e) => r.fail("entra.token", e.to_string(), entra_token_next(&e)),
     }
+    if let Some(granted) = entra.granted_graph_permissions().await {
+        let broader: Vec<&str> = granted
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !fctr_entra::USED_GRAPH_PERMISSIONS.contains(p))
+            .collect();
+        if broader.is_empty() {
+            r.ok(
+                "entra.permissions",
+                format!("granted only permissions fctr uses: {}", granted.join(" ")),
+            );
+        } else {
+            r.warn(
+                "entra.permissions",
+                format!(
+                    "the app holds Graph permissions fctr never uses: {}",
+                    broader.join(" ")
+                ),
+                "remove them from the app registration's API permissions and revoke their admin consent \
+                 (docs/entra-setup.md, section 2)",
+            );
+        }
+    }
     if connector {
         r.warn(
             "entra.connector",

@@ -72,6 +72,11 @@ pub(crate) enum MockIdpCommand {
         /// Inject a fault (repeatable), as for `mock-idp okta` (routes are the fake's Graph templates).
         #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
         faults: Vec<FaultSpec>,
+        /// Graph application permissions granted to the fake's app (comma- or space-separated; default: the
+        /// least-privilege set of docs/entra-setup.md), e.g. to see `fctr doctor` warn about a broad one or name
+        /// a missing one.
+        #[arg(long, value_name = "PERMISSIONS")]
+        app_permissions: Option<String>,
     },
 }
 
@@ -168,7 +173,17 @@ pub(crate) async fn run(cmd: MockIdpCommand, g: &Globals) -> Outcome {
             listen,
             push_timeout_secs,
             faults,
-        } => entra(listen, push_timeout_secs, &faults, g).await,
+            app_permissions,
+        } => {
+            entra(
+                listen,
+                push_timeout_secs,
+                &faults,
+                app_permissions.as_deref(),
+                g,
+            )
+            .await
+        }
         MockIdpCommand::Okta {
             listen,
             push_timeout_secs,
@@ -314,15 +329,23 @@ async fn entra(
     listen: SocketAddr,
     push_timeout_secs: u64,
     faults: &[FaultSpec],
+    app_permissions: Option<&str>,
     g: &Globals,
 ) -> Outcome {
     use fctr_testkit::entra::{FakeEntra, FakeEntraOptions};
     loopback_only(listen)?;
-    let options = FakeEntraOptions {
+    let mut options = FakeEntraOptions {
         listen,
         push_timeout: Duration::from_secs(push_timeout_secs.max(1)),
         ..FakeEntraOptions::default()
     };
+    if let Some(list) = app_permissions {
+        options.app_permissions = list
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
     let fake = FakeEntra::start(options).await.map_err(|e| {
         Fail::usage(
             format!("cannot start the fake Entra tenant: {e}"),

@@ -134,6 +134,13 @@ impl EntraAdapter {
         Ok(())
     }
 
+    /// The Graph application permissions the tenant granted, read from the last Graph token minted (call after
+    /// [`EntraAdapter::check_credentials`]). `None` when no token is cached or it cannot be read. Compare with
+    /// [`crate::USED_GRAPH_PERMISSIONS`] to see whether the app holds more than fctr needs.
+    pub async fn granted_graph_permissions(&self) -> Option<Vec<String>> {
+        self.inner.graph.tokens.granted_roles().await
+    }
+
     /// The Graph token endpoint in use (also the client-assertion audience).
     #[must_use]
     pub fn token_endpoint(&self) -> &Url {

@@ -156,3 +156,19 @@ pub use config::{
     EntraCredential, MFA_CONNECTOR_CLIENT_ID, MfaConnectorConfig, NameSearch, TapBounds,
 };
 pub use token::{CONNECTOR_SCOPE, GRAPH_SCOPE, TokenError};
+
+/// Every Microsoft Graph application permission fctr can use (docs/entra-setup.md, section 2): reading users, their
+/// methods and group memberships; revoking sessions; setting a temporary password; Temporary Access Passes (the
+/// granular permission, or the methods one that also covers removing factors); enabling and disabling accounts.
+/// A permission outside this list is broader than fctr needs (for example `Directory.ReadWrite.All`,
+/// `User.ReadWrite.All`, or `Directory.Read.All` where `GroupMember.Read.All` suffices).
+pub const USED_GRAPH_PERMISSIONS: &[&str] = &[
+    "User.Read.All",
+    "UserAuthenticationMethod.Read.All",
+    "UserAuthenticationMethod.ReadWrite.All",
+    "UserAuthMethod-TAP.ReadWrite.All",
+    "GroupMember.Read.All",
+    "User.RevokeSessions.All",
+    "User-PasswordProfile.ReadWrite.All",
+    "User.EnableDisableAccount.All",
+];

@@ -359,6 +359,13 @@ impl TokenSource {
         self.token(client).await
     }
 
+    /// The application permissions (`roles` claim) of the token cached now: what the tenant actually granted.
+    /// `None` when no token is cached or its payload cannot be read; an empty list when it carries no roles.
+    pub(crate) async fn granted_roles(&self) -> Option<Vec<String>> {
+        let cache = self.cache.lock().await;
+        roles_of(cache.as_ref()?.token.expose_secret())
+    }
+
     /// Mints a token now, bypassing the cache (for credential checks).
     pub(crate) async fn check(&self, client: &reqwest::Client) -> Result<(), TokenError> {
         let fresh = self.fetch(client).await?;
@@ -452,6 +459,23 @@ impl TokenSource {
 }
 
 /// Maps a token-endpoint failure. Only the OAuth `error` token and the numeric AADSTS code are read.
+/// The `roles` claim of an access token (a JWT; Entra signs it for Graph, which verifies it: fctr only reads which
+/// permissions it carries). `None` when the token is not a readable JWT.
+fn roles_of(token: &str) -> Option<Vec<String>> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let roles = match claims.get("roles") {
+        None => Vec::new(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|r| r.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()?,
+        Some(_) => return None,
+    };
+    Some(roles)
+}
+
 fn classify(status: StatusCode, retry: Option<Duration>, body: &[u8]) -> TokenError {
     if status == StatusCode::TOO_MANY_REQUESTS {
         return TokenError::RateLimited { retry_after: retry };
@@ -618,6 +642,29 @@ mod tests {
 
     /// Regression: an `expires_in` near `u64::MAX` overflowed `Instant + Duration` when the token was cached,
     /// panicking the request. Found while writing the `entra_json` fuzz target, which covers `accept`.
+    #[test]
+    fn roles_are_read_from_the_token_payload_only_when_well_formed() {
+        use base64::Engine as _;
+        let jwt = |payload: &str| {
+            let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!("{}.{}.sig", b(r#"{"alg":"RS256"}"#), b(payload))
+        };
+        assert_eq!(
+            roles_of(&jwt(
+                r#"{"roles":["User.Read.All","Directory.ReadWrite.All"]}"#
+            )),
+            Some(vec![
+                "User.Read.All".to_owned(),
+                "Directory.ReadWrite.All".to_owned()
+            ])
+        );
+        assert_eq!(roles_of(&jwt(r#"{"aud":"x"}"#)), Some(Vec::new()));
+        assert_eq!(roles_of(&jwt(r#"{"roles":"User.Read.All"}"#)), None);
+        assert_eq!(roles_of(&jwt(r#"{"roles":[1]}"#)), None);
+        assert_eq!(roles_of("opaque-token"), None);
+        assert_eq!(roles_of("a.!!!.c"), None);
+    }
+
     #[test]
     fn absurd_expires_in_does_not_overflow() {
         let authority = Url::parse(crate::DEFAULT_AUTHORITY).unwrap();

@@ -215,6 +215,11 @@ async fn doctor_checks_an_entra_tenant_its_tokens_and_the_connector() {
         "{r:?}"
     );
     assert!(r.out.contains("WARN  entra.connector"), "{r:?}");
+    assert!(
+        r.out
+            .contains("ok    entra.permissions  granted only permissions fctr uses: User.Read.All"),
+        "{r:?}"
+    );
     assert!(r.out.contains("ok    entra.read"), "{r:?}");
     assert!(r.out.contains("intact: 2 event(s)"), "{r:?}");
     assert!(!r.out.contains("okta"), "no Okta checks: {r:?}");
@@ -241,6 +246,36 @@ async fn doctor_checks_an_entra_tenant_its_tokens_and_the_connector() {
         "{r:?}"
     );
     assert!(!r.out.contains("entra.connector"), "{r:?}");
+}
+
+/// An app registration holding more than fctr needs is named, permission by permission (a warning: it works).
+#[tokio::test]
+async fn doctor_warns_when_the_entra_app_holds_broader_permissions() {
+    let mock = Mock::start_provider(
+        "entra",
+        &[
+            "--app-permissions",
+            "User.Read.All,GroupMember.Read.All,Directory.ReadWrite.All User.ReadWrite.All",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = audit_file(dir.path(), 1).await;
+    let secret = mock.info["app"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cfg = entra_doctor_config(dir.path(), &mock, false, &db);
+    let r = entra_doctor(&cfg, &secret);
+    assert_eq!(r.code, 0, "a warning, not a failure: {r:?}");
+    assert!(
+        r.out.contains(
+            "WARN  entra.permissions  the app holds Graph permissions fctr never uses: \
+             Directory.ReadWrite.All User.ReadWrite.All"
+        ),
+        "{r:?}"
+    );
+    assert!(r.out.contains("docs/entra-setup.md, section 2"), "{r:?}");
+    assert!(!r.out.contains("ok    entra.permissions"), "{r:?}");
 }
 
 #[test]
