@@ -5,6 +5,7 @@ use crate::ttl::TtlMap;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use fctr_ports::{Clock, PortError, RateDecision, RateKey, RateLimiter, RateRule};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,12 +23,16 @@ use std::time::Duration;
 ///   that fit now, including the one it was asked about (one more than [`RateLimiter::hit`] would then report).
 /// - [`RateLimiter::reset`] forgets the key.
 ///
+/// Each key's hits are kept in time order (a clock that steps back inserts in place), so dropping the hits that
+/// left the window pops from the front and the answer needs no scan or sort: a check costs O(1) amortised, not
+/// O(limit).
+///
 /// A key is meant to be used with one rule; its hits are kept for the last window it was used with. Keys whose
 /// windows have emptied are dropped (on their next use, or by an opportunistic sweep on later hits), so memory is
 /// bounded by the keys active within their window. Single node only.
 pub struct MemoryRateLimiter {
     clock: Arc<dyn Clock>,
-    keys: Mutex<TtlMap<RateKey, Vec<DateTime<Utc>>>>,
+    keys: Mutex<TtlMap<RateKey, VecDeque<DateTime<Utc>>>>,
 }
 
 impl MemoryRateLimiter {
@@ -51,9 +56,12 @@ impl MemoryRateLimiter {
         let window = TimeDelta::from_std(rule.window).unwrap_or(TimeDelta::MAX);
         let mut keys = lock(&self.keys);
         let mut hits = keys.take(key, now).unwrap_or_default();
-        hits.retain(|&h| now < leaves_at(h, window));
+        // Sorted by time, so the hits that left the window (`leaves_at(h) <= now`) are a prefix.
+        while hits.front().is_some_and(|&h| now >= leaves_at(h, window)) {
+            hits.pop_front();
+        }
         let decision = decide(&mut hits, rule, window, now, count);
-        match hits.iter().max() {
+        match hits.back() {
             Some(&newest) => keys.insert(key.clone(), hits, leaves_at(newest, window), now),
             None => keys.maybe_sweep(now),
         }
@@ -67,9 +75,9 @@ fn leaves_at(at: DateTime<Utc>, window: TimeDelta) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Decides over hits already inside the window, recording `now` when `count` and allowed.
+/// Decides over hits already inside the window (in time order), recording `now` when `count` and allowed.
 fn decide(
-    hits: &mut Vec<DateTime<Utc>>,
+    hits: &mut VecDeque<DateTime<Utc>>,
     rule: RateRule,
     window: TimeDelta,
     now: DateTime<Utc>,
@@ -79,7 +87,9 @@ fn decide(
     let n = hits.len();
     if n < limit {
         if count {
-            hits.push(now);
+            // At the back unless the clock stepped back.
+            let at = hits.partition_point(|&h| h <= now);
+            hits.insert(at, now);
         }
         let remaining = limit - n - usize::from(count);
         return RateDecision::Allowed {
@@ -87,9 +97,7 @@ fn decide(
         };
     }
     // One more fits once `n - limit + 1` hits have left: when the (n - limit)-th oldest leaves.
-    let mut sorted = hits.clone();
-    sorted.sort_unstable();
-    let retry_after = match sorted.get(n - limit) {
+    let retry_after = match hits.get(n - limit) {
         Some(&h) => (leaves_at(h, window) - now)
             .to_std()
             .unwrap_or(Duration::ZERO),

@@ -222,3 +222,19 @@ fn concurrent_hits_are_counted_exactly() {
         assert_eq!(allowed, 10);
     });
 }
+
+/// A clock that steps back records the hit in time order, so the older hit still leaves the window first.
+#[tokio::test]
+async fn a_clock_that_steps_back_keeps_the_window_exact() {
+    let (clock, limiter) = limiter();
+    let k = key("lookup:agent:back");
+    let r = rule(2, 60);
+    clock.set(t0() + TimeDelta::seconds(100));
+    assert_eq!(limiter.hit(&k, r).await.unwrap(), allowed(1));
+    clock.set(t0() + TimeDelta::seconds(90));
+    assert_eq!(limiter.hit(&k, r).await.unwrap(), allowed(0));
+    // At 155 the hit of 90 has left (150) and the hit of 100 has not (160): one fits, then the next waits 5 s.
+    clock.set(t0() + TimeDelta::seconds(155));
+    assert_eq!(limiter.hit(&k, r).await.unwrap(), allowed(0));
+    assert_eq!(limiter.hit(&k, r).await.unwrap(), limited(5));
+}
