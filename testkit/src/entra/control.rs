@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use chrono::{DateTime, Utc};
@@ -463,14 +463,10 @@ pub(crate) async fn phone_answer(
     State(st): State<FakeEntraState>,
     Form(f): Form<PhoneForm>,
 ) -> Response {
-    let answer = match (f.action.as_deref(), f.number.as_deref()) {
-        (Some("deny"), _) => PhoneAnswer::Deny,
-        (Some("ignore"), _) => PhoneAnswer::Ignore,
-        (_, Some(n)) => PhoneAnswer::Approve {
-            number: n.trim().parse::<u8>().ok(),
-        },
-        (Some("approve"), None) => PhoneAnswer::Approve { number: None },
-        _ => return control_error(StatusCode::BAD_REQUEST, "approve, pick a number or deny"),
+    let Some(answer) =
+        crate::common::page::phone_form_answer(f.action.as_deref(), f.number.as_deref())
+    else {
+        return control_error(StatusCode::BAD_REQUEST, "approve, pick a number or deny");
     };
     let msg = match st.phones().answer(&f.session, answer) {
         Ok(PushState::Approved) => "Approved.",
@@ -478,15 +474,5 @@ pub(crate) async fn phone_answer(
         Ok(_) => "Noted.",
         Err(_) => "That notification is no longer waiting.",
     };
-    let mut location = url::form_urlencoded::Serializer::new(String::new());
-    location.append_pair("msg", msg);
-    if let Some(u) = f.user.filter(|u| !u.is_empty()) {
-        location.append_pair("user", &u);
-    }
-    let loc = format!("phone?{}", location.finish());
-    let mut resp = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&loc) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp
+    crate::common::page::back_to_phone(msg, f.user)
 }
