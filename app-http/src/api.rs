@@ -291,17 +291,8 @@ impl BearerCache {
 
 /// The `exp` claim of a compact JWT whose signature was already checked.
 fn jwt_exp(token: &str) -> Option<DateTime<Utc>> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    #[derive(Deserialize)]
-    struct Exp {
-        exp: i64,
-    }
-    let e: Exp = serde_json::from_slice(&bytes).ok()?;
-    DateTime::from_timestamp(e.exp, 0)
+    let exp = crate::oidc::payload_of(token)?.get("exp")?.as_i64()?;
+    DateTime::from_timestamp(exp, 0)
 }
 
 /// The per-agent API quota (`[limits] api_per_agent_per_minute`): 429 with `Retry-After`, audited.

@@ -302,7 +302,7 @@ impl Oidc {
 }
 
 /// The payload of a compact JWS as JSON (no verification).
-fn payload_of(jwt: &str) -> Option<serde_json::Value> {
+pub(crate) fn payload_of(jwt: &str) -> Option<serde_json::Value> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)

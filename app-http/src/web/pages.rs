@@ -530,8 +530,8 @@ pub(crate) async fn events(ctx: Ctx, Path(id): Path<String>) -> Response {
     let Some(vid) = parse_vid(&id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    // Another agent's verification is unknown here as on its page (8.3.1): refuse before any stream or poller
-    // starts for it.
+    // Another agent's verification is unknown here as on its page (8.3.1), by the same check: its first poll is
+    // refused by the engine, and no stream is opened.
     if let Err(d) = ctx
         .state
         .polls()
