@@ -106,6 +106,10 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
             "This caller has too few factors that policy accepts to be verified here; nothing was sent.",
             "Have the caller enroll another accepted factor through your out-of-band process, or escalate.",
         ),
+        Reason::SelfAction => (
+            "Agents cannot verify or change their own account through the helpdesk portal.",
+            "Ask another agent to handle your own account.",
+        ),
         Reason::DowngradeRefused => (
             "The caller has a stronger factor enrolled; policy refuses the weaker one.",
             "Challenge the caller's strongest factor.",

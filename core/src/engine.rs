@@ -6,14 +6,16 @@ use crate::audit::AuditBuilder;
 use crate::denial::Denial;
 use crate::policy::{Explanation, Permission, Policy, Role, TargetClass};
 use crate::pseudonym::Pseudonymizer;
-use crate::verification::{AnyVerification, Approval, GrantTerms, NewVerification, Verification};
+use crate::verification::{
+    AnyVerification, Approval, Grant, GrantTerms, NewVerification, Verification,
+};
 use chrono::{DateTime, Utc};
 use fctr_ports::{
     Action, ActionKind, ActionReceipt, AgentId, AuditDetail, AuditLog, Capabilities,
     ChallengeContext, ChallengeState, Clock, CodeVerdict, EventKind, FactorId, FactorInfo,
-    FactorKind, FactorStatus, Grant, GrantStore, IdentityProvider, Outcome, PortError, PseudoId,
-    RateDecision, RateKey, RateLimiter, RateRule, Reason, RequestId, RiskFacts, SecretString,
-    SubjectId, TenantId, UsageKind, UsageLedger, UsageRecord, UserQuery, UserRecord,
+    FactorKind, FactorStatus, GrantConsumption, GrantStore, IdentityProvider, Outcome, PortError,
+    PseudoId, RateDecision, RateKey, RateLimiter, RateRule, Reason, RequestId, RiskFacts,
+    SecretString, SubjectId, TenantId, UsageKind, UsageLedger, UsageRecord, UserQuery, UserRecord,
     VerificationId, VerificationRecord, VerificationStatus,
 };
 use std::collections::BTreeSet;
@@ -195,6 +197,10 @@ pub struct CallerCard {
 pub struct ActionOutcome {
     /// The adapter's receipt; may carry a one-time secret to show once.
     pub receipt: ActionReceipt,
+    /// Whether the action's usage record is durable in the ledger. `false` means the ledger refused it even after
+    /// retries: it is held in memory and retried by the next write or [`Engine::flush_usage`] (see
+    /// [`Engine::pending_usage`]), never dropped silently.
+    pub usage_recorded: bool,
 }
 
 /// The fctr engine.
@@ -204,7 +210,12 @@ pub struct Engine {
     pseudo: Pseudonymizer,
     tenant: TenantId,
     retention: Retention,
+    /// Usage records the ledger refused, waiting to be written (counts merged per row).
+    pending_usage: std::sync::Mutex<Vec<UsageRecord>>,
 }
+
+/// How many times one usage write is tried before it is held for later.
+const USAGE_ATTEMPTS: usize = 3;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -255,12 +266,6 @@ fn upstream_detail(e: &PortError) -> AuditDetail {
     }
 }
 
-/// A grant that was consumed is replaced by a tombstone with no actions, so a later attempt can be told
-/// "already used" rather than "not verified".
-fn is_tombstone(g: &Grant) -> bool {
-    g.actions.is_empty()
-}
-
 impl Engine {
     /// An engine for one tenant.
     #[must_use]
@@ -271,6 +276,7 @@ impl Engine {
             pseudo,
             tenant,
             retention: Retention::default(),
+            pending_usage: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -441,6 +447,18 @@ impl Engine {
         }
     }
 
+    /// Counts a lookup against the agent's hourly quota.
+    async fn lookup_quota(&self, s: &Scope<'_>) -> Result<(), Denial> {
+        let key = rate_key(&["lookup", "agent", s.agent.pseudo.as_str()])?;
+        self.rate(
+            s,
+            &key,
+            Self::hourly(self.policy.limits().lookups_per_agent_per_hour),
+            "lookups_per_agent",
+        )
+        .await
+    }
+
     fn hourly(limit: u32) -> RateRule {
         RateRule {
             limit,
@@ -458,11 +476,7 @@ impl Engine {
 
     async fn check_lockout(&self, s: &Scope<'_>, target: &PseudoId) -> Result<(), Denial> {
         let rule = self.lockout_rule();
-        let keys = [
-            rate_key(&["code", "target", target.as_str()])?,
-            rate_key(&["code", "agent", s.agent.pseudo.as_str()])?,
-        ];
-        for key in &keys {
+        for key in &self.code_keys(s.agent, target)? {
             match self.ports.rate.peek(key, rule).await {
                 Ok(RateDecision::Allowed { .. }) => {}
                 Ok(RateDecision::Limited { retry_after }) => {
@@ -478,6 +492,80 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Refuses an agent acting on their own account, unless policy allows it. Agent and caller pseudonyms share
+    /// one namespace, so the agent's IdP id and the caller's compare through them.
+    async fn refuse_self(&self, s: &Scope<'_>, subject: &SubjectId) -> Result<(), Denial> {
+        if !self.policy.allow_agent_self_actions() && self.pseudo.subject(subject) == s.agent.pseudo
+        {
+            return Err(self.deny(s, Reason::SelfAction).await);
+        }
+        Ok(())
+    }
+
+    /// Records one usage row as part of the outcome it counts. Each write is tried [`USAGE_ATTEMPTS`] times;
+    /// rows the ledger still refuses are held (counts merged) and written before the next row or by
+    /// [`Engine::flush_usage`]. Returns whether everything is durable now.
+    async fn record_usage(&self, agent: &Agent, kind: UsageKind, now: DateTime<Utc>) -> bool {
+        self.hold_usage(UsageRecord {
+            month: fctr_ports::Month::of(now),
+            tenant: self.tenant.clone(),
+            agent: agent.pseudo.clone(),
+            kind,
+            count: 1,
+        });
+        self.flush_usage().await == 0
+    }
+
+    fn hold_usage(&self, usage: UsageRecord) {
+        let mut held = self
+            .pending_usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match held.iter_mut().find(|h| {
+            h.month == usage.month
+                && h.tenant == usage.tenant
+                && h.agent == usage.agent
+                && h.kind == usage.kind
+        }) {
+            Some(h) => h.count = h.count.saturating_add(usage.count),
+            None => held.push(usage),
+        }
+    }
+
+    /// Writes the usage rows the ledger refused earlier. Returns how many rows are still held (0: all durable).
+    /// Shells call it on a schedule; every usage write calls it too.
+    pub async fn flush_usage(&self) -> usize {
+        let batch = std::mem::take(
+            &mut *self
+                .pending_usage
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for row in batch {
+            let mut written = false;
+            for _ in 0..USAGE_ATTEMPTS {
+                if self.ports.usage.record(row.clone()).await.is_ok() {
+                    written = true;
+                    break;
+                }
+            }
+            if !written {
+                self.hold_usage(row);
+            }
+        }
+        self.pending_usage()
+    }
+
+    /// Usage rows held because the ledger refused them (a metric and a readiness signal: non-zero means the
+    /// ledger is failing; nothing is lost while the process runs).
+    #[must_use]
+    pub fn pending_usage(&self) -> usize {
+        self.pending_usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     // ----- sign-in -----
@@ -616,14 +704,7 @@ impl Engine {
             action: None,
         };
         self.authorize(&s, Permission::Lookup).await?;
-        let key = rate_key(&["lookup", "agent", agent.pseudo.as_str()])?;
-        self.rate(
-            &s,
-            &key,
-            Self::hourly(self.policy.limits().lookups_per_agent_per_hour),
-            "lookups_per_agent",
-        )
-        .await?;
+        self.lookup_quota(&s).await?;
         let users = self
             .idp_or_deny(&s, self.ports.idp.find_users(query, SEARCH_LIMIT).await)
             .await?;
@@ -652,14 +733,7 @@ impl Engine {
             action: None,
         };
         let role = self.authorize(&s, Permission::Lookup).await?;
-        let key = rate_key(&["lookup", "agent", agent.pseudo.as_str()])?;
-        self.rate(
-            &s,
-            &key,
-            Self::hourly(self.policy.limits().lookups_per_agent_per_hour),
-            "lookups_per_agent",
-        )
-        .await?;
+        self.lookup_quota(&s).await?;
         let idp = &self.ports.idp;
         let fetched = futures::future::try_join4(
             idp.get_user(subject),
@@ -763,10 +837,10 @@ impl Engine {
             .await
             .ok()
             .flatten()?;
-        if is_tombstone(&g) || self.now() >= g.expires_at {
+        if self.now() >= g.expires_at {
             return None;
         }
-        Some(grant_view(&g))
+        Some(grant_view(&Grant::from_store(g)))
     }
 
     /// Explains what an action on a caller would require and why, for this agent (or for a role by name, with
@@ -785,6 +859,8 @@ impl Engine {
         let (class, protected) = match subject {
             None => (TargetClass::Standard, false),
             Some(id) => {
+                // About a real caller it says whether they are privileged or protected: a lookup, so it is
+                // authorized, rate-limited and audited like one (no quiet oracle).
                 let s = Scope {
                     agent,
                     ctx,
@@ -792,14 +868,17 @@ impl Engine {
                     factor: None,
                     action: Some(action),
                 };
-                match self.ports.idp.groups(id).await {
-                    Ok(g) => (self.policy.classify(&g), self.policy.is_protected(&g)),
-                    Err(e) => {
-                        return Err(self
-                            .deny_with(&s, Denial::new(idp_reason(&e)), Some(upstream_detail(&e)))
-                            .await);
-                    }
-                }
+                self.authorize(&s, Permission::Lookup).await?;
+                self.lookup_quota(&s).await?;
+                let groups = self
+                    .idp_or_deny(&s, self.ports.idp.groups(id).await)
+                    .await?;
+                self.must_append(&s, self.event(&s, EventKind::Lookup, Outcome::Success))
+                    .await?;
+                (
+                    self.policy.classify(&groups),
+                    self.policy.is_protected(&groups),
+                )
             }
         };
         Ok(self
@@ -831,6 +910,7 @@ impl Engine {
             action: None,
         };
         self.authorize(&s, Permission::Verify).await?;
+        self.refuse_self(&s, subject).await?;
         let class = self.unprotected_class(&s, subject).await?;
         let required = self.policy.factor_rule(class).required();
         let v = Verification::start(NewVerification {
@@ -1184,7 +1264,7 @@ impl Engine {
             .await
             .ok()
             .flatten()?;
-        (Some(g.id) == rec.grant && !is_tombstone(&g) && self.now() < g.expires_at).then_some(g)
+        (Some(g.id) == rec.grant && self.now() < g.expires_at).then(|| Grant::from_store(g))
     }
 
     async fn approve(
@@ -1193,7 +1273,11 @@ impl Engine {
         v: Verification<crate::verification::Challenged>,
         prev: u64,
     ) -> Result<VerificationView, Denial> {
-        let caps = self.ports.idp.capabilities();
+        // Number matching is observed, not assumed: the provider may say its pushes carry a number, but a push
+        // whose challenge came back without one is judged as a plain push (`push_without_number_matching`).
+        let mut caps = self.ports.idp.capabilities();
+        caps.push_number_matching =
+            caps.push_number_matching && v.pushes_number_matched_if_approved();
         let subject = v.record().subject.clone();
         let groups = match self.ports.idp.groups(&subject).await {
             Ok(g) => g,
@@ -1253,11 +1337,11 @@ impl Engine {
                 }
                 self.record(self.event(s, EventKind::ChallengeResult, Outcome::Success))
                     .await;
-                let grant_ttl = std_dur(grant.expires_at - now) + RECORD_GRACE;
+                let grant_ttl = std_dur(grant.expires_at() - now) + RECORD_GRACE;
                 if self
                     .ports
                     .grants
-                    .put_grant(&grant, grant_ttl)
+                    .put_grant(grant.record(), grant_ttl)
                     .await
                     .is_err()
                 {
@@ -1265,16 +1349,7 @@ impl Engine {
                 }
                 self.record(self.event(s, EventKind::GrantIssued, Outcome::Success))
                     .await;
-                let _ = self
-                    .ports
-                    .usage
-                    .record(UsageRecord {
-                        month: fctr_ports::Month::of(now),
-                        tenant: self.tenant.clone(),
-                        agent: s.agent.pseudo.clone(),
-                        kind: UsageKind::Verification,
-                        count: 1,
-                    })
+                self.record_usage(s.agent, UsageKind::Verification, now)
                     .await;
                 Ok(self.view(&rec, Some(&grant)))
             }
@@ -1312,7 +1387,10 @@ impl Engine {
             let _ = self.store_verification(&rec, Some(prev)).await;
             return Err(self.deny(&s, Reason::VerificationExpired).await);
         }
-        self.check_lockout(&s, &target).await?;
+        // The attempt is counted BEFORE the IdP sees the code (and refunded only if the code is right), so of any
+        // number of concurrent submissions, on any number of replicas, at most the policy's number of wrong codes
+        // ever reach the IdP.
+        let counted = self.count_code_attempt(&s, &target).await?;
         let factor = FactorInfo {
             id: outstanding.factor.clone(),
             kind: outstanding.kind.clone(),
@@ -1321,6 +1399,7 @@ impl Engine {
             label: None,
         };
         let subject = v.record().subject.clone();
+        // An IdP error leaves the attempt counted: the code may have been judged (fail closed).
         let verdict = self
             .idp_or_deny(
                 &s,
@@ -1329,6 +1408,7 @@ impl Engine {
             .await?;
         let reason = match verdict {
             CodeVerdict::Accepted => {
+                self.refund_code_attempt(&counted).await;
                 self.record(self.event(&s, EventKind::CodeSubmitted, Outcome::Success))
                     .await;
                 return self.approve(&s, v, prev).await;
@@ -1337,14 +1417,6 @@ impl Engine {
             CodeVerdict::Locked => Reason::VerificationLocked,
             _ => Reason::WrongCode,
         };
-        // Count the failure against the caller and the agent; the last allowed failure locks verification.
-        let rule = self.lockout_rule();
-        for key in [
-            rate_key(&["code", "target", target.as_str()])?,
-            rate_key(&["code", "agent", agent.pseudo.as_str()])?,
-        ] {
-            let _ = self.ports.rate.hit(&key, rule).await;
-        }
         let b = self
             .event(&s, EventKind::CodeSubmitted, Outcome::Rejected)
             .reason(reason);
@@ -1352,8 +1424,53 @@ impl Engine {
         if reason == Reason::VerificationLocked {
             return Err(self.deny(&s, Reason::VerificationLocked).await);
         }
+        // The last allowed failure locks verification: say so now rather than on the next try.
         self.check_lockout(&s, &target).await?;
         Err(Denial::new(reason))
+    }
+
+    /// The lockout keys a code attempt counts against: the caller, and the agent.
+    fn code_keys(&self, agent: &Agent, target: &PseudoId) -> Result<[RateKey; 2], Denial> {
+        Ok([
+            rate_key(&["code", "target", target.as_str()])?,
+            rate_key(&["code", "agent", agent.pseudo.as_str()])?,
+        ])
+    }
+
+    /// Counts one code attempt against the caller and the agent, atomically in the rate limiter. Refused (and
+    /// nothing left counted) when either is locked out or the limiter cannot be reached.
+    async fn count_code_attempt(
+        &self,
+        s: &Scope<'_>,
+        target: &PseudoId,
+    ) -> Result<Vec<RateKey>, Denial> {
+        let rule = self.lockout_rule();
+        let mut counted = Vec::with_capacity(2);
+        for key in self.code_keys(s.agent, target)? {
+            let refused = match self.ports.rate.hit(&key, rule).await {
+                Ok(RateDecision::Allowed { .. }) => {
+                    counted.push(key);
+                    continue;
+                }
+                Ok(RateDecision::Limited { retry_after }) => {
+                    Denial::after(Reason::VerificationLocked, retry_after)
+                }
+                Err(_) => Denial::new(Reason::VerificationLocked),
+            };
+            self.refund_code_attempt(&counted).await;
+            return Err(self.deny_with(s, refused, None).await);
+        }
+        Ok(counted)
+    }
+
+    /// Takes back a counted code attempt (the code was right). A refund that fails leaves the attempt counted:
+    /// the safe side.
+    async fn refund_code_attempt(&self, counted: &[RateKey]) {
+        let rule = self.lockout_rule();
+        for key in counted {
+            // An unrefunded attempt only makes the lockout stricter (the safe side): not an error.
+            self.ports.rate.undo(key, rule).await.ok();
+        }
     }
 
     // ----- actions -----
@@ -1383,6 +1500,7 @@ impl Engine {
             action: Some(kind),
         };
         self.authorize(&s, Permission::Act(kind)).await?;
+        self.refuse_self(&s, subject).await?;
         if !self.ports.idp.capabilities().actions.contains(&kind) {
             return Err(self.deny(&s, Reason::Unsupported).await);
         }
@@ -1392,45 +1510,35 @@ impl Engine {
         if self.policy.is_protected(&groups) {
             return Err(self.deny(&s, Reason::ProtectedTarget).await);
         }
-        let grant = match self.ports.grants.find_grant(&agent.pseudo, &target).await {
-            Ok(Some(g)) => g,
-            Ok(None) => return Err(self.deny(&s, Reason::NoLiveGrant).await),
-            Err(_) => return Err(self.deny(&s, Reason::NoLiveGrant).await),
+        let now = self.now();
+        // One atomic step decides and spends: no find-then-take here, so two requests can never both act.
+        let grant = match self
+            .ports
+            .grants
+            .consume(&agent.pseudo, &target, kind, now)
+            .await
+        {
+            Ok(GrantConsumption::Consumed(g)) => Grant::from_store(g),
+            Ok(GrantConsumption::AlreadyUsed) => {
+                return Err(self.deny(&s, Reason::GrantUsed).await);
+            }
+            Ok(GrantConsumption::Expired) => {
+                return Err(self.deny(&s, Reason::GrantExpired).await);
+            }
+            Ok(GrantConsumption::DoesNotCover) => {
+                return Err(self.deny(&s, Reason::GrantDoesNotCoverAction).await);
+            }
+            Ok(_) | Err(_) => return Err(self.deny(&s, Reason::NoLiveGrant).await),
         };
-        // Defence in depth: the store is keyed by agent and caller, but check the binding itself.
-        if grant.agent != agent.pseudo {
+        // Defence in depth: the store is keyed by agent and caller, but check the binding itself. A grant that
+        // fails here stays spent (fail closed).
+        if grant.agent() != &agent.pseudo {
             return Err(self.deny(&s, Reason::GrantOtherAgent).await);
         }
-        if grant.subject != target || grant.tenant != self.tenant {
+        if grant.subject() != &target || grant.record().tenant != self.tenant {
             return Err(self.deny(&s, Reason::GrantOtherSubject).await);
         }
-        if is_tombstone(&grant) {
-            return Err(self.deny(&s, Reason::GrantUsed).await);
-        }
-        let now = self.now();
-        if now >= grant.expires_at {
-            return Err(self.deny(&s, Reason::GrantExpired).await);
-        }
-        if !grant.actions.contains(&kind) {
-            return Err(self.deny(&s, Reason::GrantDoesNotCoverAction).await);
-        }
-        let ttl = std_dur(grant.expires_at - now) + RECORD_GRACE;
-        if grant.single_use {
-            match self
-                .ports
-                .grants
-                .take_grant(&agent.pseudo, &target, grant.id)
-                .await
-            {
-                Ok(Some(_)) => {
-                    let mut tomb = grant.clone();
-                    tomb.actions.clear();
-                    let _ = self.ports.grants.put_grant(&tomb, ttl).await;
-                }
-                Ok(None) => return Err(self.deny(&s, Reason::GrantUsed).await),
-                Err(_) => return Err(self.deny(&s, Reason::NoLiveGrant).await),
-            }
-        }
+        let ttl = std_dur(grant.expires_at() - now) + RECORD_GRACE;
         // Policy, not the client, decides the terms of a Temporary Access Pass.
         let action = match action {
             Action::IssueTemporaryAccessPass { .. } => {
@@ -1449,9 +1557,14 @@ impl Engine {
             )
             .await
         {
-            // Nothing ran: give the grant back.
-            if grant.single_use {
-                let _ = self.ports.grants.put_grant(&grant, ttl).await;
+            // Nothing ran: give the grant back (only if its "used" marker is still ours). If even that fails the
+            // grant stays spent: the agent verifies again, which is the safe side.
+            if grant.single_use() {
+                self.ports
+                    .grants
+                    .restore(grant.record(), ttl)
+                    .await
+                    .unwrap_or(false);
             }
             return Err(d);
         }
@@ -1459,18 +1572,11 @@ impl Engine {
             Ok(receipt) => {
                 self.record(self.event(&s, EventKind::ActionOutcome, Outcome::Success))
                     .await;
-                let _ = self
-                    .ports
-                    .usage
-                    .record(UsageRecord {
-                        month: fctr_ports::Month::of(now),
-                        tenant: self.tenant.clone(),
-                        agent: agent.pseudo.clone(),
-                        kind: UsageKind::Action,
-                        count: 1,
-                    })
-                    .await;
-                Ok(ActionOutcome { receipt })
+                let usage_recorded = self.record_usage(agent, UsageKind::Action, now).await;
+                Ok(ActionOutcome {
+                    receipt,
+                    usage_recorded,
+                })
             }
             Err(e) => {
                 let reason = match e {
@@ -1528,10 +1634,10 @@ impl Engine {
 
 fn grant_view(g: &Grant) -> GrantView {
     GrantView {
-        expires_at: g.expires_at,
-        single_use: g.single_use,
-        actions: g.actions.clone(),
-        factors: g.factors.clone(),
-        assurance: assurance::verified_label(&g.factors),
+        expires_at: g.expires_at(),
+        single_use: g.single_use(),
+        actions: g.actions().clone(),
+        factors: g.factors().to_vec(),
+        assurance: assurance::verified_label(g.factors()),
     }
 }

@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use fctr_ports::{
-    ActionKind, ApprovedFactor, ChallengeTicket, FactorId, FactorKind, Grant, GrantId,
+    ActionKind, ApprovedFactor, ChallengeTicket, FactorId, FactorKind, GrantId, GrantRecord,
     OutstandingChallenge, PseudoId, SubjectId, TenantId, VerificationId, VerificationRecord,
     VerificationStatus,
 };
@@ -186,6 +186,22 @@ impl Verification<Challenged> {
         self.record.challenge.as_ref()
     }
 
+    /// Whether every push this verification relies on (approved ones, and the outstanding one as it would be
+    /// approved) came with a number challenge from the IdP. `true` when no push is involved.
+    #[must_use]
+    pub fn pushes_number_matched_if_approved(&self) -> bool {
+        let approved = self
+            .record
+            .approved
+            .iter()
+            .filter(|a| a.kind == FactorKind::Push)
+            .all(|a| a.number_matched);
+        let outstanding = self.record.challenge.as_ref().is_none_or(|c| {
+            c.kind != FactorKind::Push || c.ticket.as_ref().is_some_and(|t| t.number.is_some())
+        });
+        approved && outstanding
+    }
+
     /// Kinds approved so far, plus the outstanding one, as they would be after approval.
     #[must_use]
     pub fn kinds_if_approved(&self) -> Vec<FactorKind> {
@@ -208,10 +224,15 @@ impl Verification<Challenged> {
         if let Some(c) = self.record.challenge.take() {
             // The same factor approved twice counts once.
             if !self.record.approved.iter().any(|a| a.factor == c.factor) {
+                // Observed, not assumed: a push counts as number-matched only if the IdP's answer to this very
+                // challenge carried a number for the caller to pick.
+                let number_matched = c.kind == FactorKind::Push
+                    && c.ticket.as_ref().is_some_and(|t| t.number.is_some());
                 self.record.approved.push(ApprovedFactor {
                     factor: c.factor,
                     kind: c.kind,
                     at: now,
+                    number_matched,
                 });
             }
         }
@@ -249,6 +270,71 @@ pub struct GrantTerms {
     pub single_use: bool,
 }
 
+/// A live verification grant: proof, for a limited time, that this agent verified this caller.
+///
+/// It has no public fields and no public constructor: only [`Verification::mint_grant`] (a verified
+/// verification) makes one, and the engine rebuilds one only from its own grant store. Shells see a
+/// [`crate::GrantView`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    record: GrantRecord,
+}
+
+impl Grant {
+    /// Rebuilds a grant the engine's own store gave back.
+    pub(crate) fn from_store(record: GrantRecord) -> Self {
+        Self { record }
+    }
+
+    /// The stored form, for the grant store.
+    #[must_use]
+    pub fn record(&self) -> &GrantRecord {
+        &self.record
+    }
+
+    /// Its id.
+    #[must_use]
+    pub fn id(&self) -> GrantId {
+        self.record.id
+    }
+
+    /// The agent it is bound to.
+    #[must_use]
+    pub fn agent(&self) -> &PseudoId {
+        &self.record.agent
+    }
+
+    /// The caller it is bound to.
+    #[must_use]
+    pub fn subject(&self) -> &PseudoId {
+        &self.record.subject
+    }
+
+    /// Actions it allows.
+    #[must_use]
+    pub fn actions(&self) -> &BTreeSet<ActionKind> {
+        &self.record.actions
+    }
+
+    /// The factor kinds verified.
+    #[must_use]
+    pub fn factors(&self) -> &[FactorKind] {
+        &self.record.factors
+    }
+
+    /// When it stops working.
+    #[must_use]
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.record.expires_at
+    }
+
+    /// Whether one action consumes it.
+    #[must_use]
+    pub fn single_use(&self) -> bool {
+        self.record.single_use
+    }
+}
+
 impl Verification<Verified> {
     /// Mints the grant, bound to this verification's agent and caller. Only a verified verification can.
     #[must_use]
@@ -257,7 +343,7 @@ impl Verification<Verified> {
         terms: GrantTerms,
         now: DateTime<Utc>,
     ) -> (Grant, VerificationRecord) {
-        let grant = Grant {
+        let record = GrantRecord {
             id: GrantId::random(),
             tenant: self.record.tenant.clone(),
             verification: self.record.id,
@@ -274,8 +360,8 @@ impl Verification<Verified> {
             expires_at: now + terms.lifetime,
             single_use: terms.single_use,
         };
-        self.record.grant = Some(grant.id);
-        (grant, self.record)
+        self.record.grant = Some(record.id);
+        (Grant { record }, self.record)
     }
 }
 
@@ -348,10 +434,10 @@ mod tests {
             single_use: true,
         };
         let (grant, rec) = v.mint_grant(terms, now);
-        assert_eq!(grant.expires_at, now + Duration::minutes(5));
-        assert_eq!(grant.factors, vec![FactorKind::Push, FactorKind::Totp]);
-        assert_eq!(rec.grant, Some(grant.id));
-        assert_eq!(grant.subject.as_str(), "k1:BBBBBBBBBBBBBBBBBBBBBA");
+        assert_eq!(grant.expires_at(), now + Duration::minutes(5));
+        assert_eq!(grant.factors(), vec![FactorKind::Push, FactorKind::Totp]);
+        assert_eq!(rec.grant, Some(grant.id()));
+        assert_eq!(grant.subject().as_str(), "k1:BBBBBBBBBBBBBBBBBBBBBA");
     }
 
     #[test]

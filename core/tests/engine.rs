@@ -9,8 +9,9 @@ use fctr_core::policy::Policy;
 use fctr_memory::IdpMethod;
 use fctr_ports::{
     Action, ActionKind, AgentId, ChallengeState, EventKind, FactorKind, Outcome, Reason,
-    SecretString, VerificationStatus,
+    SecretString, UsageLedger as _, VerificationStatus,
 };
+use std::sync::Arc;
 
 fn reset() -> Action {
     Action::ResetPassword { send_email: false }
@@ -686,4 +687,188 @@ async fn totp_then_plain_push_verifies_a_privileged_caller() {
     let _ = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
     let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
     assert_eq!(v.status, VerificationStatus::Verified, "{v:?}");
+}
+
+/// The provider says its pushes carry a number, but this push came back without one (an Okta org whose Okta
+/// Verify sends plain approve/deny pushes): the approval is judged as a plain push. Under the default policy it
+/// cannot verify a caller alone: a second, different factor is required and no grant is minted.
+#[tokio::test]
+async fn an_approved_push_that_came_back_without_a_number_does_not_verify_alone() {
+    let w = world();
+    w.idp.send_pushes_without_number();
+    let a = w.agent("agent2", "fctr-tier2");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), Some(&fid("push1")))
+        .await
+        .unwrap();
+    assert_eq!(v.number, None, "no number to read out");
+    let _ = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!(
+        (v.status, v.approved, v.required),
+        (VerificationStatus::Pending, 1, 2),
+        "{v:?}"
+    );
+    assert!(v.grant.is_none());
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoLiveGrant);
+    // The TOTP code completes it.
+    let v = w
+        .engine
+        .continue_verification(&a, &ctx(), v.id, None)
+        .await
+        .unwrap();
+    assert_eq!(v.factor, Some(FactorKind::Totp));
+    w.idp.set_code(&sid("alice"), &fid("totp1"), "135790");
+    let v = w
+        .engine
+        .submit_code(&a, &ctx(), v.id, SecretString::from("135790".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(v.status, VerificationStatus::Verified);
+}
+
+/// Under `push_without_number_matching = "refuse"`, a push that came back without a number counts for nothing.
+#[tokio::test]
+async fn under_refuse_a_push_without_a_number_counts_for_nothing() {
+    let text = include_str!("../../examples/policy.toml").replace(
+        "push_without_number_matching = \"require_another_factor\"",
+        "push_without_number_matching = \"refuse\"",
+    );
+    let w = world_with(Policy::parse(&text).unwrap());
+    w.idp.send_pushes_without_number();
+    let a = w.agent("agent2", "fctr-tier2");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), Some(&fid("push1")))
+        .await
+        .unwrap();
+    let _ = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_ne!(v.status, VerificationStatus::Verified, "{v:?}");
+    assert!(v.grant.is_none());
+}
+
+#[tokio::test]
+async fn an_agent_cannot_verify_or_act_on_their_own_account() {
+    let w = world();
+    // The agent's IdP id is the caller's.
+    let a = w.agent("alice", "fctr-tier3");
+    let d = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::SelfAction);
+    w.assert_audited(Reason::SelfAction).await;
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::SelfAction);
+    assert!(w.idp.executed().is_empty());
+    // Someone else's account is fine.
+    w.verify_push(&a, "bob").await;
+}
+
+#[tokio::test]
+async fn policy_can_allow_self_actions_explicitly() {
+    let w = world_with(
+        Policy::parse("version = 1\n[verification]\nallow_agent_self_actions = true\n").unwrap(),
+    );
+    let a = w.agent("alice", "fctr-tier3");
+    w.verify_push(&a, "alice").await;
+    w.engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap();
+}
+
+/// `explain` about a real caller says whether they are privileged or protected: it is authorized, counted
+/// against the lookup quota and audited, like a lookup.
+#[tokio::test]
+async fn explain_about_a_caller_is_authorized_rate_limited_and_audited() {
+    let w = world_with(
+        Policy::parse("version = 1\n[limits]\nlookups_per_agent_per_hour = 2\n").unwrap(),
+    );
+    let nobody = w.agent("nobody", "Staff");
+    let d = w
+        .engine
+        .explain(&nobody, &ctx(), Some(&sid("root")), ActionKind::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoRole);
+    let a = w.agent("agent1", "fctr-tier1");
+    let before = w.events().await.len();
+    let e = w
+        .engine
+        .explain(&a, &ctx(), Some(&sid("root")), ActionKind::Unlock)
+        .await
+        .unwrap();
+    assert!(format!("{e:?}").contains("rotect"), "{e:?}");
+    let events = w.events().await;
+    assert_eq!(events.len(), before + 1);
+    assert_eq!(events[before].kind, EventKind::Lookup);
+    assert!(events[before].target.is_some());
+    w.engine
+        .explain(&a, &ctx(), Some(&sid("bob")), ActionKind::Unlock)
+        .await
+        .unwrap();
+    let d = w
+        .engine
+        .explain(&a, &ctx(), Some(&sid("priv")), ActionKind::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::RateLimited);
+    // Without a caller it reads policy only: no quota, no event.
+    let n = w.events().await.len();
+    w.engine
+        .explain(&a, &ctx(), None, ActionKind::Unlock)
+        .await
+        .unwrap();
+    assert_eq!(w.events().await.len(), n);
+}
+
+/// A usage write the ledger refuses is retried, shown in the outcome and held, never dropped; it is written once
+/// the ledger recovers.
+#[tokio::test]
+async fn usage_that_cannot_be_written_is_visible_and_retried() {
+    let usage = Arc::new(common::gate::FlakyUsage::default());
+    let u = usage.clone();
+    let w = common::world_wrapped(Policy::default(), |_| {}, move |p| p.usage = u);
+    let a = w.agent("agent2", "fctr-tier2");
+    usage
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    w.verify_push(&a, "alice").await;
+    assert_eq!(
+        w.engine.pending_usage(),
+        1,
+        "the verification's row is held"
+    );
+    let out = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap();
+    assert!(!out.usage_recorded);
+    assert_eq!(w.engine.pending_usage(), 2);
+    assert!(
+        usage.attempts.load(std::sync::atomic::Ordering::SeqCst) >= 3,
+        "retried"
+    );
+    usage
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(w.engine.flush_usage().await, 0);
+    let month = fctr_ports::Month::of(w.clock.get());
+    let rows = usage.report(month).await.unwrap();
+    let total: u64 = rows.iter().map(|r| r.count).sum();
+    assert_eq!(total, 2, "{rows:?}");
 }

@@ -178,6 +178,8 @@ pub enum Reason {
     /// The caller has too few factors that policy accepts (and this IdP can challenge) to ever complete a
     /// verification, so nothing was sent.
     NotEnoughFactors,
+    /// The agent tried to verify or act on their own account, which policy does not allow.
+    SelfAction,
 }
 
 impl Reason {
@@ -215,6 +217,7 @@ impl Reason {
             Self::CsrfRejected => "csrf_rejected",
             Self::AuthenticationFailed => "authentication_failed",
             Self::NotEnoughFactors => "not_enough_factors",
+            Self::SelfAction => "self_action",
         }
     }
 }

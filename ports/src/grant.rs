@@ -71,6 +71,10 @@ pub struct ApprovedFactor {
     pub kind: FactorKind,
     /// When it was approved.
     pub at: DateTime<Utc>,
+    /// For a push: whether the IdP actually issued a number challenge for it (observed on the ticket, not assumed
+    /// from the provider's capabilities). A record written without the field reads as `false`: fail closed.
+    #[serde(default)]
+    pub number_matched: bool,
 }
 
 /// A verification as stored between requests (possibly on another replica).
@@ -104,9 +108,12 @@ pub struct VerificationRecord {
     pub version: u64,
 }
 
-/// A verification grant: proof, for a limited time, that this agent verified this caller.
+/// A verification grant as a store holds it: plain data, so that every store (memory, Redis) can keep it.
+///
+/// This is the stored form only. The live grant the engine acts on is `fctr_core::Grant`, which cannot be built
+/// outside the core; the engine never accepts a grant from its caller, only from its own store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Grant {
+pub struct GrantRecord {
     /// Its id.
     pub id: GrantId,
     /// The tenant.
@@ -127,4 +134,21 @@ pub struct Grant {
     pub expires_at: DateTime<Utc>,
     /// Whether one action consumes it.
     pub single_use: bool,
+}
+
+/// What [`crate::GrantStore::consume`] found, decided and did, in one atomic step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GrantConsumption {
+    /// The grant was live and covers the action. A single-use grant is now used (no other call can get it);
+    /// a multi-use grant stays live until it expires.
+    Consumed(GrantRecord),
+    /// A single-use grant for this agent and caller was already spent.
+    AlreadyUsed,
+    /// The grant's `expires_at` has passed at the engine's `now`.
+    Expired,
+    /// The grant does not cover this action; it was left untouched.
+    DoesNotCover,
+    /// No grant for this agent and caller (never minted, or its TTL ran out).
+    Missing,
 }

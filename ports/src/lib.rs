@@ -52,7 +52,8 @@ pub use directory::{
 };
 pub use error::PortError;
 pub use grant::{
-    ApprovedFactor, Grant, OutstandingChallenge, VerificationRecord, VerificationStatus,
+    ApprovedFactor, GrantConsumption, GrantRecord, OutstandingChallenge, VerificationRecord,
+    VerificationStatus,
 };
 pub use ids::{
     AgentId, FactorId, GrantId, GroupRef, IdError, RequestId, SubjectId, TenantId, VerificationId,

@@ -5,8 +5,8 @@ use crate::audit::{AuditEvent, AuditQuery, ChainBreak, ChainSummary, PurgeReport
 use crate::challenge::{ChallengeContext, ChallengeState, ChallengeTicket, CodeVerdict};
 use crate::directory::{FactorInfo, RiskFacts, UserQuery, UserRecord};
 use crate::error::PortError;
-use crate::grant::{Grant, VerificationRecord};
-use crate::ids::{GrantId, GroupRef, SubjectId, VerificationId};
+use crate::grant::{GrantConsumption, GrantRecord, VerificationRecord};
+use crate::ids::{GroupRef, SubjectId, VerificationId};
 use crate::pseudo::PseudoId;
 use crate::rate::{RateDecision, RateKey, RateRule};
 use crate::usage::{Month, UsageRecord};
@@ -218,33 +218,54 @@ pub trait GrantStore: Send + Sync {
         id: VerificationId,
     ) -> Result<Option<VerificationRecord>, PortError>;
 
-    /// Stores a grant, replacing any earlier grant for the same agent and subject.
+    /// Stores a newly minted grant, replacing any earlier grant (live or used) for the same agent and subject.
     ///
     /// # Errors
     /// [`PortError::Unavailable`] when the store cannot be reached.
-    async fn put_grant(&self, grant: &Grant, ttl: Duration) -> Result<(), PortError>;
+    async fn put_grant(&self, grant: &GrantRecord, ttl: Duration) -> Result<(), PortError>;
 
-    /// Reads the grant for an agent and subject, without consuming it.
+    /// Reads the live, unused grant for an agent and subject, without consuming it (for showing it). A used
+    /// single-use grant reads as `None`.
     ///
     /// # Errors
-    /// [`PortError::Unavailable`] when the store cannot be reached. Missing or expired is `Ok(None)`.
+    /// [`PortError::Unavailable`] when the store cannot be reached. Missing, used or expired (by TTL) is `Ok(None)`.
     async fn find_grant(
         &self,
         agent: &PseudoId,
         subject: &PseudoId,
-    ) -> Result<Option<Grant>, PortError>;
+    ) -> Result<Option<GrantRecord>, PortError>;
 
-    /// Atomically removes and returns the grant for an agent and subject if its id is `id`. Of any number of
-    /// concurrent calls, at most one gets `Some`.
+    /// Spends the grant for `agent` and `subject` on `action`, in ONE atomic step: reads it, checks it is unused,
+    /// unexpired at `now` (the grant's own `expires_at`) and covers `action`, and for a single-use grant marks it
+    /// used, keeping a "used" marker until its TTL runs out so that a late attempt is told
+    /// [`GrantConsumption::AlreadyUsed`] rather than [`GrantConsumption::Missing`].
+    ///
+    /// Of any number of concurrent calls for a single-use grant, on however many replicas, exactly one gets
+    /// [`GrantConsumption::Consumed`]; every other gets [`GrantConsumption::AlreadyUsed`]. A grant that does not
+    /// cover the action, or has expired, is not consumed. There is no find-then-take in the engine: the store
+    /// alone decides, so a networked store must run this as one server-side operation (a Lua script on Redis).
+    ///
+    /// There is no grant id parameter: a store holds at most one grant per agent and caller (a newer
+    /// verification replaces the older grant), so the pair names it.
     ///
     /// # Errors
-    /// [`PortError::Unavailable`] when the store cannot be reached.
-    async fn take_grant(
+    /// [`PortError::Unavailable`] when the store cannot be reached; nothing was consumed then (callers deny).
+    async fn consume(
         &self,
         agent: &PseudoId,
         subject: &PseudoId,
-        id: GrantId,
-    ) -> Result<Option<Grant>, PortError>;
+        action: ActionKind,
+        now: DateTime<Utc>,
+    ) -> Result<GrantConsumption, PortError>;
+
+    /// Gives back a single-use grant that [`GrantStore::consume`] spent but that was never acted on (the
+    /// action's audit intent could not be written). Atomic: it only turns the "used" marker of grant `id` back
+    /// into the live grant; if anything else holds the slot now (a newer grant, nothing), it does nothing and
+    /// returns `false`.
+    ///
+    /// # Errors
+    /// [`PortError::Unavailable`] when the store cannot be reached.
+    async fn restore(&self, grant: &GrantRecord, ttl: Duration) -> Result<bool, PortError>;
 }
 
 /// Sliding-window rate limits.
@@ -262,6 +283,14 @@ pub trait RateLimiter: Send + Sync {
     /// # Errors
     /// As [`RateLimiter::hit`].
     async fn peek(&self, key: &RateKey, rule: RateRule) -> Result<RateDecision, PortError>;
+
+    /// Takes back the most recent hit counted against `key` (a refund: the attempt turned out not to count, for
+    /// example a one-time code the IdP accepted). Does nothing when no hit is counted. Atomic like
+    /// [`RateLimiter::hit`]: a refund never takes back more hits than were counted, however many run at once.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::hit`].
+    async fn undo(&self, key: &RateKey, rule: RateRule) -> Result<(), PortError>;
 
     /// Forgets every hit against `key`.
     ///

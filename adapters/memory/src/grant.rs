@@ -3,8 +3,10 @@
 use crate::sync::{add_std, lock};
 use crate::ttl::TtlMap;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use fctr_ports::{
-    Clock, Grant, GrantId, GrantStore, PortError, PseudoId, VerificationId, VerificationRecord,
+    ActionKind, Clock, GrantConsumption, GrantRecord, GrantStore, PortError, PseudoId,
+    VerificationId, VerificationRecord,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,7 +17,9 @@ use std::time::Duration;
 ///   absent (`Ok(None)`, and a compare-and-swap against it fails). The records' own `expires_at` fields are the
 ///   engine's business and are not consulted: the store's expiry is the TTL it was given.
 /// - Verifications are keyed by id; grants by (agent pseudonym, subject pseudonym), one grant per pair.
-/// - [`GrantStore::take_grant`] is atomic: of any number of concurrent calls, at most one gets the grant.
+/// - [`GrantStore::consume`] is atomic (one lock held from the read to the "used" mark): of any number of
+///   concurrent calls for a single-use grant, exactly one gets it. A spent grant leaves a "used" marker in its
+///   slot until its TTL runs out, so later attempts read [`GrantConsumption::AlreadyUsed`].
 /// - Expired entries are collected opportunistically on later writes (and when read), so memory stays bounded by
 ///   the live entries; [`MemoryGrantStore::purge_expired`] collects them on demand.
 ///
@@ -23,7 +27,14 @@ use std::time::Duration;
 pub struct MemoryGrantStore {
     clock: Arc<dyn Clock>,
     verifications: Mutex<TtlMap<VerificationId, VerificationRecord>>,
-    grants: Mutex<TtlMap<(PseudoId, PseudoId), Grant>>,
+    grants: Mutex<TtlMap<(PseudoId, PseudoId), Slot>>,
+}
+
+/// What one (agent, caller) slot holds.
+enum Slot {
+    Live(GrantRecord),
+    /// A spent single-use grant (kept for the "already used" answer and for [`GrantStore::restore`]).
+    Used(GrantRecord),
 }
 
 impl MemoryGrantStore {
@@ -84,10 +95,10 @@ impl GrantStore for MemoryGrantStore {
         Ok(lock(&self.verifications).get(&id, now).cloned())
     }
 
-    async fn put_grant(&self, grant: &Grant, ttl: Duration) -> Result<(), PortError> {
+    async fn put_grant(&self, grant: &GrantRecord, ttl: Duration) -> Result<(), PortError> {
         let now = self.clock.now();
         let key = (grant.agent.clone(), grant.subject.clone());
-        lock(&self.grants).insert(key, grant.clone(), add_std(now, ttl), now);
+        lock(&self.grants).insert(key, Slot::Live(grant.clone()), add_std(now, ttl), now);
         Ok(())
     }
 
@@ -95,20 +106,53 @@ impl GrantStore for MemoryGrantStore {
         &self,
         agent: &PseudoId,
         subject: &PseudoId,
-    ) -> Result<Option<Grant>, PortError> {
+    ) -> Result<Option<GrantRecord>, PortError> {
         let now = self.clock.now();
         let key = (agent.clone(), subject.clone());
-        Ok(lock(&self.grants).get(&key, now).cloned())
+        Ok(match lock(&self.grants).get(&key, now) {
+            Some(Slot::Live(g)) => Some(g.clone()),
+            Some(Slot::Used(_)) | None => None,
+        })
     }
 
-    async fn take_grant(
+    async fn consume(
         &self,
         agent: &PseudoId,
         subject: &PseudoId,
-        id: GrantId,
-    ) -> Result<Option<Grant>, PortError> {
+        action: ActionKind,
+        at: DateTime<Utc>,
+    ) -> Result<GrantConsumption, PortError> {
         let now = self.clock.now();
         let key = (agent.clone(), subject.clone());
-        Ok(lock(&self.grants).take_if(&key, now, |g| g.id == id))
+        let mut grants = lock(&self.grants);
+        let Some(slot) = grants.get_mut(&key, now) else {
+            return Ok(GrantConsumption::Missing);
+        };
+        let g = match slot {
+            Slot::Used(_) => return Ok(GrantConsumption::AlreadyUsed),
+            Slot::Live(g) => g,
+        };
+        if at >= g.expires_at {
+            return Ok(GrantConsumption::Expired);
+        }
+        if !g.actions.contains(&action) {
+            return Ok(GrantConsumption::DoesNotCover);
+        }
+        let g = g.clone();
+        if g.single_use {
+            *slot = Slot::Used(g.clone());
+        }
+        Ok(GrantConsumption::Consumed(g))
+    }
+
+    async fn restore(&self, grant: &GrantRecord, ttl: Duration) -> Result<bool, PortError> {
+        let now = self.clock.now();
+        let key = (grant.agent.clone(), grant.subject.clone());
+        let mut grants = lock(&self.grants);
+        let ours = matches!(grants.get(&key, now), Some(Slot::Used(g)) if g.id == grant.id);
+        if ours {
+            grants.insert(key, Slot::Live(grant.clone()), add_std(now, ttl), now);
+        }
+        Ok(ours)
     }
 }

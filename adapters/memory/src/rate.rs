@@ -21,6 +21,7 @@ use std::time::Duration;
 ///   nothing is ever allowed and `retry_after` is the window (at least one second).
 /// - [`RateLimiter::peek`] answers the same question without recording anything; its `remaining` counts the hits
 ///   that fit now, including the one it was asked about (one more than [`RateLimiter::hit`] would then report).
+/// - [`RateLimiter::undo`] takes back the newest recorded hit (a refund), under the same lock as `hit`.
 /// - [`RateLimiter::reset`] forgets the key.
 ///
 /// Each key's hits are kept in time order (a clock that steps back inserts in place), so dropping the hits that
@@ -122,6 +123,19 @@ impl RateLimiter for MemoryRateLimiter {
 
     async fn peek(&self, key: &RateKey, rule: RateRule) -> Result<RateDecision, PortError> {
         Ok(self.check(key, rule, false))
+    }
+
+    async fn undo(&self, key: &RateKey, rule: RateRule) -> Result<(), PortError> {
+        let now = self.clock.now();
+        let window = TimeDelta::from_std(rule.window).unwrap_or(TimeDelta::MAX);
+        let mut keys = lock(&self.keys);
+        if let Some(mut hits) = keys.take(key, now) {
+            hits.pop_back();
+            if let Some(&newest) = hits.back() {
+                keys.insert(key.clone(), hits, leaves_at(newest, window), now);
+            }
+        }
+        Ok(())
     }
 
     async fn reset(&self, key: &RateKey) -> Result<(), PortError> {

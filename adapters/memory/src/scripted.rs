@@ -59,7 +59,7 @@ struct State {
     failing: BTreeSet<IdpMethod>,
     executed: Vec<(SubjectId, Action)>,
     next_ticket: u64,
-    number: u16,
+    number: Option<u16>,
 }
 
 /// A scripted identity provider. See the module docs.
@@ -99,7 +99,7 @@ impl ScriptedIdp {
         Self {
             state: Mutex::new(State {
                 push_script: vec![ChallengeState::Waiting, ChallengeState::Approved],
-                number: 42,
+                number: Some(42),
                 ..State::default()
             }),
             caps,
@@ -139,7 +139,13 @@ impl ScriptedIdp {
 
     /// The number later pushes carry.
     pub fn set_number(&self, number: u16) {
-        self.lock().number = number;
+        self.lock().number = Some(number);
+    }
+
+    /// Later pushes come back with no number challenge, although the capabilities may claim number matching (an
+    /// Okta org whose Okta Verify does not send one).
+    pub fn send_pushes_without_number(&self) {
+        self.lock().number = None;
     }
 
     /// The code `verify_code` accepts (once) for a user's factor.
@@ -262,7 +268,7 @@ impl Challenger for ScriptedIdp {
         let handle = format!("ticket-{}", s.next_ticket);
         let script: VecDeque<ChallengeState> = s.push_script.iter().cloned().collect();
         s.tickets.insert(handle.clone(), script);
-        let number = self.caps.push_number_matching.then_some(s.number);
+        let number = s.number.filter(|_| self.caps.push_number_matching);
         Ok(ChallengeTicket {
             factor: factor.id.clone(),
             handle: ChallengeHandle::new(handle),

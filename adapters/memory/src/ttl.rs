@@ -45,26 +45,21 @@ impl<K: Eq + Hash, V> TtlMap<K, V> {
         self.entries.get(k).map(|e| &e.value)
     }
 
+    /// The live value for `k`, mutable in place (its expiry unchanged); an expired entry is removed and reads as
+    /// absent.
+    pub(crate) fn get_mut(&mut self, k: &K, now: DateTime<Utc>) -> Option<&mut V> {
+        if self.entries.get(k).is_some_and(|e| now >= e.expires_at) {
+            self.entries.remove(k);
+        }
+        self.entries.get_mut(k).map(|e| &mut e.value)
+    }
+
     /// Removes and returns the live value for `k` (an expired one is removed and `None` returned).
     pub(crate) fn take(&mut self, k: &K, now: DateTime<Utc>) -> Option<V> {
         self.entries
             .remove(k)
             .filter(|e| now < e.expires_at)
             .map(|e| e.value)
-    }
-
-    /// Removes and returns the live value for `k` only if `pred` holds for it.
-    pub(crate) fn take_if(
-        &mut self,
-        k: &K,
-        now: DateTime<Utc>,
-        pred: impl FnOnce(&V) -> bool,
-    ) -> Option<V> {
-        if self.get(k, now).is_some_and(pred) {
-            self.entries.remove(k).map(|e| e.value)
-        } else {
-            None
-        }
     }
 
     /// Inserts or replaces, then collects expired entries if a sweep is due.

@@ -49,6 +49,13 @@ pub(super) fn warnings(rules: &Rules) -> Vec<PolicyWarning> {
                 .to_owned(),
         );
     }
+    if rules.allow_agent_self_actions {
+        warn(
+            "self_actions_allowed",
+            "allow_agent_self_actions = true: an agent may verify and reset their own account"
+                .to_owned(),
+        );
+    }
     if !rules.no_downgrade {
         warn(
             "downgrade_allowed",

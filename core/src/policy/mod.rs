@@ -50,6 +50,7 @@ struct Rules {
     grant_lifetime_minutes: u32,
     single_use_grants: bool,
     no_downgrade: bool,
+    allow_agent_self_actions: bool,
     push_without_number_matching: PushWithoutNumberMatching,
     limits: Limits,
     tap: TapPolicy,
@@ -117,6 +118,7 @@ impl Default for Rules {
             grant_lifetime_minutes: 10,
             single_use_grants: true,
             no_downgrade: true,
+            allow_agent_self_actions: false,
             push_without_number_matching: PushWithoutNumberMatching::RequireAnotherFactor,
             limits: Limits::default(),
             tap: TapPolicy::default(),
@@ -269,7 +271,13 @@ impl Policy {
         self.rules.no_downgrade
     }
 
-    /// What to do with pushes that carry no number to match (Entra).
+    /// Whether an agent may verify and act on their own account through fctr (default false: another agent must).
+    #[must_use]
+    pub fn allow_agent_self_actions(&self) -> bool {
+        self.rules.allow_agent_self_actions
+    }
+
+    /// What to do with pushes that carry no number to match (Entra, or an Okta push that came back without one).
     #[must_use]
     pub fn push_without_number_matching(&self) -> PushWithoutNumberMatching {
         self.rules.push_without_number_matching

@@ -45,6 +45,9 @@ impl TryFrom<RawPolicy> for Rules {
             if let Some(d) = v.no_downgrade {
                 rules.no_downgrade = d;
             }
+            if let Some(a) = v.allow_agent_self_actions {
+                rules.allow_agent_self_actions = a;
+            }
             if let Some(p) = v.push_without_number_matching {
                 rules.push_without_number_matching = match p.get_ref().as_str() {
                     "require_another_factor" => PushWithoutNumberMatching::RequireAnotherFactor,

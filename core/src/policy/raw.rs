@@ -31,6 +31,7 @@ pub(super) struct RawVerification {
     pub grant_lifetime_minutes: Option<Spanned<i64>>,
     pub single_use_grants: Option<bool>,
     pub no_downgrade: Option<bool>,
+    pub allow_agent_self_actions: Option<bool>,
     pub push_without_number_matching: Option<Spanned<String>>,
 }
 

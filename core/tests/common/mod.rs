@@ -68,6 +68,16 @@ pub fn world_with(policy: Policy) -> World {
 
 /// A world whose IdP capabilities are adjusted by `f`.
 pub fn world_with_caps(policy: Policy, f: impl FnOnce(&mut fctr_ports::Capabilities)) -> World {
+    world_wrapped(policy, f, |_| {})
+}
+
+/// A world whose IdP capabilities are adjusted by `f` and whose ports are replaced by `wrap` (test doubles that
+/// wrap the in-memory ones) before the engine is built.
+pub fn world_wrapped(
+    policy: Policy,
+    f: impl FnOnce(&mut fctr_ports::Capabilities),
+    wrap: impl FnOnce(&mut Ports),
+) -> World {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap());
     let c: Arc<dyn fctr_ports::Clock> = Arc::new(clock.clone());
     let mut caps = fctr_ports::IdentityProvider::capabilities(&ScriptedIdp::new());
@@ -115,7 +125,7 @@ pub fn world_with_caps(policy: Policy, f: impl FnOnce(&mut fctr_ports::Capabilit
         &[],
     ));
     let audit = Arc::new(MemoryAuditLog::new());
-    let ports = Ports {
+    let mut ports = Ports {
         idp: idp.clone(),
         audit: audit.clone(),
         usage: Arc::new(MemoryUsageLedger::new()),
@@ -123,6 +133,7 @@ pub fn world_with_caps(policy: Policy, f: impl FnOnce(&mut fctr_ports::Capabilit
         rate: Arc::new(MemoryRateLimiter::new(c.clone())),
         clock: c,
     };
+    wrap(&mut ports);
     let pseudo = Pseudonymizer::new(
         KeyId::parse("k1").unwrap(),
         &SecretString::from("test-key-0123456789-0123456789-0123456789".to_owned()),
@@ -202,3 +213,4 @@ impl World {
         ));
     }
 }
+pub mod gate;

@@ -3,7 +3,9 @@ use crate::support::{
 };
 use chrono::TimeDelta;
 use fctr_memory::{ManualClock, MemoryGrantStore};
-use fctr_ports::{Grant, GrantId, GrantStore, PseudoId, VerificationStatus};
+use fctr_ports::{
+    ActionKind, GrantConsumption, GrantId, GrantRecord, GrantStore, PseudoId, VerificationStatus,
+};
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -166,68 +168,134 @@ async fn grants_are_keyed_by_agent_and_subject_and_replaced() {
         Some(g2.clone())
     );
     assert_eq!(
-        store
-            .take_grant(&pseudo(1), &pseudo(2), g1.id)
-            .await
-            .unwrap(),
-        None,
-        "the replaced grant is gone"
-    );
-    assert_eq!(
-        store
-            .take_grant(&pseudo(1), &pseudo(2), g2.id)
-            .await
-            .unwrap(),
-        Some(g2)
+        consume(&store, 1, 2, ActionKind::ResetPassword).await,
+        GrantConsumption::Consumed(g2),
+        "the newer grant is the one spent"
     );
 }
 
+const RESET: ActionKind = ActionKind::ResetPassword;
+
+async fn consume(
+    store: &MemoryGrantStore,
+    agent: u8,
+    subject: u8,
+    action: ActionKind,
+) -> GrantConsumption {
+    store
+        .consume(&pseudo(agent), &pseudo(subject), action, t0())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn take_grant_needs_the_right_id_and_works_once() {
+async fn a_single_use_grant_is_consumed_once_then_reads_already_used() {
     let (_, store) = store();
     let g = grant(1, 2);
     store.put_grant(&g, TTL).await.unwrap();
     assert_eq!(
-        store
-            .take_grant(&pseudo(1), &pseudo(2), GrantId::random())
-            .await
-            .unwrap(),
-        None
+        consume(&store, 2, 1, RESET).await,
+        GrantConsumption::Missing
+    );
+    assert_eq!(
+        consume(&store, 1, 3, RESET).await,
+        GrantConsumption::Missing
+    );
+    assert_eq!(
+        consume(&store, 1, 2, RESET).await,
+        GrantConsumption::Consumed(g.clone())
+    );
+    assert_eq!(
+        consume(&store, 1, 2, RESET).await,
+        GrantConsumption::AlreadyUsed
     );
     assert_eq!(
         store.find_grant(&pseudo(1), &pseudo(2)).await.unwrap(),
-        Some(g.clone()),
-        "a wrong id leaves it in place"
-    );
-    assert_eq!(
-        store
-            .take_grant(&pseudo(2), &pseudo(1), g.id)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .take_grant(&pseudo(1), &pseudo(2), g.id)
-            .await
-            .unwrap(),
-        Some(g.clone())
-    );
-    assert_eq!(
-        store
-            .take_grant(&pseudo(1), &pseudo(2), g.id)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store.find_grant(&pseudo(1), &pseudo(2)).await.unwrap(),
-        None
+        None,
+        "a used grant is not shown as live"
     );
 }
 
 #[tokio::test]
-async fn expired_grant_cannot_be_found_or_taken() {
+async fn a_grant_that_does_not_cover_the_action_is_left_alone() {
+    let (_, store) = store();
+    let g = grant(1, 2);
+    store.put_grant(&g, TTL).await.unwrap();
+    assert_eq!(
+        consume(&store, 1, 2, ActionKind::ResetFactors).await,
+        GrantConsumption::DoesNotCover
+    );
+    assert_eq!(
+        consume(&store, 1, 2, RESET).await,
+        GrantConsumption::Consumed(g)
+    );
+}
+
+#[tokio::test]
+async fn an_expired_grant_is_not_consumed_by_the_engine_clock_or_the_ttl() {
+    let (clock, store) = store();
+    let g = grant(1, 2);
+    store.put_grant(&g, TTL).await.unwrap();
+    // The grant's own expiry, judged at the caller's `now`.
+    assert_eq!(
+        store
+            .consume(&pseudo(1), &pseudo(2), RESET, g.expires_at)
+            .await
+            .unwrap(),
+        GrantConsumption::Expired
+    );
+    // The store's TTL.
+    clock.advance(TimeDelta::seconds(600));
+    assert_eq!(
+        consume(&store, 1, 2, RESET).await,
+        GrantConsumption::Missing
+    );
+}
+
+#[tokio::test]
+async fn a_multi_use_grant_stays_live() {
+    let (_, store) = store();
+    let mut g = grant(1, 2);
+    g.single_use = false;
+    store.put_grant(&g, TTL).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            consume(&store, 1, 2, RESET).await,
+            GrantConsumption::Consumed(g.clone())
+        );
+    }
+}
+
+#[tokio::test]
+async fn restore_gives_back_only_our_own_used_grant() {
+    let (_, store) = store();
+    let g = grant(1, 2);
+    store.put_grant(&g, TTL).await.unwrap();
+    assert!(
+        !store.restore(&g, TTL).await.unwrap(),
+        "not used: nothing to give back"
+    );
+    assert_eq!(
+        consume(&store, 1, 2, RESET).await,
+        GrantConsumption::Consumed(g.clone())
+    );
+    assert!(store.restore(&g, TTL).await.unwrap());
+    assert_eq!(
+        consume(&store, 1, 2, RESET).await,
+        GrantConsumption::Consumed(g.clone())
+    );
+    // A newer grant took the slot: the old one is not restored over it.
+    let g2 = grant(1, 2);
+    store.put_grant(&g2, TTL).await.unwrap();
+    assert!(!store.restore(&g, TTL).await.unwrap());
+    assert_eq!(
+        consume(&store, 1, 2, RESET).await,
+        GrantConsumption::Consumed(g2)
+    );
+}
+
+#[tokio::test]
+async fn expired_grant_cannot_be_found_or_consumed() {
     let (clock, store) = store();
     let g = grant(1, 2);
     store.put_grant(&g, Duration::from_secs(30)).await.unwrap();
@@ -236,14 +304,9 @@ async fn expired_grant_cannot_be_found_or_taken() {
         store.find_grant(&pseudo(1), &pseudo(2)).await.unwrap(),
         None
     );
-    store.put_grant(&g, Duration::from_secs(30)).await.unwrap();
-    clock.advance(TimeDelta::seconds(30));
     assert_eq!(
-        store
-            .take_grant(&pseudo(1), &pseudo(2), g.id)
-            .await
-            .unwrap(),
-        None
+        consume(&store, 1, 2, RESET).await,
+        GrantConsumption::Missing
     );
 
     store.put_grant(&g, Duration::ZERO).await.unwrap();
@@ -331,8 +394,8 @@ async fn purge_expired_collects_on_demand() {
     );
 }
 
-/// Races `takers` concurrent takes of one stored grant; each taker uses the right id or a wrong one.
-fn race(takers: &[bool], expired: bool) -> (Grant, Vec<Option<Grant>>) {
+/// Races `n` concurrent consumes of one stored single-use grant (all released by one barrier, on 8 threads).
+fn race(n: usize, expired: bool) -> (GrantRecord, Vec<GrantConsumption>) {
     let (clock, store) = store();
     let rt = multi_thread();
     rt.block_on(async {
@@ -341,16 +404,17 @@ fn race(takers: &[bool], expired: bool) -> (Grant, Vec<Option<Grant>>) {
         if expired {
             clock.advance(TimeDelta::seconds(60));
         }
-        let barrier = Arc::new(tokio::sync::Barrier::new(takers.len()));
-        let tasks: Vec<_> = takers
-            .iter()
-            .map(|&right| {
+        let barrier = Arc::new(tokio::sync::Barrier::new(n));
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
                 let store = store.clone();
                 let barrier = barrier.clone();
-                let id = if right { g.id } else { GrantId::random() };
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.take_grant(&pseudo(1), &pseudo(2), id).await.unwrap()
+                    store
+                        .consume(&pseudo(1), &pseudo(2), RESET, t0())
+                        .await
+                        .unwrap()
                 })
             })
             .collect();
@@ -363,37 +427,41 @@ fn race(takers: &[bool], expired: bool) -> (Grant, Vec<Option<Grant>>) {
 }
 
 #[test]
-fn of_many_concurrent_takes_exactly_one_wins() {
-    for _ in 0..50 {
-        let (g, results) = race(&[true; 64], false);
-        let winners: Vec<_> = results.into_iter().flatten().collect();
-        assert_eq!(winners, vec![g]);
+fn of_many_concurrent_consumes_exactly_one_wins() {
+    for n in [2, 8, 64] {
+        for _ in 0..20 {
+            let (g, results) = race(n, false);
+            let winners: Vec<_> = results
+                .iter()
+                .filter(|r| matches!(r, GrantConsumption::Consumed(_)))
+                .collect();
+            assert_eq!(winners, vec![&GrantConsumption::Consumed(g)]);
+            assert!(
+                results.iter().all(|r| matches!(
+                    r,
+                    GrantConsumption::Consumed(_) | GrantConsumption::AlreadyUsed
+                )),
+                "{results:?}"
+            );
+        }
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
-    fn concurrent_takes_with_random_ids(takers in proptest::collection::vec(any::<bool>(), 1..24), expired in any::<bool>()) {
-        let (g, results) = race(&takers, expired);
-        let winners: Vec<Grant> = results.iter().flatten().cloned().collect();
-        prop_assert!(winners.len() <= 1);
-        let should_win = !expired && takers.contains(&true);
-        prop_assert_eq!(winners.len(), usize::from(should_win));
-        if let Some(w) = winners.first() {
-            prop_assert_eq!(w, &g);
-        }
-        for (right, result) in takers.iter().zip(&results) {
-            prop_assert!(*right || result.is_none(), "a wrong id never wins");
-        }
+    fn concurrent_consumes(n in 1usize..24, expired in any::<bool>()) {
+        let (_, results) = race(n, expired);
+        let winners = results.iter().filter(|r| matches!(r, GrantConsumption::Consumed(_))).count();
+        prop_assert_eq!(winners, usize::from(!expired));
     }
 }
 
 #[derive(Debug, Clone)]
 enum Op {
     Put { pair: u8, ttl_secs: u64 },
-    Take { pair: u8, id: u8 },
+    Consume { pair: u8 },
     Find { pair: u8 },
     Advance { secs: i64 },
 }
@@ -401,7 +469,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (0..3u8, 0..20u64).prop_map(|(pair, ttl_secs)| Op::Put { pair, ttl_secs }),
-        (0..3u8, 0..6u8).prop_map(|(pair, id)| Op::Take { pair, id }),
+        (0..3u8).prop_map(|pair| Op::Consume { pair }),
         (0..3u8).prop_map(|pair| Op::Find { pair }),
         (0..15i64).prop_map(|secs| Op::Advance { secs }),
     ]
@@ -418,10 +486,9 @@ proptest! {
     #[test]
     fn grants_behave_like_the_model(ops in proptest::collection::vec(op(), 1..60)) {
         let (clock, store) = store();
-        // Model: pair -> (grant, expires_at). Every grant put gets a fresh id; `Take.id` picks one of the last few
-        // issued ids (or a never-issued one).
-        let mut model: HashMap<u8, (Grant, chrono::DateTime<chrono::Utc>)> = HashMap::new();
-        let mut issued: Vec<GrantId> = Vec::new();
+        // Model: pair -> (grant, used, expires_at). Grants are single-use and expire (by their own clock) long
+        // after the TTLs used here, so only the TTL and the use decide.
+        let mut model: HashMap<u8, (GrantRecord, bool, chrono::DateTime<chrono::Utc>)> = HashMap::new();
         let rt = current_thread();
         for op in ops {
             let now = clock.get();
@@ -429,24 +496,33 @@ proptest! {
                 Op::Put { pair: p, ttl_secs } => {
                     let mut g = grant(p, p + 10);
                     g.id = GrantId::random();
-                    issued.push(g.id);
+                    g.expires_at = now + TimeDelta::days(1);
                     rt.block_on(store.put_grant(&g, Duration::from_secs(ttl_secs))).unwrap();
-                    model.insert(p, (g, now + TimeDelta::seconds(ttl_secs as i64)));
+                    model.insert(p, (g, false, now + TimeDelta::seconds(ttl_secs as i64)));
                 }
-                Op::Take { pair: p, id } => {
-                    let id = issued.iter().rev().nth(usize::from(id)).copied().unwrap_or_else(GrantId::random);
+                Op::Consume { pair: p } => {
                     let (a, s) = pair(p);
-                    let got = rt.block_on(store.take_grant(&a, &s, id)).unwrap();
-                    let want = match model.get(&p) {
-                        Some((g, exp)) if now < *exp && g.id == id => model.remove(&p).map(|(g, _)| g),
-                        _ => None,
+                    let got = rt.block_on(store.consume(&a, &s, RESET, now)).unwrap();
+                    let want = match model.get_mut(&p) {
+                        Some((g, used, exp)) if now < *exp => {
+                            if *used {
+                                GrantConsumption::AlreadyUsed
+                            } else {
+                                *used = true;
+                                GrantConsumption::Consumed(g.clone())
+                            }
+                        }
+                        _ => GrantConsumption::Missing,
                     };
                     prop_assert_eq!(got, want);
                 }
                 Op::Find { pair: p } => {
                     let (a, s) = pair(p);
                     let got = rt.block_on(store.find_grant(&a, &s)).unwrap();
-                    let want = model.get(&p).filter(|(_, exp)| now < *exp).map(|(g, _)| g.clone());
+                    let want = model
+                        .get(&p)
+                        .filter(|(_, used, exp)| now < *exp && !used)
+                        .map(|(g, _, _)| g.clone());
                     prop_assert_eq!(got, want);
                 }
                 Op::Advance { secs } => clock.advance(TimeDelta::seconds(secs)),

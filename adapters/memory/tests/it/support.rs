@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use fctr_ports::{
-    ActionKind, AuditEvent, EventKind, FactorKind, Grant, GrantId, KeyId, Outcome, PseudoId,
+    ActionKind, AuditEvent, EventKind, FactorKind, GrantId, GrantRecord, KeyId, Outcome, PseudoId,
     SubjectId, TenantId, VerificationId, VerificationRecord, VerificationStatus,
 };
 use std::collections::BTreeSet;
@@ -51,8 +51,8 @@ pub fn verification(version: u64) -> VerificationRecord {
     }
 }
 
-pub fn grant(agent: u8, subject: u8) -> Grant {
-    Grant {
+pub fn grant(agent: u8, subject: u8) -> GrantRecord {
+    GrantRecord {
         id: GrantId::random(),
         tenant: tenant("acme"),
         verification: VerificationId::random(),

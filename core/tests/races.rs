@@ -1,0 +1,223 @@
+//! The gate holds when requests arrive at the same moment: deterministic interleavings (a test double parks one
+//! request at the dangerous step while others run), plus bursts on a multi-threaded runtime.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::gate::{GatedGrants, GatedIdp};
+use common::{World, ctx, sid, world_wrapped};
+use fctr_core::policy::Policy;
+use fctr_core::{Agent, Denial};
+use fctr_ports::{Action, Reason, SecretString, VerificationStatus};
+use std::sync::Arc;
+
+fn reset() -> Action {
+    Action::ResetPassword { send_email: false }
+}
+
+/// A world whose IdP and grant store are gated.
+fn gated_world() -> (World, Arc<GatedIdp>, Arc<GatedGrants>) {
+    gated_world_with(Policy::default())
+}
+
+fn gated_world_with(policy: Policy) -> (World, Arc<GatedIdp>, Arc<GatedGrants>) {
+    let mut idp_slot = None;
+    let mut grants_slot = None;
+    let w = world_wrapped(
+        policy,
+        |_| {},
+        |ports| {
+            let idp = Arc::new(GatedIdp::new(ports.idp.clone()));
+            let grants = Arc::new(GatedGrants {
+                inner: ports.grants.clone(),
+                after_consume: common::gate::Gate::default(),
+            });
+            ports.idp = idp.clone();
+            ports.grants = grants.clone();
+            idp_slot = Some(idp);
+            grants_slot = Some(grants);
+        },
+    );
+    (w, idp_slot.unwrap(), grants_slot.unwrap())
+}
+
+async fn act(w: &World, a: &Agent) -> Result<(), Denial> {
+    w.engine
+        .perform_action(a, &ctx(), &sid("alice"), reset())
+        .await
+        .map(|_| ())
+}
+
+/// `n` requests spend one single-use grant; every one of them is parked right after the grant store answered it,
+/// then all go on. Exactly one action runs; every other request is told the grant is used.
+async fn spend_one_grant_from(n: usize) {
+    let (w, idp, grants) = gated_world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    grants.after_consume.arm(n);
+    let engine = w.engine.clone();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let engine = engine.clone();
+            let a = a.clone();
+            tokio::spawn(async move {
+                engine
+                    .perform_action(&a, &ctx(), &sid("alice"), reset())
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .collect();
+    grants.after_consume.wait_parked(n).await;
+    grants.after_consume.release(n);
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(d) => assert_eq!(d.reason, Reason::GrantUsed),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one of {n} requests acts");
+    assert_eq!(idp.execute.calls(), 1, "exactly one action reaches the IdP");
+    assert_eq!(w.idp.executed().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_grant_spent_by_2_concurrent_requests_runs_one_action() {
+    spend_one_grant_from(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_grant_spent_by_8_concurrent_requests_runs_one_action() {
+    spend_one_grant_from(8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_grant_spent_by_64_concurrent_requests_runs_one_action() {
+    spend_one_grant_from(64).await;
+}
+
+/// Request A has spent the grant and is inside the IdP call when request B arrives: B is refused.
+#[tokio::test]
+async fn a_request_arriving_while_the_action_runs_is_refused() {
+    let (w, idp, _) = gated_world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    idp.execute.arm(1);
+    let first = {
+        let engine = w.engine.clone();
+        let a = a.clone();
+        tokio::spawn(async move {
+            engine
+                .perform_action(&a, &ctx(), &sid("alice"), reset())
+                .await
+                .map(|_| ())
+        })
+    };
+    idp.execute.wait_parked(1).await;
+    let second = act(&w, &a).await.unwrap_err();
+    assert_eq!(second.reason, Reason::GrantUsed);
+    idp.execute.release(1);
+    first.await.unwrap().unwrap();
+    assert_eq!(w.idp.executed().len(), 1);
+}
+
+/// 40 wrong codes submitted at once while the IdP is slow (every code parked inside the IdP until all 40 requests
+/// have either reached it or been refused): at most the policy's number of codes ever reach the IdP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forty_concurrent_wrong_codes_put_at_most_the_lockout_number_on_the_idp() {
+    let (w, idp, _) = gated_world();
+    let a = w.agent("agent2", "fctr-tier2");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), Some(&common::fid("totp1")))
+        .await
+        .unwrap();
+    assert_eq!(v.status, VerificationStatus::Challenged);
+    let limit = w.engine.policy().limits().wrong_codes_before_lockout as usize;
+    assert!(limit < 40);
+    idp.verify_code.arm(40);
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let engine = w.engine.clone();
+            let a = a.clone();
+            let done = done.clone();
+            tokio::spawn(async move {
+                let r = engine
+                    .submit_code(
+                        &a,
+                        &ctx(),
+                        v.id,
+                        SecretString::from(format!("{:06}", 100_000 + i)),
+                    )
+                    .await;
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                r
+            })
+        })
+        .collect();
+    // Every request has either parked inside the IdP or come back refused.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while idp.verify_code.parked() + done.load(std::sync::atomic::Ordering::SeqCst) < 40 {
+        assert!(tokio::time::Instant::now() < deadline, "requests settled");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert_eq!(
+        idp.verify_code.parked(),
+        limit,
+        "only {limit} codes may reach the IdP while the others wait"
+    );
+    idp.verify_code.release(40);
+    let mut locked = 0;
+    for t in tasks {
+        let d = t.await.unwrap().unwrap_err();
+        assert!(
+            matches!(d.reason, Reason::WrongCode | Reason::VerificationLocked),
+            "{d:?}"
+        );
+        if d.reason == Reason::VerificationLocked {
+            locked += 1;
+        }
+    }
+    assert_eq!(
+        idp.verify_code.calls(),
+        limit,
+        "wrong codes that reached the IdP"
+    );
+    assert!(locked >= 40 - limit);
+    // And the caller stays locked: the right code is refused before the IdP sees it.
+    let right = w
+        .engine
+        .submit_code(&a, &ctx(), v.id, SecretString::from("123456".to_owned()))
+        .await
+        .unwrap_err();
+    assert_eq!(right.reason, Reason::VerificationLocked);
+    assert_eq!(idp.verify_code.calls(), limit);
+}
+
+/// A right code is refunded: it does not bring the caller closer to the lockout.
+#[tokio::test]
+async fn a_right_code_does_not_count_towards_the_lockout() {
+    let policy =
+        Policy::parse("version = 1\n[limits]\nchallenges_per_target_per_hour = 100\n").unwrap();
+    let (w, idp, _) = gated_world_with(policy);
+    let a = w.agent("agent3", "fctr-tier3");
+    let limit = w.engine.policy().limits().wrong_codes_before_lockout as usize;
+    for _ in 0..(limit + 2) {
+        let v = w
+            .engine
+            .begin_verification(&a, &ctx(), &sid("alice"), Some(&common::fid("totp1")))
+            .await
+            .unwrap();
+        w.idp
+            .set_code(&sid("alice"), &common::fid("totp1"), "246810");
+        let v = w
+            .engine
+            .submit_code(&a, &ctx(), v.id, SecretString::from("246810".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(v.status, VerificationStatus::Verified);
+    }
+    assert_eq!(idp.verify_code.calls(), limit + 2);
+}
