@@ -38,7 +38,9 @@ pub struct ChallengeTicket {
     pub factor: FactorId,
     /// The adapter's handle.
     pub handle: ChallengeHandle,
-    /// With number matching, the number the caller must pick on their device (the agent reads it out).
+    /// With number matching, the number the caller must pick on their device (the agent reads it out). `None` on
+    /// a push means the IdP issued no number challenge for it; the engine then judges it as a plain push,
+    /// whatever [`crate::Capabilities::push_number_matching`] says.
     pub number: Option<u16>,
     /// When the IdP stops accepting an answer.
     pub expires_at: DateTime<Utc>,

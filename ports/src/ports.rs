@@ -120,7 +120,9 @@ pub struct Capabilities {
     pub provider: String,
     /// Push challenges are available.
     pub push: bool,
-    /// Pushes carry a number the caller must match.
+    /// Pushes are expected to carry a number the caller must match. The engine does not take this on trust: a
+    /// push counts as number-matched only when its own [`ChallengeTicket::number`] came back set, so an adapter
+    /// must leave `number` empty whenever the IdP issued no number challenge.
     pub push_number_matching: bool,
     /// One-time codes can be checked.
     pub code_verification: bool,

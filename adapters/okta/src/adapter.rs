@@ -473,6 +473,9 @@ impl Challenger for OktaAdapter {
         }
         let number = v.correct_answer().map_err(|_| malformed(&OP_PUSH, None))?;
         if number.is_none() {
+            // Not an error: the ticket says so (`number: None`), and the engine judges the push as a plain
+            // approve/deny push under the policy's `push_without_number_matching` (it never verifies alone by
+            // default). Logged so operators learn that Okta Verify number matching is off.
             tracing::warn!(
                 "push has no number-matching challenge (is number matching enabled for Okta Verify?)"
             );

@@ -412,6 +412,32 @@ pub(crate) async fn rate_limit(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlainPushRequest {
+    /// A user (handle, login or id); absent for the whole org.
+    #[serde(default)]
+    user: Option<String>,
+    plain: bool,
+}
+
+/// `POST /_fake/plain-pushes {"user"?: "...", "plain": true}`: pushes come back without a number challenge.
+pub(crate) async fn plain_pushes(
+    State(st): State<FakeOktaState>,
+    body: axum::body::Bytes,
+) -> Response {
+    match serde_json::from_slice::<PlainPushRequest>(&body) {
+        Ok(r) if st.set_plain_pushes(r.user.as_deref(), r.plain) => {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(_) => control_error(StatusCode::NOT_FOUND, "no such user"),
+        Err(_) => control_error(
+            StatusCode::BAD_REQUEST,
+            r#"body must be {"user"?: "...", "plain": true|false}"#,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
 pub(crate) struct TweakRequest {
     tweak: IdTokenTweak,
 }

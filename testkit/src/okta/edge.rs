@@ -77,6 +77,7 @@ pub(crate) fn build_router(state: FakeOktaState) -> Router {
         .route("/_fake/fixtures", get(control::fixtures))
         .route("/_fake/clock", post(control::clock))
         .route("/_fake/rate-limit", post(control::rate_limit))
+        .route("/_fake/plain-pushes", post(control::plain_pushes))
         .route("/_fake/oidc/next-id-token", post(control::tweak))
         .route(
             "/_fake/phone",

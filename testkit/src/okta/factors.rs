@@ -243,6 +243,8 @@ pub(crate) async fn verify(
         .unwrap_or(&login)
         .to_string();
 
+    let number_matching =
+        number_matching && !inner.plain_push_org && !inner.plain_push_users.contains(&user_id);
     match factor_type.as_str() {
         "push" => {
             let mut rng = rand::thread_rng();

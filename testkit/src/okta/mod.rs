@@ -241,6 +241,8 @@ impl FakeOktaState {
             service_keys: vec![ec.public_jwk.clone()],
             service_scopes: options.service_app_scopes.clone(),
             require_dpop: options.require_dpop,
+            plain_push_org: false,
+            plain_push_users: std::collections::HashSet::new(),
         };
         let service_app = ServiceApp {
             client_id: options.service_client_id.clone(),
@@ -364,6 +366,38 @@ impl FakeOktaState {
         self.shared
             .clock_offset
             .fetch_add(seconds, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Makes pushes come back without a number challenge (`correctAnswer`), although the client asked for one:
+    /// for every user (`user: None`) or for one (handle, login or id). `plain = false` restores number matching.
+    /// Returns false for an unknown user.
+    pub fn set_plain_pushes(&self, user: Option<&str>, plain: bool) -> bool {
+        let id = match user {
+            None => None,
+            Some(u) => {
+                let key = self
+                    .shared
+                    .fixtures
+                    .user(u)
+                    .map_or_else(|| u.to_owned(), |f| f.id.clone());
+                let inner = self.shared.lock();
+                match inner.user_idx_by_any(&key) {
+                    Some(i) => Some(inner.users[i].id.clone()),
+                    None => return false,
+                }
+            }
+        };
+        let mut inner = self.shared.lock();
+        match id {
+            None => inner.plain_push_org = plain,
+            Some(id) if plain => {
+                inner.plain_push_users.insert(id);
+            }
+            Some(id) => {
+                inner.plain_push_users.remove(&id);
+            }
+        }
+        true
     }
 
     /// Sets the per-bucket rate limit (requests per minute) and clears the counters.

@@ -373,6 +373,11 @@ pub(crate) struct Inner {
     pub service_keys: Vec<Value>,
     pub service_scopes: Vec<String>,
     pub require_dpop: bool,
+    /// Pushes to everyone come back without a number challenge, whatever the request asked (an org whose Okta
+    /// Verify does not do number matching).
+    pub plain_push_org: bool,
+    /// Users (by id) whose pushes come back without a number challenge.
+    pub plain_push_users: std::collections::HashSet<String>,
 }
 
 impl Inner {

@@ -570,3 +570,44 @@ async fn verify_needs_manage_scope_and_poll_needs_read() {
         200
     );
 }
+
+/// The plain-push switch: the client asks for number matching, the org (or one user) answers without it, as an
+/// Okta org whose Okta Verify has number matching off.
+#[tokio::test]
+async fn plain_push_switch_drops_the_number_challenge_per_user_or_org() {
+    let okta = start().await;
+    let set = |body: Value| {
+        client()
+            .post(url(&okta, "/_fake/plain-pushes"))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        set(json!({"user": "alice", "plain": true}))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert!(push(&okta, "alice", true).await.get("_embedded").is_none());
+    assert!(push(&okta, "bob", true).await["_embedded"]["challenge"]["correctAnswer"].is_u64());
+    assert_eq!(set(json!({"plain": true})).await.unwrap().status(), 204);
+    assert!(push(&okta, "bob", true).await.get("_embedded").is_none());
+    assert_eq!(set(json!({"plain": false})).await.unwrap().status(), 204);
+    assert_eq!(
+        set(json!({"user": "alice", "plain": false}))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert!(push(&okta, "alice", true).await["_embedded"]["challenge"]["correctAnswer"].is_u64());
+    assert_eq!(
+        set(json!({"user": "nobody-here", "plain": true}))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(set(json!({"plain": "yes"})).await.unwrap().status(), 400);
+}
