@@ -11,6 +11,7 @@ mod entra;
 mod flow;
 mod logs;
 mod network;
+mod ops;
 mod routes;
 mod security;
 mod tls;
