@@ -147,6 +147,16 @@ pub struct Config {
     /// Runtime log files (stdout when absent).
     #[serde(default)]
     pub logging: LoggingSection,
+    /// `fctr contract-test --mutating` against a real tenant (the portal ignores it).
+    pub contract_test: Option<ContractTestSection>,
+}
+
+/// `[contract_test]`: who `fctr contract-test --mutating` may change on a real tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractTestSection {
+    /// The IdP group (name or id) every test user must be a member of before anything mutating runs.
+    pub allowed_group: String,
 }
 
 /// `[logging]`: where runtime logs go. Without `dir`, JSON lines on stdout (the default); with it, hourly files
