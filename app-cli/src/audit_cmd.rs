@@ -1,11 +1,14 @@
 //! `fctr audit verify | export | tail`.
 
-use crate::stack::open_store;
+use crate::stack::{open_store, open_store_with};
 use crate::term::{csv_field, outln, stdout_is_terminal};
 use crate::{Exit, Fail, Globals, Outcome, config};
 use chrono::{DateTime, Utc};
 use clap::{Subcommand, ValueEnum};
-use fctr_ports::{AuditLog as _, AuditQuery, PortError, SealedEvent, TenantId};
+use fctr_ports::{
+    AuditLog as _, AuditQuery, BreakKind, ChainBreak, PortError, SealedEvent, SecretString,
+    TenantId,
+};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,14 @@ pub(crate) enum AuditCommand {
         /// The audit database (default: `[audit] sqlite_path` of the configuration).
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
+        /// The portal's checkpoint key, in this file: checks every tenant's latest checkpoint's HMAC and that the
+        /// chain still reaches it with the same hash (a cut tail or a re-hashed chain fails). Default: `[audit]
+        /// checkpoint_key_env` / `checkpoint_key_file` of --config, when set.
+        #[arg(long, value_name = "FILE", conflicts_with = "checkpoint_key_env")]
+        checkpoint_key_file: Option<PathBuf>,
+        /// The same, from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        checkpoint_key_env: Option<String>,
     },
     /// Export events for a SIEM or an outside verifier: JSON lines (chain order, with seq and hashes) or CSV.
     ///
@@ -92,7 +103,18 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 
 pub(crate) async fn run(cmd: AuditCommand, g: &Globals) -> Outcome {
     match cmd {
-        AuditCommand::Verify { db } => verify(&config::audit_path(db.as_ref(), g)?, g.json).await,
+        AuditCommand::Verify {
+            db,
+            checkpoint_key_file,
+            checkpoint_key_env,
+        } => {
+            let key = config::checkpoint_key(
+                checkpoint_key_env.as_deref(),
+                checkpoint_key_file.as_deref(),
+                g,
+            )?;
+            verify(&config::audit_path(db.as_ref(), g)?, key, g.json).await
+        }
         AuditCommand::Export {
             db,
             since,
@@ -160,11 +182,45 @@ fn store_error(e: &PortError) -> Fail {
     }
 }
 
-async fn verify(path: &Path, json: bool) -> Outcome {
-    let store = open_store(path, true).await?;
+async fn verify(path: &Path, key: Option<SecretString>, json: bool) -> Outcome {
+    let keyed = key.is_some();
+    let store = open_store_with(path, true, key).await?;
     let result = store.verify_chain().await;
+    let checkpoints = if keyed {
+        Some(store.latest_checkpoints().await)
+    } else {
+        None
+    };
     store.close().await;
-    match result.map_err(|e| store_error(&e))? {
+    let result = result.map_err(|e| store_error(&e))?;
+    // With the key, a tenant chain without any checkpoint is refused: deleting the checkpoints is how someone who
+    // can write the file would otherwise hide a cut tail or a re-hashed chain.
+    let result = match (result, checkpoints) {
+        (Ok(summary), Some(cps)) => {
+            let cps = cps.map_err(|e| store_error(&e))?;
+            match summary
+                .heads
+                .iter()
+                .find(|h| !cps.iter().any(|c| c.tenant == h.tenant))
+            {
+                Some(h) => Err(ChainBreak {
+                    tenant: h.tenant.clone(),
+                    position: 0,
+                    kind: BreakKind::Truncated,
+                }),
+                None => Ok(summary),
+            }
+            .map_err(|b| {
+                (
+                    b,
+                    "no checkpoint recorded for this tenant: the checkpoints were deleted",
+                )
+            })
+        }
+        (Ok(summary), None) => Ok(summary),
+        (Err(b), _) => Err((b, "")),
+    };
+    match result {
         Ok(summary) => {
             if json {
                 outln!(
@@ -183,14 +239,19 @@ async fn verify(path: &Path, json: bool) -> Outcome {
             }
             Ok(Exit::Ok)
         }
-        Err(brk) => {
+        Err((brk, note)) => {
+            let description = if note.is_empty() {
+                brk.kind.describe().to_owned()
+            } else {
+                note.to_owned()
+            };
             if json {
                 outln!(
                     "{}",
                     serde_json::json!({
                         "ok": false,
                         "break": brk,
-                        "description": brk.kind.describe(),
+                        "description": description,
                     })
                 );
             } else {
@@ -198,7 +259,7 @@ async fn verify(path: &Path, json: bool) -> Outcome {
                     "audit chain BROKEN: tenant {}, position {}: {}",
                     brk.tenant,
                     brk.position,
-                    brk.kind.describe()
+                    description
                 );
             }
             eprintln!(

@@ -14,7 +14,7 @@ use crate::{Fail, Globals};
 use fctr_core::Pseudonymizer;
 use fctr_core::policy::Policy;
 use fctr_entra::{EntraAdapter, EntraConfig, EntraCredential};
-use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig, SigningAlgorithm};
+use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig};
 use fctr_portal::config::{Config, EntraSection, IdpSection, OktaSection, read_secret};
 use fctr_ports::{KeyId, SecretString, TenantId};
 use std::path::{Path, PathBuf};
@@ -60,6 +60,32 @@ pub(crate) fn audit_path(db: Option<&PathBuf>, g: &Globals) -> Result<PathBuf, F
             "no audit database given",
             "pass --db FILE, or --config FILE (or FCTR_CONFIG) with [audit] sqlite_path",
         )),
+    }
+}
+
+/// The audit checkpoint key for `fctr audit verify`: `--checkpoint-key-env` / `--checkpoint-key-file`, else the
+/// `[audit]` section of `--config` when it names one, else none (the checkpoints' MACs are then not checked).
+pub(crate) fn checkpoint_key(
+    env: Option<&str>,
+    file: Option<&Path>,
+    g: &Globals,
+) -> Result<Option<SecretString>, Fail> {
+    let fail = |e: fctr_portal::config::ConfigError| {
+        Fail::usage(
+            format!("checkpoint key: {e}"),
+            "give the portal's [audit] checkpoint key: --checkpoint-key-file FILE or --checkpoint-key-env VAR",
+        )
+    };
+    if env.is_some() || file.is_some() {
+        return read_secret("checkpoint key", env, file)
+            .map(Some)
+            .map_err(fail);
+    }
+    match load_opt(g)?.and_then(|(_, c)| c.audit) {
+        Some(a) if a.checkpoint_key_env.is_some() || a.checkpoint_key_file.is_some() => {
+            a.checkpoint_key().map(Some).map_err(fail)
+        }
+        _ => Ok(None),
     }
 }
 
@@ -161,40 +187,16 @@ pub(crate) fn entra_adapter(
     EntraAdapter::new(cfg).map_err(settings)
 }
 
-/// How to authenticate to Okta, from the `[okta]` section (SSWS token, or the OAuth service app).
+/// How to authenticate to Okta, from the `[okta]` section (SSWS token, or the OAuth service app with DPoP when
+/// `dpop = true`): the portal's own reader ([`OktaSection::auth`]).
 pub(crate) fn okta_auth(o: &OktaSection) -> Result<OktaAuth, Fail> {
-    let cfg_err = |e: fctr_portal::config::ConfigError| {
+    o.auth().map_err(|e| {
         Fail::usage(
             format!("configuration: {e}"),
-            "set the [okta] credential: api_token_env / api_token_file, or client_id + key_id + private_key_file",
+            "set the [okta] credential: api_token_env / api_token_file, or client_id + key_id + private_key_file \
+             (dpop = true only with the service app)",
         )
-    };
-    match &o.client_id {
-        Some(client_id) => Ok(OktaAuth::PrivateKeyJwt {
-            client_id: client_id.clone(),
-            key_id: o.key_id.clone().unwrap_or_default(),
-            private_key_pem: read_secret(
-                "okta.private_key_file",
-                None,
-                o.private_key_file.as_deref(),
-            )
-            .map_err(cfg_err)?,
-            algorithm: if o.algorithm.as_deref() == Some("RS256") {
-                SigningAlgorithm::Rs256
-            } else {
-                SigningAlgorithm::Es256
-            },
-            dpop: false,
-        }),
-        None => Ok(OktaAuth::ApiToken(
-            read_secret(
-                "okta.api_token",
-                o.api_token_env.as_deref(),
-                o.api_token_file.as_deref(),
-            )
-            .map_err(cfg_err)?,
-        )),
-    }
+    })
 }
 
 /// Builds the Okta adapter (no network call).

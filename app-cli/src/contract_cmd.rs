@@ -387,6 +387,31 @@ pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
             lifecycle.push((*k, subject(id, "--lifecycle-user")?));
         }
     }
+    // A fake is only a loopback URL given with --base-url that serves the fake's fixtures; a target from --config is
+    // a deployment, whatever it points at. Mutating a deployment needs the allowed group and leaves an audit trail.
+    let trusted_fake = a.base_url.is_some() && fake.is_some();
+    let mut audit_store = None;
+    let idp: Arc<dyn IdentityProvider> = if a.mutating && !trusted_fake {
+        let Some((path, cfg)) = config::load_opt(g)? else {
+            return Err(Fail::usage(
+                "--mutating against a target that is not a local fake needs --config",
+                "pass --config FILE with [contract_test] allowed_group and [audit]; nothing was changed",
+            ));
+        };
+        let mut subjects: Vec<SubjectId> = Vec::new();
+        for (_, s) in &lifecycle {
+            if !subjects.contains(s) {
+                subjects.push(s.clone());
+            }
+        }
+        crate::contract_guard::check_members(&path, &cfg, idp.as_ref(), &subjects).await?;
+        let (store, pseudo, tenant) = crate::contract_guard::audit_parts(&path, &cfg).await?;
+        let audited = crate::contract_guard::Audited::new(idp, store, pseudo, tenant)?;
+        audit_store = Some(audited.store().clone());
+        Arc::new(audited)
+    } else {
+        idp
+    };
     let fixture = Fixture {
         user,
         login,
@@ -408,6 +433,9 @@ pub(crate) async fn run(a: ContractArgs, g: &Globals) -> Outcome {
         push_wait: Duration::from_secs(a.push_wait_secs.max(1)),
     };
     let results = contract::run(&target).await;
+    if let Some(store) = audit_store {
+        store.close().await;
+    }
     let failed = results
         .iter()
         .filter(|r| matches!(r.verdict, Verdict::Failed(_)))

@@ -20,6 +20,7 @@
 mod audit_cmd;
 mod config;
 mod contract_cmd;
+mod contract_guard;
 mod doctor;
 mod lookup_cmd;
 mod mock_idp;

@@ -17,8 +17,8 @@ use fctr_core::{Agent, Denial, Engine, Ports, RequestContext};
 use fctr_memory::{MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger};
 use fctr_portal::config::IdpSection;
 use fctr_ports::{
-    AgentId, AuditLog, Clock, IdentityProvider, PortError, Reason, RequestId, SubjectId,
-    SystemClock, UsageLedger, UserQuery,
+    AgentId, AuditLog, Clock, IdentityProvider, PortError, Reason, RequestId, SecretString,
+    SubjectId, SystemClock, UsageLedger, UserQuery,
 };
 use fctr_sqlite::{SqliteOptions, SqliteStore, StoreError};
 use std::path::{Path, PathBuf};
@@ -27,24 +27,35 @@ use url::Url;
 
 /// Opens the SQLite audit store. With `must_exist`, a missing file is a usage error (no empty file is created).
 pub(crate) async fn open_store(path: &Path, must_exist: bool) -> Result<SqliteStore, Fail> {
+    open_store_with(path, must_exist, None).await
+}
+
+/// As [`open_store`], with the checkpoint key: verification then checks each checkpoint's HMAC.
+pub(crate) async fn open_store_with(
+    path: &Path,
+    must_exist: bool,
+    checkpoint_key: Option<SecretString>,
+) -> Result<SqliteStore, Fail> {
+    let mut options = SqliteOptions::default();
+    if let Some(k) = checkpoint_key {
+        options = options.with_checkpoint_key(k);
+    }
     if must_exist && !path.is_file() {
         return Err(Fail::usage(
             format!("no audit database at {}", path.display()),
             "check --db or [audit] sqlite_path; the portal creates the file on first start",
         ));
     }
-    SqliteStore::open(path, SqliteOptions::default())
-        .await
-        .map_err(|e| match e {
-            StoreError::Corrupt => Fail::check(
-                format!("{}: {e}", path.display()),
-                "the file was edited: keep it as evidence and run `fctr audit verify`",
-            ),
-            other => Fail::usage(
-                format!("{}: {other}", path.display()),
-                "check the path, its permissions, and that it is an fctr audit database",
-            ),
-        })
+    SqliteStore::open(path, options).await.map_err(|e| match e {
+        StoreError::Corrupt => Fail::check(
+            format!("{}: {e}", path.display()),
+            "the file was edited: keep it as evidence and run `fctr audit verify`",
+        ),
+        other => Fail::usage(
+            format!("{}: {other}", path.display()),
+            "check the path, its permissions, and that it is an fctr audit database",
+        ),
+    })
 }
 
 /// Where the identity provider is, for commands that talk to it.

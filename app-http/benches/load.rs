@@ -239,7 +239,7 @@ async fn start_stack(fake: Fake) -> Stack {
          [sign_in]\nissuer = \"{issuer}\"\nclient_id = \"{cid}\"\nclient_secret_file = \"{secret}\"\n\n\
          [policy]\nfile = \"{policy}\"\n\n\
          [pseudonymization]\nkey_id = \"bench\"\nkey_file = \"{key}\"\n\n\
-         [audit]\nsqlite_path = \"{audit}\"\n",
+         [audit]\nsqlite_path = \"{audit}\"\ncheckpoint_key_file = \"{key}\"\n",
         org = fake.base_url(),
         issuer = client.issuer,
         cid = client.client_id,

@@ -66,6 +66,7 @@ use fctr_entra::{
     AssertionAlgorithm, CertificateRef, ConnectorOtpMode, EntraAdapter, EntraConfig,
     EntraCredential, MfaConnectorConfig, NameSearch, TapBounds,
 };
+use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig, SigningAlgorithm};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -146,6 +147,16 @@ pub struct Config {
     /// Runtime log files (stdout when absent).
     #[serde(default)]
     pub logging: LoggingSection,
+    /// `fctr contract-test --mutating` against a real tenant (the portal ignores it).
+    pub contract_test: Option<ContractTestSection>,
+}
+
+/// `[contract_test]`: who `fctr contract-test --mutating` may change on a real tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractTestSection {
+    /// The IdP group (name or id) every test user must be a member of before anything mutating runs.
+    pub allowed_group: String,
 }
 
 /// `[logging]`: where runtime logs go. Without `dir`, JSON lines on stdout (the default); with it, hourly files
@@ -227,6 +238,56 @@ pub struct OktaSection {
     pub private_key_file: Option<PathBuf>,
     /// `ES256` (default) or `RS256`.
     pub algorithm: Option<String>,
+    /// Bind the service app's access tokens to a DPoP proof key (RFC 9449), as an Okta app with "Require
+    /// DPoP" needs. Only with the service app (`client_id`), not an SSWS token.
+    #[serde(default)]
+    pub dpop: bool,
+}
+
+impl OktaSection {
+    /// How to authenticate to Okta: the service app (private_key_jwt, DPoP when `dpop = true`) or the SSWS
+    /// token. Secrets and key files are read now.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the `okta.…` key.
+    pub fn auth(&self) -> Result<OktaAuth, ConfigError> {
+        match &self.client_id {
+            Some(client_id) => Ok(OktaAuth::PrivateKeyJwt {
+                client_id: client_id.clone(),
+                key_id: self.key_id.clone().unwrap_or_default(),
+                private_key_pem: read_secret(
+                    "okta.private_key_file",
+                    None,
+                    self.private_key_file.as_deref(),
+                )?,
+                algorithm: if self.algorithm.as_deref() == Some("RS256") {
+                    SigningAlgorithm::Rs256
+                } else {
+                    SigningAlgorithm::Es256
+                },
+                dpop: self.dpop,
+            }),
+            None if self.dpop => Err(invalid(
+                "okta.dpop",
+                "DPoP binds the service app's tokens: set client_id, key_id and private_key_file, or remove dpop",
+            )),
+            None => Ok(OktaAuth::ApiToken(read_secret(
+                "okta.api_token",
+                self.api_token_env.as_deref(),
+                self.api_token_file.as_deref(),
+            )?)),
+        }
+    }
+
+    /// Builds the adapter (no request is made).
+    ///
+    /// # Errors
+    /// As [`OktaSection::auth`], plus [`ConfigError::Invalid`] naming `okta` with the adapter's own rule (an org
+    /// URL that is not https off loopback, or has a path).
+    pub fn adapter(&self) -> Result<OktaAdapter, ConfigError> {
+        OktaAdapter::new(OktaConfig::new(self.org_url.clone(), self.auth()?))
+            .map_err(|e| invalid("okta", e.to_string()))
+    }
 }
 
 /// `[entra]`: the Microsoft Entra ID tenant (Microsoft Graph with application permissions, client credentials).
@@ -623,6 +684,70 @@ pub struct PseudoSection {
 pub struct AuditSection {
     /// The SQLite file.
     pub sqlite_path: PathBuf,
+    /// Environment variable holding the checkpoint key (HMAC-SHA256 of the recorded chain heads, at least 32
+    /// bytes). Exactly one of this and `checkpoint_key_file` is required outside demo mode.
+    pub checkpoint_key_env: Option<String>,
+    /// File holding the checkpoint key.
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// How often the portal records a checkpoint, in seconds (default 60, 1 to 86400).
+    pub checkpoint_interval_secs: Option<u64>,
+}
+
+/// Default seconds between two audit checkpoints.
+pub const DEFAULT_CHECKPOINT_INTERVAL_SECS: u64 = 60;
+
+impl AuditSection {
+    /// A section with only the SQLite path (no checkpoint key: refused by [`Config::validate`]).
+    #[must_use]
+    pub fn at(sqlite_path: PathBuf) -> Self {
+        Self {
+            sqlite_path,
+            checkpoint_key_env: None,
+            checkpoint_key_file: None,
+            checkpoint_interval_secs: None,
+        }
+    }
+
+    /// The checkpoint key, read now from `checkpoint_key_env` or `checkpoint_key_file` (exactly one).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `audit.checkpoint_key` when neither or both are set, the source is empty
+    /// or unreadable, or the key is shorter than 32 bytes.
+    pub fn checkpoint_key(&self) -> Result<SecretString, ConfigError> {
+        let key = read_secret(
+            "audit.checkpoint_key",
+            self.checkpoint_key_env.as_deref(),
+            self.checkpoint_key_file.as_deref(),
+        )
+        .map_err(|e| match e {
+            ConfigError::Invalid { key, problem } => ConfigError::Invalid {
+                key,
+                problem: format!(
+                    "{problem} (checkpoints make a cut or re-hashed audit chain detectable; generate one with \
+                     `openssl rand -hex 32`)"
+                ),
+            },
+            other => other,
+        })?;
+        if secrecy::ExposeSecret::expose_secret(&key).len() < 32 {
+            return Err(invalid("audit.checkpoint_key", "must be at least 32 bytes"));
+        }
+        Ok(key)
+    }
+
+    /// The checkpoint interval.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `audit.checkpoint_interval_secs` outside 1 to 86400.
+    pub fn checkpoint_interval(&self) -> Result<std::time::Duration, ConfigError> {
+        match self.checkpoint_interval_secs {
+            None => Ok(std::time::Duration::from_secs(
+                DEFAULT_CHECKPOINT_INTERVAL_SECS,
+            )),
+            Some(s) if (1..=86_400).contains(&s) => Ok(std::time::Duration::from_secs(s)),
+            Some(_) => Err(invalid("audit.checkpoint_interval_secs", "1 to 86400")),
+        }
+    }
 }
 
 /// `[retention]`.
@@ -645,6 +770,32 @@ pub struct SessionSection {
     pub idle_minutes: Option<u32>,
     /// Absolute timeout (default 12).
     pub absolute_hours: Option<u32>,
+}
+
+/// Whether a URL's host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`): the same rule the Okta
+/// adapter applies to `[okta] org_url`.
+#[must_use]
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Refuses a URL that is not `https`, except `http` on a loopback address (tests and fakes): the rule of
+/// `[okta] org_url`, applied to `[server] public_url` and `[sign_in] issuer` (whose client secret and tokens would
+/// otherwise cross the network in clear).
+///
+/// # Errors
+/// [`ConfigError::Invalid`] naming `key`.
+pub fn require_https_off_loopback(key: &str, url: &Url) -> Result<(), ConfigError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        _ => Err(invalid(key, "must be https (plain http only on loopback)")),
+    }
 }
 
 /// Reads a secret from an environment variable or a file (exactly one), trimming a trailing newline.
@@ -792,9 +943,10 @@ impl Config {
             self.policy.file = Some(PathBuf::from(v));
         }
         if let Some(v) = get("FCTR_AUDIT_SQLITE_PATH") {
-            self.audit = Some(AuditSection {
-                sqlite_path: PathBuf::from(v),
-            });
+            match &mut self.audit {
+                Some(a) => a.sqlite_path = PathBuf::from(v),
+                None => self.audit = Some(AuditSection::at(PathBuf::from(v))),
+            }
         }
         Ok(())
     }
@@ -811,15 +963,7 @@ impl Config {
             .public_url
             .as_ref()
             .ok_or_else(|| invalid("server.public_url", "missing"))?;
-        let loopback = public
-            .host_str()
-            .is_some_and(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]");
-        if public.scheme() != "https" && !loopback {
-            return Err(invalid(
-                "server.public_url",
-                "must be https (plain http only on loopback)",
-            ));
-        }
+        require_https_off_loopback("server.public_url", public)?;
         match self.identity_provider()? {
             IdpSection::Okta(okta) => Self::validate_okta(okta)?,
             IdpSection::Entra(entra) => {
@@ -866,15 +1010,9 @@ impl Config {
                     return Err(invalid("okta.algorithm", "ES256 or RS256"));
                 }
             }
-            let pem = okta.private_key_file.as_deref();
-            read_secret("okta.private_key_file", None, pem)?;
-        } else {
-            read_secret(
-                "okta.api_token",
-                okta.api_token_env.as_deref(),
-                okta.api_token_file.as_deref(),
-            )?;
         }
+        // The same builder start-up uses: credential read, DPoP only with the service app, org URL rules.
+        okta.adapter()?;
         Ok(())
     }
 
@@ -883,6 +1021,7 @@ impl Config {
             .sign_in
             .as_ref()
             .ok_or_else(|| invalid("sign_in", "missing section"))?;
+        require_https_off_loopback("sign_in.issuer", &s.issuer)?;
         if s.client_id.trim().is_empty() {
             return Err(invalid("sign_in.client_id", "is empty"));
         }
@@ -905,9 +1044,12 @@ impl Config {
         }
         fctr_ports::KeyId::parse(p.key_id.clone())
             .map_err(|e| invalid("pseudonymization.key_id", e.to_string()))?;
-        if self.audit.is_none() {
-            return Err(invalid("audit.sqlite_path", "missing"));
-        }
+        let audit = self
+            .audit
+            .as_ref()
+            .ok_or_else(|| invalid("audit.sqlite_path", "missing"))?;
+        audit.checkpoint_key()?;
+        audit.checkpoint_interval()?;
         if let Some(t) = &self.server.tenant {
             fctr_ports::TenantId::parse(t.clone())
                 .map_err(|e| invalid("server.tenant", e.to_string()))?;

@@ -1,12 +1,12 @@
 //! Demo mode and the production wiring: build a complete [`AppState`] from a configuration, or with none at all
 //! (demo: the testkit's fake Okta in-process on loopback, fake people, a random pseudonymization key).
 
-use crate::config::{Config, ConfigError, IdpSection, OktaSection, read_secret};
+use crate::config::{Config, ConfigError, IdpSection, read_secret};
 use crate::metrics::CountingIdp;
 use crate::oidc::{Oidc, OidcSettings};
 use crate::poller::PollSettings;
 use crate::session::{MemorySessionStore, Timeouts};
-use crate::state::{AppState, DemoInfo, Settings, StateParts};
+use crate::state::{AppState, Checkpoints, DemoInfo, Settings, StateParts};
 use fctr_core::policy::Policy;
 use fctr_core::{Engine, Ports, Pseudonymizer, Retention};
 use fctr_memory::{MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger};
@@ -115,21 +115,34 @@ fn callback(public_url: &Url) -> Result<Url, BuildError> {
 struct Stores {
     audit: Arc<dyn AuditLog>,
     usage: Arc<dyn UsageLedger>,
+    checkpoints: Option<Checkpoints>,
 }
 
-async fn sqlite_stores(path: PathBuf) -> Result<Stores, BuildError> {
+/// The SQLite audit store, its checkpoints HMAC'd with `checkpoint_key`, checkpointed every `interval` once the
+/// portal starts the checkpointer.
+async fn sqlite_stores(
+    path: PathBuf,
+    checkpoint_key: SecretString,
+    interval: std::time::Duration,
+) -> Result<Stores, BuildError> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir).map_err(|e| start("audit directory", e))?;
         }
     }
-    let store = fctr_sqlite::SqliteStore::open(&path, fctr_sqlite::SqliteOptions::default())
+    let options = fctr_sqlite::SqliteOptions::default().with_checkpoint_key(checkpoint_key);
+    let store = fctr_sqlite::SqliteStore::open(&path, options)
         .await
         .map_err(|e| start("audit store", e))?;
+    let checkpoints = Some(Checkpoints {
+        store: store.clone(),
+        interval,
+    });
     let store = Arc::new(store);
     Ok(Stores {
         audit: store.clone(),
         usage: store,
+        checkpoints,
     })
 }
 
@@ -149,7 +162,7 @@ async fn assemble(
     let ports = Ports {
         idp: Arc::clone(&idp_dyn),
         audit: Arc::clone(&stores.audit),
-        usage: stores.usage,
+        usage: Arc::clone(&stores.usage),
         grants: Arc::new(MemoryGrantStore::new(Arc::clone(&clock))),
         rate: Arc::new(MemoryRateLimiter::new(Arc::clone(&clock))),
         clock: Arc::clone(&clock),
@@ -175,6 +188,7 @@ async fn assemble(
         sessions,
         oidc: Arc::new(oidc),
         settings,
+        checkpoints: stores.checkpoints,
     }))
 }
 
@@ -196,10 +210,19 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
     .map_err(|e| start("Okta adapter", e))?;
     let idp = Arc::new(CountingIdp::new(Arc::new(okta)));
     let stores = match &opts.data_dir {
-        Some(dir) => sqlite_stores(dir.join("demo-audit.sqlite")).await?,
+        // Demo: a random checkpoint key per run (the file's checkpoints verify only during that run).
+        Some(dir) => {
+            sqlite_stores(
+                dir.join("demo-audit.sqlite"),
+                random_key(),
+                std::time::Duration::from_secs(crate::config::DEFAULT_CHECKPOINT_INTERVAL_SECS),
+            )
+            .await?
+        }
         None => Stores {
             audit: Arc::new(MemoryAuditLog::new()),
             usage: Arc::new(MemoryUsageLedger::new()),
+            checkpoints: None,
         },
     };
     let key_id = KeyId::parse("demo").map_err(|e| start("key id", e))?;
@@ -239,34 +262,6 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
     Ok(Demo { state, fake, idp })
 }
 
-/// The Okta adapter from `[okta]` (SSWS token, or the service app with private_key_jwt).
-fn okta_adapter(okta_cfg: &OktaSection) -> Result<OktaAdapter, BuildError> {
-    let auth = match &okta_cfg.client_id {
-        Some(client_id) => OktaAuth::PrivateKeyJwt {
-            client_id: client_id.clone(),
-            key_id: okta_cfg.key_id.clone().unwrap_or_default(),
-            private_key_pem: read_secret(
-                "okta.private_key_file",
-                None,
-                okta_cfg.private_key_file.as_deref(),
-            )?,
-            algorithm: if okta_cfg.algorithm.as_deref() == Some("RS256") {
-                fctr_okta::SigningAlgorithm::Rs256
-            } else {
-                fctr_okta::SigningAlgorithm::Es256
-            },
-            dpop: false,
-        },
-        None => OktaAuth::ApiToken(read_secret(
-            "okta.api_token",
-            okta_cfg.api_token_env.as_deref(),
-            okta_cfg.api_token_file.as_deref(),
-        )?),
-    };
-    OktaAdapter::new(OktaConfig::new(okta_cfg.org_url.clone(), auth))
-        .map_err(|e| start("Okta adapter", e))
-}
-
 /// Builds the production stack from a validated configuration: the Okta or the Entra adapter (whichever section
 /// is present), behind the same ports.
 ///
@@ -281,17 +276,17 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         })
     };
     let adapter: Arc<dyn IdentityProvider> = match cfg.identity_provider()? {
-        IdpSection::Okta(okta_cfg) => Arc::new(okta_adapter(okta_cfg)?),
+        IdpSection::Okta(okta_cfg) => Arc::new(okta_cfg.adapter()?),
         IdpSection::Entra(entra_cfg) => Arc::new(entra_cfg.adapter()?),
     };
     let idp = Arc::new(CountingIdp::new(adapter));
-    let audit_path = cfg
-        .audit
-        .as_ref()
-        .ok_or_else(|| missing("audit"))?
-        .sqlite_path
-        .clone();
-    let stores = sqlite_stores(audit_path).await?;
+    let audit = cfg.audit.as_ref().ok_or_else(|| missing("audit"))?;
+    let stores = sqlite_stores(
+        audit.sqlite_path.clone(),
+        audit.checkpoint_key()?,
+        audit.checkpoint_interval()?,
+    )
+    .await?;
     let p = cfg
         .pseudonymization
         .as_ref()

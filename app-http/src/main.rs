@@ -231,11 +231,15 @@ async fn main() -> ExitCode {
         println!();
     }
     tracing::info!(%listen, demo = demo.is_some(), tls = tls.is_some(), "fctr portal listening");
-    let app = fctr_portal::router(state);
+    // Tamper evidence: the chain heads are checkpointed (HMAC'd with the checkpoint key) on a schedule and once
+    // more at shutdown.
+    let _checkpointer = state.start_checkpointer().await;
+    let app = fctr_portal::router(state.clone());
     if let Err(e) = fctr_portal::tls::serve(listener, tls, app, shutdown_signal()).await {
         eprintln!("server error: {e}");
         return ExitCode::from(1);
     }
+    state.checkpoint_and_close().await;
     if let Some(d) = demo {
         d.fake.shutdown().await;
     }

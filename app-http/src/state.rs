@@ -81,6 +81,26 @@ pub struct StateParts {
     pub oidc: Arc<Oidc>,
     /// Shell settings.
     pub settings: Settings,
+    /// The SQLite audit store and how often to checkpoint it (none with an in-memory audit log).
+    pub checkpoints: Option<Checkpoints>,
+}
+
+/// The audit store's checkpointer: records each chain head, HMAC'd with the configured checkpoint key, so that a
+/// cut tail or a re-hashed chain is found by `fctr audit verify --checkpoint-key-file`.
+#[derive(Clone)]
+pub struct Checkpoints {
+    /// The store (opened with the checkpoint key).
+    pub store: fctr_sqlite::SqliteStore,
+    /// Time between two checkpoints.
+    pub interval: std::time::Duration,
+}
+
+impl std::fmt::Debug for Checkpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoints")
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The shared state, cheap to clone.
@@ -101,6 +121,7 @@ pub(crate) struct Inner {
     pub edge_limiter: Arc<dyn fctr_ports::RateLimiter>,
     /// API bearer tokens already verified.
     pub bearers: crate::api::BearerCache,
+    pub checkpoints: Option<Checkpoints>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -136,6 +157,7 @@ impl AppState {
             ready_cache: tokio::sync::Mutex::new(None),
             edge_limiter,
             bearers: crate::api::BearerCache::default(),
+            checkpoints: parts.checkpoints,
         }))
     }
 
@@ -167,5 +189,26 @@ impl AppState {
     #[must_use]
     pub fn sessions(&self) -> &Arc<dyn SessionStore> {
         &self.0.sessions
+    }
+
+    /// Records a first checkpoint now (so a verifier holding the key finds one for every chain from the start),
+    /// then starts the scheduled checkpointer (every `[audit] checkpoint_interval_secs`, default 60 s), which ends
+    /// when the store is closed. Returns `None` when the audit log is not a SQLite store.
+    pub async fn start_checkpointer(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let c = self.0.checkpoints.as_ref()?;
+        if let Err(e) = c.store.checkpoint().await {
+            tracing::warn!(error = e.code(), "audit checkpoint failed");
+        }
+        Some(c.store.spawn_checkpointer(c.interval))
+    }
+
+    /// Records a checkpoint now (at shutdown) and closes the audit store; logs a failure by its code only.
+    pub async fn checkpoint_and_close(&self) {
+        if let Some(c) = &self.0.checkpoints {
+            if let Err(e) = c.store.checkpoint().await {
+                tracing::warn!(error = e.code(), "final audit checkpoint failed");
+            }
+            c.store.close().await;
+        }
     }
 }

@@ -261,6 +261,28 @@ impl SqliteStore {
         self.ask(Command::Checkpoint).await
     }
 
+    /// Each tenant's latest recorded checkpoint (its MAC is not checked here; [`AuditLog::verify_chain`] checks it
+    /// when the store was opened with a checkpoint key). A verifier holding the key uses this to refuse a chain
+    /// whose checkpoints were deleted.
+    ///
+    /// # Errors
+    /// [`PortError::Unavailable`] when the store cannot be read, [`PortError::Malformed`] for a malformed row.
+    pub async fn latest_checkpoints(&self) -> Result<Vec<ChainCheckpoint>, PortError> {
+        let mut conn = self
+            .inner
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| codec::unavailable("read checkpoints", &e))?;
+        let mut out: Vec<ChainCheckpoint> = verify::latest_checkpoints(&mut conn)
+            .await?
+            .into_values()
+            .map(|s| s.cp)
+            .collect();
+        out.sort_by_key(|c| c.tenant.to_string());
+        Ok(out)
+    }
+
     /// Starts a task that calls [`SqliteStore::checkpoint`] every `interval` (first after one interval). It holds
     /// no strong reference: it ends once the store is closed or dropped.
     #[must_use]

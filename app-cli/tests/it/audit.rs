@@ -303,3 +303,178 @@ async fn usage_report_as_table_csv_and_json() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.err.contains("YYYY-MM"), "{r:?}");
 }
+
+// ---- Tamper evidence with the checkpoint key (issue 11, finding 8) ----
+
+const CHECKPOINT_KEY: &str = "0123456789abcdef0123456789abcdef-checkpoint";
+
+/// An audit file of `n` events whose head is checkpointed with `key`, as the portal's checkpointer does.
+async fn checkpointed_file(dir: &std::path::Path, n: u32, key: &str) -> std::path::PathBuf {
+    let db = audit_file(dir, n).await;
+    checkpoint_with(&db, key).await;
+    db
+}
+
+/// Records a checkpoint of the current head, HMAC'd with `key`.
+async fn checkpoint_with(db: &std::path::Path, key: &str) {
+    let store = fctr_sqlite::SqliteStore::open(
+        db,
+        fctr_sqlite::SqliteOptions::default()
+            .with_checkpoint_key(fctr_ports::SecretString::from(key.to_owned())),
+    )
+    .await
+    .unwrap();
+    let cps = store.checkpoint().await.unwrap();
+    assert_eq!(cps.len(), 1, "one tenant checkpointed");
+    store.close().await;
+}
+
+async fn sql(db: &std::path::Path, statement: &str) -> u64 {
+    use sqlx::Connection as _;
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let n = sqlx::query(statement)
+        .execute(&mut c)
+        .await
+        .unwrap()
+        .rows_affected();
+    c.close().await.unwrap();
+    n
+}
+
+/// Edits event `edit` (its outcome becomes `denied`), then recomputes every hash of the chain with
+/// `fctr_ports::ChainHash::compute_canonical`, so the chain alone verifies again.
+async fn edit_and_rehash(db: &std::path::Path, edit: i64) {
+    use sqlx::{Connection as _, Row as _};
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let rows =
+        sqlx::query("SELECT seq, event FROM audit_events WHERE tenant = 'acme' ORDER BY seq")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    let mut prev = fctr_ports::ChainHash::GENESIS;
+    for r in rows {
+        let seq: i64 = r.get(0);
+        let mut text: String = r.get(1);
+        if seq == edit {
+            let mut e: fctr_ports::AuditEvent = serde_json::from_str(&text).unwrap();
+            e.outcome = fctr_ports::Outcome::Denied;
+            text = String::from_utf8(e.canonical_bytes()).unwrap();
+        }
+        let hash = fctr_ports::ChainHash::compute_canonical(
+            &prev,
+            u64::try_from(seq).unwrap(),
+            text.as_bytes(),
+        );
+        sqlx::query(
+            "UPDATE audit_events SET event = ?1, prev_hash = ?2, hash = ?3 WHERE tenant = 'acme' AND seq = ?4",
+        )
+        .bind(&text)
+        .bind(prev.to_hex())
+        .bind(hash.to_hex())
+        .bind(seq)
+        .execute(&mut c)
+        .await
+        .unwrap();
+        prev = hash;
+    }
+    c.close().await.unwrap();
+}
+
+fn verify_keyed(db: &std::path::Path, key_file: &std::path::Path) -> Run {
+    fctr(&[
+        "audit",
+        "verify",
+        "--db",
+        db.to_str().unwrap(),
+        "--checkpoint-key-file",
+        key_file.to_str().unwrap(),
+    ])
+}
+
+fn key_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("checkpoint.key");
+    std::fs::write(&p, format!("{CHECKPOINT_KEY}\n")).unwrap();
+    p
+}
+
+#[tokio::test]
+async fn checkpoint_key_verify_passes_on_the_untouched_file_and_finds_a_cut_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = checkpointed_file(dir.path(), 6, CHECKPOINT_KEY).await;
+    let key = key_file(dir.path());
+    let r = verify_keyed(&db, &key);
+    assert_eq!(r.code, 0, "untouched file: {r:?}");
+    assert!(r.out.contains("audit chain intact: 6 event(s)"), "{r:?}");
+    let r = fctr(&[
+        "audit",
+        "verify",
+        "--db",
+        db.to_str().unwrap(),
+        "--checkpoint-key-env",
+        "FCTR_TEST_CHECKPOINT_KEY_UNSET",
+    ]);
+    assert_eq!(r.code, 2, "an unset key variable is a usage error: {r:?}");
+
+    // Cut the tail: events 4 and 5 deleted behind the store's back. The remaining chain is intact on its own.
+    assert_eq!(
+        sql(
+            &db,
+            "DELETE FROM audit_events WHERE tenant = 'acme' AND seq >= 4"
+        )
+        .await,
+        2
+    );
+    let r = verify_keyed(&db, &key);
+    assert_eq!(r.code, 1, "cut tail accepted: {r:?}");
+    assert!(
+        r.out
+            .contains("audit chain BROKEN: tenant acme, position 4"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn checkpoint_key_verify_finds_an_edited_and_rehashed_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = checkpointed_file(dir.path(), 6, CHECKPOINT_KEY).await;
+    let key = key_file(dir.path());
+    edit_and_rehash(&db, 2).await;
+    // The edited chain is consistent in itself: only the keyed checkpoint shows the rewrite.
+    let r = verify_keyed(&db, &key);
+    assert_eq!(r.code, 1, "re-hashed chain accepted: {r:?}");
+    assert!(r.out.contains("audit chain BROKEN: tenant acme"), "{r:?}");
+    assert!(r.err.contains("next:"), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_forged_or_deleted_checkpoint_is_refused_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = checkpointed_file(dir.path(), 6, CHECKPOINT_KEY).await;
+    let key = key_file(dir.path());
+    // The attacker re-hashes the chain, drops the real checkpoint and records their own with another key.
+    edit_and_rehash(&db, 2).await;
+    assert_eq!(sql(&db, "DELETE FROM audit_checkpoints").await, 1);
+    checkpoint_with(&db, "an attacker's key, not the portal's, 32+ bytes").await;
+    let r = fctr(&["audit", "verify", "--db", db.to_str().unwrap()]);
+    assert_eq!(
+        r.code, 0,
+        "without the key the forgery is consistent: {r:?}"
+    );
+    let r = verify_keyed(&db, &key);
+    assert_eq!(r.code, 1, "forged checkpoint accepted: {r:?}");
+    assert!(
+        r.out
+            .contains("audit chain BROKEN: tenant acme, position 5"),
+        "{r:?}"
+    );
+
+    // Or they delete every checkpoint: with the key, a chain without one is refused.
+    assert_eq!(sql(&db, "DELETE FROM audit_checkpoints").await, 1);
+    let r = verify_keyed(&db, &key);
+    assert_eq!(r.code, 1, "deleted checkpoints accepted: {r:?}");
+    assert!(r.out.contains("no checkpoint recorded"), "{r:?}");
+}

@@ -261,3 +261,106 @@ fn mock_idp_entra_serves_its_fixture_tenant() {
     let (st, body) = fixtures.unwrap();
     assert_eq!(st, 200, "{body}");
 }
+
+// ---- `--mutating` against a deployment (issue 11, finding 9) ----
+
+/// A deployment configuration pointing at the fake (so it counts as a real tenant: only `--base-url` can name a
+/// fake), with `[contract_test]` when `allowed` is given.
+fn deployment_config(
+    dir: &std::path::Path,
+    mock: &Mock,
+    allowed: Option<&str>,
+) -> std::path::PathBuf {
+    let db = dir.join("audit.sqlite");
+    let p = dir.join("fctr.toml");
+    let mut text = format!(
+        "[okta]\norg_url = \"{}\"\napi_token_env = \"CT_OKTA_TOKEN\"\n\n\
+         [pseudonymization]\nkey_id = \"k1\"\nkey_env = \"CT_PSEUDO_KEY\"\n\n\
+         [audit]\nsqlite_path = \"{}\"\n",
+        mock.url,
+        db.display()
+    );
+    if let Some(g) = allowed {
+        text.push_str(&format!("\n[contract_test]\nallowed_group = \"{g}\"\n"));
+    }
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn mutate_with_config(cfg: &std::path::Path, user: &str) -> Run {
+    let mut c = cmd(&[
+        "contract-test",
+        "--provider",
+        "okta",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--mutating",
+        "--test-user",
+        user,
+    ]);
+    c.env("CT_OKTA_TOKEN", fctr_testkit::okta::DEFAULT_API_TOKEN)
+        .env("CT_PSEUDO_KEY", "a pseudonymization key of 32+ bytes");
+    run_with(c, None, std::time::Duration::from_secs(120))
+}
+
+fn sessions_revoked(mock: &Mock, user: &str) -> serde_json::Value {
+    let (_, effects) = mock.control("GET", &format!("/_fake/users/{user}/effects"), None);
+    effects["sessionsRevoked"].clone()
+}
+
+#[tokio::test]
+async fn mutating_a_deployment_needs_the_allowed_group_and_is_audited() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let alice = "00ualice000000000000";
+    let dave = "00udave0000000000000";
+
+    // No [contract_test] allowed_group: refused before anything mutating runs.
+    let cfg = deployment_config(dir.path(), &mock, None);
+    let r = mutate_with_config(&cfg, alice);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.err.contains("[contract_test] allowed_group"), "{r:?}");
+    assert_eq!(sessions_revoked(&mock, alice), 0, "nothing mutated");
+
+    // A test user outside the allowed group: refused, nothing mutated.
+    let cfg = deployment_config(dir.path(), &mock, Some("fctr-privileged"));
+    let r = mutate_with_config(&cfg, alice);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.err.contains("not a member of the allowed group"), "{r:?}");
+    assert_eq!(sessions_revoked(&mock, alice), 0, "nothing mutated");
+
+    // A member (dave is in fctr-privileged): the run goes ahead, and every lifecycle call is audited.
+    let r = mutate_with_config(&cfg, dave);
+    assert!(r.out.contains("pass  lifecycle_clear_sessions"), "{r:?}");
+    assert_eq!(sessions_revoked(&mock, dave), 1);
+    let db = dir.path().join("audit.sqlite");
+    let store = fctr_sqlite::SqliteStore::open(&db, fctr_sqlite::SqliteOptions::default())
+        .await
+        .unwrap();
+    let events = fctr_ports::AuditLog::read(&store, &fctr_ports::AuditQuery::default())
+        .await
+        .unwrap();
+    store.close().await;
+    let intents: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.kind == fctr_ports::EventKind::ActionIntent)
+        .collect();
+    let outcomes = events
+        .iter()
+        .filter(|e| e.event.kind == fctr_ports::EventKind::ActionOutcome)
+        .count();
+    assert!(!intents.is_empty(), "no audit record: {events:?}");
+    assert_eq!(intents.len(), outcomes, "each call has intent and outcome");
+    assert!(
+        intents
+            .iter()
+            .any(|e| e.event.action == Some(fctr_ports::ActionKind::ClearSessions))
+    );
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains(dave), "raw subject id in the audit: {text}");
+    assert!(
+        intents
+            .iter()
+            .all(|e| e.event.agent.is_some() && e.event.target.is_some())
+    );
+}

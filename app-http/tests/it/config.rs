@@ -50,11 +50,13 @@ key_id = "k1"
 key_file = "{}"
 [audit]
 sqlite_path = "/tmp/a.sqlite"
+checkpoint_key_file = "{}"
 [session]
 idle_minutes = 10
 "#,
         token.display(),
         secret.display(),
+        key.display(),
         key.display()
     );
     let mut c = Config::parse(&text, Path::new("x.toml")).unwrap();
@@ -126,8 +128,10 @@ key_id = "k1"
 key_file = "{}"
 [audit]
 sqlite_path = "/tmp/a.sqlite"
+checkpoint_key_file = "{}"
 "#,
         secret.display(),
+        key.display(),
         key.display()
     )
 }

@@ -127,6 +127,7 @@ key_file = "{key}"
 
 [audit]
 sqlite_path = "{audit}"
+checkpoint_key_file = "{key}"
 "#,
         tenant = fake.tenant_id(),
         client = fake.app().client_id,

@@ -12,6 +12,7 @@ mod flow;
 mod gate_push;
 mod logs;
 mod network;
+mod ops;
 mod routes;
 mod security;
 mod tls;
