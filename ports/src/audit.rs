@@ -178,6 +178,9 @@ pub enum Reason {
     /// The caller has too few factors that policy accepts (and this IdP can challenge) to ever complete a
     /// verification, so nothing was sent.
     NotEnoughFactors,
+    /// The agent's role was re-checked against the IdP's current groups and the IdP no longer gives them one (removed
+    /// from their group, or no longer a user): the request is refused and their session ends.
+    AgentRoleRevoked,
 }
 
 impl Reason {
@@ -215,6 +218,7 @@ impl Reason {
             Self::CsrfRejected => "csrf_rejected",
             Self::AuthenticationFailed => "authentication_failed",
             Self::NotEnoughFactors => "not_enough_factors",
+            Self::AgentRoleRevoked => "agent_role_revoked",
         }
     }
 }
