@@ -101,6 +101,8 @@ pub(crate) struct Inner {
     pub edge_limiter: Arc<dyn fctr_ports::RateLimiter>,
     /// API bearer tokens already verified.
     pub bearers: crate::api::BearerCache,
+    /// Agent roles read from the IdP (at most a minute old).
+    pub roles: crate::access::RoleCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -136,6 +138,7 @@ impl AppState {
             ready_cache: tokio::sync::Mutex::new(None),
             edge_limiter,
             bearers: crate::api::BearerCache::default(),
+            roles: crate::access::RoleCache::default(),
         }))
     }
 

@@ -9,6 +9,7 @@ mod auth;
 mod config;
 mod entra;
 mod flow;
+mod gate;
 mod logs;
 mod network;
 mod routes;
