@@ -123,6 +123,17 @@ impl IntoResponse for ApiError {
 pub struct ApiAgent {
     agent: Agent,
     ctx: RequestContext,
+    /// The portal session, when the caller is the portal's own pages.
+    session: Option<crate::session::Session>,
+}
+
+impl ApiAgent {
+    /// The agent re-checked against the IdP before a high-risk action ([`crate::access::for_action`]).
+    async fn for_action(&self, st: &AppState) -> Result<Agent, ApiError> {
+        crate::access::for_action(st, &self.agent, self.session.as_ref(), &self.ctx)
+            .await
+            .map_err(ApiError::from)
+    }
 }
 
 impl FromRequestParts<AppState> for ApiAgent {
@@ -141,10 +152,18 @@ impl FromRequestParts<AppState> for ApiAgent {
             let id = match st.0.bearers.get(token, now) {
                 Some(id) => id,
                 None => {
-                    let id = st.0.oidc.verify_bearer(token).map_err(|e| {
-                        tracing::warn!(error = %e, "API bearer token refused");
-                        ApiError::unauthenticated()
-                    })?;
+                    let id = match st.0.oidc.verify_bearer(token) {
+                        Ok(id) => id,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "API bearer token refused");
+                            // A validly signed token that lacks MFA is a refused sign-in, audited like one at
+                            // the browser callback. (Forged or malformed tokens are not: anyone can send those.)
+                            if matches!(e, crate::oidc::OidcError::MfaRequired) {
+                                st.engine().sign_in_failed(&ctx).await;
+                            }
+                            return Err(ApiError::unauthenticated());
+                        }
+                    };
                     st.0.bearers.put(token, &id, now);
                     id
                 }
@@ -154,21 +173,20 @@ impl FromRequestParts<AppState> for ApiAgent {
             if agent.role().is_none() {
                 return Err(ApiError::reason(Reason::NoRole));
             }
+            let agent = crate::access::for_bearer(st, agent, &ctx).await?;
             api_quota(st, &agent, &ctx).await?;
-            return Ok(Self { agent, ctx });
+            return Ok(Self {
+                agent,
+                ctx,
+                session: None,
+            });
         }
-        // The portal's own pages: session cookie, plus the CSRF header on state-changing requests.
-        let name = st.settings().session_cookie();
-        let sid = crate::web::cookie(&parts.headers, name).ok_or_else(ApiError::unauthenticated)?;
-        let mut s = st
-            .sessions()
-            .get(sid)
+        // The portal's own pages: session cookie (loaded exactly as the pages load it), plus the CSRF header on
+        // state-changing requests.
+        let s = crate::access::load_session(st, &parts.headers, &ctx)
             .await
             .ok_or_else(ApiError::unauthenticated)?;
-        let now = st.0.clock.now();
-        if !crate::session::is_live(&s, now, st.settings().timeouts) {
-            return Err(ApiError::unauthenticated());
-        }
+        let agent = crate::access::agent_of(st, &s);
         if parts.method != axum::http::Method::GET {
             let token = parts
                 .headers
@@ -189,22 +207,18 @@ impl FromRequestParts<AppState> for ApiAgent {
                 || token.is_empty()
                 || !bool::from(token.as_bytes().ct_eq(s.csrf.as_bytes()))
             {
-                let agent = st
-                    .engine()
-                    .restore_agent(s.agent.clone(), s.role.as_deref());
                 st.engine()
                     .audit_edge_denial(Some(&agent), Reason::CsrfRejected, &ctx)
                     .await;
                 return Err(ApiError::reason(Reason::CsrfRejected));
             }
         }
-        s.last_seen = now;
-        let agent = st
-            .engine()
-            .restore_agent(s.agent.clone(), s.role.as_deref());
-        st.sessions().put(s).await;
         api_quota(st, &agent, &ctx).await?;
-        Ok(Self { agent, ctx })
+        Ok(Self {
+            agent,
+            ctx,
+            session: Some(s),
+        })
     }
 }
 
@@ -620,12 +634,14 @@ pub async fn begin(
 ) -> Result<(StatusCode, Json<VerificationDto>), ApiError> {
     let req = body.map(|b| b.0).unwrap_or_default();
     let f = factor(req.factor_id.as_deref())?;
+    let subject = subject(&id)?;
+    let agent = a.for_action(&st).await?;
     let v = st
         .engine()
-        .begin_verification(&a.agent, &a.ctx, &subject(&id)?, f.as_ref())
+        .begin_verification(&agent, &a.ctx, &subject, f.as_ref())
         .await?;
     let dto = verification_dto(&v);
-    st.polls().publish(&a.agent, v.id, v);
+    st.polls().publish(&agent, v.id, v);
     Ok((StatusCode::CREATED, Json(dto)))
 }
 
@@ -704,9 +720,11 @@ pub async fn act(
     let req = body.map(|b| b.0).unwrap_or_default();
     let f = factor(req.factor_id.as_deref())?;
     let act = crate::web::pages::action_for(kind, f)?;
+    let subject = subject(&id)?;
+    let agent = a.for_action(&st).await?;
     let outcome = st
         .engine()
-        .perform_action(&a.agent, &a.ctx, &subject(&id)?, act)
+        .perform_action(&agent, &a.ctx, &subject, act)
         .await?;
     let r = outcome.receipt;
     let result = ActionResult {

@@ -54,7 +54,13 @@ pub struct DemoOptions {
     pub require_mfa: bool,
     /// The network edge (default: loopback and private ranges allowed, default limits).
     pub edge: crate::edge::EdgeSettings,
+    /// Wraps the IdP adapter before the engine gets it (tests: a wrapper that pauses or fails a chosen call).
+    pub wrap_idp: Option<IdpWrapper>,
 }
+
+/// A function that wraps the IdP adapter ([`DemoOptions::wrap_idp`]).
+pub type IdpWrapper =
+    Box<dyn FnOnce(Arc<dyn IdentityProvider>) -> Arc<dyn IdentityProvider> + Send>;
 
 impl std::fmt::Debug for DemoOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,6 +83,7 @@ impl DemoOptions {
             fake: FakeOktaOptions::default(),
             require_mfa: false,
             edge: crate::edge::EdgeSettings::default(),
+            wrap_idp: None,
         }
     }
 }
@@ -208,7 +215,12 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         OktaAuth::ApiToken(SecretString::from(fake.api_token().to_owned())),
     ))
     .map_err(|e| start("Okta adapter", e))?;
-    let idp = Arc::new(CountingIdp::new(Arc::new(okta)));
+    let mut adapter: Arc<dyn IdentityProvider> = Arc::new(okta);
+    let mut opts = opts;
+    if let Some(wrap) = opts.wrap_idp.take() {
+        adapter = wrap(adapter);
+    }
+    let idp = Arc::new(CountingIdp::new(adapter));
     let stores = match &opts.data_dir {
         // Demo: a random checkpoint key per run (the file's checkpoints verify only during that run).
         Some(dir) => {

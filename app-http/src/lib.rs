@@ -19,6 +19,7 @@
 // nothing on the request path.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod demo;
@@ -85,6 +86,28 @@ async fn secure_headers(req: Request, next: Next) -> Response {
         set(h, header::CACHE_CONTROL, "no-store");
     }
     resp
+}
+
+/// A request id the client sent that parses as a UUID: logged as `client_request_id` (for correlating with the
+/// client's own logs), never used as the request id.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientRequestId(pub uuid::Uuid);
+
+/// The request id is the server's: whatever `X-Request-Id` the client sent is dropped before the request id layer
+/// makes a fresh UUID, so a client cannot choose what goes into the audit chain, the logs or the exports. An
+/// inbound value that parses as a UUID is kept aside as [`ClientRequestId`]; anything else is discarded unread.
+async fn server_request_id(mut req: Request, next: Next) -> Response {
+    let inbound = req.headers_mut().remove("x-request-id").and_then(|v| {
+        v.to_str()
+            .ok()
+            .and_then(|s| uuid::Uuid::parse_str(s.trim()).ok())
+    });
+    // A repeated header: drop every copy.
+    while req.headers_mut().remove("x-request-id").is_some() {}
+    if let Some(id) = inbound {
+        req.extensions_mut().insert(ClientRequestId(id));
+    }
+    next.run(req).await
 }
 
 /// Request count and latency by route template (never the raw path: it may hold ids).
@@ -160,7 +183,8 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "Internal error\n").into_response()
 }
 
-/// The middleware stack [`router`] puts around the routes, outermost first: request id, sensitive-header
+/// The middleware stack [`router`] puts around the routes, outermost first: request id (always the server's
+/// UUID, see [`ClientRequestId`]), sensitive-header
 /// marking (so tracing never prints `Authorization`, `Cookie`, `Set-Cookie` or `X-CSRF-Token`), tracing, secure
 /// headers, panic to 500, body limit, timeout, the network edge ([`edge`]: allow-list, proxies, sign-in rate
 /// limit, cross-site refusal, API content types), metrics. Public so tests can put extra routes behind exactly
@@ -201,7 +225,17 @@ pub fn with_middleware(app: Router, state: &AppState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
-                tracing::info_span!("request", method = %req.method(), route, request_id = id)
+                let client = req
+                    .extensions()
+                    .get::<ClientRequestId>()
+                    .map(|c| c.0.to_string());
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    route,
+                    request_id = id,
+                    client_request_id = client
+                )
             }),
         )
         .layer(
@@ -216,4 +250,5 @@ pub fn with_middleware(app: Router, state: &AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(server_request_id))
 }

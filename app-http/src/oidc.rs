@@ -246,25 +246,18 @@ impl Oidc {
             .claims(&verifier, &nonce)
             .map_err(|e| OidcError::Token(classify(&e)))?;
         not_before_passed(&id_token.to_string(), chrono::Utc::now().timestamp())?;
-        if self.settings.require_mfa {
-            let mfa = claims.auth_method_refs().is_some_and(|amr| {
-                amr.iter()
-                    .any(|m| matches!(m.as_str(), "mfa" | "otp" | "hwk" | "swk"))
-            });
-            if !mfa {
-                return Err(OidcError::MfaRequired);
-            }
-        }
+        self.mfa_shown(claims)?;
         let subject = claims.subject().as_str().to_owned();
         let groups = self.groups_of(&id_token.to_string());
         Ok(Identity { subject, groups })
     }
 
     /// Verifies a bearer JWT for the API: an ID token from the configured issuer for this client (signature,
-    /// `iss`, `aud`, `exp`; no nonce, as there was no browser round trip).
+    /// `iss`, `aud`, `exp`; no nonce, as there was no browser round trip), and, with `require_mfa`, MFA in `amr`
+    /// exactly as at the browser sign-in.
     ///
     /// # Errors
-    /// [`OidcError::Token`].
+    /// [`OidcError::Token`], [`OidcError::MfaRequired`].
     pub fn verify_bearer(&self, token: &str) -> Result<Identity, OidcError> {
         let id_token = CoreIdToken::from_str(token).map_err(|_| OidcError::Token("malformed"))?;
         let verifier = self.verifier();
@@ -272,9 +265,27 @@ impl Oidc {
             .claims(&verifier, |_: Option<&Nonce>| Ok(()))
             .map_err(|e| OidcError::Token(classify(&e)))?;
         not_before_passed(token, chrono::Utc::now().timestamp())?;
+        self.mfa_shown(claims)?;
         let subject = claims.subject().as_str().to_owned();
         let groups = self.groups_of(token);
         Ok(Identity { subject, groups })
+    }
+
+    /// With `require_mfa`, refuses verified claims whose `amr` shows no MFA method (the one rule for the browser
+    /// sign-in and the API's bearer tokens).
+    fn mfa_shown(&self, claims: &openidconnect::core::CoreIdTokenClaims) -> Result<(), OidcError> {
+        if !self.settings.require_mfa {
+            return Ok(());
+        }
+        let mfa = claims.auth_method_refs().is_some_and(|amr| {
+            amr.iter()
+                .any(|m| matches!(m.as_str(), "mfa" | "otp" | "hwk" | "swk"))
+        });
+        if mfa {
+            Ok(())
+        } else {
+            Err(OidcError::MfaRequired)
+        }
     }
 
     /// The crate's verifier with the portal's algorithm allow-list.

@@ -22,6 +22,9 @@ pub fn random_token() -> String {
 }
 
 /// A signed-in agent's session.
+///
+/// This is a snapshot read from a [`SessionStore`]: changing it changes nothing stored. Every change goes through
+/// one of the store's atomic operations, so a request never writes back a copy it read earlier.
 #[derive(Clone)]
 pub struct Session {
     /// The session id (the cookie value).
@@ -30,8 +33,10 @@ pub struct Session {
     pub csrf: String,
     /// The agent.
     pub agent: AgentId,
-    /// The role resolved at sign-in.
+    /// The role resolved at sign-in, or at the last re-check against the IdP.
     pub role: Option<String>,
+    /// When the role was last checked against the IdP (sign-in, then every re-check).
+    pub role_checked: DateTime<Utc>,
     /// When the session started (absolute timeout).
     pub created: DateTime<Utc>,
     /// Last request (idle timeout).
@@ -40,6 +45,8 @@ pub struct Session {
     pub callers: HashMap<String, SubjectId>,
     /// Verifications this session started, with the caller handle each is about.
     pub verifications: HashMap<fctr_ports::VerificationId, String>,
+    /// Bumped by the store on every change (a Redis store compares it in its scripts).
+    pub version: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -47,22 +54,44 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("role", &self.role)
             .field("created", &self.created)
+            .field("version", &self.version)
             .finish_non_exhaustive()
     }
 }
 
 impl Session {
-    /// Registers a caller and returns its handle (the same handle for the same caller).
-    pub fn handle_for(&mut self, subject: &SubjectId) -> String {
-        if let Some((h, _)) = self.callers.iter().find(|(_, s)| *s == subject) {
-            return h.clone();
+    /// A new session for `agent` with `role`, fresh random id and CSRF token, started at `now`.
+    #[must_use]
+    pub fn start(agent: AgentId, role: Option<String>, now: DateTime<Utc>) -> Self {
+        Self {
+            id: random_token(),
+            csrf: random_token(),
+            agent,
+            role,
+            role_checked: now,
+            created: now,
+            last_seen: now,
+            callers: HashMap::new(),
+            verifications: HashMap::new(),
+            version: 0,
         }
-        let mut b = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut b);
-        let h = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        self.callers.insert(h.clone(), subject.clone());
-        h
     }
+
+    /// The handle this session already uses for `subject`, if any.
+    #[must_use]
+    pub fn handle_of(&self, subject: &SubjectId) -> Option<&str> {
+        self.callers
+            .iter()
+            .find(|(_, s)| *s == subject)
+            .map(|(h, _)| h.as_str())
+    }
+}
+
+/// A random caller handle (96 bits, base64url).
+fn random_handle() -> String {
+    let mut b = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
 /// State kept between the redirect to the IdP and the callback.
@@ -108,13 +137,42 @@ impl Default for Timeouts {
 }
 
 /// Where sessions live.
+///
+/// Every method is one atomic step on the stored session: there is no "read, change a copy, write it back", so a
+/// request that read a session before a slow IdP call cannot undo what another request did meanwhile (a
+/// sign-out, another tab's caller handles). A removed session leaves a tombstone until its id could no longer be
+/// live anyway (the absolute timeout), and no method re-creates or changes a tombstoned id. A shared store
+/// (Redis) implements each method as one server-side script over the session's key and its tombstone key.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Stores (or replaces) a session.
-    async fn put(&self, session: Session);
-    /// Reads a session by id, if it exists (timeouts are checked by the caller).
+    /// Stores a new session. Atomic: succeeds only when no session and no tombstone has this id (Redis: `SET NX`
+    /// after checking the tombstone, in one script), and then returns `true`; otherwise stores nothing and
+    /// returns `false`.
+    async fn create(&self, session: Session) -> bool;
+    /// Reads a session by id, if it exists and is within its timeouts. Read-only; changes nothing.
     async fn get(&self, id: &str) -> Option<Session>;
-    /// Removes a session.
+    /// Marks a request on the session: atomically, if the session exists and is within its timeouts, sets
+    /// `last_seen` to now, bumps `version` and returns the updated session; if it exists but has timed out,
+    /// removes it (leaving a tombstone) and returns `None`; if it does not exist (or is a tombstone), `None`.
+    async fn touch(&self, id: &str) -> Option<Session>;
+    /// Registers a caller in the stored session and returns its handle (the handle already in use for the same
+    /// caller, or a new random one). Atomic on the stored session: handles added meanwhile by other requests
+    /// (another tab) are kept. `None`, and nothing stored, when the session no longer exists.
+    async fn add_caller(&self, id: &str, subject: &SubjectId) -> Option<String>;
+    /// Records that the session started verification `vid` about caller `handle`. Atomic like
+    /// [`SessionStore::add_caller`]; `false`, and nothing stored, when the session no longer exists.
+    async fn add_verification(
+        &self,
+        id: &str,
+        vid: fctr_ports::VerificationId,
+        handle: &str,
+    ) -> bool;
+    /// Sets the role found by a re-check against the IdP and when it was checked. Atomic compare-and-set on the
+    /// check time: stored only if the session still exists and `checked_at` is not older than the stored
+    /// `role_checked` (a slow re-check never overwrites a newer one's result). Returns whether it was stored.
+    async fn set_role(&self, id: &str, role: Option<String>, checked_at: DateTime<Utc>) -> bool;
+    /// Removes a session and leaves a tombstone for its id until the absolute timeout, so no request that read it
+    /// earlier can bring it back. Removing a missing id tombstones it too.
     async fn remove(&self, id: &str);
     /// Stores pre-login state under a random key (the pre-login cookie value).
     async fn put_pre_login(&self, key: &str, pre: PreLogin);
@@ -128,11 +186,19 @@ pub trait SessionStore: Send + Sync {
     }
 }
 
-/// In-memory sessions (single node).
+#[derive(Default)]
+struct Tables {
+    sessions: HashMap<String, Session>,
+    /// Removed session ids, with when their tombstone may go.
+    tombstones: HashMap<String, DateTime<Utc>>,
+    pre_login: HashMap<String, PreLogin>,
+}
+
+/// In-memory sessions (single node). One mutex over all tables makes every operation atomic.
 pub struct MemorySessionStore {
     clock: Arc<dyn Clock>,
     timeouts: Timeouts,
-    inner: Mutex<(HashMap<String, Session>, HashMap<String, PreLogin>)>,
+    inner: Mutex<Tables>,
 }
 
 impl std::fmt::Debug for MemorySessionStore {
@@ -148,16 +214,47 @@ impl MemorySessionStore {
         Self {
             clock,
             timeouts,
-            inner: Mutex::new((HashMap::new(), HashMap::new())),
+            inner: Mutex::new(Tables::default()),
         }
     }
 
-    fn sweep(&self, g: &mut (HashMap<String, Session>, HashMap<String, PreLogin>)) {
+    fn absolute(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.timeouts.absolute).unwrap_or(chrono::Duration::hours(12))
+    }
+
+    fn sweep(&self, g: &mut Tables) {
         let now = self.clock.now();
         let t = self.timeouts;
-        g.0.retain(|_, s| is_live(s, now, t));
+        let expired: Vec<String> = g
+            .sessions
+            .iter()
+            .filter(|(_, s)| !is_live(s, now, t))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in expired {
+            g.sessions.remove(&id);
+            g.tombstones.insert(id, now + self.absolute());
+        }
+        g.tombstones.retain(|_, until| *until > now);
         let pre = chrono::Duration::from_std(t.pre_login).unwrap_or(chrono::Duration::minutes(10));
-        g.1.retain(|_, p| now - p.created < pre);
+        g.pre_login.retain(|_, p| now - p.created < pre);
+    }
+
+    /// Runs `f` on the live stored session `id` (bumping its version when `f` returns `Some`); a timed-out
+    /// session is removed first.
+    fn update<T>(&self, id: &str, f: impl FnOnce(&mut Session) -> Option<T>) -> Option<T> {
+        let mut g = self.inner.lock().ok()?;
+        let now = self.clock.now();
+        let live = is_live(g.sessions.get(id)?, now, self.timeouts);
+        if !live {
+            g.sessions.remove(id);
+            g.tombstones.insert(id.to_owned(), now + self.absolute());
+            return None;
+        }
+        let s = g.sessions.get_mut(id)?;
+        let out = f(s)?;
+        s.version += 1;
+        Some(out)
     }
 }
 
@@ -171,38 +268,182 @@ pub fn is_live(s: &Session, now: DateTime<Utc>, t: Timeouts) -> bool {
 
 #[async_trait]
 impl SessionStore for MemorySessionStore {
-    async fn put(&self, session: Session) {
-        if let Ok(mut g) = self.inner.lock() {
-            self.sweep(&mut g);
-            g.0.insert(session.id.clone(), session);
+    async fn create(&self, session: Session) -> bool {
+        let Ok(mut g) = self.inner.lock() else {
+            return false;
+        };
+        self.sweep(&mut g);
+        if g.sessions.contains_key(&session.id) || g.tombstones.contains_key(&session.id) {
+            return false;
         }
+        g.sessions.insert(session.id.clone(), session);
+        true
     }
 
     async fn get(&self, id: &str) -> Option<Session> {
-        self.inner.lock().ok()?.0.get(id).cloned()
+        let g = self.inner.lock().ok()?;
+        let s = g.sessions.get(id)?;
+        is_live(s, self.clock.now(), self.timeouts).then(|| s.clone())
+    }
+
+    async fn touch(&self, id: &str) -> Option<Session> {
+        let now = self.clock.now();
+        self.update(id, |s| {
+            s.last_seen = now;
+            Some(())
+        })?;
+        self.inner.lock().ok()?.sessions.get(id).cloned()
+    }
+
+    async fn add_caller(&self, id: &str, subject: &SubjectId) -> Option<String> {
+        self.update(id, |s| {
+            if let Some(h) = s.handle_of(subject) {
+                return Some(h.to_owned());
+            }
+            let h = random_handle();
+            s.callers.insert(h.clone(), subject.clone());
+            Some(h)
+        })
+    }
+
+    async fn add_verification(
+        &self,
+        id: &str,
+        vid: fctr_ports::VerificationId,
+        handle: &str,
+    ) -> bool {
+        self.update(id, |s| {
+            s.verifications.insert(vid, handle.to_owned());
+            Some(())
+        })
+        .is_some()
+    }
+
+    async fn set_role(&self, id: &str, role: Option<String>, checked_at: DateTime<Utc>) -> bool {
+        self.update(id, |s| {
+            if checked_at < s.role_checked {
+                return None;
+            }
+            s.role = role;
+            s.role_checked = checked_at;
+            Some(())
+        })
+        .is_some()
     }
 
     async fn remove(&self, id: &str) {
         if let Ok(mut g) = self.inner.lock() {
-            g.0.remove(id);
+            g.sessions.remove(id);
+            let until = self.clock.now() + self.absolute();
+            g.tombstones.insert(id.to_owned(), until);
         }
     }
 
     async fn put_pre_login(&self, key: &str, pre: PreLogin) {
         if let Ok(mut g) = self.inner.lock() {
             self.sweep(&mut g);
-            g.1.insert(key.to_owned(), pre);
+            g.pre_login.insert(key.to_owned(), pre);
         }
     }
 
     async fn take_pre_login(&self, key: &str) -> Option<PreLogin> {
         let now = self.clock.now();
-        let pre = self.inner.lock().ok()?.1.remove(key)?;
+        let pre = self.inner.lock().ok()?.pre_login.remove(key)?;
         let max = chrono::Duration::from_std(self.timeouts.pre_login).ok()?;
         (now - pre.created < max).then_some(pre)
     }
 
     async fn len(&self) -> usize {
-        self.inner.lock().map(|g| g.0.len()).unwrap_or(0)
+        let now = self.clock.now();
+        self.inner
+            .lock()
+            .map(|g| {
+                g.sessions
+                    .values()
+                    .filter(|s| is_live(s, now, self.timeouts))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fctr_memory::ManualClock;
+
+    fn store() -> (Arc<ManualClock>, MemorySessionStore) {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let s = MemorySessionStore::new(clock.clone(), Timeouts::default());
+        (clock, s)
+    }
+
+    fn session(now: DateTime<Utc>) -> Session {
+        Session::start(AgentId::parse("00uagent".to_owned()).unwrap(), None, now)
+    }
+
+    #[tokio::test]
+    async fn a_removed_session_cannot_be_created_touched_or_changed_again() {
+        let (clock, st) = store();
+        let s = session(clock.now());
+        let id = s.id.clone();
+        assert!(st.create(s.clone()).await);
+        assert!(!st.create(s.clone()).await, "an id is created once");
+        st.remove(&id).await;
+        assert!(
+            !st.create(s.clone()).await,
+            "a tombstone blocks re-creation"
+        );
+        assert!(st.touch(&id).await.is_none());
+        assert!(st.get(&id).await.is_none());
+        let subject = SubjectId::parse("00ucaller".to_owned()).unwrap();
+        assert!(st.add_caller(&id, &subject).await.is_none());
+        assert!(!st.set_role(&id, Some("tier3".into()), clock.now()).await);
+        assert!(st.is_empty().await);
+    }
+
+    #[tokio::test]
+    async fn handles_from_two_requests_both_stay_and_a_caller_keeps_one_handle() {
+        let (clock, st) = store();
+        let s = session(clock.now());
+        let id = s.id.clone();
+        assert!(st.create(s).await);
+        let a = SubjectId::parse("00ua".to_owned()).unwrap();
+        let b = SubjectId::parse("00ub".to_owned()).unwrap();
+        let ha = st.add_caller(&id, &a).await.unwrap();
+        let hb = st.add_caller(&id, &b).await.unwrap();
+        assert_eq!(st.add_caller(&id, &a).await.unwrap(), ha);
+        let now = st.get(&id).await.unwrap();
+        assert_eq!(now.callers.get(&ha), Some(&a));
+        assert_eq!(now.callers.get(&hb), Some(&b));
+    }
+
+    #[tokio::test]
+    async fn set_role_never_stores_an_older_check_over_a_newer_one() {
+        let (clock, st) = store();
+        let s = session(clock.now());
+        let id = s.id.clone();
+        let early = clock.now();
+        assert!(st.create(s).await);
+        clock.advance(chrono::Duration::seconds(5));
+        assert!(st.set_role(&id, Some("tier1".into()), clock.now()).await);
+        assert!(
+            !st.set_role(&id, Some("tier3".into()), early).await,
+            "stale"
+        );
+        let got = st.get(&id).await.unwrap();
+        assert_eq!(got.role.as_deref(), Some("tier1"));
+        assert!(got.version >= 1);
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_session_is_removed_on_touch() {
+        let (clock, st) = store();
+        let s = session(clock.now());
+        let id = s.id.clone();
+        assert!(st.create(s.clone()).await);
+        clock.advance(chrono::Duration::minutes(16));
+        assert!(st.touch(&id).await.is_none());
+        assert!(!st.create(s).await);
     }
 }

@@ -122,6 +122,8 @@ pub(crate) struct Inner {
     /// API bearer tokens already verified.
     pub bearers: crate::api::BearerCache,
     pub checkpoints: Option<Checkpoints>,
+    /// Agent roles read from the IdP (at most a minute old).
+    pub roles: crate::access::RoleCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -158,6 +160,7 @@ impl AppState {
             edge_limiter,
             bearers: crate::api::BearerCache::default(),
             checkpoints: parts.checkpoints,
+            roles: crate::access::RoleCache::default(),
         }))
     }
 

@@ -102,6 +102,10 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
             "That factor is not an active factor of this caller.",
             "Choose one of the caller's active factors.",
         ),
+        Reason::AgentRoleRevoked => (
+            "Your access was withdrawn at the identity provider: you no longer have an fctr role. You are signed out.",
+            "Ask your administrator whether you should still be in an fctr agent group.",
+        ),
         Reason::NotEnoughFactors => (
             "This caller has too few factors that policy accepts to be verified here; nothing was sent.",
             "Have the caller enroll another accepted factor through your out-of-band process, or escalate.",

@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+mod agent_check;
 
 /// Most search results returned.
 const SEARCH_LIMIT: usize = 20;

@@ -180,6 +180,9 @@ pub enum Reason {
     NotEnoughFactors,
     /// The agent tried to verify or act on their own account, which policy does not allow.
     SelfAction,
+    /// The agent's role was re-checked against the IdP's current groups and the IdP no longer gives them one (removed
+    /// from their group, or no longer a user): the request is refused and their session ends.
+    AgentRoleRevoked,
 }
 
 impl Reason {
@@ -218,6 +221,7 @@ impl Reason {
             Self::AuthenticationFailed => "authentication_failed",
             Self::NotEnoughFactors => "not_enough_factors",
             Self::SelfAction => "self_action",
+            Self::AgentRoleRevoked => "agent_role_revoked",
         }
     }
 }

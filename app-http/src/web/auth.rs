@@ -27,7 +27,7 @@ pub(crate) fn local_path(p: &str) -> String {
     }
 }
 
-fn set_cookie(
+pub(crate) fn set_cookie(
     ctx: &Ctx,
     name: &str,
     value: &str,
@@ -157,18 +157,12 @@ pub(crate) async fn callback(ctx: Ctx, Query(q): Query<HashMap<String, String>>)
         st.sessions().remove(old).await;
     }
     let now = st.0.clock.now();
-    let session = Session {
-        id: random_token(),
-        csrf: random_token(),
-        agent: agent_id,
-        role: agent.role().map(str::to_owned),
-        created: now,
-        last_seen: now,
-        callers: HashMap::new(),
-        verifications: HashMap::new(),
-    };
+    let session = Session::start(agent_id, agent.role().map(str::to_owned), now);
     let sid = session.id.clone();
-    st.sessions().put(session).await;
+    if !st.sessions().create(session).await {
+        // A fresh 256-bit id that is taken: nothing sane to do but refuse.
+        return fail(&ctx, clear_pre, "session id collision").await;
+    }
     metrics::counter!("fctr_sign_ins_total", "outcome" => "success").increment(1);
     tracing::info!(agent = %agent.pseudonym(), role = ?agent.role(), "agent signed in");
     // A page on our own origin continues to the target, so the SameSite=Strict cookie is sent (a redirect

@@ -3,7 +3,7 @@
 pub(crate) mod auth;
 pub(crate) mod pages;
 
-use crate::session::{Session, is_live};
+use crate::session::Session;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::FromRequestParts;
@@ -43,7 +43,7 @@ impl FromRequestParts<AppState> for Ctx {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let rctx = crate::edge::request_context(parts);
-        let session = load_session(state, &parts.headers).await;
+        let session = crate::access::load_session(state, &parts.headers, &rctx).await;
         Ok(Self {
             state: state.clone(),
             session,
@@ -66,32 +66,33 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, v)| v)
 }
 
-/// Finds the session the cookie names, checks the timeouts and touches it (idle timeout restarts).
-async fn load_session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
-    let st = &state.0;
-    let id = cookie(headers, st.settings.session_cookie())?;
-    if id.len() > 100 {
-        return None;
-    }
-    let mut s = st.sessions.get(id).await?;
-    let now = st.clock.now();
-    if !is_live(&s, now, st.settings.timeouts) {
-        st.sessions.remove(id).await;
-        return None;
-    }
-    s.last_seen = now;
-    st.sessions.put(s.clone()).await;
-    Some(s)
-}
-
 impl Ctx {
     /// The agent of the session.
     pub fn agent(&self) -> Option<Agent> {
-        self.session.as_ref().map(|s| {
-            self.state
-                .engine()
-                .restore_agent(s.agent.clone(), s.role.as_deref())
-        })
+        self.session
+            .as_ref()
+            .map(|s| crate::access::agent_of(&self.state, s))
+    }
+
+    /// The agent re-checked against the IdP before a high-risk action ([`crate::access::for_action`]): the
+    /// refusal page when the role is revoked (the session is gone then) or the IdP cannot be read.
+    pub async fn agent_for_action(
+        &self,
+        session: &Session,
+        agent: &Agent,
+        back: &str,
+    ) -> Result<Agent, Response> {
+        match crate::access::for_action(&self.state, agent, Some(session), &self.rctx).await {
+            Ok(a) => Ok(a),
+            Err(d) if d.reason == Reason::AgentRoleRevoked => {
+                let mut r = self.denial_page(&d, "/");
+                let name = self.state.settings().session_cookie();
+                let clear = auth::set_cookie(self, name, "", "Strict", Some(0));
+                r.headers_mut().append(header::SET_COOKIE, clear);
+                Err(r)
+            }
+            Err(d) => Err(self.denial_page(&d, back)),
+        }
     }
 
     /// The page frame.

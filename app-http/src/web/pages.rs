@@ -98,7 +98,7 @@ pub(crate) struct SearchForm {
 
 /// `POST /search` (a POST so the search text never appears in a URL or an access log).
 pub(crate) async fn search_submit(ctx: Ctx, Form(f): Form<SearchForm>) -> Response {
-    let (mut session, agent) = match ctx.require() {
+    let (session, agent) = match ctx.require() {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -112,10 +112,18 @@ pub(crate) async fn search_submit(ctx: Ctx, Form(f): Form<SearchForm>) -> Respon
         Ok(u) => u,
         Err(d) => return ctx.denial_page(&d, "/search"),
     };
-    let results = users
-        .iter()
-        .map(|u| ResultRow {
-            handle: session.handle_for(&u.id),
+    let mut results = Vec::with_capacity(users.len());
+    for u in &users {
+        // One atomic step on the stored session per caller: a sign-out during the search leaves nothing to add
+        // to, and another tab's handles stay.
+        let Some(handle) = ctx.state.sessions().add_caller(&session.id, &u.id).await else {
+            return ctx.sign_in_page(
+                StatusCode::UNAUTHORIZED,
+                "Your session has ended or you are not signed in.",
+            );
+        };
+        results.push(ResultRow {
+            handle,
             name: u
                 .display_name
                 .as_ref()
@@ -123,9 +131,8 @@ pub(crate) async fn search_submit(ctx: Ctx, Form(f): Form<SearchForm>) -> Respon
                 .unwrap_or_default(),
             login: u.login.expose_pii().to_owned(),
             status: u.status.as_str().to_owned(),
-        })
-        .collect();
-    ctx.state.sessions().put(session).await;
+        });
+    }
     render(
         StatusCode::OK,
         &SearchPage {
@@ -333,7 +340,7 @@ pub(crate) async fn verify(
     Path(handle): Path<String>,
     Form(f): Form<FactorForm>,
 ) -> Response {
-    let (mut session, agent) = match ctx.require() {
+    let (session, agent) = match ctx.require() {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -352,6 +359,13 @@ pub(crate) async fn verify(
         Ok(x) => x,
         Err(d) => return ctx.denial_page(&d, &format!("/callers/{handle}")),
     };
+    let agent = match ctx
+        .agent_for_action(&session, &agent, &format!("/callers/{handle}"))
+        .await
+    {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let view = match ctx
         .state
         .engine()
@@ -362,9 +376,19 @@ pub(crate) async fn verify(
         Err(d) => return ctx.denial_page(&d, &format!("/callers/{handle}")),
     };
     let id = view.id;
-    session.verifications.insert(id, handle);
-    ctx.state.sessions().put(session).await;
     ctx.state.polls().publish(&agent, id, view);
+    if !ctx
+        .state
+        .sessions()
+        .add_verification(&session.id, id, &handle)
+        .await
+    {
+        // Signed out while the challenge was being sent: the verification runs out on its own.
+        return ctx.sign_in_page(
+            StatusCode::UNAUTHORIZED,
+            "Your session has ended or you are not signed in.",
+        );
+    }
     Redirect::to(&format!("/verifications/{id}")).into_response()
 }
 
@@ -738,6 +762,10 @@ pub(crate) async fn act(
     let action = match action_for(kind, factor) {
         Ok(a) => a,
         Err(d) => return ctx.denial_page(&d, &back),
+    };
+    let agent = match ctx.agent_for_action(&session, &agent, &back).await {
+        Ok(a) => a,
+        Err(r) => return r,
     };
     let outcome = match ctx
         .state

@@ -917,8 +917,13 @@ async fn planted_cr_lf_ansi_and_forged_json_never_break_a_log_line_or_the_audit_
     for (ua, rid) in [
         (ua.clone(), rid.clone()),
         (
-            ua,
+            ua.clone(),
             axum::http::HeaderValue::from_static("RIDMARK\"}{\"level\":\"ERROR\"}"),
+        ),
+        // Finding 7 of issue 11: a client-chosen request id that is PII.
+        (
+            ua,
+            axum::http::HeaderValue::from_static("alice@example.com"),
         ),
     ] {
         let req = Request::post("/search")
@@ -945,10 +950,8 @@ async fn planted_cr_lf_ansi_and_forged_json_never_break_a_log_line_or_the_audit_
 
     let logs = String::from_utf8_lossy(&cap.0.lock().unwrap()).into_owned();
     assert_log_lines_are_whole(&logs);
-    assert!(
-        logs.contains("RIDMARK"),
-        "a planted value reached a log line, escaped"
-    );
+    // The request id is the server's: a client-sent X-Request-Id reaches no log line at all.
+    assert!(!logs.contains("RIDMARK"), "a client request id was logged");
     for pii in [
         "QUERYMARK",
         "NAMEFIRST",
@@ -970,6 +973,8 @@ async fn planted_cr_lf_ansi_and_forged_json_never_break_a_log_line_or_the_audit_
             "NAMELAST",
             "CODEMARK",
             "CSRFMARK",
+            "RIDMARK",
+            "alice@example.com",
             "\u{9b}",
         ] {
             assert!(!json.contains(pii), "{pii} in an audit event: {json}");
@@ -1495,4 +1500,112 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Finding 7 of issue 11: the request id in the audit chain and the logs is always the server's UUID. A client
+/// sends `X-Request-Id: alice@example.com` (and, on other requests, a well-formed UUID of its own) to
+/// unauthenticated and signed-in routes, pages and API, including requests that are audited (a failed sign-in, a
+/// CSRF refusal, a lookup); no byte written (the SQLite audit file with its WAL, the TRACE log) holds either value,
+/// except the UUID as the separate `client_request_id` log field; every audited request id is a UUID the client
+/// did not send, and the response echoes the server's id.
+#[tokio::test]
+async fn a_client_chosen_request_id_reaches_no_byte_written() {
+    const RID: &str = "alice@example.com";
+    let (cap, guard) = capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(|o| o.data_dir = Some(dir.path().to_owned())).await;
+    let client_uuid = uuid::Uuid::new_v4().to_string();
+    let mut b = t.sign_in("agent2").await;
+    let tok = id_token(&t, "agent2").await;
+    let bob = t.demo.fake.fixtures().id_of("bob");
+    let form = |csrf: &str| Body::from(format!("csrf={csrf}&q=bob%40example.com"));
+    let mut server_ids = Vec::new();
+    for rid in [RID, client_uuid.as_str()] {
+        let reqs = vec![
+            // Unauthenticated.
+            Request::get("/").body(Body::empty()).unwrap(),
+            Request::get("/search").body(Body::empty()).unwrap(),
+            Request::get("/auth/callback?code=x&state=y")
+                .body(Body::empty())
+                .unwrap(),
+            Request::get(format!("/api/v1/users/{bob}"))
+                .body(Body::empty())
+                .unwrap(),
+            // Signed in: a search, a CSRF refusal (audited), a bearer lookup (audited).
+            Request::post("/search")
+                .header("cookie", b.cookie_header())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("origin", PUBLIC)
+                .body(form(&b.csrf))
+                .unwrap(),
+            Request::post("/search")
+                .header("cookie", b.cookie_header())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("origin", PUBLIC)
+                .body(form("forged"))
+                .unwrap(),
+            Request::get(format!("/api/v1/users/{bob}"))
+                .header("authorization", format!("Bearer {tok}"))
+                .body(Body::empty())
+                .unwrap(),
+        ];
+        for mut req in reqs {
+            req.headers_mut()
+                .insert("x-request-id", rid.parse().unwrap());
+            let r = t.send(req).await;
+            let echoed = r.header("x-request-id").unwrap_or_default().to_owned();
+            assert!(
+                uuid::Uuid::parse_str(&echoed).is_ok() && echoed != rid,
+                "the response echoes the server's id, not {rid}: {echoed}"
+            );
+            server_ids.push(echoed);
+        }
+    }
+    let _ = t.get(&mut b, "/search").await;
+    drop(guard);
+
+    let events = t.audit_events().await;
+    let with_ids: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.request_id.as_ref().map(ToString::to_string))
+        .collect();
+    assert!(
+        with_ids.len() >= 6,
+        "the audited requests carry ids: {with_ids:?}"
+    );
+    for id in &with_ids {
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "not a UUID: {id}");
+        assert_ne!(id, &client_uuid, "the client chose an audited request id");
+    }
+    assert!(
+        with_ids.iter().any(|id| server_ids.contains(id)),
+        "the audited ids are the ids the server answered with"
+    );
+    let logs = cap.0.lock().unwrap().clone();
+    let mut hits = Vec::new();
+    if logs.windows(RID.len()).any(|w| w == RID.as_bytes()) {
+        hits.push("logs: alice@example.com".to_owned());
+    }
+    let text = String::from_utf8_lossy(&logs);
+    let uuid_in_logs = text.matches(client_uuid.as_str()).count();
+    let as_client_field = text
+        .matches(&format!("\"client_request_id\":\"{client_uuid}\""))
+        .count();
+    assert_eq!(
+        uuid_in_logs, as_client_field,
+        "a client UUID appears in the logs only as client_request_id"
+    );
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        files += 1;
+        for needle in [RID, client_uuid.as_str()] {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                hits.push(format!("{}: {needle}", path.display()));
+            }
+        }
+    }
+    assert!(files >= 1, "the audit file exists");
+    assert!(hits.is_empty(), "client request ids written: {hits:?}");
 }

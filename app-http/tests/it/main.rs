@@ -9,6 +9,7 @@ mod auth;
 mod config;
 mod entra;
 mod flow;
+mod gate;
 mod gate_push;
 mod logs;
 mod network;

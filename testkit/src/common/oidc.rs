@@ -87,6 +87,8 @@ pub enum IdTokenTweak {
     TamperedPayload,
     /// `nbf` lies an hour ahead (`iat` and `exp` are normal): not yet valid.
     NotYetValid,
+    /// No `amr` claim at all (an IdP that does not say how the user authenticated).
+    NoAmr,
 }
 
 /// Signs ID-token `claims` RS256 with `signer`, applying `tweak` (the portal's security tests): `nonce` is the
@@ -145,6 +147,9 @@ pub(crate) fn sign_id_token(
         }
         Some(IdTokenTweak::AmrPwdOnly) => {
             claims.insert("amr".into(), json!(["pwd"]));
+        }
+        Some(IdTokenTweak::NoAmr) => {
+            claims.remove("amr");
         }
         Some(IdTokenTweak::UnknownKid) => header.kid = Some(format!("unknown-{}", random_id(12))),
     }
