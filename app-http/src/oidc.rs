@@ -99,7 +99,7 @@ pub enum OidcError {
 /// Who signed in, as the verified token says.
 #[derive(Clone)]
 pub struct Identity {
-    /// The `sub` claim.
+    /// The agent's directory id: Entra's `oid` when the token has one, else `sub`.
     pub subject: String,
     /// Group (or role) names from the configured claim.
     pub groups: Vec<String>,
@@ -247,8 +247,9 @@ impl Oidc {
             .map_err(|e| OidcError::Token(classify(&e)))?;
         not_before_passed(&id_token.to_string(), chrono::Utc::now().timestamp())?;
         self.mfa_shown(claims)?;
-        let subject = claims.subject().as_str().to_owned();
-        let groups = self.groups_of(&id_token.to_string());
+        let jwt = id_token.to_string();
+        let subject = directory_id(&jwt, claims.subject().as_str());
+        let groups = self.groups_of(&jwt);
         Ok(Identity { subject, groups })
     }
 
@@ -266,7 +267,7 @@ impl Oidc {
             .map_err(|e| OidcError::Token(classify(&e)))?;
         not_before_passed(token, chrono::Utc::now().timestamp())?;
         self.mfa_shown(claims)?;
-        let subject = claims.subject().as_str().to_owned();
+        let subject = directory_id(token, claims.subject().as_str());
         let groups = self.groups_of(token);
         Ok(Identity { subject, groups })
     }
@@ -313,6 +314,17 @@ impl Oidc {
 }
 
 /// The payload of a compact JWS as JSON (no verification).
+/// The agent's id in the directory, from a verified token: Entra's `oid` (the user's object id; Entra's `sub` is
+/// pairwise per application and names no directory user) when present, else `sub` (Okta's `sub` is the user id).
+/// The portal reads the agent's current groups by this id, and the engine refuses an agent acting on the caller
+/// with the same id, so it must be the id the directory knows.
+fn directory_id(jwt: &str, sub: &str) -> String {
+    payload_of(jwt)
+        .and_then(|v| v.get("oid").and_then(|o| o.as_str()).map(str::to_owned))
+        .filter(|oid| !oid.is_empty() && oid.len() <= 128)
+        .unwrap_or_else(|| sub.to_owned())
+}
+
 pub(crate) fn payload_of(jwt: &str) -> Option<serde_json::Value> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -378,6 +390,21 @@ mod tests {
             b.encode(br#"{"alg":"RS256"}"#),
             b.encode(payload.to_string())
         )
+    }
+
+    #[test]
+    fn the_directory_id_is_entras_oid_when_present_else_sub() {
+        let entra = jwt(
+            &serde_json::json!({"sub": "pairwise-abc", "oid": "6e7b768e-07e2-4810-8459-485f84f8f204"}),
+        );
+        assert_eq!(
+            directory_id(&entra, "pairwise-abc"),
+            "6e7b768e-07e2-4810-8459-485f84f8f204"
+        );
+        let okta = jwt(&serde_json::json!({"sub": "00u1abc"}));
+        assert_eq!(directory_id(&okta, "00u1abc"), "00u1abc");
+        let empty = jwt(&serde_json::json!({"sub": "00u1abc", "oid": ""}));
+        assert_eq!(directory_id(&empty, "00u1abc"), "00u1abc");
     }
 
     #[test]

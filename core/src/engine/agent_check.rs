@@ -1,7 +1,8 @@
 //! Re-checking a signed-in agent's role against the IdP's current groups, so that removing an agent from their
 //! group at the IdP takes effect in running sessions and on bearer tokens, not only at the next sign-in.
 //!
-//! The agent's id is their OIDC subject, which for Okta and Entra is their IdP user id, so the same
+//! The agent's id is their IdP user id (the portal takes Okta's `sub`, and Entra's `oid` since Entra's `sub` is
+//! pairwise per application), so the same
 //! [`fctr_ports::Directory::groups`] port that reads a caller's groups reads theirs. Groups map to roles exactly
 //! as at sign-in ([`crate::policy::Policy::role_for_groups`]): a role's group entry matches a directory group by
 //! its name (Okta's `groups` claim) or its id (Entra's `groups` claim carries object ids).
