@@ -152,7 +152,7 @@ impl FromRequestParts<AppState> for ApiAgent {
             let id = match st.0.bearers.get(token, now) {
                 Some(id) => id,
                 None => {
-                    let id = match st.0.oidc.verify_bearer(token) {
+                    let id = match st.0.oidc.verify_bearer(token).await {
                         Ok(id) => id,
                         Err(e) => {
                             tracing::warn!(error = %e, "API bearer token refused");

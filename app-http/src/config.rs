@@ -41,6 +41,7 @@
 //! client_secret_env = "FCTR_OIDC_SECRET"     # or client_secret_file
 //! groups_claim = "groups"                    # Entra: "roles"
 //! require_mfa = false
+//! jwks_refresh_minutes = 60                  # signing keys refetched when this old (and on an unknown key)
 //!
 //! [policy]
 //! file = "/etc/fctr/policy.toml"             # optional: the default policy otherwise
@@ -656,6 +657,9 @@ pub struct SignInSection {
     /// Refuse sign-in unless the ID token's `amr` shows MFA.
     #[serde(default)]
     pub require_mfa: bool,
+    /// Refetch the issuer's signing keys (JWKS) when they are this many minutes old (default 60, 1 to 1440).
+    /// Independently, a token signed by an unknown key triggers a refetch, at most one a minute.
+    pub jwks_refresh_minutes: Option<u32>,
 }
 
 /// `[policy]`.
@@ -1030,6 +1034,7 @@ impl Config {
             s.client_secret_env.as_deref(),
             s.client_secret_file.as_deref(),
         )?;
+        self.jwks_refresh()?;
         let p = self
             .pseudonymization
             .as_ref()
@@ -1095,6 +1100,25 @@ impl Config {
             .map(|t| crate::tls::server_config(&t.cert_file, &t.key_file))
             .transpose()
             .map_err(|e| invalid("tls", e.to_string()))
+    }
+
+    /// When to refetch the sign-in issuer's signing keys (`[sign_in] jwks_refresh_minutes`, default hourly).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] outside 1 to 1440 minutes.
+    pub fn jwks_refresh(&self) -> Result<crate::oidc::JwksRefresh, ConfigError> {
+        let d = crate::oidc::JwksRefresh::default();
+        match self.sign_in.as_ref().and_then(|s| s.jwks_refresh_minutes) {
+            None => Ok(d),
+            Some(m @ 1..=1440) => Ok(crate::oidc::JwksRefresh {
+                every: std::time::Duration::from_secs(u64::from(m) * 60),
+                ..d
+            }),
+            Some(_) => Err(invalid(
+                "sign_in.jwks_refresh_minutes",
+                "must be between 1 and 1440",
+            )),
+        }
     }
 
     /// The edge settings (allow-list, trusted proxies, limits) with their defaults.

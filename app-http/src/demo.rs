@@ -3,7 +3,7 @@
 
 use crate::config::{Config, ConfigError, IdpSection, read_secret};
 use crate::metrics::CountingIdp;
-use crate::oidc::{Oidc, OidcSettings};
+use crate::oidc::{JwksRefresh, Oidc, OidcSettings};
 use crate::poller::PollSettings;
 use crate::session::{MemorySessionStore, Timeouts};
 use crate::state::{AppState, Checkpoints, DemoInfo, Settings, StateParts};
@@ -163,6 +163,7 @@ async fn assemble(
     tenant: TenantId,
     retention: Retention,
     oidc: OidcSettings,
+    jwks_refresh: JwksRefresh,
     settings: Settings,
 ) -> Result<AppState, BuildError> {
     let idp_dyn: Arc<dyn IdentityProvider> = idp;
@@ -180,7 +181,7 @@ async fn assemble(
         .announce_policy()
         .await
         .map_err(|e| start("audit log (announcing the policy)", e))?;
-    let oidc = Oidc::discover(oidc)
+    let oidc = Oidc::discover_with(oidc, Arc::clone(&clock), jwks_refresh)
         .await
         .map_err(|e| start("agent sign-in", e))?;
     let sessions = Arc::new(MemorySessionStore::new(
@@ -268,6 +269,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         tenant,
         Retention::default(),
         oidc,
+        JwksRefresh::default(),
         settings,
     )
     .await?;
@@ -376,6 +378,7 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         tenant,
         retention,
         oidc,
+        cfg.jwks_refresh()?,
         settings,
     )
     .await

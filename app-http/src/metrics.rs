@@ -1,7 +1,8 @@
 //! Prometheus metrics, and an identity-provider wrapper that counts upstream calls by operation.
 //!
 //! Metric names: `fctr_http_requests_total{route,method,status}`, `fctr_http_request_duration_seconds{route}`,
-//! `fctr_verifications_total{outcome}`, `fctr_idp_calls_total{op}`, `fctr_upstream_polls_total`.
+//! `fctr_verifications_total{outcome}`, `fctr_idp_calls_total{op}`, `fctr_upstream_polls_total`,
+//! `fctr_oidc_jwks_refresh_total{result,trigger}` (recorded in [`crate::oidc`]).
 
 use async_trait::async_trait;
 use fctr_ports::{

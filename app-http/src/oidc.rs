@@ -5,8 +5,19 @@
 //! `none` nor an HMAC keyed with the client secret or a public key is ever accepted), and `nbf` is enforced
 //! (the crate does not read it) with the same leeway the crate gives `exp` ([`CLOCK_LEEWAY_SECS`]). Then it
 //! reads the groups claim out of the verified token.
+//!
+//! The provider's signing keys (JWKS) are not fixed at discovery: an ID token whose key is not in the cached set
+//! (an unknown `kid`, or, without a `kid`, a signature no cached key verifies) makes the portal refetch the JWKS
+//! and verify once more, so a key the IdP rotated in is picked up without a restart. Refetches are bounded: at
+//! most one a minute ([`JwksRefresh::min_interval`], on the engine's clock), and concurrent misses share the one
+//! fetch in flight. Keys are also refreshed on a schedule ([`JwksRefresh::every`], default hourly), checked on
+//! use: the first verification after the keys are that old refetches them first. A failed fetch keeps the keys
+//! the portal has (only the token that needed a new key is refused).
 
 use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use fctr_ports::Clock;
+use openidconnect::core::CoreJsonWebKeySet;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm,
     CoreProviderMetadata,
@@ -18,6 +29,9 @@ use openidconnect::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 use url::Url;
 
 type Client = CoreClient<
@@ -45,6 +59,28 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 8] = [
     CoreJwsSigningAlgorithm::EcdsaP256Sha256,
     CoreJwsSigningAlgorithm::EcdsaP384Sha384,
 ];
+
+/// Default for `[sign_in] jwks_refresh_minutes`: the signing keys are refetched when they are an hour old.
+pub const DEFAULT_JWKS_REFRESH_MINUTES: u32 = 60;
+
+/// When the portal refetches the provider's signing keys (JWKS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwksRefresh {
+    /// Scheduled refresh: keys fetched this long ago are refetched by the next verification (default an hour).
+    pub every: Duration,
+    /// The least time between two refetches, whatever triggers them (default a minute): a flood of tokens with
+    /// unknown key ids costs at most one JWKS request per interval.
+    pub min_interval: Duration,
+}
+
+impl Default for JwksRefresh {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(u64::from(DEFAULT_JWKS_REFRESH_MINUTES) * 60),
+            min_interval: Duration::from_secs(60),
+        }
+    }
+}
 
 /// Sign-in settings.
 #[derive(Clone)]
@@ -127,9 +163,61 @@ pub struct Begin {
 
 /// An OIDC relying party for one issuer.
 pub struct Oidc {
-    client: Client,
+    /// The discovery document (its JWKS replaced on each refresh).
+    meta: CoreProviderMetadata,
+    redirect: RedirectUrl,
+    /// The client built from the latest key set; swapped whole on refresh.
+    keys: RwLock<Arc<KeySet>>,
+    /// Held for the whole of a refetch, so concurrent misses wait for it and reuse its result. Holds the time of
+    /// the last refetch attempt (success or failure); `None` until the first one after discovery.
+    refresh: tokio::sync::Mutex<Option<DateTime<Utc>>>,
+    /// Verifications waiting for the refetch in flight.
+    waiting: AtomicUsize,
+    timing: JwksRefresh,
+    clock: Arc<dyn Clock>,
     http: openidconnect::reqwest::Client,
     settings: OidcSettings,
+}
+
+/// The client (and so the verifier's keys) from one JWKS fetch.
+struct KeySet {
+    client: Client,
+    /// Counts successful fetches: a verification that saw generation `n` and finds `n + 1` after waiting knows
+    /// another request refreshed the keys meanwhile.
+    generation: u64,
+    fetched_at: DateTime<Utc>,
+}
+
+/// One verification waiting for the refresh lock (decremented on drop).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Self(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What triggered a JWKS refetch (the metric's `trigger` label).
+#[derive(Clone, Copy)]
+enum Trigger {
+    UnknownKey,
+    Scheduled,
+}
+
+impl Trigger {
+    fn label(self) -> &'static str {
+        match self {
+            Self::UnknownKey => "unknown_key",
+            Self::Scheduled => "scheduled",
+        }
+    }
 }
 
 impl std::fmt::Debug for Oidc {
@@ -147,6 +235,23 @@ impl Oidc {
     /// [`OidcError::Discovery`] when the issuer cannot be reached or its metadata is invalid (including an
     /// issuer that does not match exactly), [`OidcError::Config`] for unusable URLs.
     pub async fn discover(settings: OidcSettings) -> Result<Self, OidcError> {
+        Self::discover_with(
+            settings,
+            Arc::new(fctr_ports::SystemClock),
+            JwksRefresh::default(),
+        )
+        .await
+    }
+
+    /// [`Oidc::discover`] with the clock that times JWKS refreshes (the engine's) and their schedule.
+    ///
+    /// # Errors
+    /// As [`Oidc::discover`].
+    pub async fn discover_with(
+        settings: OidcSettings,
+        clock: Arc<dyn Clock>,
+        timing: JwksRefresh,
+    ) -> Result<Self, OidcError> {
         // No redirects: an IdP endpoint must not bounce our credentials elsewhere (SSRF).
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
@@ -171,19 +276,145 @@ impl Oidc {
         };
         let redirect = RedirectUrl::new(settings.redirect_uri.to_string())
             .map_err(|_| OidcError::Config("redirect URI"))?;
-        let client = CoreClient::from_provider_metadata(
-            meta,
-            ClientId::new(settings.client_id.clone()),
-            Some(ClientSecret::new(
-                settings.client_secret.expose_secret().to_owned(),
-            )),
-        )
-        .set_redirect_uri(redirect);
-        Ok(Self {
+        let client = build_client(&meta, &redirect, &settings, meta.jwks().clone());
+        let keys = KeySet {
             client,
+            generation: 0,
+            fetched_at: clock.now(),
+        };
+        Ok(Self {
+            meta,
+            redirect,
+            keys: RwLock::new(Arc::new(keys)),
+            refresh: tokio::sync::Mutex::new(None),
+            waiting: AtomicUsize::new(0),
+            timing,
+            clock,
             http,
             settings,
         })
+    }
+
+    /// How many verifications are waiting for a JWKS refetch in flight (they reuse its result rather than
+    /// fetching themselves). For tests and diagnostics.
+    #[must_use]
+    pub fn jwks_refresh_waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// The current key set (the client built from it).
+    fn key_set(&self) -> Arc<KeySet> {
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Runs `check` with the crate's verifier (the portal's algorithm allow-list set) over the current keys. When
+    /// it fails because no cached key verifies the token, the keys are refetched (bounded; see
+    /// [`Oidc::refetch`]) and, if they changed, `check` runs once more. First, keys past their scheduled refresh
+    /// are refetched.
+    async fn verified<T>(
+        &self,
+        check: impl Fn(&CoreIdTokenVerifier<'_>) -> Result<T, openidconnect::ClaimsVerificationError>,
+    ) -> Result<T, OidcError> {
+        self.scheduled_refresh().await;
+        let keys = self.key_set();
+        let first = check(&verifier_of(&keys.client));
+        match first {
+            Err(e) if key_may_have_rotated(&e) => {
+                if self.refetch(keys.generation, Trigger::UnknownKey).await {
+                    let keys = self.key_set();
+                    check(&verifier_of(&keys.client)).map_err(|e| OidcError::Token(classify(&e)))
+                } else {
+                    Err(OidcError::Token(classify(&e)))
+                }
+            }
+            other => other.map_err(|e| OidcError::Token(classify(&e))),
+        }
+    }
+
+    /// Refetches keys older than [`JwksRefresh::every`]. Never waits for a refetch already in flight (the
+    /// current keys are still good for this request) and respects [`JwksRefresh::min_interval`].
+    async fn scheduled_refresh(&self) {
+        let keys = self.key_set();
+        if !elapsed(keys.fetched_at, self.clock.now(), self.timing.every) {
+            return;
+        }
+        let Ok(last) = self.refresh.try_lock() else {
+            return;
+        };
+        self.refetch_locked(last, keys.generation, Trigger::Scheduled)
+            .await;
+    }
+
+    /// After a miss on key set `seen`: waits for any refetch in flight; returns true when the keys changed since
+    /// `seen` (someone else's refetch, or ours). Refetches only when no refetch happened since `seen` and the last
+    /// attempt is [`JwksRefresh::min_interval`] old.
+    async fn refetch(&self, seen: u64, trigger: Trigger) -> bool {
+        let last = {
+            // Counted while waiting, also if the request is dropped meanwhile.
+            let _waiting = Waiting::enter(&self.waiting);
+            self.refresh.lock().await
+        };
+        self.refetch_locked(last, seen, trigger).await
+    }
+
+    async fn refetch_locked(
+        &self,
+        mut last: tokio::sync::MutexGuard<'_, Option<DateTime<Utc>>>,
+        seen: u64,
+        trigger: Trigger,
+    ) -> bool {
+        if self.key_set().generation != seen {
+            return true;
+        }
+        let now = self.clock.now();
+        if last.is_some_and(|t| !elapsed(t, now, self.timing.min_interval)) {
+            return false;
+        }
+        *last = Some(now);
+        let label = trigger.label();
+        match self.fetch_jwks().await {
+            Ok(jwks) => {
+                let client = build_client(&self.meta, &self.redirect, &self.settings, jwks);
+                let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+                *keys = Arc::new(KeySet {
+                    client,
+                    generation: seen + 1,
+                    fetched_at: now,
+                });
+                drop(keys);
+                metrics::counter!("fctr_oidc_jwks_refresh_total", "result" => "ok", "trigger" => label)
+                    .increment(1);
+                tracing::info!(trigger = label, "OIDC signing keys refreshed");
+                true
+            }
+            Err(kind) => {
+                metrics::counter!("fctr_oidc_jwks_refresh_total", "result" => "error", "trigger" => label)
+                    .increment(1);
+                tracing::warn!(
+                    trigger = label,
+                    error = kind,
+                    "OIDC signing key refresh failed; keeping the previous keys"
+                );
+                false
+            }
+        }
+    }
+
+    /// GETs the JWKS with the discovery client (no redirects, timeouts). An empty key set counts as a failure.
+    async fn fetch_jwks(&self) -> Result<CoreJsonWebKeySet, &'static str> {
+        use openidconnect::DiscoveryError as D;
+        let jwks = CoreJsonWebKeySet::fetch_async(self.meta.jwks_uri(), &self.http)
+            .await
+            .map_err(|e| match e {
+                D::Request(_) => "request",
+                D::Response(..) => "response",
+                D::Parse(_) => "parse",
+                _ => "other",
+            })?;
+        if jwks.keys().is_empty() {
+            return Err("empty");
+        }
+        Ok(jwks)
     }
 
     /// The settings.
@@ -196,7 +427,8 @@ impl Oidc {
     #[must_use]
     pub fn begin(&self) -> Begin {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut req = self
+        let keys = self.key_set();
+        let mut req = keys
             .client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
@@ -227,7 +459,8 @@ impl Oidc {
         pkce_verifier: &str,
         nonce: &str,
     ) -> Result<Identity, OidcError> {
-        let req = self
+        let keys = self.key_set();
+        let req = keys
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|_| OidcError::Config("token endpoint"))?
@@ -241,10 +474,9 @@ impl Oidc {
         })?;
         let id_token = token.id_token().ok_or(OidcError::NoIdToken)?;
         let nonce = Nonce::new(nonce.to_owned());
-        let verifier = self.verifier();
-        let claims = id_token
-            .claims(&verifier, &nonce)
-            .map_err(|e| OidcError::Token(classify(&e)))?;
+        let claims = self
+            .verified(|verifier| id_token.claims(verifier, &nonce))
+            .await?;
         not_before_passed(&id_token.to_string(), chrono::Utc::now().timestamp())?;
         self.mfa_shown(claims)?;
         let jwt = id_token.to_string();
@@ -257,14 +489,16 @@ impl Oidc {
     /// `iss`, `aud`, `exp`; no nonce, as there was no browser round trip), and, with `require_mfa`, MFA in `amr`
     /// exactly as at the browser sign-in.
     ///
+    /// A token signed by a key the portal does not have yet triggers a (bounded) JWKS refetch; see the module
+    /// documentation.
+    ///
     /// # Errors
     /// [`OidcError::Token`], [`OidcError::MfaRequired`].
-    pub fn verify_bearer(&self, token: &str) -> Result<Identity, OidcError> {
+    pub async fn verify_bearer(&self, token: &str) -> Result<Identity, OidcError> {
         let id_token = CoreIdToken::from_str(token).map_err(|_| OidcError::Token("malformed"))?;
-        let verifier = self.verifier();
-        let claims = id_token
-            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
-            .map_err(|e| OidcError::Token(classify(&e)))?;
+        let claims = self
+            .verified(|verifier| id_token.claims(verifier, |_: Option<&Nonce>| Ok(())))
+            .await?;
         not_before_passed(token, chrono::Utc::now().timestamp())?;
         self.mfa_shown(claims)?;
         let subject = directory_id(token, claims.subject().as_str());
@@ -289,13 +523,6 @@ impl Oidc {
         }
     }
 
-    /// The crate's verifier with the portal's algorithm allow-list.
-    fn verifier(&self) -> CoreIdTokenVerifier<'_> {
-        self.client
-            .id_token_verifier()
-            .set_allowed_algs(ALLOWED_ALGS)
-    }
-
     /// Reads the groups claim from a JWT whose signature and claims were already verified.
     fn groups_of(&self, jwt: &str) -> Vec<String> {
         let Some(v) = payload_of(jwt) else {
@@ -313,7 +540,46 @@ impl Oidc {
     }
 }
 
-/// The payload of a compact JWS as JSON (no verification).
+/// The client for `meta` with `jwks` as its signing keys.
+fn build_client(
+    meta: &CoreProviderMetadata,
+    redirect: &RedirectUrl,
+    settings: &OidcSettings,
+    jwks: CoreJsonWebKeySet,
+) -> Client {
+    CoreClient::from_provider_metadata(
+        meta.clone().set_jwks(jwks),
+        ClientId::new(settings.client_id.clone()),
+        Some(ClientSecret::new(
+            settings.client_secret.expose_secret().to_owned(),
+        )),
+    )
+    .set_redirect_uri(redirect.clone())
+}
+
+/// The crate's verifier with the portal's algorithm allow-list.
+fn verifier_of(client: &Client) -> CoreIdTokenVerifier<'_> {
+    client.id_token_verifier().set_allowed_algs(ALLOWED_ALGS)
+}
+
+/// True when a verification failed because no cached key verifies the token: its `kid` is in no cached key, or
+/// (without a `kid`, or with a reused one) the signature does not verify. A new key may then have been rotated in.
+/// Other failures (algorithm, issuer, audience, expiry, nonce) are final.
+fn key_may_have_rotated(e: &openidconnect::ClaimsVerificationError) -> bool {
+    use openidconnect::SignatureVerificationError as S;
+    matches!(
+        e,
+        openidconnect::ClaimsVerificationError::SignatureVerification(
+            S::NoMatchingKey | S::CryptoError(_)
+        )
+    )
+}
+
+/// True when `since` lies at least `interval` before `now` (a clock that went back counts as not elapsed).
+fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>, interval: Duration) -> bool {
+    chrono::TimeDelta::from_std(interval).is_ok_and(|i| now - since >= i)
+}
+
 /// The agent's id in the directory, from a verified token: Entra's `oid` (the user's object id; Entra's `sub` is
 /// pairwise per application and names no directory user) when present, else `sub` (Okta's `sub` is the user id).
 /// The portal reads the agent's current groups by this id, and the engine refuses an agent acting on the caller
@@ -325,6 +591,7 @@ fn directory_id(jwt: &str, sub: &str) -> String {
         .unwrap_or_else(|| sub.to_owned())
 }
 
+/// The payload of a compact JWS as JSON (no verification).
 pub(crate) fn payload_of(jwt: &str) -> Option<serde_json::Value> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

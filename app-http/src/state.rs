@@ -188,6 +188,12 @@ impl AppState {
         &self.0.audit
     }
 
+    /// Agent sign-in and bearer-token verification (its JWKS refresh state is visible to tests).
+    #[must_use]
+    pub fn oidc(&self) -> &Arc<Oidc> {
+        &self.0.oidc
+    }
+
     /// The session store.
     #[must_use]
     pub fn sessions(&self) -> &Arc<dyn SessionStore> {

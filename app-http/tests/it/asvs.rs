@@ -86,7 +86,7 @@ async fn the_algorithm_allow_list_does_not_follow_the_discovery_document() {
     .await
     .unwrap();
     let good = id_token(&t, "agent2").await;
-    assert!(oidc.verify_bearer(&good).is_ok(), "RS256 is accepted");
+    assert!(oidc.verify_bearer(&good).await.is_ok(), "RS256 is accepted");
     for tweak in [
         IdTokenTweak::HmacWithClientSecret,
         IdTokenTweak::HmacWithPublicKeyPem,
@@ -94,7 +94,10 @@ async fn the_algorithm_allow_list_does_not_follow_the_discovery_document() {
     ] {
         t.demo.fake.oidc().tweak_next_id_token(tweak);
         let tok = id_token(&t, "agent2").await;
-        assert!(oidc.verify_bearer(&tok).is_err(), "{tweak:?} accepted");
+        assert!(
+            oidc.verify_bearer(&tok).await.is_err(),
+            "{tweak:?} accepted"
+        );
     }
 }
 

@@ -431,3 +431,28 @@ fn unknown_entra_keys_and_inline_secrets_are_errors_with_line_and_column() {
     assert!(e.contains("client_secret"), "{e}");
     assert!(!e.contains("hunter2"), "the value is not echoed: {e}");
 }
+
+#[test]
+fn jwks_refresh_minutes_defaults_to_an_hour_and_is_bounded() {
+    let with = |extra: &str| {
+        let text =
+            format!("[sign_in]\nissuer = \"https://acme.okta.com\"\nclient_id = \"0oa1\"\n{extra}");
+        Config::parse(&text, Path::new("x.toml"))
+            .unwrap()
+            .jwks_refresh()
+    };
+    let d = with("").unwrap();
+    assert_eq!(d.every, std::time::Duration::from_secs(3600));
+    assert_eq!(d.min_interval, std::time::Duration::from_secs(60));
+    assert_eq!(
+        with("jwks_refresh_minutes = 5\n").unwrap().every,
+        std::time::Duration::from_secs(300)
+    );
+    for bad in ["0", "1441"] {
+        let e = with(&format!("jwks_refresh_minutes = {bad}\n")).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::Invalid { ref key, .. } if key == "sign_in.jwks_refresh_minutes"),
+            "{e}"
+        );
+    }
+}

@@ -11,6 +11,7 @@ mod entra;
 mod flow;
 mod gate;
 mod gate_push;
+mod jwks;
 mod logs;
 mod network;
 mod ops;

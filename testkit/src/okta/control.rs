@@ -275,6 +275,32 @@ impl OidcControl {
         self.shared
             .set_extra_id_token_algs(algs.iter().map(|a| (*a).to_owned()).collect());
     }
+
+    /// Rotates the ID-token signing key, as an IdP does: a fresh RSA key with a new `kid` signs every ID token
+    /// from now on, and the JWKS publishes only it (the old key is withdrawn). Returns the new `kid`.
+    ///
+    /// # Errors
+    /// [`KeyError`](super::KeyError) if the key cannot be generated.
+    pub async fn rotate_signing_key(&self) -> Result<String, super::KeyError> {
+        self.shared.keys.rotate().await
+    }
+
+    /// How many requests the JWKS endpoint (`/oauth2/v1/keys`) has received.
+    #[must_use]
+    pub fn jwks_requests(&self) -> u64 {
+        self.shared.keys.jwks_requests()
+    }
+
+    /// Parks JWKS requests (after counting them) until [`OidcControl::release_jwks`]: a test can then run other
+    /// requests while a relying party's key fetch is in flight.
+    pub fn hold_jwks(&self) {
+        self.shared.keys.hold();
+    }
+
+    /// Lets held and later JWKS requests through.
+    pub fn release_jwks(&self) {
+        self.shared.keys.release();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 //! the demo agents), the authorization code grant with PKCE S256, JWKS, userinfo and logout (okta.md section 8).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Json;
 use axum::extract::{Form, RawQuery, State};
@@ -16,6 +18,7 @@ use super::control::html_page;
 use super::error::OAuthError;
 use super::state::{AuthCode, AuthRequest, OidcAccess};
 use super::util::{b64url, ct_eq, html_escape, random_id};
+use crate::common::keys::{KeyError, RsaSigner, generate_rsa};
 use crate::common::oidc::no_store;
 use crate::common::oidc::{IdTokenTweak, sign_hs256, sign_id_token};
 use crate::common::oidc::{query_map, redirect, valid_pkce_string, with_params};
@@ -66,8 +69,77 @@ pub(crate) async fn discovery_oauth(state: State<FakeOktaState>) -> Response {
     discovery(state).await
 }
 
+/// The ID-token signing key the fake signs with and publishes at its JWKS endpoint (rotatable through
+/// [`OidcControl::rotate_signing_key`](super::control::OidcControl::rotate_signing_key)), a count of JWKS
+/// requests, and an optional hold that parks JWKS requests until released (a relying party's key-refresh tests).
+pub(crate) struct SigningKeys {
+    current: Mutex<Arc<RsaSigner>>,
+    jwks_requests: AtomicU64,
+    hold: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+}
+
+impl SigningKeys {
+    pub(crate) fn new(signer: Arc<RsaSigner>) -> Self {
+        Self {
+            current: Mutex::new(signer),
+            jwks_requests: AtomicU64::new(0),
+            hold: Mutex::new(None),
+        }
+    }
+
+    /// The key ID tokens are signed with now (the only one the JWKS publishes).
+    pub(crate) fn current(&self) -> Arc<RsaSigner> {
+        Arc::clone(&self.current.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Generates a fresh RSA key with a new `kid` (on a blocking thread), signs with it from now on and publishes
+    /// only it: the previous key leaves the JWKS, as after an IdP's rotation. Returns the new `kid`.
+    pub(crate) async fn rotate(&self) -> Result<String, KeyError> {
+        let fresh = tokio::task::spawn_blocking(generate_rsa)
+            .await
+            .map_err(|e| KeyError::Generate(e.to_string()))??;
+        let kid = fresh.kid.clone();
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+        Ok(kid)
+    }
+
+    /// JWKS requests received so far (counted on arrival, before any hold).
+    pub(crate) fn jwks_requests(&self) -> u64 {
+        self.jwks_requests.load(Ordering::SeqCst)
+    }
+
+    /// From now on, JWKS requests wait (after being counted) until [`SigningKeys::release`].
+    pub(crate) fn hold(&self) {
+        *self.hold.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Arc::new(tokio::sync::Semaphore::new(0)));
+    }
+
+    /// Lets every held JWKS request (and later ones) through.
+    pub(crate) fn release(&self) {
+        if let Some(gate) = self
+            .hold
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            gate.close();
+        }
+    }
+}
+
 pub(crate) async fn keys(State(st): State<FakeOktaState>) -> Response {
-    let mut resp = Json(json!({"keys": [st.shared.signer.public_jwk.clone()]})).into_response();
+    let keys = &st.shared.keys;
+    keys.jwks_requests.fetch_add(1, Ordering::SeqCst);
+    let gate = keys
+        .hold
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if let Some(gate) = gate {
+        // Closed on release: acquire then fails, and the request goes on.
+        let _ = gate.acquire().await;
+    }
+    let mut resp = Json(json!({"keys": [keys.current().public_jwk.clone()]})).into_response();
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("max-age=3600, must-revalidate"),
@@ -459,17 +531,18 @@ fn mint_id_token(
     claims.insert("auth_time".into(), json!(grant.auth_time));
     claims.insert("at_hash".into(), json!(b64url(&digest[..16])));
     let tweak = st.shared.lock().id_token_tweaks.pop_front();
+    let signer = st.shared.keys.current();
     if tweak == Some(IdTokenTweak::HmacWithClientSecret) {
         // Only the token endpoint knows the client secret: sign HS256 with it here.
         return sign_hs256(
             &Value::Object(claims),
             cfg.oidc_client_secret.as_bytes(),
-            &st.shared.signer.kid,
+            &signer.kid,
         )
         .map_err(|()| server_error());
     }
     sign_id_token(
-        &st.shared.signer,
+        &signer,
         claims,
         tweak,
         &grant.req.nonce,

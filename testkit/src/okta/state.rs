@@ -447,7 +447,8 @@ impl Config {
 
 pub(crate) struct Shared {
     pub cfg: Config,
-    pub signer: Arc<RsaSigner>,
+    /// The ID-token signing key (rotatable) and the JWKS endpoint's counter and hold.
+    pub keys: super::oidc::SigningKeys,
     pub fixtures: Fixtures,
     pub clock_offset: AtomicI64,
     inner: Mutex<Inner>,
@@ -462,7 +463,7 @@ impl Shared {
     pub fn new(cfg: Config, signer: Arc<RsaSigner>, inner: Inner, fixtures: Fixtures) -> Self {
         Self {
             cfg,
-            signer,
+            keys: super::oidc::SigningKeys::new(signer),
             fixtures,
             clock_offset: AtomicI64::new(0),
             inner: Mutex::new(inner),
