@@ -83,6 +83,10 @@ pub struct GatedIdp {
     pub verify_code: Gate,
     pub execute: Gate,
     pub find_users: Gate,
+    /// Counts (and can park) `start` calls.
+    pub start: Gate,
+    /// When set, `groups` answers this error.
+    pub groups_error: std::sync::Mutex<Option<fn() -> PortError>>,
 }
 
 impl GatedIdp {
@@ -92,6 +96,8 @@ impl GatedIdp {
             verify_code: Gate::default(),
             execute: Gate::default(),
             find_users: Gate::default(),
+            start: Gate::default(),
+            groups_error: std::sync::Mutex::new(None),
         }
     }
 }
@@ -109,6 +115,9 @@ impl Directory for GatedIdp {
         self.inner.list_factors(id).await
     }
     async fn groups(&self, id: &SubjectId) -> Result<Vec<GroupRef>, PortError> {
+        if let Some(e) = *self.groups_error.lock().unwrap() {
+            return Err(e());
+        }
         self.inner.groups(id).await
     }
     async fn risk_facts(&self, id: &SubjectId) -> Result<RiskFacts, PortError> {
@@ -124,6 +133,7 @@ impl Challenger for GatedIdp {
         factor: &FactorInfo,
         context: &ChallengeContext,
     ) -> Result<ChallengeTicket, PortError> {
+        self.start.pass().await;
         self.inner.start(subject, factor, context).await
     }
     async fn poll(&self, ticket: &ChallengeTicket) -> Result<ChallengeState, PortError> {
