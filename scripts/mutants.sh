@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Mutation testing of the core and the ports (cargo-mutants): `bash scripts/mutants.sh [core|ports|all] [args…]`.
+# MUTANTS_OUT sets the results folder (default target/mutants), MUTANTS_JOBS the parallel jobs (default 2).
 # Extra arguments go to cargo-mutants (e.g. `--file core/src/engine.rs`, `--jobs 1`). Results land in
 # target/mutants/<part>/mutants.out (caught.txt, missed.txt, unviable.txt, timeout.txt). Not part of .ci/run: a full
 # run takes hours on two cores. Surviving mutants are either killed by a test or listed, with the reason they are
@@ -11,18 +12,19 @@ part="${1:-all}"
 if ! command -v cargo-mutants >/dev/null 2>&1; then
   cargo install cargo-mutants --locked
 fi
+out="${MUTANTS_OUT:-target/mutants}"
 jobs="${MUTANTS_JOBS:-2}"
-mkdir -p target/mutants/core target/mutants/ports
+mkdir -p "$out/core" "$out/ports"
 common=(--jobs "$jobs" --test-tool cargo --minimum-test-timeout 60 --baseline run)
 if [ "$part" = core ] || [ "$part" = all ]; then
-  cargo mutants -p fctr-core --test-package fctr-core --output target/mutants/core "${common[@]}" "$@" || true
+  cargo mutants -p fctr-core --test-package fctr-core --output "$out/core" "${common[@]}" "$@" || true
 fi
 if [ "$part" = ports ] || [ "$part" = all ]; then
   # The ports' rules are exercised through the core and the in-memory stores as well as their own tests.
   cargo mutants -p fctr-ports --test-package fctr-ports --test-package fctr-core --test-package fctr-memory \
-    --output target/mutants/ports "${common[@]}" "$@" || true
+    --output "$out/ports" "${common[@]}" "$@" || true
 fi
-for d in target/mutants/*/mutants.out; do
+for d in "$out"/*/mutants.out; do
   [ -d "$d" ] || continue
   echo "== ${d%/mutants.out}: caught $(wc -l <"$d/caught.txt"), missed $(wc -l <"$d/missed.txt"), unviable $(wc -l <"$d/unviable.txt"), timeout $(wc -l <"$d/timeout.txt")"
 done

@@ -10,8 +10,8 @@ use common::{World, ctx, fid, sid, world, world_with};
 use fctr_core::Retention;
 use fctr_core::policy::Policy;
 use fctr_ports::{
-    ActionKind, AuditDetail, EventKind, Outcome, Pii, PortError, Reason, SecretString, UserQuery,
-    VerificationStatus,
+    ActionKind, AuditDetail, ChallengeState, EventKind, FailureReason, Outcome, Pii, PortError,
+    Reason, SecretString, UserQuery, VerificationStatus,
 };
 use std::sync::Arc;
 
@@ -390,5 +390,39 @@ async fn events_of_a_stored_verification_name_the_caller() {
     assert_eq!(
         last.target,
         Some(w.engine.pseudonymizer().subject(&sid("alice")))
+    );
+}
+
+/// A push that times out ends the verification as expired; one the IdP fails ends it as failed; each view says
+/// why.
+#[tokio::test]
+async fn ended_pushes_show_why() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.idp.script_push([ChallengeState::TimedOut]);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), Some(&fid("push1")))
+        .await
+        .unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!(
+        (v.status, v.reason),
+        (
+            VerificationStatus::Expired,
+            Some(Reason::VerificationExpired)
+        )
+    );
+    w.idp
+        .script_push([ChallengeState::Failed(FailureReason::IdpError)]);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("bob"), Some(&fid("push2")))
+        .await
+        .unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!(
+        (v.status, v.reason),
+        (VerificationStatus::Failed, Some(Reason::IdpError))
     );
 }
