@@ -13,7 +13,7 @@
 //! 1. [`Engine::sign_in`] maps an agent's IdP groups to a role;
 //! 2. [`Engine::search`] / [`Engine::lookup`] find the caller and build the caller card;
 //! 3. [`Engine::begin_verification`], [`Engine::poll_verification`], [`Engine::submit_code`] run the challenge;
-//!    a verified verification mints a [`fctr_ports::Grant`] bound to that agent and that caller;
+//!    a verified verification mints a [`verification::Grant`] bound to that agent and that caller;
 //! 4. [`Engine::perform_action`] runs a high-risk action only under a live grant, writing the audit intent before
 //!    and the outcome after.
 //!

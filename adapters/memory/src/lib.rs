@@ -18,7 +18,7 @@
 //!   log on restart; use `fctr-sqlite` (or PostgreSQL) when the audit log must survive.
 //! - **Atomic within the process.** Every port call takes one short lock and never holds it across an `.await`:
 //!   audit appends are serialized so a chain never forks, compare-and-swap writes and
-//!   [`take_grant`](fctr_ports::GrantStore::take_grant) are atomic, rate-limit hits are counted exactly.
+//!   [`consume`](fctr_ports::GrantStore::consume) are atomic, rate-limit hits (and refunds) are counted exactly.
 //! - **Bounded memory for short-lived state.** Expired verifications and grants, and rate-limit keys whose windows
 //!   are empty, are collected opportunistically on later calls. The audit log and usage ledger grow until purged.
 //! - **Time comes from a [`Clock`](fctr_ports::Clock)**, so tests can drive expiry and windows exactly with a
