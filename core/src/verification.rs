@@ -158,16 +158,6 @@ impl Verification<Pending> {
     pub fn raise_required(&mut self, required: u8) {
         self.record.required_factors = self.record.required_factors.max(required);
     }
-
-    /// Kinds approved so far.
-    #[must_use]
-    pub fn approved_kinds(&self) -> Vec<FactorKind> {
-        self.record
-            .approved
-            .iter()
-            .map(|a| a.kind.clone())
-            .collect()
-    }
 }
 
 /// What approving a challenge led to.
@@ -464,5 +454,15 @@ mod tests {
         assert_eq!(v.record().version, 1);
         let rec = v.reject();
         assert_eq!((rec.version, rec.status), (2, VerificationStatus::Rejected));
+        let v = new().challenge(FactorId::parse("f1").unwrap(), FactorKind::Totp, None, now);
+        let Approval::Complete(v) = v.approve(now, 0) else {
+            panic!("one of one verifies")
+        };
+        assert_eq!(v.record().version, 2, "approving bumps the version by one");
+        let v = new().challenge(FactorId::parse("f1").unwrap(), FactorKind::Totp, None, now);
+        let Approval::NeedMore(v) = v.approve(now, 1) else {
+            panic!("one of two does not")
+        };
+        assert_eq!(v.record().version, 2);
     }
 }

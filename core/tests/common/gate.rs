@@ -87,6 +87,12 @@ pub struct GatedIdp {
     pub start: Gate,
     /// When set, `groups` answers this error.
     pub groups_error: std::sync::Mutex<Option<fn() -> PortError>>,
+    /// When set, `execute` answers this error.
+    pub execute_error: std::sync::Mutex<Option<fn() -> PortError>>,
+    /// When set, `verify_code` answers this verdict.
+    pub verdict: std::sync::Mutex<Option<CodeVerdict>>,
+    /// Counts (and can park) `poll` calls.
+    pub poll: Gate,
 }
 
 impl GatedIdp {
@@ -98,6 +104,9 @@ impl GatedIdp {
             find_users: Gate::default(),
             start: Gate::default(),
             groups_error: std::sync::Mutex::new(None),
+            execute_error: std::sync::Mutex::new(None),
+            verdict: std::sync::Mutex::new(None),
+            poll: Gate::default(),
         }
     }
 }
@@ -137,7 +146,9 @@ impl Challenger for GatedIdp {
         self.inner.start(subject, factor, context).await
     }
     async fn poll(&self, ticket: &ChallengeTicket) -> Result<ChallengeState, PortError> {
-        self.inner.poll(ticket).await
+        let r = self.inner.poll(ticket).await;
+        self.poll.pass().await;
+        r
     }
     async fn verify_code(
         &self,
@@ -146,6 +157,9 @@ impl Challenger for GatedIdp {
         code: SecretString,
     ) -> Result<CodeVerdict, PortError> {
         self.verify_code.pass().await;
+        if let Some(v) = *self.verdict.lock().unwrap() {
+            return Ok(v);
+        }
         self.inner.verify_code(subject, factor, code).await
     }
 }
@@ -158,6 +172,9 @@ impl Lifecycle for GatedIdp {
         action: &Action,
     ) -> Result<ActionReceipt, PortError> {
         self.execute.pass().await;
+        if let Some(e) = *self.execute_error.lock().unwrap() {
+            return Err(e());
+        }
         self.inner.execute(subject, action).await
     }
 }
@@ -247,5 +264,60 @@ impl fctr_ports::UsageLedger for FlakyUsage {
         before: DateTime<Utc>,
     ) -> Result<fctr_ports::PurgeReport, PortError> {
         self.inner.purge_before(before).await
+    }
+}
+
+/// A grant store that lies: `consume` hands out the grant with its binding changed by `tamper`, as a broken or
+/// hostile store might. The engine must still refuse a grant bound to someone else.
+pub struct LyingGrants {
+    pub inner: Arc<dyn GrantStore>,
+    pub tamper: fn(&mut GrantRecord),
+}
+
+#[async_trait]
+impl GrantStore for LyingGrants {
+    async fn put_verification(
+        &self,
+        record: &VerificationRecord,
+        expected_version: Option<u64>,
+        ttl: Duration,
+    ) -> Result<bool, PortError> {
+        self.inner
+            .put_verification(record, expected_version, ttl)
+            .await
+    }
+    async fn get_verification(
+        &self,
+        id: VerificationId,
+    ) -> Result<Option<VerificationRecord>, PortError> {
+        self.inner.get_verification(id).await
+    }
+    async fn put_grant(&self, grant: &GrantRecord, ttl: Duration) -> Result<(), PortError> {
+        self.inner.put_grant(grant, ttl).await
+    }
+    async fn find_grant(
+        &self,
+        agent: &PseudoId,
+        subject: &PseudoId,
+    ) -> Result<Option<GrantRecord>, PortError> {
+        self.inner.find_grant(agent, subject).await
+    }
+    async fn consume(
+        &self,
+        agent: &PseudoId,
+        subject: &PseudoId,
+        action: ActionKind,
+        now: DateTime<Utc>,
+    ) -> Result<GrantConsumption, PortError> {
+        match self.inner.consume(agent, subject, action, now).await? {
+            GrantConsumption::Consumed(mut g) => {
+                (self.tamper)(&mut g);
+                Ok(GrantConsumption::Consumed(g))
+            }
+            other => Ok(other),
+        }
+    }
+    async fn restore(&self, grant: &GrantRecord, ttl: Duration) -> Result<bool, PortError> {
+        self.inner.restore(grant, ttl).await
     }
 }
