@@ -443,6 +443,12 @@ mod tests {
             Verification::from_record(rec),
             AnyVerification::Ended(_)
         ));
+        let mut rec = new().into_record();
+        rec.status = VerificationStatus::Verified; // but no grant
+        assert!(matches!(
+            Verification::from_record(rec),
+            AnyVerification::Ended(_)
+        ));
     }
 
     #[test]

@@ -720,3 +720,27 @@ async fn number_matching_is_remembered_per_approved_push() {
     let a = w.agent("agent3", "fctr-tier3");
     assert_eq!(push_then_totp(&w, &a).await, VerificationStatus::Pending);
 }
+
+/// With `single_use_grants = false` the grant says so, and serves more than one action until it expires.
+#[tokio::test]
+async fn a_multi_use_grant_says_so_and_serves_several_actions() {
+    let w = world_with(
+        Policy::parse("version = 1\n[verification]\nsingle_use_grants = false\n").unwrap(),
+    );
+    let a = w.agent("agent2", "fctr-tier2");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), Some(&fid("push1")))
+        .await
+        .unwrap();
+    w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert!(!v.grant.unwrap().single_use);
+    for _ in 0..2 {
+        w.engine
+            .perform_action(&a, &ctx(), &sid("alice"), fctr_ports::Action::Unlock)
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.idp.executed().len(), 2);
+}
