@@ -17,12 +17,13 @@ jobs="${MUTANTS_JOBS:-2}"
 mkdir -p "$out/core" "$out/ports"
 common=(--jobs "$jobs" --test-tool cargo --minimum-test-timeout 60 --baseline run)
 if [ "$part" = core ] || [ "$part" = all ]; then
-  cargo mutants -p fctr-core --test-package fctr-core --output "$out/core" "${common[@]}" "$@" || true
+  cargo mutants -p fctr-core --output "$out/core" "${common[@]}" "$@" || true
 fi
 if [ "$part" = ports ] || [ "$part" = all ]; then
-  # The ports' rules are exercised through the core and the in-memory stores as well as their own tests.
-  cargo mutants -p fctr-ports --test-package fctr-ports --test-package fctr-core --test-package fctr-memory \
-    --output "$out/ports" "${common[@]}" "$@" || true
+  # The ports' rules are exercised through the core and the in-memory stores as well as their own tests. (Extra
+  # packages go to `cargo test` after `--`: cargo-mutants 27 ignores --test-package together with -p.)
+  cargo mutants -p fctr-ports --output "$out/ports" "${common[@]}" "$@" -- --package fctr-core --package fctr-memory ||
+    true
 fi
 for d in "$out"/*/mutants.out; do
   [ -d "$d" ] || continue

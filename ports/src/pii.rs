@@ -61,5 +61,14 @@ mod tests {
         assert!(!format!("{p}").contains("Canary"));
         assert!(!format!("{:#?}", Some(&p)).contains("0100"));
         assert_eq!(p.expose_pii(), "Jane Canary-Doe +1 555 0100");
+        // It says what it hides, rather than printing nothing.
+        assert_eq!(format!("{p:?}"), "Pii([redacted])");
+        assert_eq!(format!("{p}"), "[redacted]");
+    }
+
+    #[test]
+    fn is_empty_tells_an_empty_value() {
+        assert!(Pii::new("").is_empty());
+        assert!(!Pii::new("x").is_empty());
     }
 }
