@@ -180,3 +180,27 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
         _ => ("The request was refused.", "Contact the fctr operators."),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reason has its own message and remedy: none falls through to the generic text, and no two reasons
+    /// read the same to the agent.
+    #[test]
+    fn every_reason_has_its_own_words() {
+        let fallback = ("The request was refused.", "Contact the fctr operators.");
+        let mut seen = std::collections::BTreeSet::new();
+        for r in Reason::ALL {
+            let words = describe(r);
+            assert_ne!(words, fallback, "{r:?} has no words of its own");
+            assert!(!words.0.is_empty() && !words.1.is_empty(), "{r:?}");
+            assert!(
+                seen.insert(words.0),
+                "{r:?} repeats another reason's message"
+            );
+            let d = Denial::new(r);
+            assert_eq!((d.message(), d.remedy()), words);
+        }
+    }
+}

@@ -247,6 +247,19 @@ fn rate_key(parts: &[&str]) -> Result<RateKey, Denial> {
     RateKey::parse(parts.join(":")).map_err(|_| Denial::new(Reason::InvalidInput))
 }
 
+/// The outcome an event records for a refusal: the caller's wrong answer (or silence) is `rejected`, a failure of
+/// the IdP or of our own stores `failed`, a rule's refusal `denied`.
+fn outcome_of(reason: Reason) -> Outcome {
+    match reason {
+        Reason::ChallengeRejected
+        | Reason::WrongCode
+        | Reason::CodeReplayed
+        | Reason::ChallengeTimedOut => Outcome::Rejected,
+        Reason::IdpError | Reason::AuditUnavailable => Outcome::Failed,
+        _ => Outcome::Denied,
+    }
+}
+
 fn idp_reason(e: &PortError) -> Reason {
     match e {
         PortError::NotFound => Reason::TargetNotFound,
@@ -389,16 +402,8 @@ impl Engine {
         denial: Denial,
         detail: Option<AuditDetail>,
     ) -> Denial {
-        let outcome = match denial.reason {
-            Reason::ChallengeRejected
-            | Reason::WrongCode
-            | Reason::CodeReplayed
-            | Reason::ChallengeTimedOut => Outcome::Rejected,
-            Reason::IdpError | Reason::AuditUnavailable => Outcome::Failed,
-            _ => Outcome::Denied,
-        };
         let mut b = self
-            .event(s, EventKind::Denied, outcome)
+            .event(s, EventKind::Denied, outcome_of(denial.reason))
             .reason(denial.reason);
         if let Some(d) = detail {
             b = b.detail(d);
@@ -1226,13 +1231,8 @@ impl Engine {
         reason: Reason,
     ) -> Result<VerificationView, Denial> {
         if self.store_verification(&rec, Some(prev)).await {
-            let outcome = if reason == Reason::IdpError {
-                Outcome::Failed
-            } else {
-                Outcome::Rejected
-            };
             self.record(
-                self.event(s, EventKind::ChallengeResult, outcome)
+                self.event(s, EventKind::ChallengeResult, outcome_of(reason))
                     .reason(reason),
             )
             .await;

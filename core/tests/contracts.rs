@@ -434,6 +434,7 @@ async fn ended_pushes_are_audited_with_the_right_outcome() {
     let a = w.agent("agent2", "fctr-tier2");
     for (script, outcome) in [
         (ChallengeState::Rejected, Outcome::Rejected),
+        (ChallengeState::TimedOut, Outcome::Rejected),
         (
             ChallengeState::Failed(FailureReason::IdpError),
             Outcome::Failed,

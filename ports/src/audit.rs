@@ -186,6 +186,42 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in declaration order (for exhaustive tests and documentation).
+    pub const ALL: [Reason; 32] = [
+        Reason::NoRole,
+        Reason::NotPermittedForRole,
+        Reason::ProtectedTarget,
+        Reason::NoLiveGrant,
+        Reason::GrantOtherAgent,
+        Reason::GrantOtherSubject,
+        Reason::GrantExpired,
+        Reason::GrantUsed,
+        Reason::GrantDoesNotCoverAction,
+        Reason::FactorNotAccepted,
+        Reason::FactorNotEnrolled,
+        Reason::DowngradeRefused,
+        Reason::RateLimited,
+        Reason::VerificationLocked,
+        Reason::VerificationNotFound,
+        Reason::VerificationExpired,
+        Reason::InvalidState,
+        Reason::ChallengeRejected,
+        Reason::ChallengeTimedOut,
+        Reason::WrongCode,
+        Reason::CodeReplayed,
+        Reason::IdpError,
+        Reason::Unsupported,
+        Reason::TargetNotFound,
+        Reason::AuditUnavailable,
+        Reason::InvalidInput,
+        Reason::IpNotAllowed,
+        Reason::CsrfRejected,
+        Reason::AuthenticationFailed,
+        Reason::NotEnoughFactors,
+        Reason::SelfAction,
+        Reason::AgentRoleRevoked,
+    ];
+
     /// Stable machine name.
     #[must_use]
     pub fn as_str(&self) -> &'static str {
@@ -910,6 +946,54 @@ pub struct PurgeReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Reason::ALL` lists every variant exactly once, in order (the match is exhaustive: a new variant fails to
+    /// compile here until it is added to `ALL`).
+    #[test]
+    fn reason_all_is_complete_and_names_are_unique() {
+        fn index(r: Reason) -> usize {
+            match r {
+                Reason::NoRole => 0,
+                Reason::NotPermittedForRole => 1,
+                Reason::ProtectedTarget => 2,
+                Reason::NoLiveGrant => 3,
+                Reason::GrantOtherAgent => 4,
+                Reason::GrantOtherSubject => 5,
+                Reason::GrantExpired => 6,
+                Reason::GrantUsed => 7,
+                Reason::GrantDoesNotCoverAction => 8,
+                Reason::FactorNotAccepted => 9,
+                Reason::FactorNotEnrolled => 10,
+                Reason::DowngradeRefused => 11,
+                Reason::RateLimited => 12,
+                Reason::VerificationLocked => 13,
+                Reason::VerificationNotFound => 14,
+                Reason::VerificationExpired => 15,
+                Reason::InvalidState => 16,
+                Reason::ChallengeRejected => 17,
+                Reason::ChallengeTimedOut => 18,
+                Reason::WrongCode => 19,
+                Reason::CodeReplayed => 20,
+                Reason::IdpError => 21,
+                Reason::Unsupported => 22,
+                Reason::TargetNotFound => 23,
+                Reason::AuditUnavailable => 24,
+                Reason::InvalidInput => 25,
+                Reason::IpNotAllowed => 26,
+                Reason::CsrfRejected => 27,
+                Reason::AuthenticationFailed => 28,
+                Reason::NotEnoughFactors => 29,
+                Reason::SelfAction => 30,
+                Reason::AgentRoleRevoked => 31,
+            }
+        }
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(index(*r), i, "{r:?}");
+        }
+        let names: std::collections::BTreeSet<&str> =
+            Reason::ALL.iter().map(Reason::as_str).collect();
+        assert_eq!(names.len(), Reason::ALL.len());
+    }
     use chrono::TimeZone;
 
     fn tenant() -> TenantId {
