@@ -201,6 +201,9 @@ mod tests {
             );
             let d = Denial::new(r);
             assert_eq!((d.message(), d.remedy()), words);
+            assert_eq!(d.to_string(), format!("{} ({})", words.0, r.as_str()));
         }
+        let later = Denial::after(Reason::RateLimited, Duration::from_secs(90));
+        assert!(later.to_string().ends_with("(rate_limited); retry after 90s"), "{later}");
     }
 }
