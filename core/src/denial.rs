@@ -204,6 +204,11 @@ mod tests {
             assert_eq!(d.to_string(), format!("{} ({})", words.0, r.as_str()));
         }
         let later = Denial::after(Reason::RateLimited, Duration::from_secs(90));
-        assert!(later.to_string().ends_with("(rate_limited); retry after 90s"), "{later}");
+        assert!(
+            later
+                .to_string()
+                .ends_with("(rate_limited); retry after 90s"),
+            "{later}"
+        );
     }
 }
