@@ -49,3 +49,22 @@ fn assurance_classes_name_themselves_as_they_serialize() {
     let unique: std::collections::BTreeSet<&&str> = names.iter().collect();
     assert_eq!(unique.len(), names.len());
 }
+
+#[test]
+fn push_without_number_matching_modes_parse_back_from_their_names() {
+    use fctr_core::policy::{Policy, PushWithoutNumberMatching as Mode};
+    for mode in [Mode::RequireAnotherFactor, Mode::Refuse] {
+        let text = format!(
+            "version = 1\n[verification]\npush_without_number_matching = \"{}\"\n",
+            mode.as_str()
+        );
+        assert_eq!(
+            Policy::parse(&text).unwrap().push_without_number_matching(),
+            mode
+        );
+        assert_eq!(
+            serde_json::to_string(&mode).unwrap(),
+            format!("\"{}\"", mode.as_str())
+        );
+    }
+}
