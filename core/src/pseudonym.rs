@@ -152,6 +152,23 @@ mod tests {
     }
 
     #[test]
+    fn debug_names_key_ids_never_secrets() {
+        let secret = "debug-canary-0123456789-0123456789-0123";
+        let p = p("k2", secret)
+            .with_retired(
+                KeyId::parse("k1").unwrap(),
+                &SecretString::from("old-canary-0123456789-0123456789-01234".to_owned()),
+            )
+            .unwrap();
+        let d = format!("{p:?}");
+        assert!(
+            d.starts_with("Pseudonymizer") && d.contains("k2") && d.contains("k1"),
+            "{d}"
+        );
+        assert!(!d.contains("canary"), "{d}");
+    }
+
+    #[test]
     fn stable_keyed_and_unreadable() {
         let a = p("k1", "0123456789abcdef0123456789abcdef");
         let b = p("k1", "fedcba9876543210fedcba9876543210");
