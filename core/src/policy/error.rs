@@ -89,11 +89,9 @@ impl SpanError {
 /// so the line is always one that an editor shows with text on it (or line 1 of an empty file).
 pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
+    // (A carriage return before that newline needs no step back of its own: the clamp below hides it.)
     if offset == text.len() && text.ends_with('\n') {
         offset -= 1;
-        if offset > 0 && text.as_bytes().get(offset - 1) == Some(&b'\r') {
-            offset -= 1;
-        }
     }
     let mut line = 1;
     let mut column = 1;
@@ -233,6 +231,43 @@ mod tests {
         assert_eq!(line_column("x\r\n", 3), (1, 2));
         // Inside a multi-byte character: clamps to the character.
         assert_eq!(line_column("é", 1), (1, 2));
+    }
+
+    #[test]
+    fn line_column_at_the_end_of_a_crlf_file_points_at_the_last_visible_column() {
+        assert_eq!(line_column("x\r\n", 3), (1, 2));
+        assert_eq!(line_column("a = 1\r\nb = 2\r\n", 14), (2, 6));
+        assert_eq!(line_column("\r\n", 2), (1, 1));
+        assert_eq!(line_column("", 0), (1, 1));
+    }
+
+    #[test]
+    fn closest_limits_by_word_length_and_counts_a_part_one_step_further() {
+        // Two letters: one edit at most.
+        assert_eq!(closest("ab", &["ac"]), Some("ac"));
+        assert_eq!(closest("ab", &["cd"]), None);
+        // Three to eight letters: two edits.
+        assert_eq!(closest("abc", &["xyc"]), Some("xyc"));
+        // Nine letters: three edits.
+        assert_eq!(closest("abcdefghi", &["abcdefxyz"]), Some("abcdefxyz"));
+        assert_eq!(closest("abcdefghi", &["abcdewxyz"]), None);
+        // A part of a key costs one more edit than the same distance to a whole key...
+        assert_eq!(closest("abcdef", &["abxyef_long"]), None);
+        assert_eq!(closest("abcdef", &["abcxef_long"]), Some("abcxef_long"));
+        // ...and parts shorter than three letters are not compared.
+        assert_eq!(closest("ab", &["ab_cdefgh"]), None);
+    }
+
+    #[test]
+    fn a_warning_prints_its_code_then_its_message() {
+        let w = PolicyWarning {
+            code: "multi_use_grants",
+            message: "one verification, many actions".to_owned(),
+        };
+        assert_eq!(
+            w.to_string(),
+            "multi_use_grants: one verification, many actions"
+        );
     }
 
     #[test]
