@@ -274,6 +274,17 @@ mod tests {
     fn edit_distance_and_closest() {
         assert_eq!(edit_distance("windw", "window_minutes"), 9);
         assert_eq!(edit_distance("pusj", "push"), 1);
+        for (a, b, d) in [
+            ("", "abc", 3),
+            ("abc", "", 3),
+            ("kitten", "sitting", 3),
+            ("flaw", "lawn", 2),
+            ("ab", "ba", 2),
+            ("abc", "abc", 0),
+            ("é", "e", 1),
+        ] {
+            assert_eq!(edit_distance(a, b), d, "{a} -> {b}");
+        }
         assert_eq!(closest("pusj", &["push", "totp"]), Some("push"));
         assert_eq!(
             closest("windw", &["window_minutes", "no_downgrade"]),
