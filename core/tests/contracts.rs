@@ -611,10 +611,9 @@ async fn a_grant_bound_to_someone_else_is_refused_even_from_the_store() {
             Policy::default(),
             |_| {},
             |ports| {
-                ports.grants = Arc::new(common::gate::LyingGrants {
-                    inner: ports.grants.clone(),
-                    tamper,
-                });
+                let mut lying = common::gate::GatedGrants::new(ports.grants.clone());
+                lying.tamper = Some(tamper);
+                ports.grants = Arc::new(lying);
             },
         );
         let a = w.agent("agent2", "fctr-tier2");

@@ -28,10 +28,7 @@ fn gated_world_with(policy: Policy) -> (World, Arc<GatedIdp>, Arc<GatedGrants>) 
         |_| {},
         |ports| {
             let idp = Arc::new(GatedIdp::new(ports.idp.clone()));
-            let grants = Arc::new(GatedGrants {
-                inner: ports.grants.clone(),
-                after_consume: common::gate::Gate::default(),
-            });
+            let grants = Arc::new(GatedGrants::new(ports.grants.clone()));
             ports.idp = idp.clone();
             ports.grants = grants.clone();
             idp_slot = Some(idp);

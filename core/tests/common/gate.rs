@@ -186,10 +186,22 @@ impl IdentityProvider for GatedIdp {
 }
 
 /// A grant store that passes a gate right after `consume` has read and decided (the point where the old
-/// find-then-take sequence could be overtaken).
+/// find-then-take sequence could be overtaken). With `tamper` set it also lies: `consume` hands out the grant with
+/// its binding changed, as a broken or hostile store might (the engine must still refuse it).
 pub struct GatedGrants {
     pub inner: Arc<dyn GrantStore>,
     pub after_consume: Gate,
+    pub tamper: Option<fn(&mut GrantRecord)>,
+}
+
+impl GatedGrants {
+    pub fn new(inner: Arc<dyn GrantStore>) -> Self {
+        Self {
+            inner,
+            after_consume: Gate::default(),
+            tamper: None,
+        }
+    }
 }
 
 #[async_trait]
@@ -227,7 +239,16 @@ impl GrantStore for GatedGrants {
         action: ActionKind,
         now: DateTime<Utc>,
     ) -> Result<GrantConsumption, PortError> {
-        let r = self.inner.consume(agent, subject, action, now).await;
+        let r = match (
+            self.inner.consume(agent, subject, action, now).await,
+            self.tamper,
+        ) {
+            (Ok(GrantConsumption::Consumed(mut g)), Some(tamper)) => {
+                tamper(&mut g);
+                Ok(GrantConsumption::Consumed(g))
+            }
+            (r, _) => r,
+        };
         self.after_consume.pass().await;
         r
     }
@@ -264,60 +285,5 @@ impl fctr_ports::UsageLedger for FlakyUsage {
         before: DateTime<Utc>,
     ) -> Result<fctr_ports::PurgeReport, PortError> {
         self.inner.purge_before(before).await
-    }
-}
-
-/// A grant store that lies: `consume` hands out the grant with its binding changed by `tamper`, as a broken or
-/// hostile store might. The engine must still refuse a grant bound to someone else.
-pub struct LyingGrants {
-    pub inner: Arc<dyn GrantStore>,
-    pub tamper: fn(&mut GrantRecord),
-}
-
-#[async_trait]
-impl GrantStore for LyingGrants {
-    async fn put_verification(
-        &self,
-        record: &VerificationRecord,
-        expected_version: Option<u64>,
-        ttl: Duration,
-    ) -> Result<bool, PortError> {
-        self.inner
-            .put_verification(record, expected_version, ttl)
-            .await
-    }
-    async fn get_verification(
-        &self,
-        id: VerificationId,
-    ) -> Result<Option<VerificationRecord>, PortError> {
-        self.inner.get_verification(id).await
-    }
-    async fn put_grant(&self, grant: &GrantRecord, ttl: Duration) -> Result<(), PortError> {
-        self.inner.put_grant(grant, ttl).await
-    }
-    async fn find_grant(
-        &self,
-        agent: &PseudoId,
-        subject: &PseudoId,
-    ) -> Result<Option<GrantRecord>, PortError> {
-        self.inner.find_grant(agent, subject).await
-    }
-    async fn consume(
-        &self,
-        agent: &PseudoId,
-        subject: &PseudoId,
-        action: ActionKind,
-        now: DateTime<Utc>,
-    ) -> Result<GrantConsumption, PortError> {
-        match self.inner.consume(agent, subject, action, now).await? {
-            GrantConsumption::Consumed(mut g) => {
-                (self.tamper)(&mut g);
-                Ok(GrantConsumption::Consumed(g))
-            }
-            other => Ok(other),
-        }
-    }
-    async fn restore(&self, grant: &GrantRecord, ttl: Duration) -> Result<bool, PortError> {
-        self.inner.restore(grant, ttl).await
     }
 }
