@@ -1656,3 +1656,28 @@ fn can_complete_needs_enough_distinct_usable_kinds() {
     assert!(!refuse.can_complete(std, &entra(), &[], &[FactorKind::Push]));
     assert!(refuse.can_complete(std, &entra(), &[], &[FactorKind::Push, FactorKind::Totp]));
 }
+
+/// Each accepted kind is named in words an agent reads, restricted phone channels marked as such.
+#[test]
+fn explain_names_every_accepted_kind_in_words() {
+    let p = parse(
+        "[factors.default]\naccepted = [\"totp\", \"hotp\", \"hardware_otp\", \"sms\", \"voice\"]\nallow_restricted_pstn = true\n",
+    );
+    let e = p.explain(
+        p.role("tier2"),
+        ActionKind::Unlock,
+        TargetClass::Standard,
+        false,
+        Some(&okta()),
+    );
+    let text = e.lines.join("\n");
+    for words in [
+        "a verified TOTP code",
+        "an HOTP code",
+        "a hardware token code",
+        "an SMS code (restricted)",
+        "a voice-call code (restricted)",
+    ] {
+        assert!(text.contains(words), "{words} missing from {text}");
+    }
+}
