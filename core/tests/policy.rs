@@ -1681,3 +1681,38 @@ fn explain_names_every_accepted_kind_in_words() {
         assert!(text.contains(words), "{words} missing from {text}");
     }
 }
+
+/// "Policy refuses them" is said exactly when pushes carry no number and policy refuses such pushes.
+#[test]
+fn explain_says_plain_pushes_are_refused_only_when_they_are() {
+    let refuse = parse("[verification]\npush_without_number_matching = \"refuse\"\n");
+    let plain = Capabilities {
+        push_number_matching: false,
+        ..okta()
+    };
+    let says = |p: &Policy, caps: &Capabilities| {
+        p.explain(
+            p.role("tier2"),
+            ActionKind::Unlock,
+            TargetClass::Standard,
+            false,
+            Some(caps),
+        )
+        .lines
+        .iter()
+        .any(|l| l.contains("policy refuses them"))
+    };
+    assert!(says(&refuse, &plain));
+    assert!(!says(&refuse, &okta()), "pushes carry a number");
+    assert!(
+        !says(&Policy::default(), &plain),
+        "policy does not refuse them"
+    );
+    let no_push = parse(
+        "[verification]\npush_without_number_matching = \"refuse\"\n[factors.default]\naccepted = [\"totp\"]\n",
+    );
+    assert!(
+        !says(&no_push, &plain),
+        "policy does not accept pushes at all"
+    );
+}

@@ -299,9 +299,38 @@ fn satisfiable(
     let required = usize::from(required);
     let has_push = accepted.contains(&FactorKind::Push);
     if has_push && !number_matching && mode == PushWithoutNumberMatching::RequireAnotherFactor {
-        // Either verify without the push, or with it and at least one other kind.
-        n > required || n >= required.max(2)
+        // Either verify without the push (n - 1 >= required other kinds, so n > required), or with it and at
+        // least one other kind (n >= 2): both together are n >= max(required, 2), since required >= 1.
+        n >= required.max(2)
     } else {
         n >= required
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use FactorKind as K;
+    use PushWithoutNumberMatching::RequireAnotherFactor as Ra;
+
+    #[test]
+    fn satisfiable_counts_a_plain_push_only_beside_another_kind() {
+        for (accepted, required, nm, want) in [
+            (vec![K::Push], 1, true, true),
+            (vec![K::Push], 1, false, false),
+            (vec![K::Totp], 1, true, true),
+            (vec![K::Totp], 1, false, true),
+            (vec![K::Totp], 2, true, false),
+            (vec![K::Push, K::Totp], 1, false, true),
+            (vec![K::Push, K::Totp], 2, false, true),
+            (vec![K::Push, K::Totp], 3, false, false),
+            (vec![K::Push, K::Totp, K::Hotp], 3, false, true),
+        ] {
+            assert_eq!(
+                satisfiable(&accepted, required, nm, Ra),
+                want,
+                "{accepted:?} required {required}, number matching {nm}"
+            );
+        }
     }
 }
