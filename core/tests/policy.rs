@@ -1086,6 +1086,21 @@ fn roles_are_checked() {
         "empty group name",
         None,
     );
+    assert_error(
+        "[protected]\ngroups = [\"   \"]\n",
+        2,
+        "empty group name",
+        None,
+    );
+    // 256 characters is the longest group name.
+    let longest = "g".repeat(256);
+    parse(&format!("[protected]\ngroups = [\"{longest}\"]\n"));
+    assert_error(
+        &format!("[protected]\ngroups = [\"{longest}g\"]\n"),
+        2,
+        "group name longer than 256 characters",
+        None,
+    );
 }
 
 #[test]
@@ -1715,4 +1730,13 @@ fn explain_says_plain_pushes_are_refused_only_when_they_are() {
         !says(&no_push, &plain),
         "policy does not accept pushes at all"
     );
+}
+
+/// Privileged targets needing as many factors as standard ones is fine; fewer is a warning.
+#[test]
+fn privileged_weaker_than_standard_only_when_fewer() {
+    let same = parse("[factors.default]\nrequired = 2\n[factors.privileged]\nrequired = 2\n");
+    assert!(!codes(&same).contains(&"privileged_weaker_than_standard"));
+    let fewer = parse("[factors.default]\nrequired = 2\n[factors.privileged]\nrequired = 1\n");
+    assert!(codes(&fewer).contains(&"privileged_weaker_than_standard"));
 }

@@ -193,7 +193,7 @@ fn groups(list: &SpannedList) -> Result<Vec<String>, SpanError> {
     let mut out: Vec<String> = Vec::new();
     for g in list.get_ref() {
         let s = g.get_ref();
-        if s.is_empty() || s.trim().is_empty() {
+        if s.trim().is_empty() {
             return Err(SpanError::new(g.span(), "empty group name")
                 .hint("write the group's name or id exactly as the IdP sends it"));
         }
