@@ -294,6 +294,13 @@ mod tests {
     }
 
     #[test]
+    fn reword_an_unknown_key_in_a_table_without_keys() {
+        let (message, hint) = reword("unknown field `x`, there are no fields");
+        assert_eq!(message, "unknown key `x`");
+        assert_eq!(hint.as_deref(), Some("this table takes no keys"));
+    }
+
+    #[test]
     fn reword_unknown_field() {
         let (m, h) =
             reword("unknown field `windw`, expected one of `window_minutes`, `no_downgrade`");
