@@ -238,3 +238,46 @@ async fn a_clock_that_steps_back_keeps_the_window_exact() {
     assert_eq!(limiter.hit(&k, r).await.unwrap(), allowed(0));
     assert_eq!(limiter.hit(&k, r).await.unwrap(), limited(5));
 }
+
+#[tokio::test]
+async fn undo_takes_back_the_newest_hit_only() {
+    let (clock, l) = limiter();
+    let r = rule(2, 60);
+    assert_eq!(l.hit(&key("a"), r).await.unwrap(), allowed(1));
+    clock.advance(TimeDelta::seconds(10));
+    assert_eq!(l.hit(&key("a"), r).await.unwrap(), allowed(0));
+    assert_eq!(l.hit(&key("a"), r).await.unwrap(), limited(50));
+    // Refund the newest (t = 10 s): one more fits now, and the oldest still leaves at t = 60 s.
+    l.undo(&key("a"), r).await.unwrap();
+    assert_eq!(l.peek(&key("a"), r).await.unwrap(), allowed(1));
+    assert_eq!(l.hit(&key("a"), r).await.unwrap(), allowed(0));
+    // Undo on a key with no hits, or after everything is refunded, does nothing.
+    l.undo(&key("b"), r).await.unwrap();
+    l.undo(&key("a"), r).await.unwrap();
+    l.undo(&key("a"), r).await.unwrap();
+    l.undo(&key("a"), r).await.unwrap();
+    assert_eq!(l.peek(&key("a"), r).await.unwrap(), allowed(2));
+    assert_eq!(l.stored_keys(), 0, "an emptied key is dropped");
+}
+
+#[test]
+fn concurrent_refunds_never_take_back_more_than_was_counted() {
+    let (_, l) = limiter();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let r = rule(100, 60);
+        for _ in 0..10 {
+            l.hit(&key("k"), r).await.unwrap();
+        }
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let l = l.clone();
+                tokio::spawn(async move { l.undo(&key("k"), r).await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(l.peek(&key("k"), r).await.unwrap(), allowed(100));
+    });
+}
