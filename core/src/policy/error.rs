@@ -280,6 +280,8 @@ mod tests {
             ("kitten", "sitting", 3),
             ("flaw", "lawn", 2),
             ("ab", "ba", 2),
+            ("ab", "a", 1),
+            ("a", "ab", 1),
             ("abc", "abc", 0),
             ("é", "e", 1),
         ] {
