@@ -172,7 +172,8 @@ pub trait SessionStore: Send + Sync {
     /// `role_checked` (a slow re-check never overwrites a newer one's result). Returns whether it was stored.
     async fn set_role(&self, id: &str, role: Option<String>, checked_at: DateTime<Utc>) -> bool;
     /// Removes a session and leaves a tombstone for its id until the absolute timeout, so no request that read it
-    /// earlier can bring it back. Removing a missing id tombstones it too.
+    /// earlier can bring it back. Removing an id that is not a session changes nothing: a cookie value a client
+    /// made up must not grow the store.
     async fn remove(&self, id: &str);
     /// Stores pre-login state under a random key (the pre-login cookie value).
     async fn put_pre_login(&self, key: &str, pre: PreLogin);
@@ -333,9 +334,10 @@ impl SessionStore for MemorySessionStore {
 
     async fn remove(&self, id: &str) {
         if let Ok(mut g) = self.inner.lock() {
-            g.sessions.remove(id);
-            let until = self.clock.now() + self.absolute();
-            g.tombstones.insert(id.to_owned(), until);
+            if g.sessions.remove(id).is_some() {
+                let until = self.clock.now() + self.absolute();
+                g.tombstones.insert(id.to_owned(), until);
+            }
         }
     }
 
@@ -400,6 +402,19 @@ mod tests {
         assert!(st.add_caller(&id, &subject).await.is_none());
         assert!(!st.set_role(&id, Some("tier3".into()), clock.now()).await);
         assert!(st.is_empty().await);
+    }
+
+    #[tokio::test]
+    async fn removing_a_made_up_id_leaves_nothing_behind() {
+        let (clock, st) = store();
+        for i in 0..1000 {
+            st.remove(&format!("made-up-{i}")).await;
+        }
+        assert_eq!(st.inner.lock().unwrap().tombstones.len(), 0);
+        // And a session with such an id (were one ever minted) is not blocked by it.
+        let mut s = session(clock.now());
+        s.id = "made-up-7".to_owned();
+        assert!(st.create(s).await);
     }
 
     #[tokio::test]

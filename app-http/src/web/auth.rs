@@ -153,7 +153,9 @@ pub(crate) async fn callback(ctx: Ctx, Query(q): Query<HashMap<String, String>>)
         }
     };
     // Rotate: whatever session this browser had is gone; the new one gets a fresh id and CSRF token.
-    if let Some(old) = cookie(&ctx.headers, st.settings().session_cookie()) {
+    if let Some(old) =
+        cookie(&ctx.headers, st.settings().session_cookie()).filter(|c| c.len() <= 100)
+    {
         st.sessions().remove(old).await;
     }
     let now = st.0.clock.now();
