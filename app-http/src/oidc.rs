@@ -477,12 +477,10 @@ impl Oidc {
         let claims = self
             .verified(|verifier| id_token.claims(verifier, &nonce))
             .await?;
-        not_before_passed(&id_token.to_string(), chrono::Utc::now().timestamp())?;
-        self.mfa_shown(claims)?;
         let jwt = id_token.to_string();
-        let subject = directory_id(&jwt, claims.subject().as_str());
-        let groups = self.groups_of(&jwt);
-        Ok(Identity { subject, groups })
+        not_before_passed(&jwt, chrono::Utc::now().timestamp())?;
+        self.mfa_shown(claims)?;
+        Ok(self.identity_of(&jwt, claims.subject().as_str()))
     }
 
     /// Verifies a bearer JWT for the API: an ID token from the configured issuer for this client (signature,
@@ -501,9 +499,7 @@ impl Oidc {
             .await?;
         not_before_passed(token, chrono::Utc::now().timestamp())?;
         self.mfa_shown(claims)?;
-        let subject = directory_id(token, claims.subject().as_str());
-        let groups = self.groups_of(token);
-        Ok(Identity { subject, groups })
+        Ok(self.identity_of(token, claims.subject().as_str()))
     }
 
     /// With `require_mfa`, refuses verified claims whose `amr` shows no MFA method (the one rule for the browser
@@ -523,9 +519,18 @@ impl Oidc {
         }
     }
 
-    /// Reads the groups claim from a JWT whose signature and claims were already verified.
-    fn groups_of(&self, jwt: &str) -> Vec<String> {
-        let Some(v) = payload_of(jwt) else {
+    /// The identity a verified token names (directory id and groups), from one read of its payload.
+    fn identity_of(&self, jwt: &str, sub: &str) -> Identity {
+        let payload = payload_of(jwt);
+        Identity {
+            subject: directory_id(payload.as_ref(), sub),
+            groups: self.groups_of(payload.as_ref()),
+        }
+    }
+
+    /// Reads the groups claim from the payload of a JWT whose signature and claims were already verified.
+    fn groups_of(&self, payload: Option<&serde_json::Value>) -> Vec<String> {
+        let Some(v) = payload else {
             return Vec::new();
         };
         match v.get(&self.settings.groups_claim) {
@@ -584,8 +589,8 @@ fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>, interval: Duration) -> bool
 /// pairwise per application and names no directory user) when present, else `sub` (Okta's `sub` is the user id).
 /// The portal reads the agent's current groups by this id, and the engine refuses an agent acting on the caller
 /// with the same id, so it must be the id the directory knows.
-fn directory_id(jwt: &str, sub: &str) -> String {
-    payload_of(jwt)
+fn directory_id(payload: Option<&serde_json::Value>, sub: &str) -> String {
+    payload
         .and_then(|v| v.get("oid").and_then(|o| o.as_str()).map(str::to_owned))
         .filter(|oid| !oid.is_empty() && oid.len() <= 128)
         .unwrap_or_else(|| sub.to_owned())
@@ -665,13 +670,19 @@ mod tests {
             &serde_json::json!({"sub": "pairwise-abc", "oid": "6e7b768e-07e2-4810-8459-485f84f8f204"}),
         );
         assert_eq!(
-            directory_id(&entra, "pairwise-abc"),
+            directory_id(payload_of(&entra).as_ref(), "pairwise-abc"),
             "6e7b768e-07e2-4810-8459-485f84f8f204"
         );
         let okta = jwt(&serde_json::json!({"sub": "00u1abc"}));
-        assert_eq!(directory_id(&okta, "00u1abc"), "00u1abc");
+        assert_eq!(
+            directory_id(payload_of(&okta).as_ref(), "00u1abc"),
+            "00u1abc"
+        );
         let empty = jwt(&serde_json::json!({"sub": "00u1abc", "oid": ""}));
-        assert_eq!(directory_id(&empty, "00u1abc"), "00u1abc");
+        assert_eq!(
+            directory_id(payload_of(&empty).as_ref(), "00u1abc"),
+            "00u1abc"
+        );
     }
 
     #[test]
