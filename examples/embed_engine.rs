@@ -5,7 +5,7 @@
 #![allow(clippy::print_stdout)]
 
 use fctr_core::policy::Policy;
-use fctr_core::{Engine, Ports, Pseudonymizer, RequestContext};
+use fctr_core::{Engine, Pseudonymizer, RequestContext};
 use fctr_memory::{
     MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger, ScriptedIdp,
     ScriptedUser,
@@ -58,22 +58,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // 2. Stores and clock (in-memory: a single node), policy and pseudonymizer key.
     let clock: Arc<dyn fctr_ports::Clock> = Arc::new(SystemClock);
     let audit = Arc::new(MemoryAuditLog::new());
-    let ports = Ports {
-        idp: idp.clone(),
-        audit: audit.clone(),
-        usage: Arc::new(MemoryUsageLedger::new()),
-        grants: Arc::new(MemoryGrantStore::new(clock.clone())),
-        rate: Arc::new(MemoryRateLimiter::new(clock.clone())),
-        clock,
-    };
     let key = SecretString::from("example-only-key-use-32-random-bytes!!".to_owned());
-    let pseudo = Pseudonymizer::new(KeyId::parse("k1")?, &key)?;
-    let engine = Engine::new(
-        ports,
-        Arc::new(Policy::default()),
-        pseudo,
-        TenantId::parse("example")?,
-    );
+    let engine = Engine::builder()
+        .idp(idp.clone())
+        .audit(audit.clone())
+        .usage(Arc::new(MemoryUsageLedger::new()))
+        .grants(Arc::new(MemoryGrantStore::new(clock.clone())))
+        .rate(Arc::new(MemoryRateLimiter::new(clock.clone())))
+        .clock(clock)
+        .policy(Policy::default())
+        .pseudonymizer(Pseudonymizer::new(KeyId::parse("k1")?, &key)?)
+        .tenant(TenantId::parse("example")?)
+        .build()?;
     engine.announce_policy().await?;
     let ctx = RequestContext::default();
 

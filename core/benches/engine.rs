@@ -8,7 +8,7 @@
 
 use criterion::{BatchSize, Criterion, black_box, criterion_group, criterion_main};
 use fctr_core::policy::Policy;
-use fctr_core::{Engine, Ports, Pseudonymizer, RequestContext};
+use fctr_core::{Engine, Pseudonymizer, RequestContext};
 use fctr_memory::{
     ManualClock, MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger,
     ScriptedIdp, ScriptedUser,
@@ -102,14 +102,6 @@ fn perform_action(c: &mut Criterion) {
         risk: RiskFacts::default(),
     });
     idp.script_push([fctr_ports::ChallengeState::Approved]);
-    let ports = Ports {
-        idp,
-        audit: Arc::new(MemoryAuditLog::new()),
-        usage: Arc::new(MemoryUsageLedger::new()),
-        grants: Arc::new(MemoryGrantStore::new(clock.clone())),
-        rate: Arc::new(MemoryRateLimiter::new(clock.clone())),
-        clock,
-    };
     let pseudo = Pseudonymizer::new(
         KeyId::parse("k1").expect("key id"),
         &SecretString::from("b".repeat(32)),
@@ -126,12 +118,18 @@ fn perform_action(c: &mut Criterion) {
             "challenges_per_agent_per_hour = 10000",
         );
     let policy = Policy::parse(&text).expect("policy");
-    let engine = Engine::new(
-        ports,
-        Arc::new(policy),
-        pseudo,
-        TenantId::parse("bench").expect("tenant"),
-    );
+    let engine = Engine::builder()
+        .idp(idp)
+        .audit(Arc::new(MemoryAuditLog::new()))
+        .usage(Arc::new(MemoryUsageLedger::new()))
+        .grants(Arc::new(MemoryGrantStore::new(clock.clone())))
+        .rate(Arc::new(MemoryRateLimiter::new(clock.clone())))
+        .clock(clock)
+        .policy(policy)
+        .pseudonymizer(pseudo)
+        .tenant(TenantId::parse("bench").expect("tenant"))
+        .build()
+        .expect("engine");
     let agent = engine.resolve_agent(
         AgentId::parse("agent").expect("id"),
         &["fctr-tier2".to_owned()],

@@ -23,6 +23,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 mod agent_check;
+mod builder;
+pub use builder::{EngineBuilder, MissingPart};
 
 /// Most search results returned.
 const SEARCH_LIMIT: usize = 20;
