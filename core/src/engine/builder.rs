@@ -175,7 +175,8 @@ mod tests {
 
     #[test]
     fn each_missing_part_is_named() {
-        let cases: [(fn(EngineBuilder) -> EngineBuilder, &str); 4] = [
+        type Drop = fn(EngineBuilder) -> EngineBuilder;
+        let cases: [(Drop, &str); 4] = [
             (|b| EngineBuilder { audit: None, ..b }, "an audit log"),
             (|b| EngineBuilder { rate: None, ..b }, "a rate limiter"),
             (|b| EngineBuilder { policy: None, ..b }, "a policy"),
