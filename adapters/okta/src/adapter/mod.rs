@@ -10,24 +10,26 @@ use crate::errors::{OktaError, log_error, malformed, map_error};
 use crate::http::{Credential, Limits, Op, RateBudget, Resp, Transport, next_link, on_org};
 use crate::search::{encode_query_value, expression};
 use crate::token::{TokenError, TokenSource};
-use crate::wire::{FactorDto, GroupDto, ResetPasswordDto, TempPasswordDto, UserDto, VerifyDto};
+use crate::wire::{FactorDto, GroupDto, UserDto, VerifyDto};
 use async_trait::async_trait;
 use chrono::Utc;
 use fctr_ports::{
-    Action, ActionKind, ActionReceipt, Capabilities, ChallengeContext, ChallengeHandle,
-    ChallengeState, ChallengeTicket, Challenger, CodeVerdict, Directory, FactorInfo, FactorKind,
-    FactorStatus, FailureReason, GroupRef, IdentityProvider, Lifecycle, OneTimeSecret, PortError,
-    RiskFacts, SecretKind, SubjectId, UserQuery, UserRecord,
+    ActionKind, Capabilities, ChallengeContext, ChallengeHandle, ChallengeState, ChallengeTicket,
+    Challenger, CodeVerdict, Directory, FactorInfo, FactorKind, FactorStatus, FailureReason,
+    GroupRef, IdentityProvider, PortError, RiskFacts, SubjectId, UserQuery, UserRecord,
 };
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::{Arc, PoisonError};
-use tokio::sync::oneshot;
+use std::sync::Arc;
 use url::Url;
 use zeroize::Zeroizing;
+
+mod lifecycle;
+mod single_flight;
+use single_flight::{Flight, InFlight, SharedBody};
 
 /// The largest page Okta serves for user search.
 const MAX_SEARCH_LIMIT: usize = 200;
@@ -55,75 +57,6 @@ const OP_CODE: Op = Op::verify("verify_code");
 pub struct OktaAdapter {
     inner: Arc<Transport>,
     users_in_flight: Arc<InFlight>,
-}
-
-/// The body of a `200 OK` user read, shared by the callers that asked for it at the same time (zeroized when the
-/// last of them drops it).
-type SharedBody = Arc<Zeroizing<Vec<u8>>>;
-
-/// Concurrent reads of the same user share one upstream request. A lookup asks for the user and for its risk facts
-/// at once, and both are `GET /api/v1/users/{id}`: without this, every lookup read the same user twice.
-///
-/// Only requests in flight are shared; nothing is kept once the leader's request has ended (no cache of caller
-/// data). A follower gets the leader's body only for a `200 OK`; after any other outcome, or if the leader was
-/// cancelled, the follower sends its own request, so errors and retries behave exactly as without sharing.
-#[derive(Default)]
-struct InFlight {
-    waiting: std::sync::Mutex<HashMap<String, Vec<oneshot::Sender<SharedBody>>>>,
-}
-
-enum Flight<'a> {
-    /// Sends the request and hands the body to the followers ([`Leader::finish`]).
-    Leader(Leader<'a>),
-    /// Waits for the leader's body.
-    Follower(oneshot::Receiver<SharedBody>),
-}
-
-/// The caller that sends the request. Dropping it without [`Leader::finish`] (an error, a cancelled future)
-/// releases the followers, who then ask for themselves.
-struct Leader<'a> {
-    flights: &'a InFlight,
-    key: String,
-}
-
-impl InFlight {
-    fn join(&self, key: &str) -> Flight<'_> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(followers) = waiting.get_mut(key) {
-            let (tx, rx) = oneshot::channel();
-            followers.push(tx);
-            return Flight::Follower(rx);
-        }
-        waiting.insert(key.to_owned(), Vec::new());
-        Flight::Leader(Leader {
-            flights: self,
-            key: key.to_owned(),
-        })
-    }
-
-    fn take(&self, key: &str) -> Vec<oneshot::Sender<SharedBody>> {
-        self.waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key)
-            .unwrap_or_default()
-    }
-}
-
-impl Leader<'_> {
-    fn finish(self, body: &SharedBody) {
-        for f in self.flights.take(&self.key) {
-            let _ = f.send(Arc::clone(body));
-        }
-    }
-}
-
-impl Drop for Leader<'_> {
-    fn drop(&mut self) {
-        // After `finish` the entry is already gone and this is a no-op; otherwise the followers' senders are
-        // dropped here and each of them sends its own request.
-        drop(self.flights.take(&self.key));
-    }
 }
 
 impl fmt::Debug for OktaAdapter {
@@ -609,116 +542,6 @@ impl Challenger for OktaAdapter {
                 Ok(v)
             }
             None => Err(map_error(&resp, &OP_CODE)),
-        }
-    }
-}
-
-#[async_trait]
-impl Lifecycle for OktaAdapter {
-    #[tracing::instrument(name = "okta.execute", skip_all, fields(action = action.kind().as_str()))]
-    async fn execute(
-        &self,
-        subject: &SubjectId,
-        action: &Action,
-    ) -> Result<ActionReceipt, PortError> {
-        let kind = action.kind();
-        match action {
-            Action::ClearSessions {
-                revoke_oauth_tokens,
-            } => {
-                let op = Op::lifecycle("clear_sessions", "sessions");
-                let mut url = self.user_url(subject.as_str(), &["sessions"])?;
-                url.set_query(Some(&format!(
-                    "oauthTokens={}",
-                    bool_str(*revoke_oauth_tokens)
-                )));
-                self.delete(&op, &url).await?;
-                Ok(ActionReceipt::done(kind))
-            }
-            Action::ResetPassword { send_email } => {
-                let op = Op::lifecycle("reset_password", "lifecycle");
-                let resp = self
-                    .lifecycle_post(
-                        &op,
-                        subject,
-                        "reset_password",
-                        Some(format!("sendEmail={}", bool_str(*send_email))),
-                    )
-                    .await?;
-                if *send_email {
-                    return Ok(ActionReceipt {
-                        kind,
-                        secret: None,
-                        emailed: true,
-                    });
-                }
-                let dto: ResetPasswordDto = parse(&op, &resp)?;
-                let link = dto
-                    .reset_password_url
-                    .filter(|l| {
-                        let s = l.expose_secret();
-                        s.starts_with("https://") || s.starts_with("http://")
-                    })
-                    .ok_or_else(|| malformed(&op, None))?;
-                Ok(ActionReceipt {
-                    kind,
-                    secret: Some(OneTimeSecret {
-                        kind: SecretKind::ResetLink,
-                        value: link,
-                        expires_at: None,
-                    }),
-                    emailed: false,
-                })
-            }
-            Action::ExpirePassword => {
-                let op = Op::lifecycle("expire_password", "lifecycle");
-                let resp = self
-                    .lifecycle_post(&op, subject, "expire_password_with_temp_password", None)
-                    .await?;
-                let dto: TempPasswordDto = parse(&op, &resp)?;
-                let pw = dto
-                    .temp_password
-                    .filter(|p| !p.expose_secret().is_empty())
-                    .ok_or_else(|| malformed(&op, None))?;
-                Ok(ActionReceipt {
-                    kind,
-                    secret: Some(OneTimeSecret {
-                        kind: SecretKind::TemporaryPassword,
-                        value: pw,
-                        expires_at: None,
-                    }),
-                    emailed: false,
-                })
-            }
-            Action::Unlock => {
-                let op = Op::lifecycle("unlock", "lifecycle");
-                self.lifecycle_post(&op, subject, "unlock", None).await?;
-                Ok(ActionReceipt::done(kind))
-            }
-            Action::ResetFactors => {
-                let op = Op::lifecycle("reset_factors", "lifecycle");
-                self.lifecycle_post(&op, subject, "reset_factors", None)
-                    .await?;
-                Ok(ActionReceipt::done(kind))
-            }
-            Action::Suspend => {
-                let op = Op::lifecycle("suspend", "lifecycle");
-                self.lifecycle_post(&op, subject, "suspend", None).await?;
-                Ok(ActionReceipt::done(kind))
-            }
-            Action::Unsuspend => {
-                let op = Op::lifecycle("unsuspend", "lifecycle");
-                self.lifecycle_post(&op, subject, "unsuspend", None).await?;
-                Ok(ActionReceipt::done(kind))
-            }
-            Action::RemoveFactor(fid) => {
-                let op = Op::lifecycle("remove_factor", "factors");
-                let url = self.user_url(subject.as_str(), &["factors", fid.as_str()])?;
-                self.delete(&op, &url).await?;
-                Ok(ActionReceipt::done(kind))
-            }
-            Action::IssueTemporaryAccessPass { .. } => Err(PortError::Unsupported),
-            _ => Err(PortError::Unsupported),
         }
     }
 }
