@@ -1572,4 +1572,16 @@ mod tests {
         assert!(TruncatedIp::try_from("10.1.2.3/24".to_owned()).is_err());
         assert!(TruncatedIp::try_from("10.1.2.0/24".to_owned()).is_ok());
     }
+
+    /// No audit field holds an array today; the canonical form of one is still fixed, so a future detail with a
+    /// list hashes the same in every store: elements in order, comma-separated, objects inside sorted.
+    #[test]
+    fn canonical_arrays_keep_order_and_separate_elements() {
+        let mut out = Vec::new();
+        write_canonical(
+            &serde_json::json!([3, "x", {"b": 1, "a": [true, null]}]),
+            &mut out,
+        );
+        assert_eq!(out, br#"[3,"x",{"a":[true,null],"b":1}]"#);
+    }
 }
