@@ -1,5 +1,10 @@
 //! Runtime log files: hourly files in a directory, deleted once older than the runtime-log retention (1 day by
 //! default). Without a configured directory, logs go to stdout and this module is unused.
+//!
+//! Writing and hourly rotation are `tracing-appender`'s. Deleting is ours: the appender's `max_log_files` keeps a
+//! number of files, not an age, so after a stop of a few days it would keep files far older than the retention
+//! (and a retention that is not a whole number of hours has no file count). [`prune`] deletes by the hour each
+//! file covers, whatever ran or did not run in between.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::path::Path;
