@@ -104,14 +104,32 @@ mod tests {
 
     #[test]
     fn spaces_are_removed_and_the_limits_hold() {
-        assert_eq!(OtpCode::parse(" 123 456\n").unwrap().expose_secret(), "123456");
-        assert_eq!(OtpCode::parse("12345678").unwrap().expose_secret(), "12345678");
+        assert_eq!(
+            OtpCode::parse(" 123 456\n").unwrap().expose_secret(),
+            "123456"
+        );
+        assert_eq!(
+            OtpCode::parse("12345678").unwrap().expose_secret(),
+            "12345678"
+        );
         assert_eq!(OtpCode::parse("12345").unwrap_err(), OtpCodeError::Length);
-        assert_eq!(OtpCode::parse("123456789").unwrap_err(), OtpCodeError::Length);
+        assert_eq!(
+            OtpCode::parse("123456789").unwrap_err(),
+            OtpCodeError::Length
+        );
         assert_eq!(OtpCode::parse("   ").unwrap_err(), OtpCodeError::Empty);
-        assert_eq!(OtpCode::parse("12345a").unwrap_err(), OtpCodeError::NotDigits);
-        assert_eq!(OtpCode::parse("１２３４５６").unwrap_err(), OtpCodeError::NotDigits);
-        assert_eq!(OtpCode::parse("-123456").unwrap_err(), OtpCodeError::NotDigits);
+        assert_eq!(
+            OtpCode::parse("12345a").unwrap_err(),
+            OtpCodeError::NotDigits
+        );
+        assert_eq!(
+            OtpCode::parse("１２３４５６").unwrap_err(),
+            OtpCodeError::NotDigits
+        );
+        assert_eq!(
+            OtpCode::parse("-123456").unwrap_err(),
+            OtpCodeError::NotDigits
+        );
         assert_eq!(
             OtpCode::parse(&" ".repeat(40)).unwrap_err(),
             OtpCodeError::Length
