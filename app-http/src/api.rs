@@ -1,9 +1,13 @@
 //! The JSON API under `/api/v1`, mirroring the engine's use cases, with an OpenAPI document at
 //! `/api/v1/openapi.json`.
 //!
-//! Authentication: integrations send `Authorization: Bearer <JWT>` (an ID token from the configured issuer for
-//! this client: signature, `iss`, `aud`, `exp` checked; groups mapped to a role by policy). The portal's own
-//! pages may call it with their session cookie; then every non-GET request needs `X-CSRF-Token`.
+//! Authentication is the [`ApiAgent`] extractor (in `auth`, shared with the pages): integrations send
+//! `Authorization: Bearer <JWT>` (an ID token from the configured issuer for this client: signature, `iss`,
+//! `aud`, `exp` checked; groups mapped to a role by policy). The portal's own pages may call it with their
+//! session cookie, loaded as the pages load it; then every non-GET request passes the pages' CSRF check, with the
+//! token in `X-CSRF-Token`. Wire types are in [`dto`].
+//!
+//! Layering: depends on `auth`, `reply`, `input` and `state`; nothing depends on it but the router.
 //!
 //! Errors are `{"error": {"code": "<reason>", "message": "...", "retry_after": <seconds or null>}}` with stable
 //! codes (the engine's reason codes plus `unauthenticated`); never a stack trace or upstream text.

@@ -28,6 +28,7 @@ pub mod edge;
 pub(crate) mod input;
 pub mod logfiles;
 pub mod metrics;
+pub mod net;
 pub mod oidc;
 pub mod ops;
 pub mod poller;

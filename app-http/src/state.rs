@@ -27,7 +27,7 @@ pub struct Settings {
     /// Poller timing.
     pub poll: PollSettings,
     /// The network edge: allow-list, trusted proxies, edge rate limits, body and time limits.
-    pub edge: crate::edge::net::EdgeSettings,
+    pub edge: crate::net::EdgeSettings,
 }
 
 impl Settings {

@@ -5,7 +5,7 @@
 //! address. Here the header is believed only when the TCP peer is a configured trusted proxy, and read from the
 //! right: the first entry that is not a trusted proxy is the client, and an unparsable entry there fails closed.
 //! IPv4-mapped IPv6 addresses are judged as IPv4. This module depends on nothing else in the crate, so the
-//! settings ([`crate::state::Settings`]) can hold it without a cycle.
+//! settings ([`crate::state::Settings`]) hold it and [`crate::edge`] uses it without a cycle.
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
@@ -108,6 +108,10 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .ok()
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
+
+/// The client address the edge resolved, for handlers and the audit context.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
 
 /// Parses CIDRs (a bare address is a /32 or /128).
 ///

@@ -7,12 +7,9 @@
 //! audited at most [`DENIAL_AUDITS_PER_MINUTE`] times a minute per truncated address, so a scan from outside
 //! cannot fill the audit log; each is still counted in `fctr_edge_denials_total`.
 //!
-//! Layering: this module depends on `state` and `reply` only (never on the pages, the API or
-//! `auth`); [`net`] depends on nothing in the crate.
+//! Layering: this module depends on `state`, `net` and `reply` only (never on the pages, the API or `auth`).
 
-pub mod net;
-
-pub use net::{EdgeSettings, check_transport, parse_cidrs};
+pub use crate::net::{ClientIp, EdgeSettings, check_transport, parse_cidrs};
 
 use crate::reply::{self, ApiError};
 use crate::state::AppState;
@@ -28,10 +25,6 @@ use std::time::Duration;
 
 /// How many IP allow-list refusals per truncated address per minute reach the audit log.
 pub const DENIAL_AUDITS_PER_MINUTE: u32 = 10;
-
-/// The client address the edge resolved, for handlers and the audit context.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub IpAddr);
 
 /// The audit context of a request: its request id and the client address the edge resolved.
 pub(crate) fn request_context(parts: &axum::http::request::Parts) -> RequestContext {
