@@ -1,6 +1,6 @@
-//! How refusals and pages are rendered, for every layer above: the JSON error envelope of the API ([`json`]) and
-//! the HTML frame, refusal and sign-in pages of the portal ([`html`]). A denial is mapped to an HTTP status in one
-//! place, [`denial_status`].
+//! How refusals and pages are rendered, for every layer above: the JSON error envelope of the API (`json`) and
+//! the HTML frame, refusal and sign-in pages of the portal (`html`). A denial is mapped to an HTTP status in one
+//! place, `denial_status`.
 //!
 //! Layering: depends on `state` and `session` only, so the edge, `auth`, the pages and the API can all use it.
 
