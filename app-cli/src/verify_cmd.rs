@@ -10,8 +10,8 @@ use crate::{Exit, Fail, Globals, Outcome};
 use clap::{Args, ValueEnum};
 use fctr_core::{CallerCard, VerificationView};
 use fctr_ports::{
-    Action, ActionKind, ExposeSecret as _, FactorId, FactorKind, FactorStatus, Reason, SecretKind,
-    SecretString, SubjectId, VerificationStatus,
+    Action, ActionKind, ExposeSecret as _, FactorId, FactorKind, FactorStatus, OtpCode, Reason,
+    SecretKind, SubjectId, VerificationStatus,
 };
 use std::io::Write as _;
 use std::time::Duration;
@@ -413,14 +413,16 @@ async fn ask_code(s: &Stack, view: VerificationView, json: bool) -> Result<Verif
                     "type the code the caller reads out, then Enter",
                 )
             })?;
-        let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-        if code.is_empty() || !code.chars().all(|c| c.is_ascii_digit()) {
-            eprintln!("a code is digits only; try again");
-            continue;
-        }
+        let code = match OtpCode::parse(&code) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}; try again");
+                continue;
+            }
+        };
         match s
             .engine
-            .submit_code(&s.agent, &s.ctx, view.id, SecretString::from(code))
+            .submit_code(&s.agent, &s.ctx, view.id, code.into_secret())
             .await
         {
             Ok(v) => return Ok(v),

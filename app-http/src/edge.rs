@@ -6,163 +6,25 @@
 //! truncated by the audit builder (a /24 or a /48), never the full address. Refusals for the IP allow-list are
 //! audited at most [`DENIAL_AUDITS_PER_MINUTE`] times a minute per truncated address, so a scan from outside
 //! cannot fill the audit log; each is still counted in `fctr_edge_denials_total`.
+//!
+//! Layering: this module depends on `state`, `net` and `reply` only (never on the pages, the API or `auth`).
 
+pub use crate::net::{ClientIp, EdgeSettings, check_transport, parse_cidrs};
+
+use crate::reply::{self, ApiError};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
 use fctr_core::RequestContext;
 use fctr_ports::{RateDecision, RateKey, RateRule, Reason, RequestId, TruncatedIp};
-use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// How many IP allow-list refusals per truncated address per minute reach the audit log.
 pub const DENIAL_AUDITS_PER_MINUTE: u32 = 10;
-
-/// The edge's settings, from `[network]` and `[limits]`.
-#[derive(Debug, Clone)]
-pub struct EdgeSettings {
-    /// Who may reach the portal at all.
-    pub allow: Vec<IpNet>,
-    /// Peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpNet>,
-    /// `/auth/login` and `/auth/callback` per truncated client IP per minute.
-    pub sign_in_per_ip_per_minute: u32,
-    /// API requests per agent per minute.
-    pub api_per_agent_per_minute: u32,
-    /// Largest request body.
-    pub body_limit_bytes: usize,
-    /// Time allowed to produce a response.
-    pub request_timeout: Duration,
-}
-
-/// Loopback and the private ranges: an internal tool is not on the internet unless someone says so.
-const DEFAULT_ALLOW: [&str; 6] = [
-    "127.0.0.0/8",
-    "::1/128",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "fc00::/7",
-];
-
-impl Default for EdgeSettings {
-    fn default() -> Self {
-        Self {
-            allow: DEFAULT_ALLOW
-                .iter()
-                .filter_map(|c| c.parse().ok())
-                .collect(),
-            trusted_proxies: Vec::new(),
-            sign_in_per_ip_per_minute: 30,
-            api_per_agent_per_minute: 120,
-            body_limit_bytes: 64 * 1024,
-            request_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-impl EdgeSettings {
-    /// Whether `ip` is on the allow-list.
-    #[must_use]
-    pub fn allows(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.allow.iter().any(|n| n.contains(&ip))
-    }
-
-    fn trusted(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.trusted_proxies.iter().any(|n| n.contains(&ip))
-    }
-
-    /// The client address: the TCP peer, or, when the peer is a trusted proxy, the first address in
-    /// `X-Forwarded-For` that is not a trusted proxy, reading from the right (the entries to its left were
-    /// written by the client and prove nothing). `None` when the proxy chain holds an unparsable entry where the
-    /// client should be.
-    #[must_use]
-    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
-        let peer = peer.to_canonical();
-        if !self.trusted(peer) {
-            return Some(peer);
-        }
-        // Every X-Forwarded-For line, in order, as one list.
-        let hops: Vec<&str> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .collect();
-        let mut client = peer;
-        for hop in hops.iter().rev() {
-            let ip = parse_hop(hop)?.to_canonical();
-            client = ip;
-            if !self.trusted(ip) {
-                return Some(ip);
-            }
-        }
-        // Only trusted hops: the leftmost one is the best we know.
-        Some(client)
-    }
-}
-
-/// One `X-Forwarded-For` entry: an address, `v4:port` or `[v6]:port`.
-fn parse_hop(hop: &str) -> Option<IpAddr> {
-    if hop.len() > 64 {
-        return None;
-    }
-    hop.parse::<IpAddr>()
-        .ok()
-        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
-}
-
-/// Parses CIDRs (a bare address is a /32 or /128).
-///
-/// # Errors
-/// The first entry that is neither a CIDR nor an address, in words.
-pub fn parse_cidrs(v: &[String]) -> Result<Vec<IpNet>, String> {
-    v.iter()
-        .map(|s| {
-            let s = s.trim();
-            s.parse::<IpNet>()
-                .map(|n| n.trunc())
-                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    format!("{s:?} is not a CIDR (e.g. 10.0.0.0/8, 2001:db8::/32) or an address")
-                })
-        })
-        .collect()
-}
-
-/// Plain HTTP is for loopback, or behind a TLS-terminating proxy whose address is trusted.
-///
-/// # Errors
-/// What to set, in words.
-pub fn check_transport(
-    listen: SocketAddr,
-    tls: bool,
-    behind_tls_proxy: bool,
-    has_trusted_proxies: bool,
-) -> Result<(), String> {
-    if behind_tls_proxy && !has_trusted_proxies {
-        return Err("server.behind_tls_proxy = true needs network.trusted_proxies (the proxy's addresses): \
-             without it the allow-list and the per-IP limits would see only the proxy"
-            .into());
-    }
-    if tls || behind_tls_proxy || listen.ip().is_loopback() {
-        return Ok(());
-    }
-    Err(format!(
-        "refusing plain HTTP on {listen}: add a [tls] section (cert_file, key_file), set \
-         server.behind_tls_proxy = true when a TLS-terminating proxy is in front, or listen on loopback"
-    ))
-}
-
-/// The client address the edge resolved, for handlers and the audit context.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub IpAddr);
 
 /// The audit context of a request: its request id and the client address the edge resolved.
 pub(crate) fn request_context(parts: &axum::http::request::Parts) -> RequestContext {
@@ -226,26 +88,14 @@ fn denial(
 ) -> Response {
     let secs = retry_after.map(|d| d.as_secs().max(1));
     let mut r = if is_api(path) {
-        crate::api::ApiError::edge(status, reason, secs).into_response()
+        ApiError::edge(status, reason, secs).into_response()
     } else {
-        let d = fctr_core::Denial::new(reason);
-        let demo = st.settings().demo.as_ref();
-        let page = crate::web::MessagePage {
-            c: crate::web::Chrome {
-                demo: demo.is_some(),
-                phone_url: demo.map(|d| d.phone_url.to_string()),
-                ..crate::web::Chrome::default()
-            },
-            tone: "bad",
-            heading: "Refused".into(),
-            message: d.message().into(),
-            remedy: d.remedy().into(),
-            reason: reason.as_str().into(),
-            retry_after: secs,
-            back: String::new(),
-            back_label: String::new(),
-        };
-        crate::web::render(status, &page)
+        reply::html::refusal_page(
+            reply::html::Chrome::signed_out(st.settings()),
+            &fctr_core::Denial::new(reason),
+            status,
+            secs,
+        )
     };
     if let Some(s) = secs {
         if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
@@ -256,11 +106,16 @@ fn denial(
     r
 }
 
-fn same_site(headers: &HeaderMap, origin: &str) -> bool {
+/// The same-origin check every state-changing request riding on a session cookie must pass, here at the edge
+/// and again with the session-bound token in `auth::csrf` (one function for both): `Origin`, when sent, is
+/// exactly the public origin, and `Sec-Fetch-Site`, when sent, is `same-origin` or `none`.
+///
+/// `Referrer-Policy: no-referrer` makes browsers send `Origin: null` on form POSTs (Fetch spec, "serializing a
+/// request origin"); that is accepted only when the browser itself says the request is same-origin (page script
+/// cannot set `Sec-Fetch-Site`).
+pub(crate) fn same_origin(headers: &HeaderMap, origin: &str) -> bool {
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        // `Referrer-Policy: no-referrer` makes browsers send `Origin: null` on form POSTs; accept it only when the
-        // browser itself says the request is same-origin (page script cannot set `Sec-Fetch-Site`).
         Some("null") => fetch_site == Some("same-origin"),
         Some(o) => o == origin,
         None => true,
@@ -362,10 +217,11 @@ pub(crate) async fn guard(State(st): State<AppState>, mut req: Request, next: Ne
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("Bearer "));
-        let sid =
-            crate::web::cookie(req.headers(), st.settings().session_cookie()).map(str::to_owned);
+        let sid = CookieJar::from_headers(req.headers())
+            .get(st.settings().session_cookie())
+            .map(|c| c.value().to_owned());
         if let Some(sid) = sid.filter(|_| !bearer) {
-            if !same_site(req.headers(), &st.settings().origin()) {
+            if !same_origin(req.headers(), &st.settings().origin()) {
                 let agent = match st.sessions().get(&sid).await {
                     Some(s) => Some(
                         st.engine()
@@ -391,7 +247,7 @@ pub(crate) async fn guard(State(st): State<AppState>, mut req: Request, next: Ne
             }
         }
         if is_api(&path) && !json_or_empty(req.headers()) {
-            return crate::api::ApiError::unsupported_media_type().into_response();
+            return ApiError::unsupported_media_type().into_response();
         }
     }
     next.run(req).await
@@ -419,77 +275,6 @@ fn json_or_empty(h: &HeaderMap) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn settings(trusted: &[&str]) -> EdgeSettings {
-        EdgeSettings {
-            trusted_proxies: parse_cidrs(
-                &trusted.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
-            )
-            .unwrap(),
-            ..EdgeSettings::default()
-        }
-    }
-
-    fn xff(v: &[&str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for x in v {
-            h.append("x-forwarded-for", HeaderValue::from_str(x).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn xff_from_an_untrusted_peer_is_ignored() {
-        let s = settings(&["10.0.0.5"]);
-        let peer: IpAddr = "203.0.113.9".parse().unwrap();
-        assert_eq!(s.client_ip(peer, &xff(&["10.1.1.1"])), Some(peer));
-    }
-
-    #[test]
-    fn xff_is_read_from_the_right_skipping_trusted_hops() {
-        let s = settings(&["10.0.0.0/29"]);
-        let peer: IpAddr = "10.0.0.5".parse().unwrap();
-        let h = xff(&["10.9.9.9, 198.51.100.7", "10.0.0.2"]);
-        assert_eq!(s.client_ip(peer, &h), Some("198.51.100.7".parse().unwrap()));
-        let h = xff(&["garbage, 198.51.100.7:4444"]);
-        assert_eq!(s.client_ip(peer, &h), Some("198.51.100.7".parse().unwrap()));
-        assert_eq!(s.client_ip(peer, &xff(&["not-an-ip"])), None);
-        assert_eq!(s.client_ip(peer, &HeaderMap::new()), Some(peer));
-    }
-
-    #[test]
-    fn mapped_ipv6_is_its_ipv4_address() {
-        let s = EdgeSettings::default();
-        assert!(s.allows("::ffff:10.1.2.3".parse().unwrap()));
-        assert!(!s.allows("::ffff:8.8.8.8".parse().unwrap()));
-        assert!(s.allows("fd00::1".parse().unwrap()));
-        assert!(!s.allows("2001:db8::1".parse().unwrap()));
-    }
-
-    #[test]
-    fn plain_http_only_on_loopback_or_behind_a_trusted_proxy() {
-        let lo: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
-        assert!(check_transport(lo, false, false, false).is_ok());
-        assert!(check_transport(any, false, false, false).is_err());
-        assert!(check_transport(any, true, false, false).is_ok());
-        assert!(check_transport(any, false, true, true).is_ok());
-        assert!(check_transport(any, false, true, false).is_err());
-    }
-
-    #[test]
-    fn cidrs_parse_or_name_the_bad_entry() {
-        assert!(
-            parse_cidrs(&[
-                "10.0.0.0/8".into(),
-                "2001:db8::/32".into(),
-                "192.0.2.1".into()
-            ])
-            .is_ok()
-        );
-        let e = parse_cidrs(&["10.0.0.0/33".into()]).unwrap_err();
-        assert!(e.contains("10.0.0.0/33"), "{e}");
-    }
 
     #[test]
     fn api_bodies_must_be_json() {

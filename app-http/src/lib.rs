@@ -19,16 +19,20 @@
 // nothing on the request path.
 #![allow(clippy::result_large_err)]
 
-pub mod access;
 pub mod api;
+pub mod auth;
+pub mod caches;
 pub mod config;
 pub mod demo;
 pub mod edge;
+pub(crate) mod input;
 pub mod logfiles;
 pub mod metrics;
+pub mod net;
 pub mod oidc;
 pub mod ops;
 pub mod poller;
+pub mod reply;
 pub mod session;
 pub mod state;
 pub mod tls;
@@ -142,28 +146,28 @@ async fn app_css() -> Response {
 /// The whole application: pages, API, operations, static assets, with the middleware stack.
 pub fn router(state: AppState) -> Router {
     let pages = Router::new()
-        .route("/", get(web::pages::home))
-        .route("/auth/login", get(web::auth::login))
-        .route("/auth/callback", get(web::auth::callback))
-        .route("/auth/logout", post(web::auth::logout))
+        .route("/", get(web::search::home))
+        .route("/auth/login", get(web::sign_in::login))
+        .route("/auth/callback", get(web::sign_in::callback))
+        .route("/auth/logout", post(web::sign_in::logout))
         .route(
             "/search",
-            get(web::pages::search_form).post(web::pages::search_submit),
+            get(web::search::search_form).post(web::search::search_submit),
         )
-        .route("/callers/{handle}", get(web::pages::caller))
-        .route("/callers/{handle}/verify", post(web::pages::verify))
+        .route("/callers/{handle}", get(web::caller::caller))
+        .route("/callers/{handle}/verify", post(web::verify::verify))
         .route(
             "/callers/{handle}/actions/{action}",
-            post(web::pages::act).get(web::pages::act_get),
+            post(web::actions::act).get(web::actions::act_get),
         )
-        .route("/verifications/{id}", get(web::pages::verification))
-        .route("/verifications/{id}/events", get(web::pages::events))
-        .route("/verifications/{id}/code", post(web::pages::submit_code))
+        .route("/verifications/{id}", get(web::verify::verification))
+        .route("/verifications/{id}/events", get(web::verify::events))
+        .route("/verifications/{id}/code", post(web::verify::submit_code))
         .route(
             "/verifications/{id}/continue",
-            post(web::pages::continue_verification),
+            post(web::verify::continue_verification),
         )
-        .route("/audit", get(web::pages::audit))
+        .route("/audit", get(web::audit::audit))
         .route("/static/app.js", get(app_js))
         .route("/static/app.css", get(app_css))
         .route("/healthz", get(ops::healthz))

@@ -27,7 +27,7 @@ pub struct Settings {
     /// Poller timing.
     pub poll: PollSettings,
     /// The network edge: allow-list, trusted proxies, edge rate limits, body and time limits.
-    pub edge: crate::edge::EdgeSettings,
+    pub edge: crate::net::EdgeSettings,
 }
 
 impl Settings {
@@ -120,10 +120,10 @@ pub(crate) struct Inner {
     /// The edge's own limiter (per-IP sign-in, per-agent API), on the engine's clock.
     pub edge_limiter: Arc<dyn fctr_ports::RateLimiter>,
     /// API bearer tokens already verified.
-    pub bearers: crate::api::BearerCache,
+    pub bearers: crate::caches::BearerCache,
     pub checkpoints: Option<Checkpoints>,
     /// Agent roles read from the IdP (at most a minute old).
-    pub roles: crate::access::RoleCache,
+    pub roles: crate::caches::RoleCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -158,9 +158,9 @@ impl AppState {
             polls,
             ready_cache: tokio::sync::Mutex::new(None),
             edge_limiter,
-            bearers: crate::api::BearerCache::default(),
+            bearers: crate::caches::BearerCache::default(),
             checkpoints: parts.checkpoints,
-            roles: crate::access::RoleCache::default(),
+            roles: crate::caches::RoleCache::default(),
         }))
     }
 

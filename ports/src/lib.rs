@@ -24,6 +24,7 @@
 mod action;
 mod audit;
 mod challenge;
+mod code;
 mod directory;
 mod error;
 mod grant;
@@ -46,6 +47,7 @@ pub use audit::{
 pub use challenge::{
     ChallengeContext, ChallengeHandle, ChallengeState, ChallengeTicket, CodeVerdict, FailureReason,
 };
+pub use code::{OtpCode, OtpCodeError};
 pub use directory::{
     AccountStatus, FactorInfo, FactorKind, FactorStatus, QueryError, RiskFacts, UserQuery,
     UserRecord,

@@ -6,6 +6,7 @@ mod helpers;
 mod api;
 mod asvs;
 mod auth;
+mod auth_paths;
 mod config;
 mod entra;
 mod flow;

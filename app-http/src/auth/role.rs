@@ -1,5 +1,4 @@
-//! Who is calling: the session a cookie names (one loader for the pages and the API), and the agent's role as the
-//! IdP says now.
+//! The agent's role as the IdP says now.
 //!
 //! The role an agent signed in with is not trusted for the life of the session. It is re-checked against the
 //! agent's current groups, read from the IdP through the `Directory::groups` port
@@ -22,73 +21,31 @@
 
 use crate::session::Session;
 use crate::state::AppState;
-use axum::http::HeaderMap;
-use chrono::{DateTime, Utc};
 use fctr_core::{Agent, Denial, RequestContext};
 use fctr_ports::Reason;
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// How often a session's role is re-checked against the IdP, at least.
 pub const ROLE_RECHECK_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
-/// How long a role read from the IdP is reused for the same agent, at most.
-pub const ROLE_CACHE_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
-
-/// Roles read from the IdP, per agent (keyed by pseudonym), at most [`ROLE_CACHE_TTL`] old. Memory only.
-#[derive(Default)]
-pub struct RoleCache {
-    entries: Mutex<HashMap<String, (DateTime<Utc>, String)>>,
-}
-
-impl std::fmt::Debug for RoleCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoleCache").finish_non_exhaustive()
-    }
-}
-
-impl RoleCache {
-    /// Most agents held; when full, stale entries are dropped, then everything.
-    pub const CAPACITY: usize = 4096;
-
-    fn get(&self, agent: &Agent, now: DateTime<Utc>) -> Option<String> {
-        let g = self.entries.lock().ok()?;
-        let (at, role) = g.get(agent.pseudonym().as_str())?;
-        (now >= *at && now - *at < ROLE_CACHE_TTL).then(|| role.clone())
-    }
-
-    fn put(&self, agent: &Agent, now: DateTime<Utc>) {
-        let Some(role) = agent.role() else {
-            return;
-        };
-        if let Ok(mut g) = self.entries.lock() {
-            if g.len() >= Self::CAPACITY {
-                g.retain(|_, (at, _)| now - *at < ROLE_CACHE_TTL);
-                if g.len() >= Self::CAPACITY {
-                    g.clear();
-                }
-            }
-            g.insert(
-                agent.pseudonym().as_str().to_owned(),
-                (now, role.to_owned()),
-            );
-        }
-    }
-}
+pub use crate::caches::ROLE_CACHE_TTL;
 
 /// Whether roles can be re-checked through the directory: not when they come from Entra app roles.
-fn rechecks(st: &AppState) -> bool {
+pub(super) fn rechecks(st: &AppState) -> bool {
     st.0.oidc.settings().groups_claim != "roles"
 }
 
 /// The agent with the role the IdP gives now (cached at most [`ROLE_CACHE_TTL`]). Errors: `agent_role_revoked`
 /// (audited by the engine), or the IdP failure (not audited here).
-async fn current(st: &AppState, agent: &Agent, ctx: &RequestContext) -> Result<Agent, Denial> {
+pub(super) async fn current(
+    st: &AppState,
+    agent: &Agent,
+    ctx: &RequestContext,
+) -> Result<Agent, Denial> {
     let now = st.0.clock.now();
-    if let Some(role) = st.0.roles.get(agent, now) {
+    if let Some(role) = st.0.roles.get(agent, now).await {
         return Ok(st.engine().restore_agent(agent.id().clone(), Some(&role)));
     }
     let fresh = st.engine().recheck_agent(agent, ctx).await?;
-    st.0.roles.put(&fresh, now);
+    st.0.roles.put(&fresh, now).await;
     Ok(fresh)
 }
 
@@ -143,44 +100,4 @@ pub(crate) async fn for_bearer(
         Err(d) if d.reason == Reason::AgentRoleRevoked => Err(d),
         Err(_) => Ok(agent),
     }
-}
-
-/// The session the cookie names, for the pages and the API alike: touched (the idle timeout restarts; a timed-out
-/// session is removed), and its role re-checked when the last check is older than [`ROLE_RECHECK_EVERY`]. A
-/// revoked agent's session is removed here and `None` returned.
-pub(crate) async fn load_session(
-    st: &AppState,
-    headers: &HeaderMap,
-    ctx: &RequestContext,
-) -> Option<Session> {
-    let id = crate::web::cookie(headers, st.settings().session_cookie())?;
-    if id.len() > 100 {
-        return None;
-    }
-    let mut s = st.sessions().touch(id).await?;
-    let now = st.0.clock.now();
-    if rechecks(st) && now - s.role_checked >= ROLE_RECHECK_EVERY {
-        let agent = agent_of(st, &s);
-        match current(st, &agent, ctx).await {
-            Ok(a) => {
-                let role = a.role().map(str::to_owned);
-                st.sessions().set_role(&s.id, role.clone(), now).await;
-                s.role = role;
-                s.role_checked = now;
-            }
-            Err(d) if d.reason == Reason::AgentRoleRevoked => {
-                st.sessions().remove(&s.id).await;
-                return None;
-            }
-            // The IdP cannot be read: a view keeps the previous role; the next request tries again.
-            Err(_) => {}
-        }
-    }
-    Some(s)
-}
-
-/// The agent a session stands for, with its stored role.
-pub(crate) fn agent_of(st: &AppState, s: &Session) -> Agent {
-    st.engine()
-        .restore_agent(s.agent.clone(), s.role.as_deref())
 }

@@ -1,11 +1,17 @@
 //! Agent sign-in (OIDC code + PKCE + state + nonce), the callback, and sign-out.
 
-use super::{Chrome, Ctx, LoginPage, cookie, render};
+use crate::auth::session::{
+    MAX_ID_LEN, clear_session_cookie, cookie, session_cookie, session_id, set_cookie,
+};
+use crate::auth::{CsrfForm, NoFields};
+use crate::reply::html::{Chrome, LoginPage, MessagePage, Page};
+use crate::reply::{denial_status, render};
 use crate::session::{PreLogin, Session, random_token};
 use askama::Template;
-use axum::extract::{Form, Query};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::Query;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use fctr_ports::{AgentId, Reason};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -27,34 +33,13 @@ pub(crate) fn local_path(p: &str) -> String {
     }
 }
 
-pub(crate) fn set_cookie(
-    ctx: &Ctx,
-    name: &str,
-    value: &str,
-    same_site: &str,
-    max_age: Option<i64>,
-) -> HeaderValue {
-    let secure = if ctx.state.settings().secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let age = max_age
-        .map(|a| format!("; Max-Age={a}"))
-        .unwrap_or_default();
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}{secure}{age}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("fctr-invalid=; Max-Age=0"))
-}
-
 #[derive(Deserialize)]
 pub(crate) struct LoginQuery {
     return_to: Option<String>,
 }
 
 /// `GET /auth/login`: redirect to the IdP with a fresh state, nonce and PKCE challenge.
-pub(crate) async fn login(ctx: Ctx, Query(q): Query<LoginQuery>) -> Response {
+pub(crate) async fn login(ctx: Page, Query(q): Query<LoginQuery>) -> Response {
     let begin = ctx.state.0.oidc.begin();
     let key = random_token();
     let pre = PreLogin {
@@ -67,16 +52,15 @@ pub(crate) async fn login(ctx: Ctx, Query(q): Query<LoginQuery>) -> Response {
     ctx.state.sessions().put_pre_login(&key, pre).await;
     let secs = i64::try_from(ctx.state.settings().timeouts.pre_login.as_secs()).unwrap_or(600);
     // Lax: the IdP's redirect back is a cross-site top-level navigation.
+    let settings = ctx.state.settings();
     let c = set_cookie(
-        &ctx,
-        ctx.state.settings().pre_login_cookie(),
-        &key,
-        "Lax",
+        settings,
+        settings.pre_login_cookie(),
+        key,
+        SameSite::Lax,
         Some(secs),
     );
-    let mut resp = Redirect::to(begin.url.as_str()).into_response();
-    resp.headers_mut().append(header::SET_COOKIE, c);
-    resp
+    (CookieJar::new().add(c), Redirect::to(begin.url.as_str())).into_response()
 }
 
 #[derive(Template)]
@@ -88,14 +72,20 @@ struct ContinuePage {
 
 /// `GET /auth/callback`: check state, exchange the code, verify the ID token, map groups to a role, and start
 /// a new session (new id: the pre-login cookie and any old session are dropped).
-pub(crate) async fn callback(ctx: Ctx, Query(q): Query<HashMap<String, String>>) -> Response {
+pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>) -> Response {
     let st = ctx.state.clone();
     let pre_name = st.settings().pre_login_cookie();
     let pre = match cookie(&ctx.headers, pre_name) {
-        Some(k) if k.len() < 100 => st.sessions().take_pre_login(k).await,
+        Some(k) if k.len() < MAX_ID_LEN => st.sessions().take_pre_login(&k).await,
         _ => None,
     };
-    let clear_pre = set_cookie(&ctx, pre_name, "", "Lax", Some(0));
+    let clear_pre = set_cookie(
+        st.settings(),
+        pre_name,
+        String::new(),
+        SameSite::Lax,
+        Some(0),
+    );
     let Some(pre) = pre else {
         return fail(&ctx, clear_pre, "no pre-login state").await;
     };
@@ -131,9 +121,9 @@ pub(crate) async fn callback(ctx: Ctx, Query(q): Query<HashMap<String, String>>)
             } else {
                 "Sign-in refused"
             };
-            let mut r = super::render(
-                super::denial_status(d.reason),
-                &super::MessagePage {
+            let r = render(
+                denial_status(d.reason),
+                &MessagePage {
                     c: Chrome {
                         signed_in: false,
                         ..ctx.chrome()
@@ -148,15 +138,12 @@ pub(crate) async fn callback(ctx: Ctx, Query(q): Query<HashMap<String, String>>)
                     back_label: String::new(),
                 },
             );
-            r.headers_mut().append(header::SET_COOKIE, clear_pre);
-            return r;
+            return (CookieJar::new().add(clear_pre), r).into_response();
         }
     };
     // Rotate: whatever session this browser had is gone; the new one gets a fresh id and CSRF token.
-    if let Some(old) =
-        cookie(&ctx.headers, st.settings().session_cookie()).filter(|c| c.len() <= 100)
-    {
-        st.sessions().remove(old).await;
+    if let Some(old) = session_id(&st, &ctx.headers) {
+        st.sessions().remove(&old).await;
     }
     let now = st.0.clock.now();
     let session = Session::start(agent_id, agent.role().map(str::to_owned), now);
@@ -169,7 +156,7 @@ pub(crate) async fn callback(ctx: Ctx, Query(q): Query<HashMap<String, String>>)
     tracing::info!(agent = %agent.pseudonym(), role = ?agent.role(), "agent signed in");
     // A page on our own origin continues to the target, so the SameSite=Strict cookie is sent (a redirect
     // chain started by the IdP would count as cross-site).
-    let mut r = render(
+    let r = render(
         StatusCode::OK,
         &ContinuePage {
             c: Chrome {
@@ -179,43 +166,26 @@ pub(crate) async fn callback(ctx: Ctx, Query(q): Query<HashMap<String, String>>)
             target: pre.return_to,
         },
     );
-    let h = r.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(&ctx, st.settings().session_cookie(), &sid, "Strict", None),
-    );
-    h.append(header::SET_COOKIE, clear_pre);
-    r
+    let jar = CookieJar::new()
+        .add(session_cookie(st.settings(), sid))
+        .add(clear_pre);
+    (jar, r).into_response()
 }
 
-async fn fail(ctx: &Ctx, clear_pre: HeaderValue, why: &'static str) -> Response {
+async fn fail(ctx: &Page, clear_pre: Cookie<'static>, why: &'static str) -> Response {
     tracing::warn!(why, "sign-in failed");
     ctx.state.engine().sign_in_failed(&ctx.rctx).await;
     metrics::counter!("fctr_sign_ins_total", "outcome" => "failed").increment(1);
-    let mut r = ctx.sign_in_page(StatusCode::UNAUTHORIZED, "Sign-in failed. Sign in again.");
-    r.headers_mut().append(header::SET_COOKIE, clear_pre);
-    r
-}
-
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
+    let r = ctx.sign_in_page(StatusCode::UNAUTHORIZED, "Sign-in failed. Sign in again.");
+    (CookieJar::new().add(clear_pre), r).into_response()
 }
 
 /// `POST /auth/logout`: ends the session on the server and clears the cookie.
-pub(crate) async fn logout(ctx: Ctx, Form(f): Form<CsrfForm>) -> Response {
-    let (session, agent) = match ctx.require() {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if let Err(r) = ctx.check_csrf(&session, &agent, &f.csrf).await {
-        return r;
-    }
+pub(crate) async fn logout(CsrfForm(me, _): CsrfForm<NoFields>) -> Response {
+    let (ctx, session, agent) = (&me.page, &me.session, &me.agent);
     ctx.state.sessions().remove(&session.id).await;
-    ctx.state.engine().sign_out(&agent, &ctx.rctx).await;
-    let name = ctx.state.settings().session_cookie();
-    let clear = set_cookie(&ctx, name, "", "Strict", Some(0));
+    ctx.state.engine().sign_out(agent, &ctx.rctx).await;
+    let clear = clear_session_cookie(ctx.state.settings());
     let page = LoginPage {
         c: Chrome {
             signed_in: false,
@@ -224,7 +194,6 @@ pub(crate) async fn logout(ctx: Ctx, Form(f): Form<CsrfForm>) -> Response {
         notice: "You are signed out.".into(),
         return_to: "%2Fsearch".into(),
     };
-    let mut r = render(StatusCode::OK, &page);
-    r.headers_mut().append(header::SET_COOKIE, clear);
-    r
+    let r = render(StatusCode::OK, &page);
+    (CookieJar::new().add(clear), r).into_response()
 }

@@ -1,0 +1,347 @@
+//! A verification: starting it from the caller card, its page with the live status (server-sent events from the
+//! one shared poller), the code form and the next factor.
+
+use super::{FactorForm, GrantLine, Offer, grant_line, label, parse_vid};
+use crate::auth::page::for_action;
+use crate::auth::{CsrfForm, SignedIn};
+use crate::poller::Snapshot;
+use crate::reply::html::Chrome;
+use crate::reply::render;
+use askama::Template;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use fctr_core::policy::Permission;
+use fctr_core::{Agent, Denial, VerificationView};
+use fctr_ports::{FactorKind, Reason, VerificationId, VerificationStatus};
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// How long a page waits for the first poll of a verification.
+const FIRST_POLL_WAIT: Duration = Duration::from_secs(10);
+
+/// `POST /callers/{handle}/verify`: starts a verification, then shows it.
+pub(crate) async fn verify(
+    Path(handle): Path<String>,
+    CsrfForm(me, f): CsrfForm<FactorForm>,
+) -> Response {
+    let SignedIn {
+        page: ctx,
+        session,
+        agent,
+    } = me;
+    let Some(subject) = session.callers.get(&handle).cloned() else {
+        return ctx.message(
+            StatusCode::NOT_FOUND,
+            "Unknown caller",
+            "Search again.",
+            "/search",
+        );
+    };
+    let factor = match crate::input::factor(Some(&f.factor_id)) {
+        Ok(x) => x,
+        Err(d) => return ctx.denial_page(&d, &format!("/callers/{handle}")),
+    };
+    let agent = match for_action(&ctx, &session, &agent, &format!("/callers/{handle}")).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let view = match ctx
+        .state
+        .engine()
+        .begin_verification(&agent, &ctx.rctx, &subject, factor.as_ref())
+        .await
+    {
+        Ok(v) => v,
+        Err(d) => return ctx.denial_page(&d, &format!("/callers/{handle}")),
+    };
+    let id = view.id;
+    ctx.state.polls().publish(&agent, id, view);
+    if !ctx
+        .state
+        .sessions()
+        .add_verification(&session.id, id, &handle)
+        .await
+    {
+        // Signed out while the challenge was being sent: the verification runs out on its own.
+        return ctx.sign_in_page(
+            StatusCode::UNAUTHORIZED,
+            "Your session has ended or you are not signed in.",
+        );
+    }
+    Redirect::to(&format!("/verifications/{id}")).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "verification_status.html")]
+struct StatusPart {
+    id: String,
+    status: &'static str,
+    status_text: String,
+    number: Option<u16>,
+    reason: String,
+    message: String,
+    remedy: String,
+    code_form: bool,
+    next_factor: bool,
+    grant: Option<GrantLine>,
+    offered: Vec<Offer>,
+    csrf: String,
+    handle: String,
+}
+
+/// Renders the live part of the verification page; returns (html, done).
+fn status_html(
+    ctx_state: &crate::state::AppState,
+    agent: &Agent,
+    csrf: &str,
+    handle: &str,
+    id: VerificationId,
+    snap: &Result<VerificationView, Denial>,
+) -> (String, bool) {
+    let now = ctx_state.0.clock.now();
+    let mut part = StatusPart {
+        id: id.to_string(),
+        status: "error",
+        status_text: String::new(),
+        number: None,
+        reason: String::new(),
+        message: String::new(),
+        remedy: String::new(),
+        code_form: false,
+        next_factor: false,
+        grant: None,
+        offered: Vec::new(),
+        csrf: csrf.to_owned(),
+        handle: handle.to_owned(),
+    };
+    let done = match snap {
+        Err(d) => {
+            part.status_text = "Refused.".into();
+            part.reason = d.reason.as_str().into();
+            part.message = d.message().into();
+            part.remedy = d.remedy().into();
+            true
+        }
+        Ok(v) => {
+            part.status = v.status.as_str();
+            part.number = v.number;
+            let push = matches!(v.factor, Some(FactorKind::Push));
+            part.status_text = match v.status {
+                VerificationStatus::Challenged if push => {
+                    "Waiting for the caller to approve the push on their phone\u{2026}".into()
+                }
+                VerificationStatus::Challenged => {
+                    "Ask the caller to read the current code from their authenticator app.".into()
+                }
+                VerificationStatus::Pending => format!(
+                    "{} of {} factors approved. Challenge the next factor.",
+                    v.approved, v.required
+                ),
+                VerificationStatus::Verified => "Verified.".into(),
+                VerificationStatus::Rejected => {
+                    "Rejected: the caller denied the push or picked the wrong number.".into()
+                }
+                VerificationStatus::Expired => "Expired.".into(),
+                _ => "Failed.".into(),
+            };
+            if let Some(r) = v.reason {
+                let d = Denial::new(r);
+                part.reason = r.as_str().into();
+                part.message = d.message().into();
+                part.remedy = d.remedy().into();
+            }
+            part.code_form = v.status == VerificationStatus::Challenged && !push;
+            part.next_factor = v.status == VerificationStatus::Pending;
+            if let Some(g) = &v.grant {
+                part.grant = Some(grant_line(g, now));
+                let policy = ctx_state.engine().policy();
+                let role = agent.role().and_then(|r| policy.role(r));
+                part.offered = g
+                    .actions
+                    .iter()
+                    .filter(|k| role.is_some_and(|r| policy.permits(r, Permission::Act(**k))))
+                    .map(|k| Offer {
+                        kind: k.as_str(),
+                        label: label(*k),
+                    })
+                    .collect();
+            }
+            v.status.is_final()
+                || (v.status == VerificationStatus::Challenged && !push)
+                || v.status == VerificationStatus::Pending
+        }
+    };
+    match part.render() {
+        Ok(h) => (h, done),
+        Err(_) => (String::new(), true),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "verification.html")]
+struct VerificationPage {
+    c: Chrome,
+    id: String,
+    handle: String,
+    done: bool,
+    status_html: String,
+}
+
+/// `GET /verifications/{id}`: the number, the live status, the code form, then the grant.
+pub(crate) async fn verification(me: SignedIn, Path(id): Path<String>) -> Response {
+    let SignedIn {
+        page: ctx,
+        session,
+        agent,
+    } = me;
+    let Some(vid) = parse_vid(&id) else {
+        return ctx.denial_page(&Denial::new(Reason::VerificationNotFound), "/search");
+    };
+    let snap = ctx
+        .state
+        .polls()
+        .current(&agent, vid, FIRST_POLL_WAIT)
+        .await;
+    if let Err(d) = &snap {
+        if d.reason == Reason::VerificationNotFound {
+            return ctx.denial_page(d, "/search");
+        }
+    }
+    let handle = session.verifications.get(&vid).cloned().unwrap_or_default();
+    let (html, done) = status_html(&ctx.state, &agent, &session.csrf, &handle, vid, &snap);
+    render(
+        StatusCode::OK,
+        &VerificationPage {
+            c: ctx.chrome(),
+            id: vid.to_string(),
+            handle,
+            done,
+            status_html: html,
+        },
+    )
+}
+
+/// `GET /verifications/{id}/events`: server-sent events with the live part of the page, until it settles.
+pub(crate) async fn events(me: SignedIn, Path(id): Path<String>) -> Response {
+    let SignedIn {
+        page: ctx,
+        session,
+        agent,
+    } = me;
+    let Some(vid) = parse_vid(&id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // Another agent's verification is unknown here as on its page (8.3.1), by the same check: its first poll is
+    // refused by the engine, and no stream is opened.
+    if let Err(d) = ctx
+        .state
+        .polls()
+        .current(&agent, vid, FIRST_POLL_WAIT)
+        .await
+    {
+        if d.reason == Reason::VerificationNotFound {
+            return ctx.denial_page(&d, "/search");
+        }
+    }
+    let handle = session.verifications.get(&vid).cloned().unwrap_or_default();
+    let rx = ctx.state.polls().watch(&agent, vid);
+    let state = ctx.state.clone();
+    let csrf = session.csrf.clone();
+    let stream = futures::stream::unfold((rx, false, true), move |(mut rx, done, first)| {
+        let state = state.clone();
+        let agent = agent.clone();
+        let csrf = csrf.clone();
+        let handle = handle.clone();
+        async move {
+            if done {
+                return None;
+            }
+            if !first && rx.changed().await.is_err() {
+                return None;
+            }
+            let snap: Snapshot = match rx.wait_for(Option::is_some).await {
+                Ok(s) => s.clone(),
+                Err(_) => return None,
+            };
+            let res = snap?;
+            let (html, done) = status_html(&state, &agent, &csrf, &handle, vid, &res);
+            let ev = Event::default()
+                .event("status")
+                .json_data(serde_json::json!({ "html": html, "done": done }))
+                .unwrap_or_else(|_| Event::default().event("status").data("{}"));
+            Some((Ok::<Event, Infallible>(ev), (rx, done, false)))
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /verifications/{id}/code`: checks the code the caller read out.
+pub(crate) async fn submit_code(
+    Path(id): Path<String>,
+    CsrfForm(me, f): CsrfForm<CodeForm>,
+) -> Response {
+    let SignedIn {
+        page: ctx, agent, ..
+    } = me;
+    let Some(vid) = parse_vid(&id) else {
+        return ctx.denial_page(&Denial::new(Reason::VerificationNotFound), "/search");
+    };
+    let back = format!("/verifications/{vid}");
+    let secret = match crate::input::code(&f.code) {
+        Ok(c) => c.into_secret(),
+        Err(d) => return ctx.denial_page(&d, &back),
+    };
+    match ctx
+        .state
+        .engine()
+        .submit_code(&agent, &ctx.rctx, vid, secret)
+        .await
+    {
+        Ok(view) => {
+            ctx.state.polls().publish(&agent, vid, view);
+            Redirect::to(&back).into_response()
+        }
+        Err(d) => ctx.denial_page(&d, &back),
+    }
+}
+
+/// `POST /verifications/{id}/continue`: challenges the next factor.
+pub(crate) async fn continue_verification(
+    Path(id): Path<String>,
+    CsrfForm(me, f): CsrfForm<FactorForm>,
+) -> Response {
+    let SignedIn {
+        page: ctx, agent, ..
+    } = me;
+    let Some(vid) = parse_vid(&id) else {
+        return ctx.denial_page(&Denial::new(Reason::VerificationNotFound), "/search");
+    };
+    let back = format!("/verifications/{vid}");
+    let factor = match crate::input::factor(Some(&f.factor_id)) {
+        Ok(x) => x,
+        Err(d) => return ctx.denial_page(&d, &back),
+    };
+    match ctx
+        .state
+        .engine()
+        .continue_verification(&agent, &ctx.rctx, vid, factor.as_ref())
+        .await
+    {
+        Ok(view) => {
+            ctx.state.polls().publish(&agent, vid, view);
+            Redirect::to(&back).into_response()
+        }
+        Err(d) => ctx.denial_page(&d, &back),
+    }
+}
