@@ -193,7 +193,7 @@ pub(crate) async fn dispatch(State(st): State<FakeEntraState>, req: Request) -> 
     let method = req.method().clone();
     let kill = req
         .extensions()
-        .get::<crate::common::serve::ConnKill>()
+        .get::<crate::server::serve::ConnKill>()
         .cloned();
     if let Some(resp) = super::edge::graph_edge(&st, kill, method.as_str(), route.template()).await
     {

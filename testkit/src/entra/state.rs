@@ -1,7 +1,6 @@
 //! In-memory tenant state behind one lock, and the JSON shapes Graph renders it in.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -11,9 +10,8 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::fixtures::{self, FixtureMethod, FixtureRole, Fixtures};
-use crate::common::fault::FaultRule;
 use crate::common::keys::RsaSigner;
-use crate::common::oidc::IdTokenTweak;
+use crate::server::Core;
 
 /// Graph's timestamp format: `2024-01-15T09:00:00Z`.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -456,12 +454,6 @@ pub(crate) struct AuthCode {
     pub expires_at: i64,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Bucket {
-    pub window_start: i64,
-    pub used: u32,
-}
-
 /// The tenant's Temporary Access Pass policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -503,10 +495,6 @@ pub(crate) struct Inner {
     pub sessions: HashMap<String, Session>,
     pub auth_requests: HashMap<String, AuthRequest>,
     pub codes: HashMap<String, AuthCode>,
-    pub id_token_tweaks: std::collections::VecDeque<IdTokenTweak>,
-    pub faults: Vec<FaultRule>,
-    pub buckets: HashMap<String, Bucket>,
-    pub rate_limit_per_minute: u32,
     pub redirect_uris: Vec<String>,
     pub tap_policy: TapPolicy,
 }
@@ -599,7 +587,8 @@ pub(crate) struct Shared {
     pub signer: Arc<RsaSigner>,
     pub cert: CertKey,
     pub fixtures: Fixtures,
-    pub clock_offset: AtomicI64,
+    /// Clock, faults, rate limits, ID-token tweaks.
+    pub core: Arc<Core>,
     inner: Mutex<Inner>,
 }
 
@@ -610,13 +599,14 @@ impl Shared {
         cert: CertKey,
         inner: Inner,
         fixtures: Fixtures,
+        core: Arc<Core>,
     ) -> Self {
         Self {
             cfg,
             signer,
             cert,
             fixtures,
-            clock_offset: AtomicI64::new(0),
+            core,
             inner: Mutex::new(inner),
         }
     }
@@ -630,11 +620,11 @@ impl Shared {
 
     /// The fake's clock: real time plus the offset set through the control API.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::seconds(self.clock_offset.load(Ordering::Relaxed))
+        self.core.clock.now()
     }
 
     pub fn now_secs(&self) -> i64 {
-        self.now().timestamp()
+        self.core.clock.now_secs()
     }
 }
 

@@ -1,7 +1,6 @@
 //! In-memory tenant state behind one lock, and the JSON shapes Okta renders it in.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -10,9 +9,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::control::{FaultRule, IdTokenTweak};
 use super::fixtures::{self, Fixtures};
 use super::keys::RsaSigner;
+use crate::server::Core;
 
 /// Okta's timestamp format: `2024-01-15T09:00:00.000Z`.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -348,12 +347,6 @@ pub(crate) struct OidcAccess {
     pub expires_at: i64,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Bucket {
-    pub window_start: i64,
-    pub used: u32,
-}
-
 pub(crate) struct Inner {
     pub users: Vec<User>,
     pub groups: Vec<Group>,
@@ -365,10 +358,6 @@ pub(crate) struct Inner {
     pub auth_requests: HashMap<String, AuthRequest>,
     pub codes: HashMap<String, AuthCode>,
     pub oidc_tokens: HashMap<String, OidcAccess>,
-    pub id_token_tweaks: VecDeque<IdTokenTweak>,
-    pub faults: Vec<FaultRule>,
-    pub buckets: HashMap<String, Bucket>,
-    pub rate_limit_per_minute: u32,
     pub redirect_uris: Vec<String>,
     pub service_keys: Vec<Value>,
     pub service_scopes: Vec<String>,
@@ -450,25 +439,29 @@ pub(crate) struct Shared {
     /// The ID-token signing key (rotatable) and the JWKS endpoint's counter and hold.
     pub keys: super::oidc::SigningKeys,
     pub fixtures: Fixtures,
-    pub clock_offset: AtomicI64,
+    /// Clock, faults, rate limits, ID-token tweaks.
+    pub core: Arc<Core>,
     inner: Mutex<Inner>,
     /// Algorithms the discovery document advertises besides RS256 (control API; tests of the relying party's
     /// own allow-list).
     extra_id_token_algs: Mutex<Vec<String>>,
-    /// Text added to the error causes of injected 5xx answers, so a test can look for it downstream.
-    server_error_marker: Mutex<Option<String>>,
 }
 
 impl Shared {
-    pub fn new(cfg: Config, signer: Arc<RsaSigner>, inner: Inner, fixtures: Fixtures) -> Self {
+    pub fn new(
+        cfg: Config,
+        signer: Arc<RsaSigner>,
+        inner: Inner,
+        fixtures: Fixtures,
+        core: Arc<Core>,
+    ) -> Self {
         Self {
             cfg,
             keys: super::oidc::SigningKeys::new(signer),
             fixtures,
-            clock_offset: AtomicI64::new(0),
+            core,
             inner: Mutex::new(inner),
             extra_id_token_algs: Mutex::new(Vec::new()),
-            server_error_marker: Mutex::new(None),
         }
     }
 
@@ -488,22 +481,6 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = algs;
     }
 
-    /// The marker injected 5xx answers carry, if any.
-    pub fn server_error_marker(&self) -> Option<String> {
-        self.server_error_marker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Sets (or clears) the marker injected 5xx answers carry.
-    pub fn set_server_error_marker(&self, marker: Option<String>) {
-        *self
-            .server_error_marker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = marker;
-    }
-
     /// The lock; a poisoned lock is recovered (state stays usable after a panicking test thread).
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner
@@ -513,11 +490,11 @@ impl Shared {
 
     /// The fake's clock: real time plus the offset set through the control API.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::seconds(self.clock_offset.load(Ordering::Relaxed))
+        self.core.clock.now()
     }
 
     pub fn now_secs(&self) -> i64 {
-        self.now().timestamp()
+        self.core.clock.now_secs()
     }
 }
 
