@@ -19,7 +19,7 @@ use crate::common::oidc::IdTokenTweak;
 use crate::common::util::html_escape;
 use crate::server::Core;
 use crate::server::control::{Pending, PhoneWords, Tenant, control_error};
-use crate::server::phones::{self, Judged, PhoneAnswer};
+use crate::server::phones::{self, PhoneAnswer};
 
 /// A push (or voice call) waiting for an answer on a simulated phone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,7 +84,7 @@ impl Phones {
             .sessions
             .values()
             .filter(|s| matches!(s.kind, SessionKind::Push | SessionKind::Voice))
-            .filter(|s| !s.finished && s.state_at(now) == PushState::Waiting)
+            .filter(|s| !s.finished && s.push.waiting_at(now))
             .map(|s| PendingPush {
                 session_id: s.id.clone(),
                 context_id: s.context_id.clone(),
@@ -94,13 +94,13 @@ impl Phones {
                     .map(|i| inner.users[i].upn.clone())
                     .unwrap_or_default(),
                 kind: s.kind,
-                number: s.number,
-                choices: s.choices.clone(),
+                number: s.push.number,
+                choices: s.push.choices.clone(),
                 sync_call: s.sync_call,
                 caller_name: s.caller_name.clone(),
-                created: s.created,
-                expires_at: s.expires_at,
-                ignored: s.ignored,
+                created: s.push.created,
+                expires_at: s.push.expires_at,
+                ignored: s.push.ignored,
             })
             .collect();
         out.sort_by_key(|p| p.created);
@@ -124,16 +124,10 @@ impl Phones {
             .get_mut(session_id)
             .filter(|s| matches!(s.kind, SessionKind::Push | SessionKind::Voice))
             .ok_or(PhoneError::UnknownSession)?;
-        let state = s.state_at(now);
-        if state != PushState::Waiting || s.finished {
-            return Err(PhoneError::NotWaiting(state));
+        if s.finished {
+            return Err(PhoneError::NotWaiting(s.push.state_at(now)));
         }
-        match phones::judge(s.number, answer) {
-            Judged::Approved => s.state = PushState::Approved,
-            Judged::Denied => s.state = PushState::Denied,
-            Judged::Ignored => s.ignored = true,
-        }
-        Ok(s.state)
+        s.push.answer(now, answer).map_err(PhoneError::NotWaiting)
     }
 
     /// Approves (picking `number` when one is shown).

@@ -19,7 +19,7 @@ use super::util::html_escape;
 use crate::common::oidc::IdTokenTweak;
 use crate::server::Core;
 use crate::server::control::{Pending, PhoneWords, Tenant, control_error};
-use crate::server::phones::{self, Judged, PhoneAnswer};
+use crate::server::phones::{self, PhoneAnswer};
 
 /// A push waiting for an answer on a simulated phone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,7 +81,7 @@ impl Phones {
         let mut out: Vec<PendingPush> = inner
             .txs
             .values()
-            .filter(|t| t.state_at(now) == PushState::Waiting)
+            .filter(|t| t.push.waiting_at(now))
             .map(|t| PendingPush {
                 transaction_id: t.id.clone(),
                 user_id: t.user_id.clone(),
@@ -90,13 +90,13 @@ impl Phones {
                     .map(|i| inner.users[i].login.clone())
                     .unwrap_or_default(),
                 factor_id: t.factor_id.clone(),
-                correct_answer: t.correct_answer,
-                choices: t.choices.clone(),
-                created: t.created,
-                expires_at: t.expires_at,
+                correct_answer: t.push.number,
+                choices: t.push.choices.clone(),
+                created: t.push.created,
+                expires_at: t.push.expires_at,
                 user_agent: t.user_agent.clone(),
                 client_ip: t.client_ip.clone(),
-                ignored: t.ignored,
+                ignored: t.push.ignored,
             })
             .collect();
         out.sort_by_key(|p| p.created);
@@ -123,16 +123,7 @@ impl Phones {
             .txs
             .get_mut(transaction_id)
             .ok_or(PhoneError::UnknownTransaction)?;
-        let state = tx.state_at(now);
-        if state != PushState::Waiting {
-            return Err(PhoneError::NotWaiting(state));
-        }
-        match phones::judge(tx.correct_answer, answer) {
-            Judged::Approved => tx.state = PushState::Success,
-            Judged::Denied => tx.state = PushState::Rejected,
-            Judged::Ignored => tx.ignored = true,
-        }
-        Ok(tx.state)
+        tx.push.answer(now, answer).map_err(PhoneError::NotWaiting)
     }
 
     /// Approves a push picking `number`.

@@ -1,7 +1,7 @@
 //! In-memory tenant state behind one lock, and the JSON shapes Okta renders it in.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
@@ -11,7 +11,8 @@ use url::Url;
 
 use super::fixtures::{self, Fixtures};
 use super::keys::RsaSigner;
-use crate::server::Core;
+use crate::server::phones::{Push, PushStates};
+use crate::server::{Base, Core, lock};
 
 /// Okta's timestamp format: `2024-01-15T09:00:00.000Z`.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -287,30 +288,22 @@ pub enum PushState {
     Timeout,
 }
 
+impl PushStates for PushState {
+    const WAITING: Self = Self::Waiting;
+    const APPROVED: Self = Self::Success;
+    const DENIED: Self = Self::Rejected;
+    const TIMED_OUT: Self = Self::Timeout;
+}
+
+/// A push transaction: the phone's [`Push`] (number challenge as `correctAnswer`) and what the phone shows.
 #[derive(Debug, Clone)]
 pub(crate) struct PushTx {
     pub id: String,
     pub user_id: String,
     pub factor_id: String,
-    pub correct_answer: Option<u8>,
-    pub choices: Vec<u8>,
-    pub created: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub state: PushState,
-    pub ignored: bool,
+    pub push: Push<PushState>,
     pub user_agent: Option<String>,
     pub client_ip: Option<String>,
-}
-
-impl PushTx {
-    /// The state at `now`, after expiry.
-    pub fn state_at(&self, now: DateTime<Utc>) -> PushState {
-        if self.state == PushState::Waiting && now >= self.expires_at {
-            PushState::Timeout
-        } else {
-            self.state
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -439,12 +432,19 @@ pub(crate) struct Shared {
     /// The ID-token signing key (rotatable) and the JWKS endpoint's counter and hold.
     pub keys: super::oidc::SigningKeys,
     pub fixtures: Fixtures,
-    /// Clock, faults, rate limits, ID-token tweaks.
-    pub core: Arc<Core>,
-    inner: Mutex<Inner>,
+    /// Clock, faults, rate limits, ID-token tweaks, and the tenant behind its lock.
+    base: Base<Inner>,
     /// Algorithms the discovery document advertises besides RS256 (control API; tests of the relying party's
     /// own allow-list).
     extra_id_token_algs: Mutex<Vec<String>>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Base<Inner>;
+
+    fn deref(&self) -> &Base<Inner> {
+        &self.base
+    }
 }
 
 impl Shared {
@@ -459,42 +459,19 @@ impl Shared {
             cfg,
             keys: super::oidc::SigningKeys::new(signer),
             fixtures,
-            core,
-            inner: Mutex::new(inner),
+            base: Base::new(core, inner),
             extra_id_token_algs: Mutex::new(Vec::new()),
         }
     }
 
     /// Algorithms advertised in discovery besides RS256.
     pub fn extra_id_token_algs(&self) -> Vec<String> {
-        self.extra_id_token_algs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        lock(&self.extra_id_token_algs).clone()
     }
 
     /// Sets the algorithms advertised in discovery besides RS256.
     pub fn set_extra_id_token_algs(&self, algs: Vec<String>) {
-        *self
-            .extra_id_token_algs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = algs;
-    }
-
-    /// The lock; a poisoned lock is recovered (state stays usable after a panicking test thread).
-    pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The fake's clock: real time plus the offset set through the control API.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.core.clock.now()
-    }
-
-    pub fn now_secs(&self) -> i64 {
-        self.core.clock.now_secs()
+        *lock(&self.extra_id_token_algs) = algs;
     }
 }
 

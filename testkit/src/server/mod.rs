@@ -65,6 +65,39 @@ impl Clock {
     }
 }
 
+/// A fake's tenant state behind one lock, beside the vendor-neutral [`Core`]. Each fake's shared state
+/// dereferences to one.
+#[derive(Debug)]
+pub(crate) struct Base<I> {
+    /// Clock, faults, rate limits, ID-token tweaks.
+    pub core: Arc<Core>,
+    inner: Mutex<I>,
+}
+
+impl<I> Base<I> {
+    pub fn new(core: Arc<Core>, inner: I) -> Self {
+        Self {
+            core,
+            inner: Mutex::new(inner),
+        }
+    }
+
+    /// The lock; a poisoned lock is recovered (state stays usable after a panicking test thread).
+    pub fn lock(&self) -> MutexGuard<'_, I> {
+        lock(&self.inner)
+    }
+
+    /// The fake's clock: real time plus the offset set through the control API.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.core.clock.now()
+    }
+
+    /// The fake's clock in Unix seconds.
+    pub fn now_secs(&self) -> i64 {
+        self.core.clock.now_secs()
+    }
+}
+
 /// The vendor-neutral state of a fake: clock, faults and rate limits, ID-token tweaks.
 #[derive(Debug)]
 pub(crate) struct Core {

@@ -1,9 +1,11 @@
-//! Simulated phones, the part every vendor shares: what a phone can answer, how an answer is judged against the
-//! number the sign-in screen showed, reading the phone page's form, and waiting for a push to arrive. Each fake
-//! keeps its own push records (Okta transactions, connector sessions) and its own states.
+//! Simulated phones, the part every vendor shares: a pending push ([`Push`]: the number to pick, the choices
+//! shown, expiry, the answer), what a phone can answer and how an answer is judged, reading the phone page's
+//! form, and waiting for a push to arrive. Each fake wraps [`Push`] in its own record (an Okta transaction, a
+//! connector session) and names the states in its own words ([`PushStates`]).
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What the phone does with a push.
@@ -22,9 +24,92 @@ pub enum PhoneAnswer {
     Ignore,
 }
 
+/// A vendor's words for where a push stands.
+pub(crate) trait PushStates: Copy + PartialEq {
+    /// Not answered yet (also after an ignore).
+    const WAITING: Self;
+    /// Approved (with the right number, when one was shown).
+    const APPROVED: Self;
+    /// Denied, or approved with a wrong or missing number.
+    const DENIED: Self;
+    /// Not answered before it expired.
+    const TIMED_OUT: Self;
+}
+
+/// A push waiting on a simulated phone, in states `S`.
+#[derive(Debug, Clone)]
+pub(crate) struct Push<S> {
+    /// The number to pick (number matching), if one is shown.
+    pub number: Option<u8>,
+    /// The numbers the phone shows (the right one among them), or empty.
+    pub choices: Vec<u8>,
+    /// When it was sent.
+    pub created: DateTime<Utc>,
+    /// When an unanswered push times out.
+    pub expires_at: DateTime<Utc>,
+    /// Where it stands, before expiry is applied (see [`Push::state_at`]).
+    pub state: S,
+    /// Whether the phone was told to ignore it.
+    pub ignored: bool,
+}
+
+impl<S: PushStates> Push<S> {
+    /// A waiting push sent at `now`, timing out after `timeout`.
+    pub fn new(
+        number: Option<u8>,
+        choices: Vec<u8>,
+        now: DateTime<Utc>,
+        timeout: chrono::Duration,
+    ) -> Self {
+        Self {
+            number,
+            choices,
+            created: now,
+            expires_at: now + timeout,
+            state: S::WAITING,
+            ignored: false,
+        }
+    }
+
+    /// The state at `now`, after expiry.
+    pub fn state_at(&self, now: DateTime<Utc>) -> S {
+        if self.state == S::WAITING && now >= self.expires_at {
+            S::TIMED_OUT
+        } else {
+            self.state
+        }
+    }
+
+    /// Whether it still waits at `now`.
+    pub fn waiting_at(&self, now: DateTime<Utc>) -> bool {
+        self.state_at(now) == S::WAITING
+    }
+
+    /// Refuses it if it still waits (the factor went away, the user was suspended).
+    pub fn cancel(&mut self) {
+        if self.state == S::WAITING {
+            self.state = S::DENIED;
+        }
+    }
+
+    /// Answers it at `now`: `Ok(new state)`, or `Err(state)` when it no longer waits.
+    pub fn answer(&mut self, now: DateTime<Utc>, answer: PhoneAnswer) -> Result<S, S> {
+        let state = self.state_at(now);
+        if state != S::WAITING {
+            return Err(state);
+        }
+        match judge(self.number, answer) {
+            Judged::Approved => self.state = S::APPROVED,
+            Judged::Denied => self.state = S::DENIED,
+            Judged::Ignored => self.ignored = true,
+        }
+        Ok(self.state)
+    }
+}
+
 /// What an answer does to a waiting push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Judged {
+enum Judged {
     /// Approved (with the right number, when one was shown).
     Approved,
     /// Denied, or approved with a wrong or missing number.
@@ -34,7 +119,7 @@ pub(crate) enum Judged {
 }
 
 /// Judges `answer` to a push that showed `expected` (the number to pick), if any.
-pub(crate) fn judge(expected: Option<u8>, answer: PhoneAnswer) -> Judged {
+fn judge(expected: Option<u8>, answer: PhoneAnswer) -> Judged {
     match answer {
         PhoneAnswer::Approve { number } => match (expected, number) {
             (Some(right), Some(n)) if n == right => Judged::Approved,
@@ -100,6 +185,39 @@ mod tests {
         ));
         assert!(a(None, None).is_none());
         assert!(a(Some("explode"), None).is_none());
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum St {
+        W,
+        A,
+        D,
+        T,
+    }
+
+    impl PushStates for St {
+        const WAITING: Self = St::W;
+        const APPROVED: Self = St::A;
+        const DENIED: Self = St::D;
+        const TIMED_OUT: Self = St::T;
+    }
+
+    #[test]
+    fn a_push_waits_until_answered_or_expired() {
+        let now = Utc::now();
+        let mut p = Push::<St>::new(Some(42), vec![7, 42, 90], now, chrono::Duration::seconds(60));
+        assert!(p.waiting_at(now));
+        assert_eq!(p.state_at(now + chrono::Duration::seconds(60)), St::T);
+        assert_eq!(p.answer(now, PhoneAnswer::Ignore), Ok(St::W));
+        assert!(p.ignored && p.waiting_at(now));
+        assert_eq!(p.answer(now, PhoneAnswer::Approve { number: Some(42) }), Ok(St::A));
+        assert_eq!(p.answer(now, PhoneAnswer::Deny), Err(St::A));
+        let mut late = Push::<St>::new(None, Vec::new(), now, chrono::Duration::seconds(1));
+        let later = now + chrono::Duration::seconds(2);
+        assert_eq!(late.answer(later, PhoneAnswer::Deny), Err(St::T));
+        let mut gone = Push::<St>::new(None, Vec::new(), now, chrono::Duration::seconds(1));
+        gone.cancel();
+        assert_eq!(gone.state_at(now), St::D);
     }
 
     #[test]

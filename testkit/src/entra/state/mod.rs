@@ -4,7 +4,7 @@ mod directory;
 mod seed;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
@@ -14,7 +14,8 @@ use url::Url;
 
 use super::fixtures::{self, FixtureMethod, FixtureRole, Fixtures};
 use crate::common::keys::RsaSigner;
-use crate::server::Core;
+use crate::server::phones::{Push, PushStates};
+use crate::server::{Base, Core};
 
 pub(crate) use directory::*;
 pub(crate) use seed::seed;
@@ -95,26 +96,19 @@ pub(crate) struct Session {
     pub context_id: String,
     pub user_id: String,
     pub kind: SessionKind,
-    pub number: Option<u8>,
-    pub choices: Vec<u8>,
-    pub created: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub state: PushState,
-    pub ignored: bool,
+    /// The phone's part (number as `ValidEntropyNumber`); its expiry also bounds SMS and code sessions.
+    pub push: Push<PushState>,
     pub sync_call: bool,
     pub caller_name: Option<String>,
     pub sms_code: Option<String>,
     pub finished: bool,
 }
 
-impl Session {
-    pub fn state_at(&self, now: DateTime<Utc>) -> PushState {
-        if self.state == PushState::Waiting && now >= self.expires_at {
-            PushState::TimedOut
-        } else {
-            self.state
-        }
-    }
+impl PushStates for PushState {
+    const WAITING: Self = Self::Waiting;
+    const APPROVED: Self = Self::Approved;
+    const DENIED: Self = Self::Denied;
+    const TIMED_OUT: Self = Self::TimedOut;
 }
 
 /// A registered application (client credentials).
@@ -290,9 +284,16 @@ pub(crate) struct Shared {
     pub signer: Arc<RsaSigner>,
     pub cert: CertKey,
     pub fixtures: Fixtures,
-    /// Clock, faults, rate limits, ID-token tweaks.
-    pub core: Arc<Core>,
-    inner: Mutex<Inner>,
+    /// Clock, faults, rate limits, ID-token tweaks, and the tenant behind its lock.
+    base: Base<Inner>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Base<Inner>;
+
+    fn deref(&self) -> &Base<Inner> {
+        &self.base
+    }
 }
 
 impl Shared {
@@ -309,24 +310,7 @@ impl Shared {
             signer,
             cert,
             fixtures,
-            core,
-            inner: Mutex::new(inner),
+            base: Base::new(core, inner),
         }
-    }
-
-    /// The lock; a poisoned lock is recovered (state stays usable after a panicking test thread).
-    pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The fake's clock: real time plus the offset set through the control API.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.core.clock.now()
-    }
-
-    pub fn now_secs(&self) -> i64 {
-        self.core.clock.now_secs()
     }
 }
