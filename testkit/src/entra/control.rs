@@ -3,7 +3,6 @@
 //! ([`Tenant`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Form;
 use axum::extract::State;
@@ -14,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::FakeEntraState;
-use super::state::{PushState, SessionKind, Shared, ts};
-use crate::common::oidc::IdTokenTweak;
+use super::state::{PushState, SessionKind, ts};
 use crate::common::util::html_escape;
 use crate::server::Core;
 use crate::server::control::{Pending, PhoneWords, Tenant, control_error};
-use crate::server::phones::{self, PhoneAnswer};
+use crate::server::phones::sealed::Sealed;
+use crate::server::phones::{self, PhoneAnswer, PhoneBook};
 
 /// A push (or voice call) waiting for an answer on a simulated phone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,20 +63,27 @@ pub enum PhoneError {
 }
 
 /// Simulated phones: list pending pushes and calls, and answer them.
-#[derive(Clone)]
-pub struct Phones {
-    pub(crate) shared: Arc<Shared>,
-}
+pub type Phones = crate::server::Phones<FakeEntraState>;
 
-impl std::fmt::Debug for Phones {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Phones")
+impl Phones {
+    /// Approves (picking `number` when one is shown).
+    ///
+    /// # Errors
+    /// As [`Phones::answer`].
+    pub fn approve(&self, session_id: &str, number: Option<u8>) -> Result<PushState, PhoneError> {
+        self.answer(session_id, PhoneAnswer::Approve { number })
     }
 }
 
-impl Phones {
-    /// Pushes and calls still waiting (not answered, not expired), oldest first.
-    pub fn pending(&self) -> Vec<PendingPush> {
+impl Sealed for FakeEntraState {}
+
+/// Connector push and voice sessions (`SessionId`), with the user's UPN.
+impl PhoneBook for FakeEntraState {
+    type Pending = PendingPush;
+    type State = PushState;
+    type Error = PhoneError;
+
+    fn pending_pushes(&self) -> Vec<PendingPush> {
         let now = self.shared.now();
         let inner = self.shared.lock();
         let mut out: Vec<PendingPush> = inner
@@ -107,16 +113,7 @@ impl Phones {
         out
     }
 
-    /// Waits (polling every 20 ms, up to `timeout`) for a pending push to the user (id or UPN).
-    pub async fn wait_for_push(&self, user: &str, timeout: Duration) -> Option<PendingPush> {
-        phones::wait_for(|| self.pending(), |p| p.to_user(user), timeout).await
-    }
-
-    /// Answers a push or call. Returns its new state.
-    ///
-    /// # Errors
-    /// [`PhoneError`] if the session is unknown or no longer waiting.
-    pub fn answer(&self, session_id: &str, answer: PhoneAnswer) -> Result<PushState, PhoneError> {
+    fn answer_push(&self, session_id: &str, answer: PhoneAnswer) -> Result<PushState, PhoneError> {
         let now = self.shared.now();
         let mut inner = self.shared.lock();
         let s = inner
@@ -130,57 +127,13 @@ impl Phones {
         s.push.answer(now, answer).map_err(PhoneError::NotWaiting)
     }
 
-    /// Approves (picking `number` when one is shown).
-    ///
-    /// # Errors
-    /// As [`Phones::answer`].
-    pub fn approve(&self, session_id: &str, number: Option<u8>) -> Result<PushState, PhoneError> {
-        self.answer(session_id, PhoneAnswer::Approve { number })
-    }
-
-    /// Denies.
-    ///
-    /// # Errors
-    /// As [`Phones::answer`].
-    pub fn deny(&self, session_id: &str) -> Result<PushState, PhoneError> {
-        self.answer(session_id, PhoneAnswer::Deny)
-    }
-
-    /// Ignores (it times out).
-    ///
-    /// # Errors
-    /// As [`Phones::answer`].
-    pub fn ignore(&self, session_id: &str) -> Result<PushState, PhoneError> {
-        self.answer(session_id, PhoneAnswer::Ignore)
+    fn push_to(p: &PendingPush, user: &str) -> bool {
+        p.user_id.eq_ignore_ascii_case(user) || p.upn.eq_ignore_ascii_case(user)
     }
 }
 
 /// OIDC test hooks.
-#[derive(Clone)]
-pub struct OidcControl {
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for OidcControl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OidcControl")
-    }
-}
-
-impl OidcControl {
-    /// The next ID token minted carries this defect (tweaks queue up, one per token).
-    pub fn tweak_next_id_token(&self, tweak: IdTokenTweak) {
-        self.shared.core.push_tweak(tweak);
-    }
-
-    /// Drops queued tweaks.
-    pub fn clear_tweaks(&self) {
-        self.shared.core.clear_tweaks();
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Simulated phone page
+pub type OidcControl = crate::server::OidcControl<FakeEntraState>;
 
 #[derive(Deserialize)]
 pub(crate) struct PhoneForm {
@@ -230,10 +183,6 @@ impl Pending for PendingPush {
         &self.choices
     }
 
-    fn to_user(&self, user: &str) -> bool {
-        self.user_id.eq_ignore_ascii_case(user) || self.upn.eq_ignore_ascii_case(user)
-    }
-
     fn card_head(&self, ts: fn(DateTime<Utc>) -> String) -> String {
         let title = match self.kind {
             SessionKind::Voice => "Incoming call: press # to approve",
@@ -251,10 +200,6 @@ impl Pending for PendingPush {
 
 /// The fake Entra in the skeleton: connector sessions, Graph timestamps and its control field names.
 impl Tenant for FakeEntraState {
-    type Pending = PendingPush;
-    type PushState = PushState;
-    type PhoneError = PhoneError;
-
     const PHONE: PhoneWords = PhoneWords {
         banner: "FAKE ENTRA",
         no_pending: "<p>No pending notifications. This page refreshes every 3 seconds.</p>",
@@ -294,14 +239,6 @@ impl Tenant for FakeEntraState {
 
     fn sessions_revoked(&self, user: &str) -> Option<u64> {
         self.effects(user).map(|e| u64::from(e.sessions_revoked))
-    }
-
-    fn pending_pushes(&self) -> Vec<PendingPush> {
-        self.phones().pending()
-    }
-
-    fn answer_push(&self, id: &str, answer: PhoneAnswer) -> Result<PushState, PhoneError> {
-        self.phones().answer(id, answer)
     }
 
     fn is_unknown(e: &PhoneError) -> bool {

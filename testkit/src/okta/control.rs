@@ -3,7 +3,6 @@
 //! the skeleton's `/_fake/…` routes ([`Tenant`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Form;
 use axum::extract::State;
@@ -14,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::FakeOktaState;
-use super::state::{PushState, Shared, ts};
+use super::state::{PushState, ts};
 use super::util::html_escape;
-use crate::common::oidc::IdTokenTweak;
 use crate::server::Core;
 use crate::server::control::{Pending, PhoneWords, Tenant, control_error};
-use crate::server::phones::{self, PhoneAnswer};
+use crate::server::phones::sealed::Sealed;
+use crate::server::phones::{self, PhoneAnswer, PhoneBook};
 
 /// A push waiting for an answer on a simulated phone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,20 +61,32 @@ pub enum PhoneError {
 }
 
 /// Simulated phones: list pending pushes and answer them.
-#[derive(Clone)]
-pub struct Phones {
-    pub(crate) shared: Arc<Shared>,
-}
+pub type Phones = crate::server::Phones<FakeOktaState>;
 
-impl std::fmt::Debug for Phones {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Phones")
+impl Phones {
+    /// Approves a push picking `number`.
+    ///
+    /// # Errors
+    /// As [`Phones::answer`].
+    pub fn approve(&self, transaction_id: &str, number: u8) -> Result<PushState, PhoneError> {
+        self.answer(
+            transaction_id,
+            PhoneAnswer::Approve {
+                number: Some(number),
+            },
+        )
     }
 }
 
-impl Phones {
-    /// Pushes still waiting (not answered, not expired), oldest first.
-    pub fn pending(&self) -> Vec<PendingPush> {
+impl Sealed for FakeOktaState {}
+
+/// Okta push transactions (`transactionId`), with the user's login.
+impl PhoneBook for FakeOktaState {
+    type Pending = PendingPush;
+    type State = PushState;
+    type Error = PhoneError;
+
+    fn pending_pushes(&self) -> Vec<PendingPush> {
         let now = self.shared.now();
         let inner = self.shared.lock();
         let mut out: Vec<PendingPush> = inner
@@ -103,16 +114,7 @@ impl Phones {
         out
     }
 
-    /// Waits (polling every 20 ms, up to `timeout`) for a pending push to the user (id or login).
-    pub async fn wait_for_push(&self, user: &str, timeout: Duration) -> Option<PendingPush> {
-        phones::wait_for(|| self.pending(), |p| p.to_user(user), timeout).await
-    }
-
-    /// Answers a push. Returns the transaction's new state.
-    ///
-    /// # Errors
-    /// [`PhoneError`] if the transaction is unknown or no longer waiting.
-    pub fn answer(
+    fn answer_push(
         &self,
         transaction_id: &str,
         answer: PhoneAnswer,
@@ -126,64 +128,22 @@ impl Phones {
         tx.push.answer(now, answer).map_err(PhoneError::NotWaiting)
     }
 
-    /// Approves a push picking `number`.
-    ///
-    /// # Errors
-    /// As [`Phones::answer`].
-    pub fn approve(&self, transaction_id: &str, number: u8) -> Result<PushState, PhoneError> {
-        self.answer(
-            transaction_id,
-            PhoneAnswer::Approve {
-                number: Some(number),
-            },
-        )
-    }
-
-    /// Denies a push.
-    ///
-    /// # Errors
-    /// As [`Phones::answer`].
-    pub fn deny(&self, transaction_id: &str) -> Result<PushState, PhoneError> {
-        self.answer(transaction_id, PhoneAnswer::Deny)
-    }
-
-    /// Ignores a push (it times out).
-    ///
-    /// # Errors
-    /// As [`Phones::answer`].
-    pub fn ignore(&self, transaction_id: &str) -> Result<PushState, PhoneError> {
-        self.answer(transaction_id, PhoneAnswer::Ignore)
+    fn push_to(p: &PendingPush, user: &str) -> bool {
+        p.user_id == user || p.login == user
     }
 }
 
 /// OIDC test hooks.
-#[derive(Clone)]
-pub struct OidcControl {
-    pub(crate) shared: Arc<Shared>,
-}
+pub type OidcControl = crate::server::OidcControl<FakeOktaState>;
 
-impl std::fmt::Debug for OidcControl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OidcControl")
-    }
-}
-
+/// The fake Okta's own OIDC hooks: advertised algorithms, key rotation, the JWKS endpoint.
 impl OidcControl {
-    /// The next ID token minted carries this defect (tweaks queue up, one per token).
-    pub fn tweak_next_id_token(&self, tweak: IdTokenTweak) {
-        self.shared.core.push_tweak(tweak);
-    }
-
-    /// Drops queued tweaks.
-    pub fn clear_tweaks(&self) {
-        self.shared.core.clear_tweaks();
-    }
-
     /// Makes the discovery document advertise these ID-token algorithms besides RS256 (for example `HS256`), so
     /// a test can show the relying party keeps its own allow-list. Takes effect for clients discovering after
     /// the call.
     pub fn advertise_id_token_algs(&self, algs: &[&str]) {
-        self.shared
+        self.tenant
+            .shared
             .set_extra_id_token_algs(algs.iter().map(|a| (*a).to_owned()).collect());
     }
 
@@ -193,24 +153,24 @@ impl OidcControl {
     /// # Errors
     /// [`KeyError`](super::KeyError) if the key cannot be generated.
     pub async fn rotate_signing_key(&self) -> Result<String, super::KeyError> {
-        self.shared.keys.rotate().await
+        self.tenant.shared.keys.rotate().await
     }
 
     /// How many requests the JWKS endpoint (`/oauth2/v1/keys`) has received.
     #[must_use]
     pub fn jwks_requests(&self) -> u64 {
-        self.shared.keys.jwks_requests()
+        self.tenant.shared.keys.jwks_requests()
     }
 
     /// Parks JWKS requests (after counting them) until [`OidcControl::release_jwks`]: a test can then run other
     /// requests while a relying party's key fetch is in flight.
     pub fn hold_jwks(&self) {
-        self.shared.keys.hold();
+        self.tenant.shared.keys.hold();
     }
 
     /// Lets held and later JWKS requests through.
     pub fn release_jwks(&self) {
-        self.shared.keys.release();
+        self.tenant.shared.keys.release();
     }
 }
 
@@ -351,10 +311,6 @@ impl Pending for PendingPush {
         &self.choices
     }
 
-    fn to_user(&self, user: &str) -> bool {
-        self.user_id == user || self.login == user
-    }
-
     fn card_head(&self, ts: fn(DateTime<Utc>) -> String) -> String {
         format!(
             "<h2>Okta Verify</h2><p>Did you just try to sign in?</p><p><strong>{}</strong></p>\
@@ -369,10 +325,6 @@ impl Pending for PendingPush {
 
 /// The fake Okta in the skeleton: push transactions, `SSWS` fixtures, Okta field names and timestamps.
 impl Tenant for FakeOktaState {
-    type Pending = PendingPush;
-    type PushState = PushState;
-    type PhoneError = PhoneError;
-
     const PHONE: PhoneWords = PHONE;
     const ANSWER_ID_FIELD: &'static str = "transactionId";
     const UNKNOWN_PUSH: &'static str = "unknown transaction";
@@ -405,14 +357,6 @@ impl Tenant for FakeOktaState {
 
     fn sessions_revoked(&self, user: &str) -> Option<u64> {
         self.effects(user).map(|e| u64::from(e.sessions_revoked))
-    }
-
-    fn pending_pushes(&self) -> Vec<PendingPush> {
-        self.phones().pending()
-    }
-
-    fn answer_push(&self, id: &str, answer: PhoneAnswer) -> Result<PushState, PhoneError> {
-        self.phones().answer(id, answer)
     }
 
     fn is_unknown(e: &PhoneError) -> bool {

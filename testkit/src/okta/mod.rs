@@ -299,23 +299,17 @@ impl FakeOktaState {
 
     /// Simulated phones: pending pushes and answers.
     pub fn phones(&self) -> Phones {
-        Phones {
-            shared: Arc::clone(&self.shared),
-        }
+        Phones::new(self.clone())
     }
 
     /// Fault injection.
     pub fn faults(&self) -> Faults {
-        Faults {
-            core: Arc::clone(&self.shared.core),
-        }
+        Faults::new(&self.shared.core)
     }
 
     /// OIDC test hooks (tampered next ID token).
     pub fn oidc(&self) -> OidcControl {
-        OidcControl {
-            shared: Arc::clone(&self.shared),
-        }
+        OidcControl::new(&self.shared.core, self.clone())
     }
 
     /// Side-effect counters of a user (by id or login).

@@ -20,7 +20,7 @@ impl<S: Tenant> Phone for FakeServer<S> {
         let st = self.state();
         let push = phones::wait_for(
             || st.pending_pushes(),
-            |p| p.to_user(subject.as_str()),
+            |p| S::push_to(p, subject.as_str()),
             Duration::from_secs(5),
         )
         .await

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::Core;
 use super::fault::{Fault, Faults};
-use super::phones::PhoneAnswer;
+use super::phones::{PhoneAnswer, PhoneBook};
 use super::serve::Launch;
 use crate::common::oidc::IdTokenTweak;
 use crate::common::page::{PAGE_CSP, html_page};
@@ -52,21 +52,14 @@ pub(crate) trait Pending: Serialize + Send + 'static {
     fn ignored(&self) -> bool;
     /// The numbers the phone shows, or empty.
     fn choices(&self) -> &[u8];
-    /// Whether `user` (as a test names it) is the one it went to.
-    fn to_user(&self, user: &str) -> bool;
     /// The card's HTML above its form (escaped), given the vendor's timestamp format.
     fn card_head(&self, ts: fn(DateTime<Utc>) -> String) -> String;
 }
 
 /// What a fake tenant plugs into the skeleton.
-pub(crate) trait Tenant: Launch {
-    /// A push waiting on a phone.
-    type Pending: Pending;
-    /// Where a push stands (serialized in answers).
-    type PushState: Serialize + Send;
-    /// Why a phone could not answer.
-    type PhoneError: std::error::Error + Send;
-
+pub(crate) trait Tenant:
+    Launch + PhoneBook<Pending: Pending, State: Serialize + Send, Error: std::error::Error + Send>
+{
     /// The words of the phone page.
     const PHONE: PhoneWords;
     /// `GET /_fake/pushes/{id}/answer`'s field naming the push.
@@ -92,25 +85,12 @@ pub(crate) trait Tenant: Launch {
     fn totp_code(&self, user: &str) -> Option<String>;
     /// How many times a user's sessions were revoked.
     fn sessions_revoked(&self, user: &str) -> Option<u64>;
-    /// Pushes still waiting, oldest first.
-    fn pending_pushes(&self) -> Vec<Self::Pending>;
-    /// Answers a push.
-    ///
-    /// # Errors
-    /// The push is unknown or no longer waiting.
-    fn answer_push(
-        &self,
-        id: &str,
-        answer: PhoneAnswer,
-    ) -> Result<Self::PushState, Self::PhoneError>;
     /// Whether `e` says the push is unknown (404) rather than no longer waiting (409).
-    fn is_unknown(e: &Self::PhoneError) -> bool;
+    fn is_unknown(e: &Self::Error) -> bool;
 
     /// Fault injection.
     fn faults(&self) -> Faults {
-        Faults {
-            core: Arc::clone(self.core()),
-        }
+        Faults::new(self.core())
     }
 }
 

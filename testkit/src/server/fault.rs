@@ -76,6 +76,12 @@ impl std::fmt::Debug for Faults {
 }
 
 impl Faults {
+    pub(crate) fn new(core: &Arc<Core>) -> Self {
+        Self {
+            core: Arc::clone(core),
+        }
+    }
+
     /// Injects `fault` on `route` for the next `times` matching requests (`None`: until cleared).
     /// `route` is `*`, a route template of the fake's own, or method and template (`GET /api/v1/users/{id}`).
     /// Okta templates: `/api/v1/users/{id}`, `/api/v1/users/{id}/factors`,

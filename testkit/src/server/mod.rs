@@ -34,7 +34,7 @@ use crate::common::oidc::IdTokenTweak;
 
 pub(crate) use control::Tenant;
 pub use fault::{Fault, Faults};
-pub use phones::PhoneAnswer;
+pub use phones::{PhoneAnswer, PhoneBook, Phones};
 pub use serve::{FakeServer, StartError};
 
 /// Locks `m`, recovering a poisoned lock (state stays usable after a panicking test thread).
@@ -62,6 +62,38 @@ impl Clock {
     /// Moves the clock by `seconds` (back with a negative value).
     pub fn advance(&self, seconds: i64) {
         self.offset.fetch_add(seconds, Ordering::Relaxed);
+    }
+}
+
+/// OIDC test hooks of a fake (`T`: its state, for the vendor's own hooks).
+#[derive(Clone)]
+pub struct OidcControl<T> {
+    pub(crate) core: Arc<Core>,
+    pub(crate) tenant: T,
+}
+
+impl<T> std::fmt::Debug for OidcControl<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OidcControl")
+    }
+}
+
+impl<T> OidcControl<T> {
+    pub(crate) fn new(core: &Arc<Core>, tenant: T) -> Self {
+        Self {
+            core: Arc::clone(core),
+            tenant,
+        }
+    }
+
+    /// The next ID token minted carries this defect (tweaks queue up, one per token).
+    pub fn tweak_next_id_token(&self, tweak: IdTokenTweak) {
+        self.core.push_tweak(tweak);
+    }
+
+    /// Drops queued tweaks.
+    pub fn clear_tweaks(&self) {
+        self.core.clear_tweaks();
     }
 }
 

@@ -24,6 +24,87 @@ pub enum PhoneAnswer {
     Ignore,
 }
 
+pub(crate) mod sealed {
+    /// Only the fakes' states are phone books.
+    pub trait Sealed {}
+}
+
+/// A fake tenant whose simulated phones [`Phones`] drives. Sealed: the fakes' states implement it.
+pub trait PhoneBook: sealed::Sealed {
+    /// A push waiting on a phone, as listed (`PendingPush`).
+    type Pending: Send;
+    /// Where a push stands (`PushState`).
+    type State;
+    /// Why a phone could not answer (`PhoneError`).
+    type Error;
+
+    /// Pushes still waiting (not answered, not expired), oldest first.
+    fn pending_pushes(&self) -> Vec<Self::Pending>;
+
+    /// Answers a push. Returns its new state.
+    ///
+    /// # Errors
+    /// The push is unknown or no longer waiting.
+    fn answer_push(&self, id: &str, answer: PhoneAnswer) -> Result<Self::State, Self::Error>;
+
+    /// Whether a pending push went to `user` (as a test names the user: id, login or UPN).
+    fn push_to(push: &Self::Pending, user: &str) -> bool;
+}
+
+/// Simulated phones: list pending pushes (and calls) and answer them.
+#[derive(Clone)]
+pub struct Phones<T> {
+    pub(crate) tenant: T,
+}
+
+impl<T> std::fmt::Debug for Phones<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Phones")
+    }
+}
+
+impl<T> Phones<T> {
+    pub(crate) fn new(tenant: T) -> Self {
+        Self { tenant }
+    }
+}
+
+impl<T: PhoneBook> Phones<T> {
+    /// Pushes still waiting (not answered, not expired), oldest first.
+    pub fn pending(&self) -> Vec<T::Pending> {
+        self.tenant.pending_pushes()
+    }
+
+    /// Waits (polling every 20 ms, up to `timeout`) for a pending push to the user (id, login or UPN).
+    pub async fn wait_for_push(&self, user: &str, timeout: Duration) -> Option<T::Pending> {
+        wait_for(|| self.pending(), |p| T::push_to(p, user), timeout).await
+    }
+
+    /// Answers a push. Returns its new state.
+    ///
+    /// # Errors
+    /// The push is unknown or no longer waiting.
+    pub fn answer(&self, id: &str, answer: PhoneAnswer) -> Result<T::State, T::Error> {
+        self.tenant.answer_push(id, answer)
+    }
+
+    /// Denies a push.
+    ///
+    /// # Errors
+    /// As [`Phones::answer`].
+    pub fn deny(&self, id: &str) -> Result<T::State, T::Error> {
+        self.answer(id, PhoneAnswer::Deny)
+    }
+
+    /// Ignores a push (it times out).
+    ///
+    /// # Errors
+    /// As [`Phones::answer`].
+    pub fn ignore(&self, id: &str) -> Result<T::State, T::Error> {
+        self.answer(id, PhoneAnswer::Ignore)
+    }
+}
+
 /// A vendor's words for where a push stands.
 pub(crate) trait PushStates: Copy + PartialEq {
     /// Not answered yet (also after an ignore).
@@ -205,12 +286,20 @@ mod tests {
     #[test]
     fn a_push_waits_until_answered_or_expired() {
         let now = Utc::now();
-        let mut p = Push::<St>::new(Some(42), vec![7, 42, 90], now, chrono::Duration::seconds(60));
+        let mut p = Push::<St>::new(
+            Some(42),
+            vec![7, 42, 90],
+            now,
+            chrono::Duration::seconds(60),
+        );
         assert!(p.waiting_at(now));
         assert_eq!(p.state_at(now + chrono::Duration::seconds(60)), St::T);
         assert_eq!(p.answer(now, PhoneAnswer::Ignore), Ok(St::W));
         assert!(p.ignored && p.waiting_at(now));
-        assert_eq!(p.answer(now, PhoneAnswer::Approve { number: Some(42) }), Ok(St::A));
+        assert_eq!(
+            p.answer(now, PhoneAnswer::Approve { number: Some(42) }),
+            Ok(St::A)
+        );
         assert_eq!(p.answer(now, PhoneAnswer::Deny), Err(St::A));
         let mut late = Push::<St>::new(None, Vec::new(), now, chrono::Duration::seconds(1));
         let later = now + chrono::Duration::seconds(2);
