@@ -1,20 +1,23 @@
 //! The fake-server skeleton both fake tenants are built on: what a fake IdP needs whatever its vendor.
 //!
-//! - [`Core`]: the clock (real time plus an offset the tests move), fault rules, per-route rate-limit buckets,
-//!   the queue of ID-token tweaks and the marker injected 5xx bodies carry. Each fake holds one `Arc<Core>`
-//!   beside its own tenant state.
-//! - [`edge`]: the gate every vendor API request passes (faults, then the rate limit); the vendor renders the
-//!   refusals in its own error shape and headers.
-//! - [`phones`]: what a simulated phone can answer and how an answer is judged against the number shown.
-//! - [`control`]: the `/_fake/…` control-plane routes both fakes serve alike, over the [`Tenant`] trait each fake
-//!   implements (its fixtures, TOTP, effects, pending pushes and the vendor words of its phone page).
-//! - [`serve`]: binding, the accept loop (so a fault can drop a connection), shutdown, and [`FakeServer`], the
-//!   running fake.
-//! - [`fixtures`]: the fixture vocabulary both tenants share (roles, group names, TOTP seeds).
-//! - [`contract`]: the contract-suite drivers ([`crate::contract::Phone`] and friends) for any running fake.
+//! - `Core`: the clock (real time plus an offset the tests move), fault rules, per-route rate-limit buckets,
+//!   the queue of ID-token tweaks and the marker injected 5xx bodies carry. Each fake holds one beside its own
+//!   tenant state (`Base`: the tenant behind one lock, plus the core).
+//! - `edge`: the gate every vendor API request passes (faults, then the rate limit); the vendor renders the
+//!   refusals in its own error shape and rate-limit headers.
+//! - `phones`: a pending push (number, choices, expiry, answer), what a simulated phone can answer
+//!   ([`PhoneAnswer`]) and [`Phones`], over the sealed [`PhoneBook`] each fake's state implements.
+//! - `control`: the `/_fake/…` control-plane routes both fakes serve alike (pushes, TOTP, faults, effects,
+//!   fixtures, clock, rate limit, next ID token, phone page), over a crate-private `Tenant` trait each fake
+//!   implements: its records, its JSON field names and the words of its phone page.
+//! - `serve`: binding, the accept loop (so a fault can drop a connection), shutdown, and [`FakeServer`], the
+//!   running fake, started from any state that implements [`Launch`].
+//! - `fixtures`: the fixture vocabulary both tenants share (roles, group names, TOTP seeds).
+//! - `contract`: the contract-suite drivers ([`crate::contract::Phone`], [`crate::contract::CodeSource`],
+//!   [`crate::contract::FaultInjector`], [`crate::contract::Upstream`]) for any running fake.
 //!
-//! The vendor parts (`okta/`, `entra/`) add their routes, error bodies, fixtures and wire format on top, and
-//! never import each other.
+//! Handles on a fake: [`Faults`], [`Phones`], [`OidcControl`]. The vendor parts ([`crate::okta`],
+//! [`crate::entra`]) add their routes, error bodies, fixtures and wire format on top, and never import each other.
 
 pub(crate) mod contract;
 pub(crate) mod control;
@@ -35,7 +38,7 @@ use crate::common::oidc::IdTokenTweak;
 pub(crate) use control::Tenant;
 pub use fault::{Fault, Faults};
 pub use phones::{PhoneAnswer, PhoneBook, Phones};
-pub use serve::{FakeServer, StartError};
+pub use serve::{FakeServer, Launch, StartError};
 
 /// Locks `m`, recovering a poisoned lock (state stays usable after a panicking test thread).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
