@@ -13,6 +13,10 @@
 //!   memberOf, lifecycle, Temporary Access Pass, application permissions), the unofficial MFA connector (XML push
 //!   and code checks) and an OIDC v2 provider, seeding the fixture tenant of `testkit/FIXTURES-entra.md`.
 //!
+//! - [`server`]: the fake-server skeleton both fakes are built on (clock, faults, rate limits, phones, the serve
+//!   loop, the shared `/_fake/…` control plane and the contract drivers). The vendor fakes plug their routes,
+//!   error shapes and fixtures into it and do not import each other.
+//!
 //! - [`contract`]: the adapter contract suite, named checks generic over `Arc<dyn IdentityProvider>`, run against
 //!   the fakes in `cargo test` and against a real sandbox org by `fctr contract-test`.
 //!
@@ -24,3 +28,4 @@ mod common;
 pub mod contract;
 pub mod entra;
 pub mod okta;
+pub mod server;

@@ -19,6 +19,17 @@ pub(crate) fn query_map(q: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
+/// Whether the request body is declared `application/x-www-form-urlencoded` (token endpoints take nothing else).
+pub(crate) fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
 /// `Cache-Control: no-store` and `Pragma: no-cache`, as token responses carry.
 pub(crate) fn no_store(mut resp: Response) -> Response {
     let h = resp.headers_mut();

@@ -48,24 +48,6 @@ button{{font-size:1.2rem;margin:.3rem;padding:.5rem 1rem}}.muted{{color:#666;fon
     resp
 }
 
-/// The answer a simulated phone page's form asked for: `action=deny|ignore|approve`, or a picked `number`.
-/// `None` for a form that asks for nothing.
-pub(crate) fn phone_form_answer(
-    action: Option<&str>,
-    number: Option<&str>,
-) -> Option<crate::okta::PhoneAnswer> {
-    use crate::okta::PhoneAnswer;
-    Some(match (action, number) {
-        (Some("deny"), _) => PhoneAnswer::Deny,
-        (Some("ignore"), _) => PhoneAnswer::Ignore,
-        (_, Some(n)) => PhoneAnswer::Approve {
-            number: n.trim().parse::<u8>().ok(),
-        },
-        (Some("approve"), None) => PhoneAnswer::Approve { number: None },
-        _ => return None,
-    })
-}
-
 /// 303 back to the simulated phone page with a message, keeping the user it was showing.
 pub(crate) fn back_to_phone(msg: &str, user: Option<String>) -> Response {
     let mut location = url::form_urlencoded::Serializer::new(String::new());
@@ -84,27 +66,6 @@ pub(crate) fn back_to_phone(msg: &str, user: Option<String>) -> Response {
 #[cfg(test)]
 mod phone_tests {
     use super::*;
-    use crate::okta::PhoneAnswer;
-
-    #[test]
-    fn the_phone_form_reads_every_button_and_refuses_an_empty_form() {
-        let a = |action, number| phone_form_answer(action, number);
-        assert!(matches!(
-            a(Some("deny"), Some("42")),
-            Some(PhoneAnswer::Deny)
-        ));
-        assert!(matches!(a(Some("ignore"), None), Some(PhoneAnswer::Ignore)));
-        assert!(matches!(
-            a(None, Some(" 42 ")),
-            Some(PhoneAnswer::Approve { number: Some(42) })
-        ));
-        assert!(matches!(
-            a(Some("approve"), None),
-            Some(PhoneAnswer::Approve { number: None })
-        ));
-        assert!(a(None, None).is_none());
-        assert!(a(Some("explode"), None).is_none());
-    }
 
     #[test]
     fn back_to_phone_keeps_the_user_and_encodes_the_message() {

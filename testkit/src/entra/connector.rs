@@ -30,6 +30,7 @@ use super::state::{MethodKind, PushState, Session, SessionKind};
 use super::token::{bearer, is_mfa_client};
 use crate::common::totp;
 use crate::common::util::ct_eq;
+use crate::server::phones::Push;
 
 /// The namespace the fake's answers carry (the real one is not documented; clients read local names).
 const NS: &str = "http://schemas.datacontract.org/2004/07/Microsoft.StrongAuthentication.Connector";
@@ -374,12 +375,7 @@ async fn begin(st: &FakeEntraState, req: &XmlRequest) -> Response {
         context_id: req.get("ContextId").unwrap_or("").to_owned(),
         user_id,
         kind,
-        number,
-        choices,
-        created: now,
-        expires_at: now + timeout,
-        state: PushState::Waiting,
-        ignored: false,
+        push: Push::new(number, choices, now, timeout),
         sync_call: sync,
         caller_name: req.get("CallerName").map(str::to_owned),
         sms_code,
@@ -388,7 +384,7 @@ async fn begin(st: &FakeEntraState, req: &XmlRequest) -> Response {
     {
         let mut inner = st.shared.lock();
         let horizon = now - chrono::Duration::hours(1);
-        inner.sessions.retain(|_, s| s.expires_at > horizon);
+        inner.sessions.retain(|_, s| s.push.expires_at > horizon);
         inner.sessions.insert(session_id.clone(), session);
     }
     match kind {
@@ -447,7 +443,7 @@ async fn wait_final(st: &FakeEntraState, id: &str) -> PushState {
             .lock()
             .sessions
             .get(id)
-            .map_or(PushState::TimedOut, |s| s.state_at(now));
+            .map_or(PushState::TimedOut, |s| s.push.state_at(now));
         if state != PushState::Waiting {
             return state;
         }
@@ -513,7 +509,7 @@ fn end(st: &FakeEntraState, req: &XmlRequest) -> Response {
     };
     match session.kind {
         SessionKind::Push | SessionKind::Voice => {
-            let state = session.state_at(now);
+            let state = session.push.state_at(now);
             if state == PushState::Waiting {
                 return answer("AuthenticationPending", None, true);
             }
@@ -528,7 +524,7 @@ fn end(st: &FakeEntraState, req: &XmlRequest) -> Response {
                 .sms_code
                 .as_deref()
                 .is_some_and(|c| ct_eq(c, code.trim()))
-                && now < session.expires_at;
+                && now < session.push.expires_at;
             if ok {
                 inner.users[ui].effects.otp_successes += 1;
                 answer("Success", Some("true"), false)

@@ -1,24 +1,24 @@
-//! The control API under `/_fake/…` (not an Entra path), its Rust counterparts ([`Phones`], [`Faults`],
-//! [`OidcControl`]) and the simulated phone page.
+//! The fake Entra's part of the control plane: its connector sessions on simulated phones ([`Phones`]), its
+//! OIDC hooks ([`OidcControl`]), the phone page's form, and what it plugs into the skeleton's `/_fake/…` routes
+//! ([`Tenant`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::Form;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::FakeEntraState;
-use super::state::{PushState, SessionKind, Shared, ts};
-use crate::common::fault::{Fault, FaultRule};
-use crate::common::oidc::IdTokenTweak;
-use crate::common::page::{PAGE_CSP, html_page};
+use super::state::{PushState, SessionKind, ts};
 use crate::common::util::html_escape;
-use crate::okta::PhoneAnswer;
+use crate::server::Core;
+use crate::server::control::{Pending, PhoneWords, Tenant, control_error};
+use crate::server::phones::sealed::Sealed;
+use crate::server::phones::{self, PhoneAnswer, PhoneBook};
 
 /// A push (or voice call) waiting for an answer on a simulated phone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,27 +63,34 @@ pub enum PhoneError {
 }
 
 /// Simulated phones: list pending pushes and calls, and answer them.
-#[derive(Clone)]
-pub struct Phones {
-    pub(crate) shared: Arc<Shared>,
-}
+pub type Phones = crate::server::Phones<FakeEntraState>;
 
-impl std::fmt::Debug for Phones {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Phones")
+impl Phones {
+    /// Approves (picking `number` when one is shown).
+    ///
+    /// # Errors
+    /// As [`Phones::answer`].
+    pub fn approve(&self, session_id: &str, number: Option<u8>) -> Result<PushState, PhoneError> {
+        self.answer(session_id, PhoneAnswer::Approve { number })
     }
 }
 
-impl Phones {
-    /// Pushes and calls still waiting (not answered, not expired), oldest first.
-    pub fn pending(&self) -> Vec<PendingPush> {
+impl Sealed for FakeEntraState {}
+
+/// Connector push and voice sessions (`SessionId`), with the user's UPN.
+impl PhoneBook for FakeEntraState {
+    type Pending = PendingPush;
+    type State = PushState;
+    type Error = PhoneError;
+
+    fn pending_pushes(&self) -> Vec<PendingPush> {
         let now = self.shared.now();
         let inner = self.shared.lock();
         let mut out: Vec<PendingPush> = inner
             .sessions
             .values()
             .filter(|s| matches!(s.kind, SessionKind::Push | SessionKind::Voice))
-            .filter(|s| !s.finished && s.state_at(now) == PushState::Waiting)
+            .filter(|s| !s.finished && s.push.waiting_at(now))
             .map(|s| PendingPush {
                 session_id: s.id.clone(),
                 context_id: s.context_id.clone(),
@@ -93,42 +100,20 @@ impl Phones {
                     .map(|i| inner.users[i].upn.clone())
                     .unwrap_or_default(),
                 kind: s.kind,
-                number: s.number,
-                choices: s.choices.clone(),
+                number: s.push.number,
+                choices: s.push.choices.clone(),
                 sync_call: s.sync_call,
                 caller_name: s.caller_name.clone(),
-                created: s.created,
-                expires_at: s.expires_at,
-                ignored: s.ignored,
+                created: s.push.created,
+                expires_at: s.push.expires_at,
+                ignored: s.push.ignored,
             })
             .collect();
         out.sort_by_key(|p| p.created);
         out
     }
 
-    /// Waits (polling every 20 ms, up to `timeout`) for a pending push to the user (id or UPN).
-    pub async fn wait_for_push(&self, user: &str, timeout: Duration) -> Option<PendingPush> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(p) =
-                self.pending().into_iter().rev().find(|p| {
-                    p.user_id.eq_ignore_ascii_case(user) || p.upn.eq_ignore_ascii_case(user)
-                })
-            {
-                return Some(p);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Answers a push or call. Returns its new state.
-    ///
-    /// # Errors
-    /// [`PhoneError`] if the session is unknown or no longer waiting.
-    pub fn answer(&self, session_id: &str, answer: PhoneAnswer) -> Result<PushState, PhoneError> {
+    fn answer_push(&self, session_id: &str, answer: PhoneAnswer) -> Result<PushState, PhoneError> {
         let now = self.shared.now();
         let mut inner = self.shared.lock();
         let s = inner
@@ -136,317 +121,19 @@ impl Phones {
             .get_mut(session_id)
             .filter(|s| matches!(s.kind, SessionKind::Push | SessionKind::Voice))
             .ok_or(PhoneError::UnknownSession)?;
-        let state = s.state_at(now);
-        if state != PushState::Waiting || s.finished {
-            return Err(PhoneError::NotWaiting(state));
+        if s.finished {
+            return Err(PhoneError::NotWaiting(s.push.state_at(now)));
         }
-        match answer {
-            PhoneAnswer::Approve { number } => {
-                s.state = match (s.number, number) {
-                    (Some(right), Some(n)) if n == right => PushState::Approved,
-                    (Some(_), _) => PushState::Denied,
-                    (None, _) => PushState::Approved,
-                };
-            }
-            PhoneAnswer::Deny => s.state = PushState::Denied,
-            PhoneAnswer::Ignore => s.ignored = true,
-        }
-        Ok(s.state)
+        s.push.answer(now, answer).map_err(PhoneError::NotWaiting)
     }
 
-    /// Approves (picking `number` when one is shown).
-    ///
-    /// # Errors
-    /// As [`Phones::answer`].
-    pub fn approve(&self, session_id: &str, number: Option<u8>) -> Result<PushState, PhoneError> {
-        self.answer(session_id, PhoneAnswer::Approve { number })
-    }
-
-    /// Denies.
-    ///
-    /// # Errors
-    /// As [`Phones::answer`].
-    pub fn deny(&self, session_id: &str) -> Result<PushState, PhoneError> {
-        self.answer(session_id, PhoneAnswer::Deny)
-    }
-
-    /// Ignores (it times out).
-    ///
-    /// # Errors
-    /// As [`Phones::answer`].
-    pub fn ignore(&self, session_id: &str) -> Result<PushState, PhoneError> {
-        self.answer(session_id, PhoneAnswer::Ignore)
-    }
-}
-
-/// Fault injection on Graph routes (templates such as `/v1.0/users/{id}`, see `FIXTURES-entra.md`).
-#[derive(Clone)]
-pub struct Faults {
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for Faults {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Faults")
-    }
-}
-
-impl Faults {
-    /// Injects `fault` on `route` for the next `times` matching requests (`None`: until cleared). `route` is
-    /// `*`, a template (`/v1.0/users/{id}`) or method and template (`GET /v1.0/users/{id}`).
-    pub fn set(&self, route: impl Into<String>, fault: Fault, times: Option<u32>) {
-        self.shared.lock().faults.push(FaultRule {
-            route: route.into(),
-            fault,
-            remaining: times,
-        });
-    }
-
-    /// Removes every fault.
-    pub fn clear(&self) {
-        self.shared.lock().faults.clear();
-    }
-
-    /// Active fault rules as JSON.
-    pub fn list(&self) -> serde_json::Value {
-        serde_json::to_value(&self.shared.lock().faults).unwrap_or_default()
+    fn push_to(p: &PendingPush, user: &str) -> bool {
+        p.user_id.eq_ignore_ascii_case(user) || p.upn.eq_ignore_ascii_case(user)
     }
 }
 
 /// OIDC test hooks.
-#[derive(Clone)]
-pub struct OidcControl {
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for OidcControl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OidcControl")
-    }
-}
-
-impl OidcControl {
-    /// The next ID token minted carries this defect (tweaks queue up, one per token).
-    pub fn tweak_next_id_token(&self, tweak: IdTokenTweak) {
-        self.shared.lock().id_token_tweaks.push_back(tweak);
-    }
-
-    /// Drops queued tweaks.
-    pub fn clear_tweaks(&self) {
-        self.shared.lock().id_token_tweaks.clear();
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// HTTP control API
-
-fn control_error(status: StatusCode, msg: &str) -> Response {
-    (status, Json(json!({"error": msg}))).into_response()
-}
-
-pub(crate) async fn list_pushes(State(st): State<FakeEntraState>) -> Response {
-    Json(st.phones().pending()).into_response()
-}
-
-pub(crate) async fn answer_push(
-    State(st): State<FakeEntraState>,
-    Path(session): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
-    let Ok(answer) = serde_json::from_slice::<PhoneAnswer>(&body) else {
-        return control_error(
-            StatusCode::BAD_REQUEST,
-            r#"body must be {"action":"approve","number":NN} | {"action":"deny"} | {"action":"ignore"}"#,
-        );
-    };
-    match st.phones().answer(&session, answer) {
-        Ok(state) => Json(json!({"sessionId": session, "state": state})).into_response(),
-        Err(PhoneError::UnknownSession) => control_error(StatusCode::NOT_FOUND, "unknown session"),
-        Err(e) => control_error(StatusCode::CONFLICT, &e.to_string()),
-    }
-}
-
-pub(crate) async fn totp_code(
-    State(st): State<FakeEntraState>,
-    Path(user): Path<String>,
-) -> Response {
-    let now = st.shared.now_secs();
-    let step = crate::common::totp::STEP_SECONDS;
-    match st.totp_now(&user) {
-        Some(code) => Json(json!({
-            "user": user,
-            "code": code,
-            "validForSeconds": step - now.rem_euclid(step),
-        }))
-        .into_response(),
-        None => control_error(StatusCode::NOT_FOUND, "no such user or no OATH method"),
-    }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct FaultRequest {
-    #[serde(default = "star")]
-    route: String,
-    fault: Fault,
-    #[serde(default)]
-    times: Option<u32>,
-}
-
-fn star() -> String {
-    "*".into()
-}
-
-pub(crate) async fn set_fault(
-    State(st): State<FakeEntraState>,
-    body: axum::body::Bytes,
-) -> Response {
-    match serde_json::from_slice::<FaultRequest>(&body) {
-        Ok(r) => {
-            st.faults().set(r.route, r.fault, r.times);
-            (StatusCode::CREATED, Json(st.faults().list())).into_response()
-        }
-        Err(e) => control_error(StatusCode::BAD_REQUEST, &format!("bad fault request: {e}")),
-    }
-}
-
-pub(crate) async fn list_faults(State(st): State<FakeEntraState>) -> Response {
-    Json(st.faults().list()).into_response()
-}
-
-pub(crate) async fn clear_faults(State(st): State<FakeEntraState>) -> Response {
-    st.faults().clear();
-    StatusCode::NO_CONTENT.into_response()
-}
-
-pub(crate) async fn effects(
-    State(st): State<FakeEntraState>,
-    Path(user): Path<String>,
-) -> Response {
-    match (st.effects(&user), st.account_enabled(&user)) {
-        (Some(e), Some(enabled)) => {
-            let mut v = serde_json::to_value(e).unwrap_or_default();
-            v["accountEnabled"] = json!(enabled);
-            Json(v).into_response()
-        }
-        _ => control_error(StatusCode::NOT_FOUND, "no such user"),
-    }
-}
-
-pub(crate) async fn fixtures(State(st): State<FakeEntraState>) -> Response {
-    Json(st.fixtures().clone()).into_response()
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ClockRequest {
-    advance_seconds: i64,
-}
-
-pub(crate) async fn clock(State(st): State<FakeEntraState>, body: axum::body::Bytes) -> Response {
-    match serde_json::from_slice::<ClockRequest>(&body) {
-        Ok(r) => {
-            st.advance_clock(r.advance_seconds);
-            Json(json!({"now": ts(st.shared.now())})).into_response()
-        }
-        Err(_) => control_error(
-            StatusCode::BAD_REQUEST,
-            r#"body must be {"advance_seconds":N}"#,
-        ),
-    }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RateRequest {
-    per_minute: u32,
-}
-
-pub(crate) async fn rate_limit(
-    State(st): State<FakeEntraState>,
-    body: axum::body::Bytes,
-) -> Response {
-    match serde_json::from_slice::<RateRequest>(&body) {
-        Ok(r) => {
-            st.set_rate_limit(r.per_minute);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(_) => control_error(StatusCode::BAD_REQUEST, r#"body must be {"per_minute":N}"#),
-    }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct TweakRequest {
-    tweak: IdTokenTweak,
-}
-
-pub(crate) async fn tweak(State(st): State<FakeEntraState>, body: axum::body::Bytes) -> Response {
-    match serde_json::from_slice::<TweakRequest>(&body) {
-        Ok(r) => {
-            st.oidc().tweak_next_id_token(r.tweak);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(e) => control_error(StatusCode::BAD_REQUEST, &format!("bad tweak: {e}")),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Simulated phone page
-
-#[derive(Deserialize)]
-pub(crate) struct PhoneQuery {
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    msg: Option<String>,
-}
-
-pub(crate) async fn phone_page(
-    State(st): State<FakeEntraState>,
-    Query(q): Query<PhoneQuery>,
-) -> Response {
-    let filter = q.user.clone().unwrap_or_default();
-    let pending: Vec<PendingPush> = st
-        .phones()
-        .pending()
-        .into_iter()
-        .filter(|p| !p.ignored)
-        .filter(|p| filter.is_empty() || p.user_id == filter || p.upn.eq_ignore_ascii_case(&filter))
-        .collect();
-    let mut body = String::from("<h1>Simulated phone</h1>");
-    if let Some(msg) = &q.msg {
-        body.push_str(&format!("<p><strong>{}</strong></p>", html_escape(msg)));
-    }
-    if pending.is_empty() {
-        body.push_str("<p>No pending notifications. This page refreshes every 3 seconds.</p>");
-    }
-    for p in &pending {
-        let title = match p.kind {
-            SessionKind::Voice => "Incoming call: press # to approve",
-            _ => "Microsoft Authenticator: approve sign-in?",
-        };
-        body.push_str(&format!(
-            "<div class=\"card\"><h2>{}</h2><p><strong>{}</strong></p><p class=\"muted\">{} &middot; expires {}</p>\
-<form method=\"post\" action=\"phone\"><input type=\"hidden\" name=\"session\" value=\"{}\">\
-<input type=\"hidden\" name=\"user\" value=\"{}\">",
-            html_escape(title),
-            html_escape(&p.upn),
-            html_escape(p.caller_name.as_deref().unwrap_or("unknown application")),
-            html_escape(&ts(p.expires_at)),
-            html_escape(&p.session_id),
-            html_escape(&filter),
-        ));
-        if p.choices.is_empty() {
-            body.push_str("<button name=\"action\" value=\"approve\">Approve</button>");
-        } else {
-            body.push_str("<p>Enter the number shown to sign in:</p>");
-            for n in &p.choices {
-                body.push_str(&format!(
-                    "<button name=\"number\" value=\"{n}\">{n}</button>"
-                ));
-            }
-        }
-        body.push_str("<button name=\"action\" value=\"deny\">Deny</button></form></div>");
-    }
-    html_page("FAKE ENTRA", "Simulated phone", &body, Some(3), PAGE_CSP)
-}
+pub type OidcControl = crate::server::OidcControl<FakeEntraState>;
 
 #[derive(Deserialize)]
 pub(crate) struct PhoneForm {
@@ -463,9 +150,7 @@ pub(crate) async fn phone_answer(
     State(st): State<FakeEntraState>,
     Form(f): Form<PhoneForm>,
 ) -> Response {
-    let Some(answer) =
-        crate::common::page::phone_form_answer(f.action.as_deref(), f.number.as_deref())
-    else {
+    let Some(answer) = phones::phone_form_answer(f.action.as_deref(), f.number.as_deref()) else {
         return control_error(StatusCode::BAD_REQUEST, "approve, pick a number or deny");
     };
     let msg = match st.phones().answer(&f.session, answer) {
@@ -475,4 +160,88 @@ pub(crate) async fn phone_answer(
         Err(_) => "That notification is no longer waiting.",
     };
     crate::common::page::back_to_phone(msg, f.user)
+}
+
+impl Pending for PendingPush {
+    fn id(&self) -> &str {
+        &self.session_id
+    }
+
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    fn login(&self) -> &str {
+        &self.upn
+    }
+
+    fn ignored(&self) -> bool {
+        self.ignored
+    }
+
+    fn choices(&self) -> &[u8] {
+        &self.choices
+    }
+
+    fn card_head(&self, ts: fn(DateTime<Utc>) -> String) -> String {
+        let title = match self.kind {
+            SessionKind::Voice => "Incoming call: press # to approve",
+            _ => "Microsoft Authenticator: approve sign-in?",
+        };
+        format!(
+            "<h2>{}</h2><p><strong>{}</strong></p><p class=\"muted\">{} &middot; expires {}</p>",
+            html_escape(title),
+            html_escape(&self.upn),
+            html_escape(self.caller_name.as_deref().unwrap_or("unknown application")),
+            html_escape(&ts(self.expires_at)),
+        )
+    }
+}
+
+/// The fake Entra in the skeleton: connector sessions, Graph timestamps and its control field names.
+impl Tenant for FakeEntraState {
+    const PHONE: PhoneWords = PhoneWords {
+        banner: "FAKE ENTRA",
+        no_pending: "<p>No pending notifications. This page refreshes every 3 seconds.</p>",
+        id_field: "session",
+        approve: "Approve",
+        pick_number: "<p>Enter the number shown to sign in:</p>",
+        deny: "Deny",
+    };
+    const ANSWER_ID_FIELD: &'static str = "sessionId";
+    const UNKNOWN_PUSH: &'static str = "unknown session";
+    const TOTP_FIELDS: (&'static str, &'static str) = ("user", "code");
+    const NO_TOTP: &'static str = "no such user or no OATH method";
+    const GET_USER_ROUTE: &'static str = "GET /v1.0/users/{id}";
+
+    fn core(&self) -> &Arc<Core> {
+        &self.shared.core
+    }
+
+    fn timestamp(t: DateTime<Utc>) -> String {
+        ts(t)
+    }
+
+    fn fixtures_json(&self) -> Value {
+        serde_json::to_value(self.fixtures()).unwrap_or_default()
+    }
+
+    fn effects_json(&self, user: &str) -> Option<Value> {
+        let enabled = self.account_enabled(user)?;
+        let mut v = serde_json::to_value(self.effects(user)?).unwrap_or_default();
+        v["accountEnabled"] = json!(enabled);
+        Some(v)
+    }
+
+    fn totp_code(&self, user: &str) -> Option<String> {
+        self.totp_now(user)
+    }
+
+    fn sessions_revoked(&self, user: &str) -> Option<u64> {
+        self.effects(user).map(|e| u64::from(e.sessions_revoked))
+    }
+
+    fn is_unknown(e: &PhoneError) -> bool {
+        matches!(e, PhoneError::UnknownSession)
+    }
 }

@@ -12,10 +12,10 @@ use axum::routing::{any, get, post};
 
 use super::FakeEntraState;
 use super::error::{GraphError, uuid_v4};
-use super::state::Bucket;
 use super::{connector, control, graph, oidc, token};
-use crate::common::fault::{self, Fault};
-use crate::common::serve::ConnKill;
+use crate::server::control as fake;
+use crate::server::edge::{self, EdgeErrors};
+use crate::server::serve::ConnKill;
 
 pub(crate) fn build_router(state: FakeEntraState) -> Router {
     Router::new()
@@ -41,24 +41,7 @@ pub(crate) fn build_router(state: FakeEntraState) -> Router {
             "/StrongAuthenticationService.svc/Connector//{op}",
             post(connector::handle),
         )
-        .route("/_fake/pushes", get(control::list_pushes))
-        .route("/_fake/pushes/{session}/answer", post(control::answer_push))
-        .route("/_fake/totp/{user}", get(control::totp_code))
-        .route(
-            "/_fake/faults",
-            get(control::list_faults)
-                .post(control::set_fault)
-                .delete(control::clear_faults),
-        )
-        .route("/_fake/users/{user}/effects", get(control::effects))
-        .route("/_fake/fixtures", get(control::fixtures))
-        .route("/_fake/clock", post(control::clock))
-        .route("/_fake/rate-limit", post(control::rate_limit))
-        .route("/_fake/oidc/next-id-token", post(control::tweak))
-        .route(
-            "/_fake/phone",
-            get(control::phone_page).post(control::phone_answer),
-        )
+        .merge(fake::routes(post(control::phone_answer)))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -91,6 +74,20 @@ async fn common_headers(State(st): State<FakeEntraState>, req: Request, next: Ne
     resp
 }
 
+/// Graph's words for the gate's refusals: 429 `TooManyRequests` with `Retry-After`, `generalException` /
+/// `serviceNotAvailable`.
+impl EdgeErrors for FakeEntraState {
+    const MALFORMED_PREFIX: &'static str = "{\"@odata.context\":\"https://gra";
+
+    fn rate_limited(&self, reset_after_secs: u64, _now: i64, _limit: u32) -> Response {
+        GraphError::throttled(reset_after_secs.max(1)).into_response()
+    }
+
+    fn server_error(&self, status: StatusCode, _marker: Option<String>) -> Response {
+        GraphError::server(status).into_response()
+    }
+}
+
 /// Faults, then the per-route rate limit. `Some(response)` ends the request.
 pub(crate) async fn graph_edge(
     st: &FakeEntraState,
@@ -98,40 +95,12 @@ pub(crate) async fn graph_edge(
     method: &str,
     template: &str,
 ) -> Option<Response> {
-    let hit = fault::take(&mut st.shared.lock().faults, method, template);
-    match hit {
-        None => {}
-        Some(Fault::Latency { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        Some(Fault::RateLimited { reset_after_secs }) => {
-            return Some(GraphError::throttled(reset_after_secs.max(1)).into_response());
+    match edge::gate(&st.shared.core, st, kill, method, template).await {
+        Err(refused) => Some(refused),
+        Ok(quota) if !quota.allowed => {
+            let now = st.shared.now_secs();
+            Some(GraphError::throttled(quota.retry_after(now)).into_response())
         }
-        Some(Fault::ServerError { status }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return Some(GraphError::server(status).into_response());
-        }
-        Some(Fault::MalformedJson) => {
-            return Some(fault::malformed_json("{\"@odata.context\":\"https://gra"));
-        }
-        Some(Fault::DropConnection) => return Some(fault::dropped(kill).await),
+        Ok(_) => None,
     }
-    let now = st.shared.now_secs();
-    let mut inner = st.shared.lock();
-    let limit = inner.rate_limit_per_minute;
-    let b = inner
-        .buckets
-        .entry(format!("{method} {template}"))
-        .or_insert(Bucket {
-            window_start: now,
-            used: 0,
-        });
-    if now >= b.window_start + 60 {
-        b.window_start = now;
-        b.used = 0;
-    }
-    if b.used >= limit {
-        let wait = u64::try_from(b.window_start + 60 - now).unwrap_or(1).max(1);
-        return Some(GraphError::throttled(wait).into_response());
-    }
-    b.used += 1;
-    None
 }

@@ -4,18 +4,12 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::common::util::base32_encode;
-use crate::okta::totp_secret_for;
-
-/// What a fixture user is for.
-pub use crate::okta::FixtureRole;
+use crate::server::fixtures::totp_secret_for;
+pub use crate::server::fixtures::{FixtureRole, PRIVILEGED_GROUP, PROTECTED_GROUP};
 
 /// The verified domain of the fixture tenant (member UPNs and mail).
 pub const VERIFIED_DOMAIN: &str = "example.com";
 
-/// Name of the protected group: members must never be reset through the helpdesk.
-pub const PROTECTED_GROUP: &str = crate::okta::PROTECTED_GROUP;
-/// Name of the privileged group.
-pub const PRIVILEGED_GROUP: &str = crate::okta::PRIVILEGED_GROUP;
 /// The privileged directory role held by `dave`.
 pub const GLOBAL_ADMINISTRATOR: &str = "Global Administrator";
 

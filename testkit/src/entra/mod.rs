@@ -19,7 +19,6 @@
 //! it marks a fact UNCERTAIN the fake picks one answer and documents it in `testkit/FIXTURES-entra.md`.
 
 mod connector;
-mod contract;
 mod control;
 mod edge;
 mod error;
@@ -27,11 +26,10 @@ mod fixtures;
 mod graph;
 mod odata;
 mod oidc;
-mod serve;
 mod state;
 mod token;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,15 +43,17 @@ use url::Url;
 
 use crate::common::keys::{self, KeyError};
 use crate::common::util::b64url;
-pub use crate::common::{fault::Fault, oidc::IdTokenTweak};
-pub use crate::okta::PhoneAnswer;
-pub use control::{Faults, OidcControl, PendingPush, PhoneError, Phones};
+use crate::server::serve::{FakeServer, Launch, build_async};
+use crate::server::{Core, Tenant as _};
+
+pub use crate::common::oidc::IdTokenTweak;
+pub use crate::server::{Fault, Faults, PhoneAnswer, StartError};
+pub use control::{OidcControl, PendingPush, PhoneError, Phones};
 pub use fixtures::{
     FixtureGroup, FixtureMethod, FixtureMethodEntry, FixtureRole, FixtureUser, Fixtures,
     GLOBAL_ADMINISTRATOR, MOBILE_PHONE_METHOD_ID, PASSWORD_METHOD_ID, PRIVILEGED_GROUP,
     PROTECTED_GROUP, TIER_ROLES, VERIFIED_DOMAIN,
 };
-pub use serve::FakeEntra;
 pub use state::{Effects, PushState, SessionKind, TapPolicy};
 
 use state::{App, CertKey, Config, Inner, Shared};
@@ -204,25 +204,10 @@ impl Default for FakeEntraOptions {
     }
 }
 
-/// Errors starting the fake.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The listen address could not be bound.
-    #[error("cannot bind {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// Key generation failed.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// An option is invalid.
-    #[error("invalid option: {0}")]
-    InvalidOption(String),
-}
+/// A running fake Entra tenant on loopback: [`FakeServer::start`] it with [`FakeEntraOptions`]; it dereferences
+/// to [`FakeEntraState`] (authority, Graph base, apps, fixtures, phones, faults, clock, …). Dropping it stops the
+/// server; [`FakeServer::shutdown`] waits for it.
+pub type FakeEntra = FakeServer<FakeEntraState>;
 
 /// The certificate registered on fctr's app and on the MFA client's service principal. The fake identifies it
 /// by thumbprint only: `der` is a stand-in (the public key's SubjectPublicKeyInfo DER), not an X.509
@@ -406,15 +391,18 @@ impl FakeEntraState {
             sessions: HashMap::new(),
             auth_requests: HashMap::new(),
             codes: HashMap::new(),
-            id_token_tweaks: VecDeque::new(),
-            faults: Vec::new(),
-            buckets: HashMap::new(),
-            rate_limit_per_minute: options.rate_limit_per_minute,
             redirect_uris,
             tap_policy: options.tap_policy.clone(),
         };
         Ok(Self {
-            shared: Arc::new(Shared::new(cfg, signer, cert_key, inner, fixtures)),
+            shared: Arc::new(Shared::new(
+                cfg,
+                signer,
+                cert_key,
+                inner,
+                fixtures,
+                Core::new(options.rate_limit_per_minute),
+            )),
             cert: Arc::new(cert),
             opts: Arc::new(options.clone()),
         })
@@ -425,10 +413,7 @@ impl FakeEntraState {
     /// # Errors
     /// As [`FakeEntraState::new`].
     pub async fn new_async(options: &FakeEntraOptions, base_url: Url) -> Result<Self, StartError> {
-        let options = options.clone();
-        tokio::task::spawn_blocking(move || Self::new(&options, base_url))
-            .await
-            .map_err(|e| StartError::InvalidOption(format!("key generation task failed: {e}")))?
+        build_async::<Self>(options, base_url).await
     }
 
     fn url(&self, s: &str) -> Url {
@@ -488,6 +473,11 @@ impl FakeEntraState {
         self.credentials(&self.opts.client_id)
     }
 
+    /// fctr's app client secret.
+    pub fn client_secret(&self) -> SecretString {
+        self.app().client_secret
+    }
+
     /// The read-only app registration ([`READER_PERMISSIONS`]), for 403 checks.
     pub fn reader_app(&self) -> AppCredentials {
         self.credentials(READER_CLIENT_ID)
@@ -541,23 +531,17 @@ impl FakeEntraState {
 
     /// Simulated phones: pending pushes and calls, and answers.
     pub fn phones(&self) -> Phones {
-        Phones {
-            shared: Arc::clone(&self.shared),
-        }
+        Phones::new(self.clone())
     }
 
     /// Fault injection on Graph routes.
     pub fn faults(&self) -> Faults {
-        Faults {
-            shared: Arc::clone(&self.shared),
-        }
+        Faults::new(&self.shared.core)
     }
 
     /// OIDC test hooks (tampered next ID token).
     pub fn oidc(&self) -> OidcControl {
-        OidcControl {
-            shared: Arc::clone(&self.shared),
-        }
+        OidcControl::new(&self.shared.core, self.clone())
     }
 
     /// Side-effect counters of a user (by id or UPN).
@@ -595,20 +579,34 @@ impl FakeEntraState {
 
     /// Moves the fake's clock by `seconds` (token and TAP expiry, push timeouts, TOTP).
     pub fn advance_clock(&self, seconds: i64) {
-        self.shared
-            .clock_offset
-            .fetch_add(seconds, std::sync::atomic::Ordering::Relaxed);
+        self.core().clock.advance(seconds);
     }
 
     /// Sets the per-route Graph rate limit (requests per minute) and clears the counters.
     pub fn set_rate_limit(&self, per_minute: u32) {
-        let mut inner = self.shared.lock();
-        inner.rate_limit_per_minute = per_minute;
-        inner.buckets.clear();
+        self.core().edge().set_rate_limit(per_minute);
     }
 
     pub(crate) fn options(&self) -> &FakeEntraOptions {
         &self.opts
+    }
+}
+
+impl Launch for FakeEntraState {
+    type Options = FakeEntraOptions;
+    const NAME: &'static str = "fake entra";
+    const SERVER_NAME: &'static str = "FakeEntra";
+
+    fn listen(options: &FakeEntraOptions) -> SocketAddr {
+        options.listen
+    }
+
+    fn build(options: &FakeEntraOptions, base_url: Url) -> Result<Self, StartError> {
+        Self::new(options, base_url)
+    }
+
+    fn router(self) -> axum::Router {
+        router(self)
     }
 }
 

@@ -433,7 +433,7 @@ pub(crate) fn exchange_code(
 fn mint_id_token(st: &FakeEntraState, grant: &AuthCode, now: i64) -> Option<String> {
     let cfg = &st.shared.cfg;
     let (mut claims, tweak) = {
-        let mut inner = st.shared.lock();
+        let inner = st.shared.lock();
         let u = &inner.users[inner.user_idx_by_id(&grant.user_id)?];
         let has = |s: &str| grant.req.scope.split_whitespace().any(|x| x == s);
         let sub = b64url(&Sha256::digest(
@@ -481,7 +481,7 @@ fn mint_id_token(st: &FakeEntraState, grant: &AuthCode, now: i64) -> Option<Stri
         if !wids.is_empty() {
             c.insert("wids".into(), json!(wids));
         }
-        let tweak = inner.id_token_tweaks.pop_front();
+        let tweak = st.shared.core.next_tweak();
         (c, tweak)
     };
     claims.insert("aio".into(), json!(random_id(40)));

@@ -15,6 +15,7 @@ use super::error::{AadError, GraphError, uuid_v4};
 use super::state::{AccessToken, App};
 use super::{CONNECTOR_RESOURCE, FakeEntraState, GRAPH_APP_ID, MFA_CLIENT_ID};
 use crate::common::jwt::{jwt_header, verify_signature};
+use crate::common::oidc::is_form;
 use crate::common::oidc::no_store;
 use crate::common::util::ct_eq;
 
@@ -33,14 +34,7 @@ pub(crate) fn parse_form(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<HashMap<String, String>, AadError> {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if !is_form {
+    if !is_form(headers) {
         return Err(AadError::invalid_request(
             900_144,
             "The request body must contain the following parameter: 'grant_type'.",

@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::FakeOktaState;
-use super::control::{self, Fault};
+use super::control;
 use super::error::OktaError;
-use super::state::Bucket;
 use super::util::random_id;
 use super::{factors, oauth, oidc, users};
-use crate::common::fault;
+use crate::server::edge::{self, EdgeErrors};
+use crate::server::{control as fake, fault};
 
 pub(crate) fn build_router(state: FakeOktaState) -> Router {
     let okta = Router::new()
@@ -63,26 +63,8 @@ pub(crate) fn build_router(state: FakeOktaState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), okta_edge))
         .fallback(not_found);
 
-    let fake = Router::new()
-        .route("/_fake/pushes", get(control::list_pushes))
-        .route("/_fake/pushes/{tx_id}/answer", post(control::answer_push))
-        .route("/_fake/totp/{user}", get(control::totp_code))
-        .route(
-            "/_fake/faults",
-            get(control::list_faults)
-                .post(control::set_fault)
-                .delete(control::clear_faults),
-        )
-        .route("/_fake/users/{user}/effects", get(control::effects))
-        .route("/_fake/fixtures", get(control::fixtures))
-        .route("/_fake/clock", post(control::clock))
-        .route("/_fake/rate-limit", post(control::rate_limit))
-        .route("/_fake/plain-pushes", post(control::plain_pushes))
-        .route("/_fake/oidc/next-id-token", post(control::tweak))
-        .route(
-            "/_fake/phone",
-            get(control::phone_page).post(control::phone_answer),
-        );
+    let fake = fake::routes(post(control::phone_answer))
+        .route("/_fake/plain-pushes", post(control::plain_pushes));
 
     okta.merge(fake)
         .layer(middleware::from_fn_with_state(
@@ -122,6 +104,26 @@ fn set_rate_headers(h: &mut HeaderMap, limit: u32, remaining: u32, reset: i64) {
     h.insert("x-rate-limit-reset", HeaderValue::from(reset));
 }
 
+/// Okta's words for the gate's refusals: E0000047 with `X-Rate-Limit-*` headers, E0000009.
+impl EdgeErrors for FakeOktaState {
+    const MALFORMED_PREFIX: &'static str = "{\"id\":\"00u";
+
+    fn rate_limited(&self, reset_after_secs: u64, now: i64, limit: u32) -> Response {
+        let mut resp = OktaError::rate_limited().into_response();
+        let reset = now + i64::try_from(reset_after_secs).unwrap_or(60);
+        set_rate_headers(resp.headers_mut(), limit, 0, reset);
+        resp
+    }
+
+    fn server_error(&self, status: StatusCode, marker: Option<String>) -> Response {
+        let mut e = OktaError::internal(status);
+        if let Some(marker) = marker {
+            e = e.cause(marker);
+        }
+        e.into_response()
+    }
+}
+
 /// Faults, then the per-bucket rate limit, then the handler.
 async fn okta_edge(State(st): State<FakeOktaState>, req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
@@ -129,59 +131,21 @@ async fn okta_edge(State(st): State<FakeOktaState>, req: Request, next: Next) ->
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
-
-    let fault = fault::take(&mut st.shared.lock().faults, &method, &template);
-    let now = st.shared.now_secs();
-    match fault {
-        None => {}
-        Some(Fault::Latency { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        Some(Fault::RateLimited { reset_after_secs }) => {
-            let mut resp = OktaError::rate_limited().into_response();
-            let reset = now + i64::try_from(reset_after_secs).unwrap_or(60);
-            let limit = st.shared.lock().rate_limit_per_minute;
-            set_rate_headers(resp.headers_mut(), limit, 0, reset);
-            return resp;
-        }
-        Some(Fault::ServerError { status }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut e = OktaError::internal(status);
-            if let Some(marker) = st.shared.server_error_marker() {
-                e = e.cause(marker);
-            }
-            return e.into_response();
-        }
-        Some(Fault::MalformedJson) => return fault::malformed_json("{\"id\":\"00u"),
-        Some(Fault::DropConnection) => return fault::drop_connection(&req).await,
-    }
-
-    let bucket_key = format!("{method} {template}");
-    let (limit, remaining, reset, allowed) = {
-        let mut inner = st.shared.lock();
-        let limit = inner.rate_limit_per_minute;
-        let b = inner.buckets.entry(bucket_key).or_insert(Bucket {
-            window_start: now,
-            used: 0,
-        });
-        if now >= b.window_start + 60 {
-            b.window_start = now;
-            b.used = 0;
-        }
-        let allowed = b.used < limit;
-        if allowed {
-            b.used += 1;
-        }
-        (
-            limit,
-            limit.saturating_sub(b.used),
-            b.window_start + 60,
-            allowed,
-        )
+    let kill = fault::conn_kill(&req);
+    let quota = match edge::gate(&st.shared.core, &st, kill, &method, &template).await {
+        Ok(quota) => quota,
+        Err(refused) => return refused,
     };
-    let mut resp = if allowed {
+    let mut resp = if quota.allowed {
         next.run(req).await
     } else {
         OktaError::rate_limited().into_response()
     };
-    set_rate_headers(resp.headers_mut(), limit, remaining, reset);
+    set_rate_headers(
+        resp.headers_mut(),
+        quota.limit,
+        quota.remaining,
+        quota.reset,
+    );
     resp
 }

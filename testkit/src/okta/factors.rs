@@ -16,6 +16,7 @@ use super::state::{PushState, PushTx, ts};
 use super::totp;
 use super::users::{ApiResult, bool_param, query_map, user_idx_strict};
 use super::util::random_id;
+use crate::server::phones::Push;
 
 pub(crate) async fn list_factors(
     State(st): State<FakeOktaState>,
@@ -92,9 +93,7 @@ pub(crate) async fn delete_factor(
         .values_mut()
         .filter(|t| t.user_id == user_id && !remaining.contains(&t.factor_id))
     {
-        if tx.state == PushState::Waiting {
-            tx.state = PushState::Rejected;
-        }
+        tx.push.cancel();
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -107,14 +106,14 @@ fn waiting_body(base: &str, tx: &PushTx, credential_id: &str) -> Value {
     let href = tx_href(base, &tx.user_id, &tx.factor_id, &tx.id);
     let mut body = json!({
         "factorResult": "WAITING",
-        "expiresAt": ts(tx.expires_at),
+        "expiresAt": ts(tx.push.expires_at),
         "profile": {"credentialId": credential_id},
         "_links": {
             "poll": {"href": href, "hints": {"allow": ["GET"]}},
             "cancel": {"href": href, "hints": {"allow": ["DELETE"]}},
         },
     });
-    if let Some(n) = tx.correct_answer {
+    if let Some(n) = tx.push.number {
         body["_embedded"] = json!({"challenge": {"correctAnswer": n}});
     }
     body
@@ -266,12 +265,7 @@ pub(crate) async fn verify(
                 id: format!("v2mst.{}", random_id(22)),
                 user_id: user_id.clone(),
                 factor_id: fid.clone(),
-                correct_answer: correct,
-                choices,
-                created: now,
-                expires_at: now + timeout,
-                state: PushState::Waiting,
-                ignored: false,
+                push: Push::new(correct, choices, now, timeout),
                 user_agent: headers
                     .get(header::USER_AGENT)
                     .and_then(|v| v.to_str().ok())
@@ -420,7 +414,7 @@ pub(crate) async fn poll(
             )
         })?;
     let credential_id = u.login.clone();
-    let body = match tx.state_at(now) {
+    let body = match tx.push.state_at(now) {
         PushState::Waiting => waiting_body(&base, tx, &credential_id),
         PushState::Success => json!({"factorResult": "SUCCESS"}),
         PushState::Rejected => finished_body(&base, tx, "REJECTED", &credential_id),

@@ -1,19 +1,11 @@
 //! The seeded fixture org. Documented in `testkit/FIXTURES.md`; keep the two in step.
 
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use super::util::base32_encode;
-
-/// What a fixture user is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FixtureRole {
-    /// A caller: someone an agent verifies.
-    Caller,
-    /// An agent who signs in to the portal through the fake's OIDC pages.
-    Agent,
-}
+pub use crate::server::fixtures::{
+    FixtureRole, PRIVILEGED_GROUP, PROTECTED_GROUP, totp_secret_for,
+};
 
 /// An enrolled factor of a fixture user.
 #[derive(Debug, Clone, Serialize)]
@@ -145,11 +137,6 @@ impl Fixtures {
     }
 }
 
-/// Name of the protected admin group: members must never be reset through the helpdesk.
-pub const PROTECTED_GROUP: &str = "fctr-protected";
-/// Name of the privileged group.
-pub const PRIVILEGED_GROUP: &str = "fctr-privileged";
-
 /// Pads an id to Okta's 20 characters.
 fn okta_id(prefix: &str, handle: &str, suffix: &str) -> String {
     let mut s = format!("{prefix}{handle}");
@@ -159,12 +146,6 @@ fn okta_id(prefix: &str, handle: &str, suffix: &str) -> String {
     s.push_str(suffix);
     s.truncate(20);
     s
-}
-
-/// The deterministic TOTP secret (20 bytes) of a fixture user: SHA-256("fctr-fake-totp:" + login), first 20 bytes.
-pub fn totp_secret_for(login: &str) -> Vec<u8> {
-    let digest = Sha256::digest(format!("fctr-fake-totp:{login}").as_bytes());
-    digest[..20].to_vec()
 }
 
 pub(crate) struct Seed {

@@ -16,7 +16,6 @@
 //! points"); some choices are switchable through [`FakeOktaOptions`].
 
 mod auth;
-mod contract;
 mod control;
 mod edge;
 mod error;
@@ -25,11 +24,10 @@ mod fixtures;
 mod oauth;
 mod oidc;
 mod search;
-mod serve;
 mod state;
 mod users;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,16 +36,17 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::common::{keys, totp, util};
+use crate::server::serve::{FakeServer, Launch, build_async};
+use crate::server::{Core, Tenant as _};
 
-pub use control::{
-    Fault, Faults, IdTokenTweak, OidcControl, PendingPush, PhoneAnswer, PhoneError, Phones,
-};
+pub use crate::common::oidc::IdTokenTweak;
+pub use crate::server::{Fault, Faults, PhoneAnswer, StartError};
+pub use control::{OidcControl, PendingPush, PhoneError, Phones};
 pub use fixtures::{
     FixtureFactor, FixtureGroup, FixtureRole, FixtureUser, Fixtures, PRIVILEGED_GROUP,
     PROTECTED_GROUP, totp_secret_for,
 };
 pub use keys::KeyError;
-pub use serve::FakeOkta;
 pub use state::{Effects, PushState};
 pub use totp::{STEP_SECONDS, hotp, totp_at};
 pub use util::{base32_decode, base32_encode};
@@ -124,25 +123,10 @@ impl Default for FakeOktaOptions {
     }
 }
 
-/// Errors starting the fake.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The listen address could not be bound.
-    #[error("cannot bind {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// Key generation failed.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// An option is invalid.
-    #[error("invalid option: {0}")]
-    InvalidOption(String),
-}
+/// A running fake Okta tenant on loopback: [`FakeServer::start`] it with [`FakeOktaOptions`]; it dereferences
+/// to [`FakeOktaState`] (fixtures, phones, faults, clock, …). Dropping it stops the server;
+/// [`FakeServer::shutdown`] waits for it.
+pub type FakeOkta = FakeServer<FakeOktaState>;
 
 /// The registered service app (OAuth 2.0 client credentials with `private_key_jwt`).
 #[derive(Debug, Clone)]
@@ -233,10 +217,6 @@ impl FakeOktaState {
             auth_requests: HashMap::new(),
             codes: HashMap::new(),
             oidc_tokens: HashMap::new(),
-            id_token_tweaks: VecDeque::new(),
-            faults: Vec::new(),
-            buckets: HashMap::new(),
-            rate_limit_per_minute: options.rate_limit_per_minute,
             redirect_uris,
             service_keys: vec![ec.public_jwk.clone()],
             service_scopes: options.service_app_scopes.clone(),
@@ -254,7 +234,13 @@ impl FakeOktaState {
             scopes: options.service_app_scopes.clone(),
         };
         Ok(Self {
-            shared: Arc::new(Shared::new(cfg, signer, inner, fixtures)),
+            shared: Arc::new(Shared::new(
+                cfg,
+                signer,
+                inner,
+                fixtures,
+                Core::new(options.rate_limit_per_minute),
+            )),
             service_app: Arc::new(service_app),
         })
     }
@@ -264,10 +250,7 @@ impl FakeOktaState {
     /// # Errors
     /// As [`FakeOktaState::new`].
     pub async fn new_async(options: &FakeOktaOptions, base_url: Url) -> Result<Self, StartError> {
-        let options = options.clone();
-        tokio::task::spawn_blocking(move || Self::new(&options, base_url))
-            .await
-            .map_err(|e| StartError::InvalidOption(format!("key generation task failed: {e}")))?
+        build_async::<Self>(options, base_url).await
     }
 
     /// The issuer (and base of every link in bodies).
@@ -316,23 +299,17 @@ impl FakeOktaState {
 
     /// Simulated phones: pending pushes and answers.
     pub fn phones(&self) -> Phones {
-        Phones {
-            shared: Arc::clone(&self.shared),
-        }
+        Phones::new(self.clone())
     }
 
     /// Fault injection.
     pub fn faults(&self) -> Faults {
-        Faults {
-            shared: Arc::clone(&self.shared),
-        }
+        Faults::new(&self.shared.core)
     }
 
     /// OIDC test hooks (tampered next ID token).
     pub fn oidc(&self) -> OidcControl {
-        OidcControl {
-            shared: Arc::clone(&self.shared),
-        }
+        OidcControl::new(&self.shared.core, self.clone())
     }
 
     /// Side-effect counters of a user (by id or login).
@@ -363,9 +340,7 @@ impl FakeOktaState {
     /// Moves the fake's clock forward (or back, with a negative value) by `seconds`. Affects token and code
     /// expiry, push timeouts and TOTP.
     pub fn advance_clock(&self, seconds: i64) {
-        self.shared
-            .clock_offset
-            .fetch_add(seconds, std::sync::atomic::Ordering::Relaxed);
+        self.core().clock.advance(seconds);
     }
 
     /// Makes pushes come back without a number challenge (`correctAnswer`), although the client asked for one:
@@ -402,9 +377,25 @@ impl FakeOktaState {
 
     /// Sets the per-bucket rate limit (requests per minute) and clears the counters.
     pub fn set_rate_limit(&self, per_minute: u32) {
-        let mut inner = self.shared.lock();
-        inner.rate_limit_per_minute = per_minute;
-        inner.buckets.clear();
+        self.core().edge().set_rate_limit(per_minute);
+    }
+}
+
+impl Launch for FakeOktaState {
+    type Options = FakeOktaOptions;
+    const NAME: &'static str = "fake okta";
+    const SERVER_NAME: &'static str = "FakeOkta";
+
+    fn listen(options: &FakeOktaOptions) -> SocketAddr {
+        options.listen
+    }
+
+    fn build(options: &FakeOktaOptions, base_url: Url) -> Result<Self, StartError> {
+        Self::new(options, base_url)
+    }
+
+    fn router(self) -> axum::Router {
+        router(self)
     }
 }
 

@@ -18,6 +18,7 @@ use super::util::random_id;
 
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+use crate::common::oidc::is_form;
 pub(crate) use crate::common::oidc::no_store;
 
 pub(crate) async fn token(
@@ -25,14 +26,7 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if !is_form {
+    if !is_form(&headers) {
         return OAuthError::invalid_request(
             "Content-Type must be application/x-www-form-urlencoded.",
         )

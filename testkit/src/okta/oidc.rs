@@ -530,7 +530,7 @@ fn mint_id_token(
     claims.insert("nonce".into(), json!(grant.req.nonce));
     claims.insert("auth_time".into(), json!(grant.auth_time));
     claims.insert("at_hash".into(), json!(b64url(&digest[..16])));
-    let tweak = st.shared.lock().id_token_tweaks.pop_front();
+    let tweak = st.shared.core.next_tweak();
     let signer = st.shared.keys.current();
     if tweak == Some(IdTokenTweak::HmacWithClientSecret) {
         // Only the token endpoint knows the client secret: sign HS256 with it here.

@@ -1,8 +1,7 @@
 //! In-memory tenant state behind one lock, and the JSON shapes Okta renders it in.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
@@ -10,9 +9,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::control::{FaultRule, IdTokenTweak};
 use super::fixtures::{self, Fixtures};
 use super::keys::RsaSigner;
+use crate::server::phones::{Push, PushStates};
+use crate::server::{Base, Core, lock};
 
 /// Okta's timestamp format: `2024-01-15T09:00:00.000Z`.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -288,30 +288,22 @@ pub enum PushState {
     Timeout,
 }
 
+impl PushStates for PushState {
+    const WAITING: Self = Self::Waiting;
+    const APPROVED: Self = Self::Success;
+    const DENIED: Self = Self::Rejected;
+    const TIMED_OUT: Self = Self::Timeout;
+}
+
+/// A push transaction: the phone's [`Push`] (number challenge as `correctAnswer`) and what the phone shows.
 #[derive(Debug, Clone)]
 pub(crate) struct PushTx {
     pub id: String,
     pub user_id: String,
     pub factor_id: String,
-    pub correct_answer: Option<u8>,
-    pub choices: Vec<u8>,
-    pub created: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub state: PushState,
-    pub ignored: bool,
+    pub push: Push<PushState>,
     pub user_agent: Option<String>,
     pub client_ip: Option<String>,
-}
-
-impl PushTx {
-    /// The state at `now`, after expiry.
-    pub fn state_at(&self, now: DateTime<Utc>) -> PushState {
-        if self.state == PushState::Waiting && now >= self.expires_at {
-            PushState::Timeout
-        } else {
-            self.state
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -348,12 +340,6 @@ pub(crate) struct OidcAccess {
     pub expires_at: i64,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Bucket {
-    pub window_start: i64,
-    pub used: u32,
-}
-
 pub(crate) struct Inner {
     pub users: Vec<User>,
     pub groups: Vec<Group>,
@@ -365,10 +351,6 @@ pub(crate) struct Inner {
     pub auth_requests: HashMap<String, AuthRequest>,
     pub codes: HashMap<String, AuthCode>,
     pub oidc_tokens: HashMap<String, OidcAccess>,
-    pub id_token_tweaks: VecDeque<IdTokenTweak>,
-    pub faults: Vec<FaultRule>,
-    pub buckets: HashMap<String, Bucket>,
-    pub rate_limit_per_minute: u32,
     pub redirect_uris: Vec<String>,
     pub service_keys: Vec<Value>,
     pub service_scopes: Vec<String>,
@@ -450,74 +432,46 @@ pub(crate) struct Shared {
     /// The ID-token signing key (rotatable) and the JWKS endpoint's counter and hold.
     pub keys: super::oidc::SigningKeys,
     pub fixtures: Fixtures,
-    pub clock_offset: AtomicI64,
-    inner: Mutex<Inner>,
+    /// Clock, faults, rate limits, ID-token tweaks, and the tenant behind its lock.
+    base: Base<Inner>,
     /// Algorithms the discovery document advertises besides RS256 (control API; tests of the relying party's
     /// own allow-list).
     extra_id_token_algs: Mutex<Vec<String>>,
-    /// Text added to the error causes of injected 5xx answers, so a test can look for it downstream.
-    server_error_marker: Mutex<Option<String>>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Base<Inner>;
+
+    fn deref(&self) -> &Base<Inner> {
+        &self.base
+    }
 }
 
 impl Shared {
-    pub fn new(cfg: Config, signer: Arc<RsaSigner>, inner: Inner, fixtures: Fixtures) -> Self {
+    pub fn new(
+        cfg: Config,
+        signer: Arc<RsaSigner>,
+        inner: Inner,
+        fixtures: Fixtures,
+        core: Arc<Core>,
+    ) -> Self {
         Self {
             cfg,
             keys: super::oidc::SigningKeys::new(signer),
             fixtures,
-            clock_offset: AtomicI64::new(0),
-            inner: Mutex::new(inner),
+            base: Base::new(core, inner),
             extra_id_token_algs: Mutex::new(Vec::new()),
-            server_error_marker: Mutex::new(None),
         }
     }
 
     /// Algorithms advertised in discovery besides RS256.
     pub fn extra_id_token_algs(&self) -> Vec<String> {
-        self.extra_id_token_algs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        lock(&self.extra_id_token_algs).clone()
     }
 
     /// Sets the algorithms advertised in discovery besides RS256.
     pub fn set_extra_id_token_algs(&self, algs: Vec<String>) {
-        *self
-            .extra_id_token_algs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = algs;
-    }
-
-    /// The marker injected 5xx answers carry, if any.
-    pub fn server_error_marker(&self) -> Option<String> {
-        self.server_error_marker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Sets (or clears) the marker injected 5xx answers carry.
-    pub fn set_server_error_marker(&self, marker: Option<String>) {
-        *self
-            .server_error_marker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = marker;
-    }
-
-    /// The lock; a poisoned lock is recovered (state stays usable after a panicking test thread).
-    pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The fake's clock: real time plus the offset set through the control API.
-    pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::seconds(self.clock_offset.load(Ordering::Relaxed))
-    }
-
-    pub fn now_secs(&self) -> i64 {
-        self.now().timestamp()
+        *lock(&self.extra_id_token_algs) = algs;
     }
 }
 

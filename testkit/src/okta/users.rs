@@ -12,7 +12,7 @@ use super::FakeOktaState;
 use super::auth::{Need, authorize};
 use super::error::OktaError;
 use super::search;
-use super::state::{Inner, PushState};
+use super::state::Inner;
 use super::util::random_id;
 
 pub(crate) type ApiResult = Result<Response, OktaError>;
@@ -321,9 +321,7 @@ pub(crate) async fn lifecycle(
             u.last_updated = now;
             u.effects.factor_resets += 1;
             for tx in inner.txs.values_mut().filter(|t| t.user_id == user_id) {
-                if tx.state == PushState::Waiting {
-                    tx.state = PushState::Rejected;
-                }
+                tx.push.cancel();
             }
             Ok(empty_ok())
         }

@@ -1,7 +1,7 @@
-//! Fault injection shared by the fakes: the fault kinds, route rules, and the responses that are the same for
-//! every vendor (a malformed body, a dropped connection).
+//! Fault injection shared by the fakes: the fault kinds, route rules, the [`Faults`] handle, and the responses
+//! that are the same for every vendor (a malformed body, a dropped connection).
 
-use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::Core;
 use super::serve::ConnKill;
 
 /// A fault to inject on matching vendor routes (Okta management API, Microsoft Graph). The error bodies are the
@@ -62,6 +63,57 @@ impl FaultRule {
     }
 }
 
+/// Fault injection on a fake's vendor routes (Okta management API and token endpoint, Microsoft Graph).
+#[derive(Clone)]
+pub struct Faults {
+    pub(crate) core: Arc<Core>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Faults")
+    }
+}
+
+impl Faults {
+    pub(crate) fn new(core: &Arc<Core>) -> Self {
+        Self {
+            core: Arc::clone(core),
+        }
+    }
+
+    /// Injects `fault` on `route` for the next `times` matching requests (`None`: until cleared).
+    /// `route` is `*`, a route template of the fake's own, or method and template (`GET /api/v1/users/{id}`).
+    /// Okta templates: `/api/v1/users/{id}`, `/api/v1/users/{id}/factors`,
+    /// `/api/v1/users/{id}/factors/{factor_id}/verify`,
+    /// `/api/v1/users/{id}/factors/{factor_id}/transactions/{tx_id}`, `/api/v1/users/{id}/lifecycle/{action}`,
+    /// `/oauth2/v1/token`, …; Graph templates such as `/v1.0/users/{id}` (see `FIXTURES-entra.md`).
+    pub fn set(&self, route: impl Into<String>, fault: Fault, times: Option<u32>) {
+        self.core.edge().faults.push(FaultRule {
+            route: route.into(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Injected 5xx answers carry `marker` in their `errorCauses` (`None`: the plain body), so a test can prove
+    /// an upstream body never reaches the agent or the logs. Only the fake Okta's error body has such a field;
+    /// the fake Entra ignores the marker.
+    pub fn set_server_error_marker(&self, marker: Option<&str>) {
+        self.core.set_server_error_marker(marker.map(str::to_owned));
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        self.core.edge().faults.clear();
+    }
+
+    /// Active fault rules as JSON.
+    pub fn list(&self) -> serde_json::Value {
+        serde_json::to_value(&self.core.edge().faults).unwrap_or_default()
+    }
+}
+
 /// Takes the first rule matching `method` and `template`, counting it down (and dropping spent rules).
 pub(crate) fn take(rules: &mut Vec<FaultRule>, method: &str, template: &str) -> Option<Fault> {
     let mut hit = None;
@@ -85,14 +137,13 @@ pub(crate) fn malformed_json(prefix: &'static str) -> Response {
     resp
 }
 
-/// Drops the request's connection without a response. In-process (no connection to drop), a body that fails at
-/// once.
-pub(crate) fn drop_connection(req: &Request) -> impl Future<Output = Response> + Send + 'static {
-    let kill = req.extensions().get::<ConnKill>().cloned();
-    dropped(kill)
+/// The handle a fault uses to drop the request's connection (`None` in-process: there is no connection).
+pub(crate) fn conn_kill(req: &Request) -> Option<ConnKill> {
+    req.extensions().get::<ConnKill>().cloned()
 }
 
-/// Drops the connection behind `kill`; see [`drop_connection`].
+/// Drops the connection behind `kill` without a response. In-process (no connection to drop), a body that
+/// fails at once.
 pub(crate) async fn dropped(kill: Option<ConnKill>) -> Response {
     if let Some(kill) = kill {
         kill.0.notify_one();
