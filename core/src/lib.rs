@@ -39,7 +39,8 @@ pub mod verification;
 pub use audit::AuditBuilder;
 pub use denial::Denial;
 pub use engine::{
-    ActionOutcome, ActionView, Agent, CallerCard, Engine, EngineBuilder, FactorView, GrantView,
-    MissingPart, Ports, RequestContext, Retention, VerificationView,
+    ActionOutcome, ActionRequest, ActionView, Agent, AuditRow, AuditViewQuery, CallerCard, Engine,
+    EngineBuilder, FactorView, GrantView, MissingPart, Ports, RequestContext, Retention,
+    VerificationView,
 };
 pub use pseudonym::{KeyError, Pseudonymizer};
