@@ -59,7 +59,7 @@ impl From<Denial> for ApiError {
             status: denial_status(d.reason),
             code: d.reason.as_str(),
             message: d.message(),
-            retry_after: d.retry_after.map(|r| r.as_secs().max(1)),
+            retry_after: d.retry_after_secs(),
         }
     }
 }
@@ -323,7 +323,8 @@ async fn api_quota(st: &AppState, agent: &Agent, ctx: &RequestContext) -> Result
         .audit_edge_denial(Some(agent), Reason::RateLimited, ctx)
         .await;
     ::metrics::counter!("fctr_edge_denials_total", "reason" => "rate_limited").increment(1);
-    Err(ApiError::from(Denial::after(Reason::RateLimited, retry)))
+    let wait = chrono::Duration::from_std(retry).unwrap_or(chrono::Duration::MAX);
+    Err(ApiError::from(Denial::after(Reason::RateLimited, wait)))
 }
 
 /// A search.
@@ -719,7 +720,7 @@ pub async fn act(
     let kind = ActionKind::parse(&action).ok_or_else(|| ApiError::reason(Reason::InvalidInput))?;
     let req = body.map(|b| b.0).unwrap_or_default();
     let f = factor(req.factor_id.as_deref())?;
-    let act = crate::web::pages::action_for(kind, f)?;
+    let act = fctr_core::ActionRequest::new(kind, f)?;
     let subject = subject(&id)?;
     let agent = a.for_action(&st).await?;
     let outcome = st

@@ -9,10 +9,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use fctr_core::policy::Permission;
-use fctr_core::{Agent, Denial, GrantView, VerificationView};
+use fctr_core::{ActionRequest, Agent, AuditViewQuery, Denial, GrantView, VerificationView};
 use fctr_ports::{
-    Action, ActionKind, AuditQuery, EventKind, ExposeSecret, FactorId, FactorKind, Reason,
-    SecretKind, SecretString, UserQuery, VerificationId, VerificationStatus,
+    ActionKind, EventKind, ExposeSecret, FactorId, FactorKind, Reason, SecretKind, SecretString,
+    UserQuery, VerificationId, VerificationStatus,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -679,30 +679,6 @@ pub(crate) async fn continue_verification(
     }
 }
 
-/// Builds the action with its parameters from the form.
-pub(crate) fn action_for(kind: ActionKind, factor: Option<FactorId>) -> Result<Action, Denial> {
-    Ok(match kind {
-        ActionKind::ClearSessions => Action::ClearSessions {
-            revoke_oauth_tokens: true,
-        },
-        ActionKind::ResetPassword => Action::ResetPassword { send_email: false },
-        ActionKind::ExpirePassword => Action::ExpirePassword,
-        ActionKind::Unlock => Action::Unlock,
-        ActionKind::ResetFactors => Action::ResetFactors,
-        ActionKind::RemoveFactor => {
-            Action::RemoveFactor(factor.ok_or_else(|| Denial::new(Reason::InvalidInput))?)
-        }
-        // The engine replaces these terms with policy's.
-        ActionKind::IssueTemporaryAccessPass => Action::IssueTemporaryAccessPass {
-            lifetime_minutes: 60,
-            one_time: true,
-        },
-        ActionKind::Suspend => Action::Suspend,
-        ActionKind::Unsuspend => Action::Unsuspend,
-        _ => return Err(Denial::new(Reason::Unsupported)),
-    })
-}
-
 pub(crate) fn secret_kind_words(k: SecretKind) -> &'static str {
     match k {
         SecretKind::ResetLink => "password reset link",
@@ -759,7 +735,8 @@ pub(crate) async fn act(
         Ok(x) => x,
         Err(d) => return ctx.denial_page(&d, &back),
     };
-    let action = match action_for(kind, factor) {
+    // The agent says what; the engine decides the terms.
+    let action = match ActionRequest::new(kind, factor) {
         Ok(a) => a,
         Err(d) => return ctx.denial_page(&d, &back),
     };
@@ -815,22 +792,6 @@ pub(crate) async fn act_get(ctx: Ctx, Path((handle, _)): Path<(String, String)>)
     r
 }
 
-const KINDS: [EventKind; 13] = [
-    EventKind::Login,
-    EventKind::Logout,
-    EventKind::Lookup,
-    EventKind::ChallengeStarted,
-    EventKind::ChallengeResult,
-    EventKind::CodeSubmitted,
-    EventKind::GrantIssued,
-    EventKind::ActionIntent,
-    EventKind::ActionOutcome,
-    EventKind::Denied,
-    EventKind::PolicyLoaded,
-    EventKind::Purge,
-    EventKind::Checkpoint,
-];
-
 #[derive(Deserialize)]
 pub(crate) struct AuditFilter {
     #[serde(default)]
@@ -874,68 +835,55 @@ fn snake<T: serde::Serialize>(t: &T) -> String {
         .unwrap_or_default()
 }
 
-/// `GET /audit`: pseudonymous events, for roles with `view_audit`.
+/// `GET /audit`: pseudonymous events, for roles with `view_audit` (the engine authorizes, reads and filters).
 pub(crate) async fn audit(ctx: Ctx, Query(q): Query<AuditFilter>) -> Response {
     let (_, agent) = match ctx.require() {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !role_permits(&ctx, &agent, Permission::ViewAudit) {
-        ctx.state
-            .engine()
-            .audit_edge_denial(Some(&agent), Reason::NotPermittedForRole, &ctx.rctx)
-            .await;
-        return ctx.denial_page(&Denial::new(Reason::NotPermittedForRole), "/search");
-    }
-    let now = ctx.state.0.clock.now();
-    let since = parse_local(&q.since).unwrap_or(now - chrono::Duration::hours(24));
-    let until = parse_local(&q.until);
-    let kinds: Vec<EventKind> = KINDS.into_iter().filter(|k| k.as_str() == q.kind).collect();
-    let query = AuditQuery {
-        tenant: Some(ctx.state.engine().tenant().clone()),
-        since: Some(since),
-        until,
-        kinds,
-        pseudonym: None,
-        limit: Some(500),
-    };
-    let events = match ctx.state.0.audit.read(&query).await {
+    let query = AuditViewQuery::new(
+        EventKind::parse(&q.kind),
+        parse_local(&q.since),
+        parse_local(&q.until),
+    );
+    let events = match ctx
+        .state
+        .engine()
+        .audit_view(&agent, &ctx.rctx, &query)
+        .await
+    {
         Ok(e) => e,
-        Err(_) => return ctx.denial_page(&Denial::new(Reason::AuditUnavailable), "/search"),
+        Err(d) => return ctx.denial_page(&d, "/search"),
     };
     let rows = events
         .iter()
-        .rev()
-        .map(|s| {
-            let e = &s.event;
-            AuditRow {
-                at: when(&e.at),
-                kind: e.kind.as_str(),
-                outcome: snake(&e.outcome),
-                agent: e
-                    .agent
-                    .as_ref()
-                    .map(|p| p.as_str().to_owned())
-                    .unwrap_or_default(),
-                target: e
-                    .target
-                    .as_ref()
-                    .map(|p| p.as_str().to_owned())
-                    .unwrap_or_default(),
-                what: match (&e.factor, &e.action) {
-                    (Some(f), _) => f.as_str().to_owned(),
-                    (None, Some(a)) => a.as_str().to_owned(),
-                    _ => String::new(),
-                },
-                reason: e.reason.map(|r| r.as_str().to_owned()).unwrap_or_default(),
-            }
+        .map(|e| AuditRow {
+            at: when(&e.at),
+            kind: e.kind.as_str(),
+            outcome: snake(&e.outcome),
+            agent: e
+                .agent
+                .as_ref()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            target: e
+                .target
+                .as_ref()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            what: match (&e.factor, &e.action) {
+                (Some(f), _) => f.as_str().to_owned(),
+                (None, Some(a)) => a.as_str().to_owned(),
+                _ => String::new(),
+            },
+            reason: e.reason.map(|r| r.as_str().to_owned()).unwrap_or_default(),
         })
         .collect();
     render(
         StatusCode::OK,
         &AuditPage {
             c: ctx.chrome(),
-            kinds: KINDS
+            kinds: EventKind::ALL
                 .iter()
                 .map(|k| (k.as_str(), k.as_str() == q.kind))
                 .collect(),
