@@ -5,13 +5,13 @@
 #![allow(clippy::print_stdout)]
 
 use fctr_core::policy::Policy;
-use fctr_core::{Engine, Pseudonymizer, RequestContext};
+use fctr_core::{ActionRequest, Engine, Pseudonymizer, RequestContext};
 use fctr_memory::{
     MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger, ScriptedIdp,
     ScriptedUser,
 };
 use fctr_ports::{
-    AccountStatus, Action, AgentId, AuditLog, AuditQuery, ExposeSecret, FactorId, FactorInfo,
+    AccountStatus, ActionKind, AgentId, AuditLog, AuditQuery, ExposeSecret, FactorId, FactorInfo,
     FactorKind, FactorStatus, KeyId, Pii, RiskFacts, SecretString, SubjectId, SystemClock,
     TenantId, UserQuery, UserRecord,
 };
@@ -99,9 +99,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         println!("  may {}: {}", a.kind, a.explanation.lines.join(" "));
     }
 
-    // 5. An action before verification is refused, with a reason.
+    // 5. An action before verification is refused, with a reason. A request says only what the agent asked for:
+    // the engine decides its terms (a Temporary Access Pass's lifetime comes from policy, for instance).
+    let unlock = ActionRequest::new(ActionKind::Unlock, None)?;
     match engine
-        .perform_action(&agent, &ctx, &caller, Action::Unlock)
+        .perform_action(&agent, &ctx, &caller, unlock.clone())
         .await
     {
         Ok(_) => println!("unexpected: unlocked without verification"),
@@ -133,7 +135,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             &agent,
             &ctx,
             &caller,
-            Action::ResetPassword { send_email: false },
+            ActionRequest::new(ActionKind::ResetPassword, None)?,
         )
         .await?;
     if let Some(secret) = out.receipt.secret {
@@ -143,10 +145,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             secret.value.expose_secret().len()
         );
     }
-    match engine
-        .perform_action(&agent, &ctx, &caller, Action::Unlock)
-        .await
-    {
+    match engine.perform_action(&agent, &ctx, &caller, unlock).await {
         Ok(_) => println!("unexpected: the single-use grant worked twice"),
         Err(d) => println!("second action refused: {} -> {}", d.reason, d.remedy()),
     }

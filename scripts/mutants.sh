@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the core and the ports (cargo-mutants): `bash scripts/mutants.sh [core|ports|all] [args…]`.
 # MUTANTS_OUT sets the results folder (default target/mutants), MUTANTS_JOBS the parallel jobs (default 2).
-# Extra arguments go to cargo-mutants (e.g. `--file core/src/engine.rs`, `--jobs 1`). Results land in
+# Extra arguments go to cargo-mutants (e.g. `--file 'core/src/engine/*.rs'`, `--jobs 1`). Results land in
 # target/mutants/<part>/mutants.out (caught.txt, missed.txt, unviable.txt, timeout.txt). Not part of .ci/run: a full
 # run takes hours on two cores. Surviving mutants are either killed by a test or listed, with the reason they are
 # equivalent, in docs/mutation-testing.md.

@@ -110,7 +110,7 @@ impl Stack {
 pub(crate) fn denial(d: &Denial) -> Fail {
     let message = format!("{} ({})", d.message(), d.reason.as_str());
     let next = match d.retry_after {
-        Some(w) => format!("{} (retry after {} s)", d.remedy(), w.as_secs()),
+        Some(w) => format!("{} (retry after {} s)", d.remedy(), w.num_seconds()),
         None => d.remedy().to_owned(),
     };
     match d.reason {

@@ -8,10 +8,10 @@ use crate::stack::{self, AgentArgs, IdpArgs, Stack, denial};
 use crate::term::{big_number, outln, read_code, spinner, stdout_is_terminal};
 use crate::{Exit, Fail, Globals, Outcome};
 use clap::{Args, ValueEnum};
-use fctr_core::{CallerCard, VerificationView};
+use fctr_core::{ActionRequest, CallerCard, VerificationView};
 use fctr_ports::{
-    Action, ActionKind, ExposeSecret as _, FactorId, FactorKind, FactorStatus, OtpCode, Reason,
-    SecretKind, SubjectId, VerificationStatus,
+    ActionKind, ExposeSecret as _, FactorId, FactorKind, FactorStatus, OtpCode, Reason, SecretKind,
+    SubjectId, VerificationStatus,
 };
 use std::io::Write as _;
 use std::time::Duration;
@@ -116,43 +116,25 @@ fn returns_secret(kind: ActionKind) -> bool {
     )
 }
 
-fn build_action(kind: ActionKind, remove: Option<&str>) -> Result<Action, Fail> {
-    Ok(match kind {
-        ActionKind::ClearSessions => Action::ClearSessions {
-            revoke_oauth_tokens: true,
-        },
-        ActionKind::ResetPassword => Action::ResetPassword { send_email: false },
-        ActionKind::ExpirePassword => Action::ExpirePassword,
-        ActionKind::Unlock => Action::Unlock,
-        ActionKind::ResetFactors => Action::ResetFactors,
-        ActionKind::RemoveFactor => {
-            let id = remove.ok_or_else(|| {
-                Fail::usage(
-                    "--then remove_factor needs --remove-factor-id",
-                    "find the factor id with `fctr --json lookup <user>`",
-                )
-            })?;
-            Action::RemoveFactor(FactorId::parse(id.to_owned()).map_err(|e| {
-                Fail::usage(
-                    format!("--remove-factor-id: {e}"),
-                    "copy the id from `fctr --json lookup`",
-                )
-            })?)
-        }
-        // The engine applies policy's lifetime and one-time terms.
-        ActionKind::IssueTemporaryAccessPass => Action::IssueTemporaryAccessPass {
-            lifetime_minutes: 60,
-            one_time: true,
-        },
-        ActionKind::Suspend => Action::Suspend,
-        ActionKind::Unsuspend => Action::Unsuspend,
-        _ => {
-            return Err(Fail::usage(
-                format!("the CLI cannot run {kind}"),
-                "use the portal",
-            ));
-        }
-    })
+/// What the agent asked for; the engine decides the terms (a Temporary Access Pass's come from policy).
+fn build_action(kind: ActionKind, remove: Option<&str>) -> Result<ActionRequest, Fail> {
+    let factor = if kind == ActionKind::RemoveFactor {
+        let id = remove.ok_or_else(|| {
+            Fail::usage(
+                "--then remove_factor needs --remove-factor-id",
+                "find the factor id with `fctr --json lookup <user>`",
+            )
+        })?;
+        Some(FactorId::parse(id.to_owned()).map_err(|e| {
+            Fail::usage(
+                format!("--remove-factor-id: {e}"),
+                "copy the id from `fctr --json lookup`",
+            )
+        })?)
+    } else {
+        None
+    };
+    ActionRequest::new(kind, factor).map_err(|d| denial(&d))
 }
 
 fn emit(json: bool, value: serde_json::Value, text: &str) {
@@ -217,7 +199,7 @@ fn pick_factor(card: &CallerCard, choice: FactorChoice) -> Result<FactorId, Fail
     ))
 }
 
-async fn verify(s: &Stack, a: &VerifyArgs, action: Option<Action>, json: bool) -> Outcome {
+async fn verify(s: &Stack, a: &VerifyArgs, action: Option<ActionRequest>, json: bool) -> Outcome {
     let subject = resolve_subject(s, &a.user).await?;
     let mut factor = None;
     if a.factor.is_some() || a.then.is_some() {
@@ -450,7 +432,7 @@ fn secret_words(k: SecretKind) -> &'static str {
     }
 }
 
-async fn perform(s: &Stack, subject: &SubjectId, action: Action, json: bool) -> Outcome {
+async fn perform(s: &Stack, subject: &SubjectId, action: ActionRequest, json: bool) -> Outcome {
     let kind = action.kind();
     let outcome = s
         .engine

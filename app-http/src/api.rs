@@ -187,7 +187,7 @@ pub async fn act(
     let kind = ActionKind::parse(&action).ok_or_else(|| ApiError::reason(Reason::InvalidInput))?;
     let req = body.map(|b| b.0).unwrap_or_default();
     let f = factor(req.factor_id.as_deref())?;
-    let act = crate::input::action_for(kind, f)?;
+    let act = fctr_core::ActionRequest::new(kind, f)?;
     let subject = subject(&id)?;
     let agent = a.for_action(&st).await?;
     let outcome = st

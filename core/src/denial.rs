@@ -1,11 +1,15 @@
 //! Refusals: a machine-readable reason, and the words for an agent.
 
+use chrono::Duration;
 use fctr_ports::Reason;
 use std::fmt;
-use std::time::Duration;
 
 /// A refusal from the engine. Carries no personal data: a reason code, an optional wait, and fixed words.
+///
+/// Built only by the engine (and by shells through [`Denial::new`] and [`Denial::after`]); `#[non_exhaustive]`
+/// so that a field added later breaks no reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Denial {
     /// Why.
     pub reason: Reason,
@@ -32,6 +36,14 @@ impl Denial {
         }
     }
 
+    /// The wait in whole seconds, at least 1, for a `Retry-After` header or a message (`None` when there is no
+    /// wait).
+    #[must_use]
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after
+            .map(|d| u64::try_from(d.num_seconds()).unwrap_or(0).max(1))
+    }
+
     /// What happened, in words an agent understands.
     #[must_use]
     pub fn message(&self) -> &'static str {
@@ -49,7 +61,7 @@ impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.message(), self.reason.as_str())?;
         if let Some(d) = self.retry_after {
-            write!(f, "; retry after {}s", d.as_secs())?;
+            write!(f, "; retry after {}s", d.num_seconds().max(0))?;
         }
         Ok(())
     }
@@ -203,12 +215,19 @@ mod tests {
             assert_eq!((d.message(), d.remedy()), words);
             assert_eq!(d.to_string(), format!("{} ({})", words.0, r.as_str()));
         }
-        let later = Denial::after(Reason::RateLimited, Duration::from_secs(90));
+        let later = Denial::after(Reason::RateLimited, Duration::seconds(90));
         assert!(
             later
                 .to_string()
                 .ends_with("(rate_limited); retry after 90s"),
             "{later}"
         );
+        assert_eq!(later.retry_after_secs(), Some(90));
+        assert_eq!(
+            Denial::after(Reason::RateLimited, Duration::milliseconds(10)).retry_after_secs(),
+            Some(1),
+            "a wait under a second still says wait"
+        );
+        assert_eq!(Denial::new(Reason::RateLimited).retry_after_secs(), None);
     }
 }

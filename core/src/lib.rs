@@ -15,7 +15,11 @@
 //! 3. [`Engine::begin_verification`], [`Engine::poll_verification`], [`Engine::submit_code`] run the challenge;
 //!    a verified verification mints a [`verification::Grant`] bound to that agent and that caller;
 //! 4. [`Engine::perform_action`] runs a high-risk action only under a live grant, writing the audit intent before
-//!    and the outcome after.
+//!    and the outcome after. The shell passes an [`ActionRequest`] (what the agent asked for); the engine sets the
+//!    terms (a Temporary Access Pass's lifetime and one-time use come from policy);
+//! 5. [`Engine::audit_view`] shows the pseudonymous audit log to roles that may see it.
+//!
+//! Durations in this API are [`chrono::Duration`] (see [`Retention`], [`Denial::retry_after`]).
 //!
 //! Every use case authorizes, applies policy, calls the ports, appends an audit event and returns a typed result.
 //! Every refusal is a [`Denial`] with a machine-readable [`fctr_ports::Reason`]. Any error is a denial.
@@ -39,7 +43,8 @@ pub mod verification;
 pub use audit::AuditBuilder;
 pub use denial::Denial;
 pub use engine::{
-    ActionOutcome, ActionView, Agent, CallerCard, Engine, EngineBuilder, FactorView, GrantView,
-    MissingPart, Ports, RequestContext, Retention, VerificationView,
+    ActionOutcome, ActionRequest, ActionView, Agent, AuditRow, AuditViewQuery, CallerCard, Engine,
+    EngineBuilder, FactorView, GrantView, MissingPart, Ports, RequestContext, Retention,
+    VerificationView,
 };
 pub use pseudonym::{KeyError, Pseudonymizer};

@@ -14,8 +14,8 @@
 use chrono::{DateTime, Duration, Utc};
 use fctr_ports::{
     ActionKind, ApprovedFactor, ChallengeTicket, FactorId, FactorKind, GrantId, GrantRecord,
-    OutstandingChallenge, PseudoId, SubjectId, TenantId, VerificationId, VerificationRecord,
-    VerificationStatus,
+    OutstandingChallenge, PseudoId, Reason, SubjectId, TenantId, VerificationId,
+    VerificationRecord, VerificationStatus,
 };
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
@@ -323,6 +323,36 @@ impl Grant {
     pub fn single_use(&self) -> bool {
         self.record.single_use
     }
+
+    /// Whether this grant lets `agent` run `action` on `subject` of `tenant` at `now`.
+    ///
+    /// # Errors
+    /// The refusal, checked in this order: [`Reason::GrantOtherAgent`], [`Reason::GrantOtherSubject`] (another
+    /// caller, or another tenant's), [`Reason::GrantExpired`] (at or after `expires_at`),
+    /// [`Reason::GrantDoesNotCoverAction`].
+    pub fn admits(
+        &self,
+        agent: &PseudoId,
+        subject: &PseudoId,
+        tenant: &TenantId,
+        action: ActionKind,
+        now: DateTime<Utc>,
+    ) -> Result<(), Reason> {
+        let g = &self.record;
+        if &g.agent != agent {
+            return Err(Reason::GrantOtherAgent);
+        }
+        if &g.subject != subject || &g.tenant != tenant {
+            return Err(Reason::GrantOtherSubject);
+        }
+        if now >= g.expires_at {
+            return Err(Reason::GrantExpired);
+        }
+        if !g.actions.contains(&action) {
+            return Err(Reason::GrantDoesNotCoverAction);
+        }
+        Ok(())
+    }
 }
 
 impl Verification<Verified> {
@@ -470,5 +500,48 @@ mod tests {
             panic!("one of two does not")
         };
         assert_eq!(v.record().version, 2);
+    }
+
+    #[test]
+    fn a_grant_admits_only_its_agent_its_caller_its_actions_while_live() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 1, 0).unwrap();
+        let v = new().challenge(FactorId::parse("f1").unwrap(), FactorKind::Totp, None, now);
+        let Approval::Complete(v) = v.approve(now, 0) else {
+            panic!("one of one verifies")
+        };
+        let terms = GrantTerms {
+            actions: BTreeSet::from([ActionKind::Unlock]),
+            lifetime: Duration::minutes(5),
+            single_use: true,
+        };
+        let (g, _) = v.mint_grant(terms, now);
+        let agent = g.agent().clone();
+        let subject = g.subject().clone();
+        let tenant = TenantId::parse("t").unwrap();
+        let other = PseudoId::parse("k1:CCCCCCCCCCCCCCCCCCCCCA").unwrap();
+        let unlock = ActionKind::Unlock;
+        assert_eq!(g.admits(&agent, &subject, &tenant, unlock, now), Ok(()));
+        assert_eq!(
+            g.admits(&other, &subject, &tenant, unlock, now),
+            Err(Reason::GrantOtherAgent)
+        );
+        assert_eq!(
+            g.admits(&agent, &other, &tenant, unlock, now),
+            Err(Reason::GrantOtherSubject)
+        );
+        let elsewhere = TenantId::parse("u").unwrap();
+        assert_eq!(
+            g.admits(&agent, &subject, &elsewhere, unlock, now),
+            Err(Reason::GrantOtherSubject)
+        );
+        assert_eq!(
+            g.admits(&agent, &subject, &tenant, unlock, g.expires_at()),
+            Err(Reason::GrantExpired),
+            "expired at its expiry instant"
+        );
+        assert_eq!(
+            g.admits(&agent, &subject, &tenant, ActionKind::ResetFactors, now),
+            Err(Reason::GrantDoesNotCoverAction)
+        );
     }
 }

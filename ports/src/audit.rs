@@ -60,6 +60,30 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every event kind, in the order a person reads a flow (sign-in, lookup, challenge, grant, action, the
+    /// rest). The one list shells offer as filters; a new kind is added here and nowhere else.
+    pub const ALL: [EventKind; 13] = [
+        EventKind::Login,
+        EventKind::Logout,
+        EventKind::Lookup,
+        EventKind::ChallengeStarted,
+        EventKind::ChallengeResult,
+        EventKind::CodeSubmitted,
+        EventKind::GrantIssued,
+        EventKind::ActionIntent,
+        EventKind::ActionOutcome,
+        EventKind::Denied,
+        EventKind::PolicyLoaded,
+        EventKind::Purge,
+        EventKind::Checkpoint,
+    ];
+
+    /// Parses a stable machine name ([`EventKind::as_str`]).
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// Stable machine name.
     #[must_use]
     pub fn as_str(&self) -> &'static str {
@@ -946,6 +970,38 @@ pub struct PurgeReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `EventKind::ALL` lists every variant exactly once, in order (the match is exhaustive), its names parse
+    /// back, and each is the serde name stores write.
+    #[test]
+    fn event_kind_all_is_complete_and_names_round_trip() {
+        fn index(k: EventKind) -> usize {
+            match k {
+                EventKind::Login => 0,
+                EventKind::Logout => 1,
+                EventKind::Lookup => 2,
+                EventKind::ChallengeStarted => 3,
+                EventKind::ChallengeResult => 4,
+                EventKind::CodeSubmitted => 5,
+                EventKind::GrantIssued => 6,
+                EventKind::ActionIntent => 7,
+                EventKind::ActionOutcome => 8,
+                EventKind::Denied => 9,
+                EventKind::PolicyLoaded => 10,
+                EventKind::Purge => 11,
+                EventKind::Checkpoint => 12,
+            }
+        }
+        for (i, k) in EventKind::ALL.into_iter().enumerate() {
+            assert_eq!(index(k), i, "{k:?}");
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::Value::from(k.as_str())
+            );
+        }
+        assert_eq!(EventKind::parse("no_such_kind"), None);
+    }
 
     /// `Reason::ALL` lists every variant exactly once, in order (the match is exhaustive: a new variant fails to
     /// compile here until it is added to `ALL`).

@@ -93,5 +93,6 @@ async fn api_quota(st: &AppState, agent: &Agent, ctx: &RequestContext) -> Result
         .audit_edge_denial(Some(agent), Reason::RateLimited, ctx)
         .await;
     ::metrics::counter!("fctr_edge_denials_total", "reason" => "rate_limited").increment(1);
-    Err(ApiError::from(Denial::after(Reason::RateLimited, retry)))
+    let wait = chrono::Duration::from_std(retry).unwrap_or(chrono::Duration::MAX);
+    Err(ApiError::from(Denial::after(Reason::RateLimited, wait)))
 }

@@ -151,13 +151,13 @@ impl Page {
             message: d.message().into(),
             remedy: d.remedy().into(),
             reason: d.reason.as_str().into(),
-            retry_after: d.retry_after.map(|r| r.as_secs().max(1)),
+            retry_after: d.retry_after_secs(),
             back: back.into(),
             back_label: "Back".into(),
         };
         let mut resp = render(status, &t);
-        if let Some(r) = d.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&r.as_secs().max(1).to_string()) {
+        if let Some(r) = d.retry_after_secs() {
+            if let Ok(v) = HeaderValue::from_str(&r.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }

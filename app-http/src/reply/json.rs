@@ -43,7 +43,7 @@ impl From<Denial> for ApiError {
             status: super::denial_status(d.reason),
             code: d.reason.as_str(),
             message: d.message(),
-            retry_after: d.retry_after.map(|r| r.as_secs().max(1)),
+            retry_after: d.retry_after_secs(),
         }
     }
 }

@@ -65,7 +65,8 @@ pub(crate) async fn act(
         Ok(x) => x,
         Err(d) => return ctx.denial_page(&d, &back),
     };
-    let action = match crate::input::action_for(kind, factor) {
+    // The agent says what; the engine decides the terms.
+    let action = match fctr_core::ActionRequest::new(kind, factor) {
         Ok(a) => a,
         Err(d) => return ctx.denial_page(&d, &back),
     };

@@ -10,7 +10,8 @@
 //! The engine does not cache and does not decide when to re-check: the shell does (before every high-risk action,
 //! and every few minutes of a session), with a short cache of its own.
 
-use super::{Agent, Engine, RequestContext, Scope};
+use super::call::Call;
+use super::{Agent, Engine, RequestContext};
 use crate::denial::Denial;
 use fctr_ports::{PortError, Reason, SubjectId};
 
@@ -26,13 +27,7 @@ impl Engine {
         agent: &Agent,
         ctx: &RequestContext,
     ) -> Result<Agent, Denial> {
-        let s = Scope {
-            agent,
-            ctx,
-            target: None,
-            factor: None,
-            action: None,
-        };
+        let s = Call::new(agent, ctx);
         let Ok(subject) = SubjectId::parse(agent.id.as_str()) else {
             return Err(self.deny(&s, Reason::AgentRoleRevoked).await);
         };

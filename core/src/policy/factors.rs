@@ -144,9 +144,20 @@ impl Policy {
             .iter()
             .filter(|f| f.status == FactorStatus::Active)
             .collect();
-        let kinds: Vec<FactorKind> = active.iter().map(|f| f.kind.clone()).collect();
+        self.first_preferred(class, &active, caps)
+    }
+
+    /// Among `candidates` (all taken as active), the first in the class's preference order that
+    /// [`Policy::check_factor`] allows against the candidates' own kinds.
+    pub(super) fn first_preferred<'a>(
+        &self,
+        class: TargetClass,
+        candidates: &[&'a FactorInfo],
+        caps: &Capabilities,
+    ) -> Option<&'a FactorInfo> {
+        let kinds: Vec<FactorKind> = candidates.iter().map(|f| f.kind.clone()).collect();
         self.factor_rule(class).accepted().iter().find_map(|kind| {
-            let factor = active.iter().find(|f| f.kind == *kind)?;
+            let factor = candidates.iter().find(|f| f.kind == *kind)?;
             self.check_factor(class, kind, &kinds, caps).ok()?;
             Some(*factor)
         })

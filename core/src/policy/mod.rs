@@ -14,6 +14,7 @@
 //!   their members;
 //! - an agent without a role may do nothing.
 
+mod choice;
 mod error;
 mod explain;
 mod factors;
@@ -21,6 +22,7 @@ mod lint;
 mod parse;
 mod raw;
 
+pub use choice::{FactorChoice, NoFactor};
 pub use error::{PolicyError, PolicyWarning};
 pub use explain::Explanation;
 pub use factors::FactorRefusal;

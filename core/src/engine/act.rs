@@ -1,0 +1,256 @@
+//! Running a high-risk action on a caller under a live grant.
+//!
+//! Shells pass an [`ActionRequest`]: what the agent asked for, nothing more. The engine decides the terms
+//! (a Temporary Access Pass's lifetime and one-time use come from policy) and builds the [`Action`] the IdP runs.
+
+use super::call::{Call, upstream_detail};
+use super::views::ActionOutcome;
+use super::{Agent, Engine, RequestContext, store_ttl};
+use crate::denial::Denial;
+use crate::policy::Permission;
+use crate::verification::Grant;
+use fctr_ports::{
+    Action, ActionKind, EventKind, FactorId, GrantConsumption, Outcome, PortError, Reason,
+    SubjectId, UsageKind,
+};
+
+/// What an agent asked to do to a caller. The engine decides the terms ([`Engine::perform_action`]).
+///
+/// Build it with [`ActionRequest::new`] from what the agent chose, or from a full [`Action`] (whose
+/// Temporary-Access-Pass terms are ignored: policy sets them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionRequest {
+    kind: ActionKind,
+    factor: Option<FactorId>,
+    send_email: bool,
+    revoke_oauth_tokens: bool,
+}
+
+impl ActionRequest {
+    /// A request for `kind`. `factor` is the factor to remove, for [`ActionKind::RemoveFactor`] (ignored by
+    /// every other action). Sessions are cleared with their OAuth tokens revoked; a password reset returns its
+    /// link to the agent rather than e-mailing it.
+    ///
+    /// # Errors
+    /// [`Reason::InvalidInput`] when `kind` is [`ActionKind::RemoveFactor`] and no factor is given.
+    pub fn new(kind: ActionKind, factor: Option<FactorId>) -> Result<Self, Denial> {
+        if kind == ActionKind::RemoveFactor && factor.is_none() {
+            return Err(Denial::new(Reason::InvalidInput));
+        }
+        Ok(Self {
+            kind,
+            factor: factor.filter(|_| kind == ActionKind::RemoveFactor),
+            send_email: false,
+            revoke_oauth_tokens: true,
+        })
+    }
+
+    /// The action asked for.
+    #[must_use]
+    pub fn kind(&self) -> ActionKind {
+        self.kind
+    }
+
+    /// The factor to remove, for [`ActionKind::RemoveFactor`].
+    #[must_use]
+    pub fn factor(&self) -> Option<&FactorId> {
+        self.factor.as_ref()
+    }
+}
+
+impl From<Action> for ActionRequest {
+    /// Keeps what the agent may choose (e-mailing a reset link, keeping OAuth tokens, the factor to remove) and
+    /// drops what policy decides (a Temporary Access Pass's terms).
+    fn from(action: Action) -> Self {
+        let mut r = Self {
+            kind: action.kind(),
+            factor: None,
+            send_email: false,
+            revoke_oauth_tokens: true,
+        };
+        match action {
+            Action::ClearSessions {
+                revoke_oauth_tokens,
+            } => r.revoke_oauth_tokens = revoke_oauth_tokens,
+            Action::ResetPassword { send_email } => r.send_email = send_email,
+            Action::RemoveFactor(f) => r.factor = Some(f),
+            _ => {}
+        }
+        r
+    }
+}
+
+impl Engine {
+    /// The action the IdP is asked to run for `req`, on policy's terms.
+    ///
+    /// # Errors
+    /// [`Reason::InvalidInput`] for a factor removal without a factor (only a hand-built request can be one),
+    /// [`Reason::Unsupported`] for an action kind this engine does not know.
+    pub(crate) fn terms(&self, req: &ActionRequest) -> Result<Action, Reason> {
+        Ok(match req.kind {
+            ActionKind::ClearSessions => Action::ClearSessions {
+                revoke_oauth_tokens: req.revoke_oauth_tokens,
+            },
+            ActionKind::ResetPassword => Action::ResetPassword {
+                send_email: req.send_email,
+            },
+            ActionKind::ExpirePassword => Action::ExpirePassword,
+            ActionKind::Unlock => Action::Unlock,
+            ActionKind::ResetFactors => Action::ResetFactors,
+            ActionKind::RemoveFactor => {
+                Action::RemoveFactor(req.factor.clone().ok_or(Reason::InvalidInput)?)
+            }
+            // Policy, not the client, decides the terms of a Temporary Access Pass.
+            ActionKind::IssueTemporaryAccessPass => {
+                let tap = self.policy.temporary_access_pass();
+                Action::IssueTemporaryAccessPass {
+                    lifetime_minutes: tap.lifetime_minutes,
+                    one_time: tap.one_time,
+                }
+            }
+            ActionKind::Suspend => Action::Suspend,
+            ActionKind::Unsuspend => Action::Unsuspend,
+            _ => return Err(Reason::Unsupported),
+        })
+    }
+
+    /// Runs a high-risk action on a caller, only under a live grant for this agent and this caller.
+    ///
+    /// Order: role, IdP capability, protection, the action's terms, grant (same agent, same caller, unexpired,
+    /// covering the action; consumed atomically when single-use), audit intent (durable; no intent, no action),
+    /// the action, audit outcome. A failed IdP call is never retried here (lifecycle calls are not idempotent).
+    ///
+    /// # Errors
+    /// Every refusal reason of the grant rules, [`Reason::AuditUnavailable`], [`Reason::IdpError`].
+    pub async fn perform_action(
+        &self,
+        agent: &Agent,
+        ctx: &RequestContext,
+        subject: &SubjectId,
+        request: impl Into<ActionRequest>,
+    ) -> Result<ActionOutcome, Denial> {
+        let request = request.into();
+        let kind = request.kind();
+        let target = self.pseudo.subject(subject);
+        let c = Call::new(agent, ctx).about(target.clone()).action(kind);
+        self.authorize(&c, Permission::Act(kind)).await?;
+        self.refuse_self(&c, subject).await?;
+        if !self.ports.idp.capabilities().actions.contains(&kind) {
+            return Err(self.deny(&c, Reason::Unsupported).await);
+        }
+        let groups = self
+            .idp_or_deny(&c, self.ports.idp.groups(subject).await)
+            .await?;
+        if self.policy.is_protected(&groups) {
+            return Err(self.deny(&c, Reason::ProtectedTarget).await);
+        }
+        let action = match self.terms(&request) {
+            Ok(a) => a,
+            Err(reason) => return Err(self.deny(&c, reason).await),
+        };
+        let now = self.now();
+        // One atomic step decides and spends: no find-then-take here, so two requests can never both act.
+        let grant = match self
+            .ports
+            .grants
+            .consume(&agent.pseudo, &target, kind, now)
+            .await
+        {
+            Ok(GrantConsumption::Consumed(g)) => Grant::from_store(g),
+            Ok(GrantConsumption::AlreadyUsed) => {
+                return Err(self.deny(&c, Reason::GrantUsed).await);
+            }
+            Ok(GrantConsumption::Expired) => {
+                return Err(self.deny(&c, Reason::GrantExpired).await);
+            }
+            Ok(GrantConsumption::DoesNotCover) => {
+                return Err(self.deny(&c, Reason::GrantDoesNotCoverAction).await);
+            }
+            Ok(_) | Err(_) => return Err(self.deny(&c, Reason::NoLiveGrant).await),
+        };
+        // Defence in depth: the store is keyed by agent and caller and checked expiry and cover, but the grant
+        // itself decides too. A grant that fails here stays spent (fail closed).
+        if let Err(reason) = grant.admits(&agent.pseudo, &target, &self.tenant, kind, now) {
+            return Err(self.deny(&c, reason).await);
+        }
+        if let Err(d) = self
+            .must_append(
+                &c,
+                self.event(&c, EventKind::ActionIntent, Outcome::Pending),
+            )
+            .await
+        {
+            // Nothing ran: give the grant back (only if its "used" marker is still ours). If even that fails the
+            // grant stays spent: the agent verifies again, which is the safe side.
+            if grant.single_use() {
+                let ttl = store_ttl(grant.expires_at() - now);
+                self.ports
+                    .grants
+                    .restore(grant.record(), ttl)
+                    .await
+                    .unwrap_or(false);
+            }
+            return Err(d);
+        }
+        match self.ports.idp.execute(subject, &action).await {
+            Ok(receipt) => {
+                self.record(self.event(&c, EventKind::ActionOutcome, Outcome::Success))
+                    .await;
+                let usage_recorded = self.record_usage(agent, UsageKind::Action, now).await;
+                Ok(ActionOutcome {
+                    receipt,
+                    usage_recorded,
+                })
+            }
+            Err(e) => {
+                let reason = match e {
+                    PortError::Unsupported => Reason::Unsupported,
+                    PortError::InvalidState => Reason::InvalidState,
+                    _ => Reason::IdpError,
+                };
+                let b = self
+                    .event(&c, EventKind::ActionOutcome, Outcome::Failed)
+                    .reason(reason)
+                    .detail(upstream_detail(&e));
+                self.record(b).await;
+                Err(Denial::new(reason))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_factor_removal_needs_its_factor_and_other_actions_ignore_one() {
+        assert_eq!(
+            ActionRequest::new(ActionKind::RemoveFactor, None).unwrap_err(),
+            Denial::new(Reason::InvalidInput)
+        );
+        let f = FactorId::parse("f1").unwrap();
+        let r = ActionRequest::new(ActionKind::RemoveFactor, Some(f.clone())).unwrap();
+        assert_eq!(r.factor(), Some(&f));
+        let r = ActionRequest::new(ActionKind::Unlock, Some(f)).unwrap();
+        assert_eq!((r.kind(), r.factor()), (ActionKind::Unlock, None));
+    }
+
+    #[test]
+    fn an_action_keeps_the_agents_choices_and_drops_policys_terms() {
+        let r = ActionRequest::from(Action::ResetPassword { send_email: true });
+        assert!(r.send_email);
+        let r = ActionRequest::from(Action::ClearSessions {
+            revoke_oauth_tokens: false,
+        });
+        assert!(!r.revoke_oauth_tokens);
+        let tap = ActionRequest::from(Action::IssueTemporaryAccessPass {
+            lifetime_minutes: 100_000,
+            one_time: false,
+        });
+        assert_eq!(
+            tap,
+            ActionRequest::new(ActionKind::IssueTemporaryAccessPass, None).unwrap()
+        );
+    }
+}

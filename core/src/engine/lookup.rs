@@ -1,0 +1,197 @@
+//! Finding a caller and showing the agent what they may do: search, the caller card, and `explain`.
+//! Each is a lookup: authorized, counted against the agent's hourly quota, and audited.
+
+use super::call::Call;
+use super::views::{ActionView, CallerCard, FactorView, GrantView, grant_view};
+use super::{Agent, Engine, RequestContext};
+use crate::assurance;
+use crate::denial::Denial;
+use crate::policy::{Explanation, FactorChoice, Permission, TargetClass};
+use crate::verification::Grant;
+use fctr_ports::{
+    ActionKind, EventKind, FactorKind, FactorStatus, Outcome, PseudoId, Reason, SubjectId,
+    UserQuery, UserRecord,
+};
+
+/// Most search results returned.
+const SEARCH_LIMIT: usize = 20;
+
+impl Engine {
+    /// Searches for callers.
+    ///
+    /// # Errors
+    /// Role, rate-limit, IdP and audit denials.
+    pub async fn search(
+        &self,
+        agent: &Agent,
+        ctx: &RequestContext,
+        query: &UserQuery,
+    ) -> Result<Vec<UserRecord>, Denial> {
+        let c = Call::new(agent, ctx);
+        self.authorize(&c, Permission::Lookup).await?;
+        self.lookup_quota(&c).await?;
+        let users = self
+            .idp_or_deny(&c, self.ports.idp.find_users(query, SEARCH_LIMIT).await)
+            .await?;
+        self.must_append(&c, self.event(&c, EventKind::Lookup, Outcome::Success))
+            .await?;
+        Ok(users)
+    }
+
+    /// Builds the caller card: account, factors with assurance and acceptance, risk facts, and per action what
+    /// policy requires.
+    ///
+    /// # Errors
+    /// Role, rate-limit, not-found, IdP and audit denials.
+    pub async fn lookup(
+        &self,
+        agent: &Agent,
+        ctx: &RequestContext,
+        subject: &SubjectId,
+    ) -> Result<CallerCard, Denial> {
+        let target = self.pseudo.subject(subject);
+        let c = Call::new(agent, ctx).about(target.clone());
+        let role = self.authorize(&c, Permission::Lookup).await?;
+        self.lookup_quota(&c).await?;
+        let idp = &self.ports.idp;
+        let fetched = futures::future::try_join4(
+            idp.get_user(subject),
+            idp.list_factors(subject),
+            idp.groups(subject),
+            idp.risk_facts(subject),
+        )
+        .await;
+        let (user, factors, groups, risk) = self.idp_or_deny(&c, fetched).await?;
+        self.must_append(&c, self.event(&c, EventKind::Lookup, Outcome::Success))
+            .await?;
+
+        let caps = idp.capabilities();
+        let class = self.policy.classify(&groups);
+        let protected = self.policy.is_protected(&groups);
+        let active_kinds: Vec<FactorKind> = factors
+            .iter()
+            .filter(|f| f.status == FactorStatus::Active)
+            .map(|f| f.kind.clone())
+            .collect();
+        let recommended_factor = if protected {
+            None
+        } else {
+            self.policy
+                .choose_factor(&FactorChoice::new(class, &caps, &factors), None)
+                .ok()
+                .map(|f| f.id.clone())
+        };
+        let factor_views = factors
+            .into_iter()
+            .map(|info| {
+                let check = if info.status == FactorStatus::Active {
+                    self.policy
+                        .check_factor(class, &info.kind, &active_kinds, &caps)
+                        .map_err(|r| r.reason())
+                } else {
+                    Err(Reason::FactorNotEnrolled)
+                };
+                FactorView {
+                    assurance: assurance::classify(&info.kind).label(),
+                    accepted: check.is_ok() && !protected,
+                    refusal: if protected {
+                        Some(Reason::ProtectedTarget)
+                    } else {
+                        check.err()
+                    },
+                    info,
+                }
+            })
+            .collect();
+        let grant = self.live_grant(&agent.pseudo, &target).await;
+        let actions = ActionKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let permitted = self.policy.permits(role, Permission::Act(kind));
+                let supported = caps.actions.contains(&kind);
+                let available_now = permitted
+                    && supported
+                    && !protected
+                    && grant.as_ref().is_some_and(|g| g.actions.contains(&kind));
+                ActionView {
+                    kind,
+                    permitted_for_role: permitted,
+                    supported,
+                    available_now,
+                    explanation: self.policy.explain(
+                        Some(role),
+                        kind,
+                        class,
+                        protected,
+                        Some(&caps),
+                    ),
+                }
+            })
+            .collect();
+        Ok(CallerCard {
+            user,
+            factors: factor_views,
+            risk,
+            class,
+            protected,
+            actions,
+            grant,
+            recommended_factor,
+        })
+    }
+
+    /// The agent's live grant for this caller, as shown on the card. A store that cannot be read shows none: the
+    /// card is advice, and the action itself checks the grant again.
+    async fn live_grant(&self, agent: &PseudoId, target: &PseudoId) -> Option<GrantView> {
+        let g = self
+            .ports
+            .grants
+            .find_grant(agent, target)
+            .await
+            .ok()
+            .flatten()?;
+        if self.now() >= g.expires_at {
+            return None;
+        }
+        Some(grant_view(&Grant::from_store(g)))
+    }
+
+    /// Explains what an action on a caller would require and why, for this agent (or for a role by name, with
+    /// no agent, from the command line).
+    ///
+    /// # Errors
+    /// IdP denials when a subject is given and its groups cannot be read.
+    pub async fn explain(
+        &self,
+        agent: &Agent,
+        ctx: &RequestContext,
+        subject: Option<&SubjectId>,
+        action: ActionKind,
+    ) -> Result<Explanation, Denial> {
+        let caps = self.ports.idp.capabilities();
+        let (class, protected) = match subject {
+            None => (TargetClass::Standard, false),
+            Some(id) => {
+                // About a real caller it says whether they are privileged or protected: a lookup, so it is
+                // authorized, rate-limited and audited like one (no quiet oracle).
+                let c = Call::new(agent, ctx)
+                    .about(self.pseudo.subject(id))
+                    .action(action);
+                self.authorize(&c, Permission::Lookup).await?;
+                self.lookup_quota(&c).await?;
+                let groups = self
+                    .idp_or_deny(&c, self.ports.idp.groups(id).await)
+                    .await?;
+                self.must_append(&c, self.event(&c, EventKind::Lookup, Outcome::Success))
+                    .await?;
+                (
+                    self.policy.classify(&groups),
+                    self.policy.is_protected(&groups),
+                )
+            }
+        };
+        Ok(self
+            .policy
+            .explain(self.role_of(agent), action, class, protected, Some(&caps)))
+    }
+}

@@ -1,0 +1,251 @@
+//! The use cases. Each one: authorize (role), apply policy, call ports, append the audit event, return a typed
+//! result. Every refusal is a [`Denial`] and is itself audited. Any error is a denial (fail closed).
+//!
+//! One file per use case (on the model of mini-redis `src/cmd/`), each its own `impl Engine` block:
+//!
+//! | file | use cases |
+//! |---|---|
+//! | `sign_in.rs` | [`Engine::sign_in`], [`Engine::resolve_agent`], [`Engine::restore_agent`], sign-out, edge denials, policy announcement |
+//! | `agent_check.rs` | [`Engine::recheck_agent`] |
+//! | `lookup.rs` | [`Engine::search`], [`Engine::lookup`], [`Engine::explain`] |
+//! | `verify.rs` | [`Engine::begin_verification`], [`Engine::continue_verification`], [`Engine::poll_verification`], [`Engine::submit_code`] |
+//! | `act.rs` | [`Engine::perform_action`] with the [`ActionRequest`] a shell passes |
+//! | `audit_view.rs` | [`Engine::audit_view`] |
+//! | `retention.rs` | [`Engine::purge_expired`] |
+//!
+//! Shared steps, `pub(crate)`: `call.rs` (the [`call::Call`] context every audit event of a call is built from,
+//! authorization, denials), `rate.rs` (the rate scopes and lockout), `usage.rs` (the usage ledger with its
+//! hold-and-retry), `views.rs` (what shells are shown).
+//!
+//! # Durations
+//! The public API of this crate uses one duration type, [`chrono::Duration`]: every duration here is added to or
+//! subtracted from a [`DateTime<Utc>`] from the [`Clock`] port (windows, grant lifetimes, retention cut-offs,
+//! a retry time), which chrono does directly, and embedders already write `Duration::days(30)` for
+//! [`Retention`] and read [`crate::policy::Policy::verification_window`]. `std::time::Duration` appears only
+//! where the ports take it (store TTLs, rate-limit rules), converted in one private helper.
+
+use crate::denial::Denial;
+use crate::policy::Policy;
+use crate::pseudonym::Pseudonymizer;
+use chrono::{DateTime, Utc};
+use fctr_ports::{
+    AgentId, AuditLog, Capabilities, Clock, GrantStore, IdentityProvider, PseudoId, RateLimiter,
+    RequestId, TenantId, UsageLedger, UsageRecord,
+};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+mod act;
+mod agent_check;
+mod audit_view;
+mod builder;
+pub(crate) mod call;
+mod lookup;
+pub(crate) mod rate;
+mod retention;
+mod sign_in;
+mod usage;
+mod verify;
+mod views;
+
+pub use act::ActionRequest;
+pub use audit_view::{AuditRow, AuditViewQuery};
+pub use builder::{EngineBuilder, MissingPart};
+pub use views::{ActionOutcome, ActionView, CallerCard, FactorView, GrantView, VerificationView};
+
+/// How long a verification record or grant outlives its window in the store (so late polls see "expired", not
+/// "missing").
+const RECORD_GRACE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A store TTL: what is left of `d` (nothing when it is negative), plus [`RECORD_GRACE`].
+fn store_ttl(d: chrono::Duration) -> std::time::Duration {
+    d.to_std().unwrap_or(std::time::Duration::ZERO) + RECORD_GRACE
+}
+
+/// The ports the engine talks through.
+///
+/// Not `#[non_exhaustive]`: embedders and tests build it as a literal; [`Engine::builder`] is the way that
+/// survives a new port.
+#[derive(Clone)]
+pub struct Ports {
+    /// The identity provider.
+    pub idp: Arc<dyn IdentityProvider>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditLog>,
+    /// The usage ledger.
+    pub usage: Arc<dyn UsageLedger>,
+    /// Verifications and grants.
+    pub grants: Arc<dyn GrantStore>,
+    /// Rate limits.
+    pub rate: Arc<dyn RateLimiter>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// How long records are kept.
+///
+/// Not `#[non_exhaustive]`: configuration code builds it field by field; a new store would add a field with a
+/// default through `..Retention::default()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Audit events (default 30 days).
+    pub audit: chrono::Duration,
+    /// Usage records (default 3 years).
+    pub usage: chrono::Duration,
+    /// Runtime log files, where a file sink is configured (default 1 day).
+    pub runtime_logs: chrono::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            audit: chrono::Duration::days(30),
+            usage: chrono::Duration::days(3 * 365),
+            runtime_logs: chrono::Duration::days(1),
+        }
+    }
+}
+
+/// A signed-in agent: identity, pseudonym and role (if policy gives one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    id: AgentId,
+    pseudo: PseudoId,
+    role: Option<String>,
+}
+
+impl Agent {
+    /// The agent's identity.
+    #[must_use]
+    pub fn id(&self) -> &AgentId {
+        &self.id
+    }
+
+    /// The agent's pseudonym.
+    #[must_use]
+    pub fn pseudonym(&self) -> &PseudoId {
+        &self.pseudo
+    }
+
+    /// The role name, if policy gives one.
+    #[must_use]
+    pub fn role(&self) -> Option<&str> {
+        self.role.as_deref()
+    }
+}
+
+/// Where a request came from.
+///
+/// Not `#[non_exhaustive]`: shells build it as a literal from their request; [`RequestContext::new`] is the
+/// constructor that will keep working when a field is added.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The request id.
+    pub request_id: Option<RequestId>,
+    /// The client address (truncated before it reaches the audit log).
+    pub client_ip: Option<IpAddr>,
+}
+
+impl RequestContext {
+    /// A context with a request id and a client address.
+    #[must_use]
+    pub fn new(request_id: Option<RequestId>, client_ip: Option<IpAddr>) -> Self {
+        Self {
+            request_id,
+            client_ip,
+        }
+    }
+}
+
+/// The fctr engine.
+pub struct Engine {
+    ports: Ports,
+    policy: Arc<Policy>,
+    pseudo: Pseudonymizer,
+    tenant: TenantId,
+    retention: Retention,
+    /// Usage records the ledger refused, waiting to be written (counts merged per row).
+    pending_usage: std::sync::Mutex<Vec<UsageRecord>>,
+    /// After-the-fact audit events the log refused (see [`Engine::unrecorded_events`]).
+    unrecorded: AtomicU64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine for one tenant.
+    #[must_use]
+    pub fn new(ports: Ports, policy: Arc<Policy>, pseudo: Pseudonymizer, tenant: TenantId) -> Self {
+        Self {
+            ports,
+            policy,
+            pseudo,
+            tenant,
+            retention: Retention::default(),
+            pending_usage: std::sync::Mutex::new(Vec::new()),
+            unrecorded: AtomicU64::new(0),
+        }
+    }
+
+    /// Overrides the retention periods.
+    #[must_use]
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// The pseudonymizer (for shells that pseudonymize identifiers before logging them).
+    #[must_use]
+    pub fn pseudonymizer(&self) -> &Pseudonymizer {
+        &self.pseudo
+    }
+
+    /// The tenant.
+    #[must_use]
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The identity provider's capabilities.
+    #[must_use]
+    pub fn capabilities(&self) -> Capabilities {
+        self.ports.idp.capabilities()
+    }
+
+    /// The retention periods.
+    #[must_use]
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// How many after-the-fact audit events (outcomes, results, refusals: things that already happened) the audit
+    /// log refused since start. A metric and a readiness signal: non-zero means the log is failing. Events that
+    /// must be durable before something happens (intents, challenges) are never counted here: their failure
+    /// refuses the request instead.
+    #[must_use]
+    pub fn unrecorded_events(&self) -> u64 {
+        self.unrecorded.load(Ordering::Relaxed)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.ports.clock.now()
+    }
+}
+
+/// A rate-limit key failed to parse: a pseudonym that does not fit a key, which fails closed.
+fn bad_key(_: fctr_ports::IdError) -> Denial {
+    Denial::new(fctr_ports::Reason::InvalidInput)
+}

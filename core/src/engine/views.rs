@@ -1,0 +1,157 @@
+//! What the engine shows shells: typed views of grants, verifications, caller cards and action outcomes.
+//!
+//! Only the engine builds them, so each is `#[non_exhaustive]`: a field added later breaks no shell.
+
+use super::Engine;
+use crate::assurance;
+use crate::policy::{Explanation, TargetClass};
+use crate::verification::Grant;
+use chrono::{DateTime, Utc};
+use fctr_ports::{
+    ActionKind, ActionReceipt, FactorId, FactorInfo, FactorKind, Reason, RiskFacts, UserRecord,
+    VerificationId, VerificationRecord, VerificationStatus,
+};
+use std::collections::BTreeSet;
+
+/// A live grant, as shown to the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrantView {
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Whether one action consumes it.
+    pub single_use: bool,
+    /// Actions it allows.
+    pub actions: BTreeSet<ActionKind>,
+    /// Factor kinds verified.
+    pub factors: Vec<FactorKind>,
+    /// The assurance wording ("AAL2-capable authenticator verified").
+    pub assurance: &'static str,
+}
+
+/// A verification, as shown to the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerificationView {
+    /// Its id.
+    pub id: VerificationId,
+    /// Where it stands.
+    pub status: VerificationStatus,
+    /// The factor kind of the outstanding challenge.
+    pub factor: Option<FactorKind>,
+    /// The number the caller must pick (number matching).
+    pub number: Option<u16>,
+    /// When the outstanding challenge expires.
+    pub challenge_expires_at: Option<DateTime<Utc>>,
+    /// When the verification window closes.
+    pub expires_at: DateTime<Utc>,
+    /// Distinct factors approved.
+    pub approved: u8,
+    /// Distinct factors required.
+    pub required: u8,
+    /// The grant, once verified.
+    pub grant: Option<GrantView>,
+    /// Why it ended, if it ended without success.
+    pub reason: Option<Reason>,
+}
+
+/// One enrolled factor on the caller card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FactorView {
+    /// The factor.
+    pub info: FactorInfo,
+    /// Its assurance class, in words.
+    pub assurance: &'static str,
+    /// Whether policy accepts it for this caller now.
+    pub accepted: bool,
+    /// Why not, if not.
+    pub refusal: Option<Reason>,
+}
+
+/// One action on the caller card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ActionView {
+    /// The action.
+    pub kind: ActionKind,
+    /// The agent's role allows it.
+    pub permitted_for_role: bool,
+    /// The IdP can do it.
+    pub supported: bool,
+    /// A live grant covers it right now.
+    pub available_now: bool,
+    /// What policy requires, and why.
+    pub explanation: Explanation,
+}
+
+/// What an agent sees about a caller. Holds personal data (in [`fctr_ports::Pii`]) for the agent's view only.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CallerCard {
+    /// The account.
+    pub user: UserRecord,
+    /// Enrolled factors with assurance and acceptance.
+    pub factors: Vec<FactorView>,
+    /// Risk facts.
+    pub risk: RiskFacts,
+    /// Standard or privileged.
+    pub class: TargetClass,
+    /// In a protected group: no action may touch it.
+    pub protected: bool,
+    /// Actions and what each requires.
+    pub actions: Vec<ActionView>,
+    /// The agent's live grant for this caller, if any.
+    pub grant: Option<GrantView>,
+    /// The factor policy would challenge first.
+    pub recommended_factor: Option<FactorId>,
+}
+
+/// What an action returned.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ActionOutcome {
+    /// The adapter's receipt; may carry a one-time secret to show once.
+    pub receipt: ActionReceipt,
+    /// Whether the action's usage record is durable in the ledger. `false` means the ledger refused it even after
+    /// retries: it is held in memory and retried by the next write or [`Engine::flush_usage`] (see
+    /// [`Engine::pending_usage`]), never dropped silently.
+    pub usage_recorded: bool,
+}
+
+/// A grant as the agent sees it.
+pub(crate) fn grant_view(g: &Grant) -> GrantView {
+    GrantView {
+        expires_at: g.expires_at(),
+        single_use: g.single_use(),
+        actions: g.actions().clone(),
+        factors: g.factors().to_vec(),
+        assurance: assurance::verified_label(g.factors()),
+    }
+}
+
+impl Engine {
+    /// A verification as the agent sees it, with the grant it minted if that is still live.
+    pub(crate) fn view(&self, rec: &VerificationRecord, grant: Option<&Grant>) -> VerificationView {
+        let reason = match rec.status {
+            VerificationStatus::Rejected => Some(Reason::ChallengeRejected),
+            VerificationStatus::Expired => Some(Reason::VerificationExpired),
+            VerificationStatus::Failed => Some(Reason::IdpError),
+            _ => None,
+        };
+        let distinct: BTreeSet<&FactorKind> = rec.approved.iter().map(|a| &a.kind).collect();
+        let ticket = rec.challenge.as_ref().and_then(|c| c.ticket.as_ref());
+        VerificationView {
+            id: rec.id,
+            status: rec.status,
+            factor: rec.challenge.as_ref().map(|c| c.kind.clone()),
+            number: ticket.and_then(|t| t.number),
+            challenge_expires_at: ticket.map(|t| t.expires_at),
+            expires_at: rec.expires_at,
+            approved: u8::try_from(distinct.len()).unwrap_or(u8::MAX),
+            required: rec.required_factors,
+            grant: grant.map(grant_view),
+            reason,
+        }
+    }
+}
