@@ -2,7 +2,6 @@
 //! names a key we do not have (key rotation), and the scheduled refresh. At most one refetch runs at a time;
 //! concurrent misses wait for it and reuse its result.
 
-#[allow(clippy::wildcard_imports)]
 // the relying party's own vocabulary, split out for length only
 use super::*;
 

@@ -1,7 +1,6 @@
 //! Retention in the writer: purging old usage months and the old prefix of each audit chain (moving its
 //! anchor), then shrinking the WAL so purged rows do not linger.
 
-#[allow(clippy::wildcard_imports)] // the writer's own vocabulary, split out for length only
 use super::*;
 
 impl Writer {
