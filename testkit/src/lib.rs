@@ -24,3 +24,6 @@ mod common;
 pub mod contract;
 pub mod entra;
 pub mod okta;
+pub mod scripted;
+
+pub use scripted::{IdpMethod, ScriptedIdp, ScriptedUser};
