@@ -346,3 +346,74 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn each_env_file_pair_reads_into_one_secret_source() {
+        let text = "[okta]\norg_url = \"https://acme.okta.com\"\napi_token_env = \"T\"\n\
+                    [sign_in]\nissuer = \"https://acme.okta.com\"\nclient_id = \"0oa1\"\nclient_secret_file = \"/s\"\n\
+                    [pseudonymization]\nkey_id = \"k1\"\nkey_env = \"K\"\n\
+                    [audit]\nsqlite_path = \"/a\"\ncheckpoint_key_file = \"/c\"\n";
+        let c = Config::parse(text, Path::new("x.toml")).unwrap();
+        let okta = c.okta.as_ref().unwrap();
+        assert!(matches!(&okta.api_token, Some(SecretSource::Env(v)) if v == "T"));
+        let s = c.sign_in.as_ref().unwrap();
+        assert!(matches!(&s.client_secret, Some(SecretSource::File(p)) if p == Path::new("/s")));
+        let p = c.pseudonymization.as_ref().unwrap();
+        assert!(matches!(&p.key, Some(SecretSource::Env(v)) if v == "K"));
+        let a = c.audit.as_ref().unwrap();
+        assert!(matches!(&a.checkpoint_key, Some(SecretSource::File(p)) if p == Path::new("/c")));
+    }
+
+    #[test]
+    fn both_keys_of_a_pair_are_refused_with_the_position() {
+        let text = "[pseudonymization]\nkey_id = \"k1\"\nkey_env = \"K\"\nkey_file = \"/k\"\n";
+        let e = Config::parse(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key_env or key_file, not both"), "{e}");
+        assert!(e.contains("line "), "{e}");
+        let text = "[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\n[entra.connector]\n\
+                    client_secret_env = \"S\"\nclient_secret_file = \"/s\"\n";
+        let e = Config::parse(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("client_secret_env or client_secret_file, not both"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn stack_parts_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "k".repeat(40)).unwrap();
+        let c = Config::parse(
+            &format!(
+                "[server]\ntenant = \"acme\"\n[pseudonymization]\nkey_id = \"k1\"\nkey_file = \"{}\"\n\
+                 [retention]\naudit_days = 7\n",
+                key.display()
+            ),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.tenant().unwrap().as_str(), "acme");
+        assert!(c.pseudonymizer().is_ok());
+        assert_eq!(c.retention.retention().audit, chrono::Duration::days(7));
+        assert_eq!(Config::default().tenant().unwrap().as_str(), "default");
+        let e = c.idp_adapter().err().unwrap().to_string();
+        assert!(e.contains("okta, entra: missing"), "{e}");
+        std::fs::write(&key, "short").unwrap();
+        let e = c.pseudonymizer().err().unwrap().to_string();
+        assert!(
+            e.contains("pseudonymization.key: must be at least 32 bytes"),
+            "{e}"
+        );
+        assert!(!e.contains("short"), "{e}");
+    }
+}
