@@ -1,20 +1,20 @@
 //! Embedding the fctr engine: in-memory ports, a scripted identity provider, and the whole flow of one call.
 //!
-//! Run it with `cargo run -p fctr-core --example embed_engine`. Replace `ScriptedIdp` with `fctr_okta::OktaAdapter`
-//! (or your own `IdentityProvider`) and `MemoryAuditLog` with `fctr_sqlite::SqliteStore` for a real deployment.
+//! Run it with `cargo run -p fctr-core --example embed_engine`. Replace `ScriptedIdp` (a test double from
+//! `fctr-testkit`) with `fctr_okta::OktaAdapter` (or your own `IdentityProvider`) and `MemoryAuditLog` with
+//! `fctr_sqlite::SqliteStore` for a real deployment, or let `fctr_wiring::Stack::from_config` build all of it from
+//! the deployment configuration file.
 #![allow(clippy::print_stdout)]
 
 use fctr_core::policy::Policy;
 use fctr_core::{ActionRequest, Engine, Pseudonymizer, RequestContext};
-use fctr_memory::{
-    MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger, ScriptedIdp,
-    ScriptedUser,
-};
+use fctr_memory::{MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger};
 use fctr_ports::{
     AccountStatus, ActionKind, AgentId, AuditLog, AuditQuery, ExposeSecret, FactorId, FactorInfo,
     FactorKind, FactorStatus, KeyId, Pii, RiskFacts, SecretString, SubjectId, SystemClock,
     TenantId, UserQuery, UserRecord,
 };
+use fctr_testkit::{ScriptedIdp, ScriptedUser};
 use std::error::Error;
 use std::sync::Arc;
 

@@ -1,28 +1,34 @@
-//! The deployment configuration: the portal's own file and parser ([`fctr_portal::config::Config`]), and what
-//! the CLI builds from it (the Okta or Entra adapter, the audit store path, the policy, the pseudonymizer, the
-//! tenant).
+//! The deployment configuration: the file both shells read ([`fctr_wiring::config::Config`]), and what the CLI
+//! builds from it (the Okta or Entra adapter, the audit store path, the policy, the pseudonymizer, the tenant),
+//! with the CLI's own error messages and next steps.
 //!
 //! The CLI needs only some sections (`[okta]` or `[entra]`, `[audit]`, `[policy]`, `[pseudonymization]`,
 //! `[server] tenant`); it checks those where it uses them rather than calling the portal's `validate`, which also
 //! requires the portal-only `[sign_in]` and `[server] public_url`.
 //!
-//! The Entra adapter comes from the `[entra]` section through the portal's own builder
-//! ([`fctr_portal::config::EntraSection::adapter`]: one parser, one set of rules), or from flags for an ad-hoc
-//! `fctr contract-test --provider entra --base-url` run ([`entra_adapter`]).
+//! The Entra adapter comes from the `[entra]` section through the wiring's builder
+//! ([`fctr_wiring::config::EntraSection::adapter`]: one parser, one set of rules, the portal's too), or from
+//! flags for an ad-hoc `fctr contract-test --provider entra --base-url` run ([`entra_adapter`]).
 
 use crate::{Fail, Globals};
 use fctr_core::Pseudonymizer;
 use fctr_core::policy::Policy;
-use fctr_entra::{EntraAdapter, EntraConfig, EntraCredential};
+use fctr_entra::EntraAdapter;
+#[cfg(feature = "demo")]
+use fctr_entra::{EntraConfig, EntraCredential};
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig};
-use fctr_portal::config::{Config, EntraSection, IdpSection, OktaSection, read_secret};
 use fctr_ports::{KeyId, SecretString, TenantId};
+use fctr_wiring::config::{
+    Config, ConfigError, EntraSection, IdpSection, OktaSection, read_secret,
+};
 use std::path::{Path, PathBuf};
 use url::Url;
 
 /// The environment variable an ad-hoc run reads the SSWS token from, unless `--api-token-env` names another.
 pub(crate) const DEFAULT_TOKEN_ENV: &str = "FCTR_OKTA_TOKEN";
 
+// Only `fctr contract-test` (feature `demo`) uses it.
+#[cfg(feature = "demo")]
 /// The environment variable the Entra client secret is read from, unless `--client-secret-env` names another.
 pub(crate) const DEFAULT_ENTRA_SECRET_ENV: &str = "FCTR_ENTRA_CLIENT_SECRET";
 
@@ -70,7 +76,7 @@ pub(crate) fn checkpoint_key(
     file: Option<&Path>,
     g: &Globals,
 ) -> Result<Option<SecretString>, Fail> {
-    let fail = |e: fctr_portal::config::ConfigError| {
+    let fail = |e: ConfigError| {
         Fail::usage(
             format!("checkpoint key: {e}"),
             "give the portal's [audit] checkpoint key: --checkpoint-key-file FILE or --checkpoint-key-env VAR",
@@ -82,35 +88,47 @@ pub(crate) fn checkpoint_key(
             .map_err(fail);
     }
     match load_opt(g)?.and_then(|(_, c)| c.audit) {
-        Some(a) if a.checkpoint_key_env.is_some() || a.checkpoint_key_file.is_some() => {
-            a.checkpoint_key().map(Some).map_err(fail)
-        }
+        Some(a) if a.checkpoint_key.is_some() => a.checkpoint_key().map(Some).map_err(fail),
         _ => Ok(None),
     }
 }
 
 /// Whether a URL points at this machine (a fake IdP started by `fctr mock-idp`).
 pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+    fctr_wiring::config::is_loopback(url)
+}
+
+/// The fake Okta's documented default token, for a loopback URL (`fctr mock-idp okta`); none in a build without
+/// the `demo` feature (no testkit, no fixture credentials).
+#[cfg(feature = "demo")]
+fn fake_okta_token() -> Option<&'static str> {
+    Some(fctr_testkit::okta::DEFAULT_API_TOKEN)
+}
+
+#[cfg(not(feature = "demo"))]
+fn fake_okta_token() -> Option<&'static str> {
+    None
+}
+
+/// The fake Entra's documented default client secret, as [`fake_okta_token`].
+#[cfg(feature = "demo")]
+fn fake_entra_secret() -> Option<&'static str> {
+    Some(fctr_testkit::entra::DEFAULT_CLIENT_SECRET)
 }
 
 /// The SSWS token for an ad-hoc run (`--okta-url` / `--base-url`): from `var` (default `FCTR_OKTA_TOKEN`). A
-/// loopback URL without the variable set gets the fake Okta's documented default token.
+/// loopback URL without the variable set gets the fake Okta's documented default token (in a build with the
+/// `demo` feature).
 pub(crate) fn ad_hoc_token(var: Option<&str>, url: &Url) -> Result<SecretString, Fail> {
     let name = var.unwrap_or(DEFAULT_TOKEN_ENV);
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_owned())),
-        _ if var.is_none() && is_loopback(url) => {
+        _ if var.is_none() && is_loopback(url) && fake_okta_token().is_some() => {
             eprintln!(
                 "note: {name} is not set; using the fake Okta's default token (for `fctr mock-idp okta` only)"
             );
             Ok(SecretString::from(
-                fctr_testkit::okta::DEFAULT_API_TOKEN.to_owned(),
+                fake_okta_token().unwrap_or_default().to_owned(),
             ))
         }
         _ => Err(Fail::usage(
@@ -125,16 +143,17 @@ pub(crate) fn ad_hoc_token(var: Option<&str>, url: &Url) -> Result<SecretString,
 
 /// The Entra app's client secret for an ad-hoc run: from `var` (default `FCTR_ENTRA_CLIENT_SECRET`). A loopback
 /// URL without the variable set gets the fake Entra's documented default secret.
+#[cfg(feature = "demo")]
 pub(crate) fn entra_secret(var: Option<&str>, url: &Url) -> Result<SecretString, Fail> {
     let name = var.unwrap_or(DEFAULT_ENTRA_SECRET_ENV);
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_owned())),
-        _ if var.is_none() && is_loopback(url) => {
+        _ if var.is_none() && is_loopback(url) && fake_entra_secret().is_some() => {
             eprintln!(
                 "note: {name} is not set; using the fake Entra's default client secret (for `fctr mock-idp entra` only)"
             );
             Ok(SecretString::from(
-                fctr_testkit::entra::DEFAULT_CLIENT_SECRET.to_owned(),
+                fake_entra_secret().unwrap_or_default().to_owned(),
             ))
         }
         _ => Err(Fail::usage(
@@ -147,6 +166,8 @@ pub(crate) fn entra_secret(var: Option<&str>, url: &Url) -> Result<SecretString,
     }
 }
 
+// Only `fctr contract-test` (feature `demo`) uses it.
+#[cfg(feature = "demo")]
 /// Where the Entra adapter gets tokens and calls Graph, for a `--base-url`. A loopback URL is a fake Entra
 /// (`fctr mock-idp entra`), which serves everything from one origin: authority `{base}/`, Graph `{base}/v1.0/`.
 /// Any other URL is the Graph origin (e.g. `https://graph.microsoft.com`), with the public-cloud authority.
@@ -166,6 +187,8 @@ pub(crate) fn entra_endpoints(url: &Url) -> Result<(Url, Url), Fail> {
     Ok((authority, graph))
 }
 
+// Only `fctr contract-test` (feature `demo`) uses it.
+#[cfg(feature = "demo")]
 /// Builds the Entra adapter (no network call), with a client secret and without the MFA connector.
 pub(crate) fn entra_adapter(
     tenant_id: &str,
@@ -229,6 +252,8 @@ pub(crate) fn okta_section<'a>(path: &Path, cfg: &'a Config) -> Result<&'a OktaS
     }
 }
 
+// Only `fctr contract-test` (feature `demo`) uses it.
+#[cfg(feature = "demo")]
 /// The `[entra]` section, or a configuration error naming it (and the fix when the file has `[okta]` instead, or
 /// both).
 pub(crate) fn entra_section<'a>(path: &Path, cfg: &'a Config) -> Result<&'a EntraSection, Fail> {
@@ -249,7 +274,7 @@ pub(crate) fn idp_section<'a>(path: &Path, cfg: &'a Config) -> Result<IdpSection
     cfg.identity_provider().map_err(|e| idp_fail(path, &e))
 }
 
-fn idp_fail(path: &Path, e: &fctr_portal::config::ConfigError) -> Fail {
+fn idp_fail(path: &Path, e: &ConfigError) -> Fail {
     Fail::usage(
         format!("{}: {e}", path.display()),
         "configure exactly one identity provider: [okta] or [entra] (see docs/portal.md)",
@@ -267,15 +292,16 @@ pub(crate) fn entra_from_section(e: &EntraSection) -> Result<EntraAdapter, Fail>
     })
 }
 
+// Only `fctr contract-test` (feature `demo`) uses it.
+#[cfg(feature = "demo")]
 /// The same tenant and endpoints as `[entra]`, authenticating with `secret` instead and without the connector
 /// (the contract suite's refused-credential checks).
 pub(crate) fn entra_with_secret(
     e: &EntraSection,
     secret: SecretString,
 ) -> Result<EntraAdapter, Fail> {
-    let settings = |err: fctr_portal::config::ConfigError| {
-        Fail::usage(format!("configuration: {err}"), "fix the [entra] section")
-    };
+    let settings =
+        |err: ConfigError| Fail::usage(format!("configuration: {err}"), "fix the [entra] section");
     let mut cfg = e.adapter_config().map_err(settings)?;
     cfg.credential = EntraCredential::client_secret(secret);
     cfg.connector = None;
@@ -285,34 +311,27 @@ pub(crate) fn entra_with_secret(
 
 /// The pseudonymizer from `[pseudonymization]`.
 pub(crate) fn pseudonymizer(path: &Path, cfg: &Config) -> Result<Pseudonymizer, Fail> {
-    let p = cfg.pseudonymization.as_ref().ok_or_else(|| {
-        Fail::usage(
+    cfg.pseudonymizer().map_err(|e| match &e {
+        ConfigError::Invalid { key, .. } if key == "pseudonymization" => Fail::usage(
             format!("{} has no [pseudonymization] section", path.display()),
             "add [pseudonymization] key_id and key_env (or key_file), the same key the portal uses",
-        )
-    })?;
-    let key = read_secret(
-        "pseudonymization.key",
-        p.key_env.as_deref(),
-        p.key_file.as_deref(),
-    )
-    .map_err(|e| {
-        Fail::usage(
+        ),
+        ConfigError::Invalid { key, problem }
+            if key == "pseudonymization.key" && problem.contains("at least 32 bytes") =>
+        {
+            Fail::usage(
+                format!("configuration: {e}"),
+                "use at least 32 random bytes (e.g. `openssl rand -base64 32`)",
+            )
+        }
+        ConfigError::Invalid { key, .. } if key == "pseudonymization.key_id" => Fail::usage(
+            format!("configuration: {e}"),
+            "use a short key id such as k1",
+        ),
+        _ => Fail::usage(
             format!("configuration: {e}"),
             "make the pseudonymization key available (at least 32 bytes), as for the portal",
-        )
-    })?;
-    let id = KeyId::parse(p.key_id.clone()).map_err(|e| {
-        Fail::usage(
-            format!("configuration: pseudonymization.key_id: {e}"),
-            "use a short key id such as k1",
-        )
-    })?;
-    Pseudonymizer::new(id, &key).map_err(|e| {
-        Fail::usage(
-            format!("configuration: pseudonymization.key: {e}"),
-            "use at least 32 random bytes (e.g. `openssl rand -base64 32`)",
-        )
+        ),
     })
 }
 
@@ -328,12 +347,13 @@ pub(crate) fn ephemeral_pseudonymizer() -> Result<Pseudonymizer, Fail> {
 
 /// The tenant label (`[server] tenant`, default `default`, as in the portal).
 pub(crate) fn tenant(cfg: Option<&Config>) -> Result<TenantId, Fail> {
-    let t = cfg
-        .and_then(|c| c.server.tenant.clone())
-        .unwrap_or_else(|| "default".into());
-    TenantId::parse(t).map_err(|e| {
+    let tenant = match cfg {
+        Some(c) => c.tenant(),
+        None => Config::default().tenant(),
+    };
+    tenant.map_err(|e| {
         Fail::usage(
-            format!("configuration: server.tenant: {e}"),
+            format!("configuration: {e}"),
             "use letters, digits, '-', '_' or '.'",
         )
     })

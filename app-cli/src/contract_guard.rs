@@ -6,7 +6,6 @@
 use crate::{Fail, config};
 use async_trait::async_trait;
 use fctr_core::Pseudonymizer;
-use fctr_portal::config::Config;
 use fctr_ports::{
     Action, ActionReceipt, AgentId, AuditEvent, AuditLog as _, Capabilities, ChallengeContext,
     ChallengeState, ChallengeTicket, Challenger, CodeVerdict, Directory, EventKind, FactorInfo,
@@ -14,6 +13,7 @@ use fctr_ports::{
     SubjectId, TenantId, UserQuery, UserRecord,
 };
 use fctr_sqlite::SqliteStore;
+use fctr_wiring::config::Config;
 use std::path::Path;
 use std::sync::Arc;
 

@@ -5,8 +5,8 @@ use crate::term::outln;
 use crate::{Exit, Fail, Globals, Outcome, config};
 use clap::Args;
 use fctr_okta::{OktaAdapter, TokenError};
-use fctr_portal::config::{Config, EntraSection, IdpSection};
 use fctr_ports::{AuditLog as _, Directory as _, PortError, UserQuery};
+use fctr_wiring::config::{Config, EntraSection, IdpSection};
 use std::path::Path;
 
 #[derive(Debug, Args)]

@@ -12,6 +12,10 @@
 //! | 2 | usage or configuration error (bad flag, missing file, missing configuration section) |
 //! | 3 | identity-provider error (unreachable, credentials refused, upstream failure) |
 //!
+//! `mock-idp` and `contract-test` need the testkit (fake IdPs, the contract suite and their fixture credentials):
+//! they exist only with the `demo` feature, on by default. `--no-default-features` builds an operator binary
+//! without them.
+//!
 //! Personal data (a caller's login, name, e-mail, phone) and one-time secrets are printed to the terminal only:
 //! never to a log, never in an error message. This binary installs no log subscriber.
 #![forbid(unsafe_code)]
@@ -19,10 +23,13 @@
 
 mod audit_cmd;
 mod config;
+#[cfg(feature = "demo")]
 mod contract_cmd;
+#[cfg(feature = "demo")]
 mod contract_guard;
 mod doctor;
 mod lookup_cmd;
+#[cfg(feature = "demo")]
 mod mock_idp;
 mod policy_cmd;
 mod stack;
@@ -64,9 +71,11 @@ enum Command {
     Policy(policy_cmd::PolicyCommand),
     /// Run a fake identity provider on loopback until Ctrl-C.
     #[command(name = "mock-idp", subcommand)]
+    #[cfg(feature = "demo")]
     MockIdp(mock_idp::MockIdpCommand),
     /// Run the adapter contract suite against a fake or a real tenant.
     #[command(name = "contract-test")]
+    #[cfg(feature = "demo")]
     ContractTest(contract_cmd::ContractArgs),
     /// Show a caller card: account status, factors with assurance and acceptance, risk facts.
     Lookup(lookup_cmd::LookupArgs),
@@ -193,7 +202,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Audit(c) => audit_cmd::run(c, &g).await,
             Command::Usage(c) => usage_cmd::run(c, &g).await,
+            #[cfg(feature = "demo")]
             Command::MockIdp(c) => mock_idp::run(c, &g).await,
+            #[cfg(feature = "demo")]
             Command::ContractTest(a) => contract_cmd::run(a, &g).await,
             Command::Lookup(a) => lookup_cmd::run(a, &g).await,
             Command::Verify(a) => verify_cmd::run(a, &g).await,

@@ -13,14 +13,14 @@
 
 use crate::{Fail, Globals, config};
 use clap::Args;
-use fctr_core::{Agent, Denial, Engine, Ports, RequestContext};
-use fctr_memory::{MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger};
-use fctr_portal::config::IdpSection;
+use fctr_core::{Agent, Denial, Engine, RequestContext, Retention};
 use fctr_ports::{
-    AgentId, AuditLog, Clock, IdentityProvider, PortError, Reason, RequestId, SecretString,
-    SubjectId, SystemClock, UsageLedger, UserQuery,
+    AgentId, IdentityProvider, PortError, Reason, RequestId, SecretString, SubjectId, SystemClock,
+    UserQuery,
 };
 use fctr_sqlite::{SqliteOptions, SqliteStore, StoreError};
+use fctr_wiring::config::{Config, IdpSection};
+use fctr_wiring::{StackParts, Stores};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use url::Url;
@@ -89,20 +89,18 @@ pub(crate) struct AgentArgs {
     pub db: Option<PathBuf>,
 }
 
-/// A ready engine and the agent using it.
+/// A ready engine (the wiring's [`fctr_wiring::Stack`]) and the agent using it.
 pub(crate) struct Stack {
     pub engine: Arc<Engine>,
     pub agent: Agent,
     pub ctx: RequestContext,
-    store: Option<SqliteStore>,
+    inner: fctr_wiring::Stack,
 }
 
 impl Stack {
     /// Flushes and closes the audit store.
     pub async fn close(self) {
-        if let Some(s) = self.store {
-            s.close().await;
-        }
+        self.inner.close().await;
     }
 }
 
@@ -162,7 +160,7 @@ fn request_context() -> RequestContext {
 /// Builds the IdP adapter: `--okta-url` (ad hoc) or the configuration's `[okta]` section.
 pub(crate) fn idp_from(
     args: &IdpArgs,
-    cfg: Option<&(PathBuf, fctr_portal::config::Config)>,
+    cfg: Option<&(PathBuf, Config)>,
 ) -> Result<(fctr_okta::OktaAdapter, bool), Fail> {
     match (&args.okta_url, cfg) {
         (Some(url), _) => {
@@ -186,7 +184,7 @@ pub(crate) fn idp_from(
 /// and `[entra]` the configuration has (a file with both or neither is refused, as the portal refuses it).
 pub(crate) fn provider_from(
     args: &IdpArgs,
-    cfg: Option<&(PathBuf, fctr_portal::config::Config)>,
+    cfg: Option<&(PathBuf, Config)>,
 ) -> Result<Arc<dyn IdentityProvider>, Fail> {
     let Some((path, c)) = cfg.filter(|_| args.okta_url.is_none()) else {
         let (okta, _ad_hoc) = idp_from(args, cfg)?;
@@ -231,13 +229,11 @@ pub(crate) async fn build(
         }
     }
     let idp = provider_from(idp_args, cfg.as_ref())?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-
     let db = agent_args.db.clone().or_else(|| {
         cfg.as_ref()
             .and_then(|(_, c)| c.audit.as_ref().map(|a| a.sqlite_path.clone()))
     });
-    let (audit, usage, store): (Arc<dyn AuditLog>, Arc<dyn UsageLedger>, _) = match db {
+    let stores = match db {
         Some(p) => {
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -247,8 +243,7 @@ pub(crate) async fn build(
                     )
                 })?;
             }
-            let s = open_store(&p, false).await?;
-            (Arc::new(s.clone()), Arc::new(s.clone()), Some(s))
+            Stores::Sqlite(open_store(&p, false).await?)
         }
         None if cfg.is_some() => {
             return Err(Fail::usage(
@@ -260,34 +255,32 @@ pub(crate) async fn build(
             eprintln!(
                 "note: ad-hoc run: audit events are kept in memory only (pass --db FILE to keep them)"
             );
-            (
-                Arc::new(MemoryAuditLog::new()),
-                Arc::new(MemoryUsageLedger::new()),
-                None,
-            )
+            Stores::Memory
         }
     };
-    let pseudo = match &cfg {
+    let pseudonymizer = match &cfg {
         Some((path, c)) => config::pseudonymizer(path, c)?,
         None => config::ephemeral_pseudonymizer()?,
     };
     let policy = config::policy(agent_args.policy.as_ref(), cfg.as_ref().map(|(_, c)| c))?;
     let tenant = config::tenant(cfg.as_ref().map(|(_, c)| c))?;
-    let ports = Ports {
+    let inner = fctr_wiring::Stack::assemble(StackParts {
         idp: Arc::clone(&idp),
-        audit,
-        usage,
-        grants: Arc::new(MemoryGrantStore::new(Arc::clone(&clock))),
-        rate: Arc::new(MemoryRateLimiter::new(Arc::clone(&clock))),
-        clock,
-    };
-    let engine = Arc::new(Engine::new(ports, Arc::new(policy), pseudo, tenant));
+        stores,
+        clock: Arc::new(SystemClock),
+        policy,
+        pseudonymizer,
+        tenant,
+        retention: Retention::default(),
+    })
+    .map_err(|e| Fail::usage(format!("{e}"), "report a bug"))?;
+    let engine = Arc::clone(&inner.engine);
     let agent = resolve_agent(&engine, idp.as_ref(), agent_args).await?;
     Ok(Stack {
         engine,
         agent,
         ctx: request_context(),
-        store,
+        inner,
     })
 }
 

@@ -2,7 +2,7 @@
 //!
 //! A plain `main` (no harness) that prints figures. Everything runs on loopback in this process: the fake Okta
 //! (served here behind a layer that counts its `/api/v1/` requests), the portal (built by
-//! `fctr_portal::demo::from_config` from a bench configuration that points at the fake, with a bench policy and
+//! `fctr_portal::startup::from_config` from a bench configuration that points at the fake, with a bench policy and
 //! edge quota that allow the load), and the load generators. The SSE watchers of phase (b) run in a child process
 //! (this binary again, `FCTR_BENCH_CHILD=sse`) so that their buffers do not count in the portal's resident memory.
 //!
@@ -245,7 +245,7 @@ async fn start_stack(fake: Fake) -> Stack {
         cid = client.client_id,
     );
     let cfg = Config::parse(&toml, Path::new("bench.toml")).expect("bench configuration");
-    let state = fctr_portal::demo::from_config(&cfg)
+    let state = fctr_portal::startup::from_config(&cfg)
         .await
         .expect("portal starts");
     let app = fctr_portal::router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -1,40 +1,25 @@
-//! Demo mode and the production wiring: build a complete [`AppState`] from a configuration, or with none at all
-//! (demo: the testkit's fake Okta in-process on loopback, fake people, a random pseudonymization key).
+//! Demo mode (feature `demo`): a complete [`AppState`] with no configuration at all: the testkit's fake Okta
+//! in-process on loopback, fake people, a random pseudonymization key. The engine and stores come from the same
+//! [`fctr_wiring::Stack`] as in production ([`crate::startup`]); only the parts differ.
 
-use crate::config::{Config, ConfigError, IdpSection, read_secret};
 use crate::metrics::CountingIdp;
-use crate::oidc::{JwksRefresh, Oidc, OidcSettings};
+use crate::oidc::{JwksRefresh, OidcSettings};
 use crate::poller::PollSettings;
-use crate::session::{MemorySessionStore, Timeouts};
-use crate::state::{AppState, Checkpoints, DemoInfo, Settings, StateParts};
+use crate::session::Timeouts;
+use crate::startup::{assemble, callback, start};
+use crate::state::{AppState, DemoInfo, Settings};
 use fctr_core::policy::Policy;
-use fctr_core::{Engine, Ports, Pseudonymizer, Retention};
-use fctr_memory::{MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger};
+use fctr_core::{Pseudonymizer, Retention};
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig};
-use fctr_ports::{
-    AuditLog, Clock, IdentityProvider, KeyId, SecretString, SystemClock, TenantId, UsageLedger,
-};
+use fctr_ports::{Clock, IdentityProvider, KeyId, SecretString, SystemClock, TenantId};
 use fctr_testkit::okta::{FakeOkta, FakeOktaOptions};
+use fctr_wiring::{Stack, StackParts, Stores};
+
+pub use crate::startup::BuildError;
 use rand::RngCore as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use url::Url;
-
-/// Why the stack could not be built. Messages name the part, never a secret.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// Configuration.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// Something failed to start.
-    #[error("{0}")]
-    Start(String),
-}
-
-fn start(what: &str, e: impl std::fmt::Display) -> BuildError {
-    BuildError::Start(format!("{what}: {e}"))
-}
 
 /// Demo options.
 pub struct DemoOptions {
@@ -113,93 +98,6 @@ fn random_key() -> SecretString {
     SecretString::from(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
 }
 
-fn callback(public_url: &Url) -> Result<Url, BuildError> {
-    public_url
-        .join("/auth/callback")
-        .map_err(|e| start("public URL", e))
-}
-
-struct Stores {
-    audit: Arc<dyn AuditLog>,
-    usage: Arc<dyn UsageLedger>,
-    checkpoints: Option<Checkpoints>,
-}
-
-/// The SQLite audit store, its checkpoints HMAC'd with `checkpoint_key`, checkpointed every `interval` once the
-/// portal starts the checkpointer.
-async fn sqlite_stores(
-    path: PathBuf,
-    checkpoint_key: SecretString,
-    interval: std::time::Duration,
-) -> Result<Stores, BuildError> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|e| start("audit directory", e))?;
-        }
-    }
-    let options = fctr_sqlite::SqliteOptions::default().with_checkpoint_key(checkpoint_key);
-    let store = fctr_sqlite::SqliteStore::open(&path, options)
-        .await
-        .map_err(|e| start("audit store", e))?;
-    let checkpoints = Some(Checkpoints {
-        store: store.clone(),
-        interval,
-    });
-    let store = Arc::new(store);
-    Ok(Stores {
-        audit: store.clone(),
-        usage: store,
-        checkpoints,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn assemble(
-    idp: Arc<CountingIdp>,
-    stores: Stores,
-    clock: Arc<dyn Clock>,
-    policy: Policy,
-    pseudo: Pseudonymizer,
-    tenant: TenantId,
-    retention: Retention,
-    oidc: OidcSettings,
-    jwks_refresh: JwksRefresh,
-    settings: Settings,
-) -> Result<AppState, BuildError> {
-    let idp_dyn: Arc<dyn IdentityProvider> = idp;
-    let ports = Ports {
-        idp: Arc::clone(&idp_dyn),
-        audit: Arc::clone(&stores.audit),
-        usage: Arc::clone(&stores.usage),
-        grants: Arc::new(MemoryGrantStore::new(Arc::clone(&clock))),
-        rate: Arc::new(MemoryRateLimiter::new(Arc::clone(&clock))),
-        clock: Arc::clone(&clock),
-    };
-    let engine =
-        Arc::new(Engine::new(ports, Arc::new(policy), pseudo, tenant).with_retention(retention));
-    engine
-        .announce_policy()
-        .await
-        .map_err(|e| start("audit log (announcing the policy)", e))?;
-    let oidc = Oidc::discover_with(oidc, Arc::clone(&clock), jwks_refresh)
-        .await
-        .map_err(|e| start("agent sign-in", e))?;
-    let sessions = Arc::new(MemorySessionStore::new(
-        Arc::clone(&clock),
-        settings.timeouts,
-    ));
-    Ok(AppState::new(StateParts {
-        engine,
-        idp: idp_dyn,
-        audit: stores.audit,
-        clock,
-        sessions,
-        oidc: Arc::new(oidc),
-        settings,
-        checkpoints: stores.checkpoints,
-    }))
-}
-
 /// Starts the demo stack: fake Okta on a random loopback port, an Okta adapter against it, the default policy,
 /// a random pseudonymization key, audit in SQLite (or memory), agent sign-in through the fake's own pages.
 ///
@@ -224,19 +122,10 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
     let idp = Arc::new(CountingIdp::new(adapter));
     let stores = match &opts.data_dir {
         // Demo: a random checkpoint key per run (the file's checkpoints verify only during that run).
-        Some(dir) => {
-            sqlite_stores(
-                dir.join("demo-audit.sqlite"),
-                random_key(),
-                std::time::Duration::from_secs(crate::config::DEFAULT_CHECKPOINT_INTERVAL_SECS),
-            )
-            .await?
-        }
-        None => Stores {
-            audit: Arc::new(MemoryAuditLog::new()),
-            usage: Arc::new(MemoryUsageLedger::new()),
-            checkpoints: None,
-        },
+        Some(dir) => Stores::Sqlite(
+            fctr_wiring::open_sqlite(&dir.join("demo-audit.sqlite"), random_key()).await?,
+        ),
+        None => Stores::Memory,
     };
     let key_id = KeyId::parse("demo").map_err(|e| start("key id", e))?;
     let pseudo =
@@ -260,126 +149,17 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         edge: opts.edge,
     };
     let tenant = TenantId::parse("demo").map_err(|e| start("tenant", e))?;
-    let state = assemble(
-        Arc::clone(&idp),
+    let stack = Stack::assemble(StackParts {
+        idp: Arc::clone(&idp) as Arc<dyn IdentityProvider>,
         stores,
-        opts.clock,
-        Policy::default(),
-        pseudo,
+        clock: opts.clock,
+        policy: Policy::default(),
+        pseudonymizer: pseudo,
         tenant,
-        Retention::default(),
-        oidc,
-        JwksRefresh::default(),
-        settings,
-    )
-    .await?;
+        retention: Retention::default(),
+    })?;
+    let interval =
+        std::time::Duration::from_secs(fctr_wiring::config::DEFAULT_CHECKPOINT_INTERVAL_SECS);
+    let state = assemble(stack, oidc, JwksRefresh::default(), settings, interval).await?;
     Ok(Demo { state, fake, idp })
-}
-
-/// Builds the production stack from a validated configuration: the Okta or the Entra adapter (whichever section
-/// is present), behind the same ports.
-///
-/// # Errors
-/// [`BuildError`] naming the key or the part that failed.
-pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
-    cfg.validate()?;
-    let missing = |k: &str| {
-        BuildError::Config(ConfigError::Invalid {
-            key: k.into(),
-            problem: "missing".into(),
-        })
-    };
-    let adapter: Arc<dyn IdentityProvider> = match cfg.identity_provider()? {
-        IdpSection::Okta(okta_cfg) => Arc::new(okta_cfg.adapter()?),
-        IdpSection::Entra(entra_cfg) => Arc::new(entra_cfg.adapter()?),
-    };
-    let idp = Arc::new(CountingIdp::new(adapter));
-    let audit = cfg.audit.as_ref().ok_or_else(|| missing("audit"))?;
-    let stores = sqlite_stores(
-        audit.sqlite_path.clone(),
-        audit.checkpoint_key()?,
-        audit.checkpoint_interval()?,
-    )
-    .await?;
-    let p = cfg
-        .pseudonymization
-        .as_ref()
-        .ok_or_else(|| missing("pseudonymization"))?;
-    let key = read_secret(
-        "pseudonymization.key",
-        p.key_env.as_deref(),
-        p.key_file.as_deref(),
-    )?;
-    let key_id = KeyId::parse(p.key_id.clone()).map_err(|e| start("pseudonymization.key_id", e))?;
-    let pseudo = Pseudonymizer::new(key_id, &key).map_err(|e| start("pseudonymization.key", e))?;
-    let s = cfg.sign_in.as_ref().ok_or_else(|| missing("sign_in"))?;
-    let public_url = cfg
-        .server
-        .public_url
-        .clone()
-        .ok_or_else(|| missing("server.public_url"))?;
-    let oidc = OidcSettings {
-        issuer: s.issuer.clone(),
-        client_id: s.client_id.clone(),
-        client_secret: read_secret(
-            "sign_in.client_secret",
-            s.client_secret_env.as_deref(),
-            s.client_secret_file.as_deref(),
-        )?,
-        redirect_uri: callback(&public_url)?,
-        groups_claim: s.groups_claim.clone().unwrap_or_else(|| "groups".into()),
-        require_mfa: s.require_mfa,
-    };
-    let d = Timeouts::default();
-    let timeouts = Timeouts {
-        idle: cfg.session.idle_minutes.map_or(d.idle, |m| {
-            std::time::Duration::from_secs(u64::from(m) * 60)
-        }),
-        absolute: cfg.session.absolute_hours.map_or(d.absolute, |h| {
-            std::time::Duration::from_secs(u64::from(h) * 3600)
-        }),
-        pre_login: d.pre_login,
-    };
-    let dr = Retention::default();
-    let retention = Retention {
-        audit: cfg
-            .retention
-            .audit_days
-            .map_or(dr.audit, |x| chrono::Duration::days(i64::from(x))),
-        usage: cfg
-            .retention
-            .usage_days
-            .map_or(dr.usage, |x| chrono::Duration::days(i64::from(x))),
-        runtime_logs: cfg
-            .retention
-            .runtime_log_days
-            .map_or(dr.runtime_logs, |x| chrono::Duration::days(i64::from(x))),
-    };
-    let tenant = TenantId::parse(
-        cfg.server
-            .tenant
-            .clone()
-            .unwrap_or_else(|| "default".into()),
-    )
-    .map_err(|e| start("server.tenant", e))?;
-    let settings = Settings {
-        public_url,
-        timeouts,
-        demo: None,
-        poll: PollSettings::default(),
-        edge: cfg.edge_settings()?,
-    };
-    assemble(
-        idp,
-        stores,
-        Arc::new(SystemClock),
-        cfg.load_policy()?,
-        pseudo,
-        tenant,
-        retention,
-        oidc,
-        cfg.jwks_refresh()?,
-        settings,
-    )
-    .await
 }

@@ -13,7 +13,10 @@
 //! response. `docs/security-model.md` maps each control to the test that proves it.
 //!
 //! [`router`] builds the whole application from an [`AppState`], separately from serving, so tests call it
-//! in-process. [`demo::start_demo`] builds a complete demo stack (fake Okta in-process) with no configuration.
+//! in-process. [`startup::from_config`] builds the production state from the configuration file (on the stack
+//! [`fctr_wiring`] builds, shared with the CLI). With the `demo` feature (on by default), `demo::start_demo`
+//! builds a complete demo stack (fake Okta in-process) with no configuration; `--no-default-features` is the
+//! production build, which contains no fake IdP.
 #![forbid(unsafe_code)]
 // Handlers return full responses as the error of `Result` (a sign-in page, a refusal page): boxing them buys
 // nothing on the request path.
@@ -23,6 +26,7 @@ pub mod api;
 pub mod auth;
 pub mod caches;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod edge;
 pub(crate) mod input;
@@ -34,6 +38,7 @@ pub mod ops;
 pub mod poller;
 pub mod reply;
 pub mod session;
+pub mod startup;
 pub mod state;
 pub mod tls;
 pub(crate) mod web;

@@ -1,12 +1,13 @@
 //! `fctr-portal`: the agent portal. `fctr-portal --config FILE` serves a configured deployment;
 //! `fctr-portal --check-config FILE` validates one (exit 0, or 2 with a message); no configuration at all starts
-//! demo mode on loopback.
+//! demo mode on loopback in a build with the `demo` feature (the default), and is refused (exit 2) in the
+//! production build (`--no-default-features`), which contains no fake IdP.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
-use fctr_portal::config::Config;
-use fctr_portal::demo::{DemoOptions, from_config, start_demo};
+use fctr_portal::config::{Config, PortalConfig as _};
+use fctr_portal::startup::from_config;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,10 +18,10 @@ use std::time::Duration;
 #[command(
     name = "fctr-portal",
     version,
-    about = "fctr agent portal and JSON API. No --config: demo mode."
+    about = "fctr agent portal and JSON API. No --config: demo mode (in builds with the `demo` feature)."
 )]
 struct Args {
-    /// The configuration file (TOML). Without it, demo mode.
+    /// The configuration file (TOML). Without it, demo mode (builds with the `demo` feature only).
     #[arg(long, env = "FCTR_CONFIG")]
     config: Option<PathBuf>,
     /// Validate a configuration file and exit (0 valid, 2 invalid).
@@ -82,7 +83,7 @@ async fn shutdown_signal() {
 async fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(path) = &args.check_config {
-        return match Config::load(path).and_then(|c| c.validate().map(|()| c)) {
+        return match Config::load(path).and_then(|c| c.validate_portal().map(|()| c)) {
             Ok(_) => {
                 println!("{}: configuration is valid", path.display());
                 ExitCode::SUCCESS
@@ -137,45 +138,10 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        None => {
-            let listen = args
-                .listen
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-            if !listen.ip().is_loopback() {
-                eprintln!("demo mode binds loopback only; use --listen 127.0.0.1:PORT");
-                return ExitCode::from(2);
-            }
-            let tls = match (&args.demo_tls_cert, &args.demo_tls_key) {
-                (Some(c), Some(k)) => match fctr_portal::tls::server_config(c, k) {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        eprintln!("cannot start: {e}");
-                        return ExitCode::from(2);
-                    }
-                },
-                (None, None) => None,
-                _ => {
-                    eprintln!("--demo-tls-cert and --demo-tls-key go together");
-                    return ExitCode::from(2);
-                }
-            };
-            let scheme = if tls.is_some() { "https" } else { "http" };
-            let Ok(public_url) = url::Url::parse(&format!("{scheme}://{listen}")) else {
-                return ExitCode::from(2);
-            };
-            let mut opts = DemoOptions::new(public_url);
-            opts.data_dir = Some(args.data_dir.clone());
-            match start_demo(opts).await {
-                Ok(d) => {
-                    let st = d.state.clone();
-                    (st, listen, Some(d), tls)
-                }
-                Err(e) => {
-                    eprintln!("cannot start demo mode: {e}");
-                    return ExitCode::from(1);
-                }
-            }
-        }
+        None => match demo_mode::start(&args).await {
+            Ok(started) => started,
+            Err(code) => return code,
+        },
     };
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
@@ -208,6 +174,87 @@ async fn main() -> ExitCode {
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(d) = &demo {
+        demo_mode::banner(d, scheme, listen, &args.data_dir);
+    }
+    tracing::info!(%listen, demo = demo.is_some(), tls = tls.is_some(), "fctr portal listening");
+    // Tamper evidence: the chain heads are checkpointed (HMAC'd with the checkpoint key) on a schedule and once
+    // more at shutdown.
+    let _checkpointer = state.start_checkpointer().await;
+    let app = fctr_portal::router(state.clone());
+    if let Err(e) = fctr_portal::tls::serve(listener, tls, app, shutdown_signal()).await {
+        eprintln!("server error: {e}");
+        return ExitCode::from(1);
+    }
+    state.checkpoint_and_close().await;
+    if let Some(d) = demo {
+        demo_mode::shutdown(d).await;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Demo mode: the fake Okta in-process, when the binary is built with the `demo` feature.
+#[cfg(feature = "demo")]
+mod demo_mode {
+    use super::Args;
+    use fctr_portal::AppState;
+    pub(super) use fctr_portal::demo::Demo;
+    use fctr_portal::demo::{DemoOptions, start_demo};
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::process::ExitCode;
+    use std::sync::Arc;
+
+    /// What `main` serves: the state, the address, the demo handle, TLS.
+    type Started = (
+        AppState,
+        SocketAddr,
+        Option<Demo>,
+        Option<Arc<rustls::ServerConfig>>,
+    );
+
+    /// Starts demo mode (loopback only).
+    pub(super) async fn start(args: &Args) -> Result<Started, ExitCode> {
+        let listen = args
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        if !listen.ip().is_loopback() {
+            eprintln!("demo mode binds loopback only; use --listen 127.0.0.1:PORT");
+            return Err(ExitCode::from(2));
+        }
+        let tls = match (&args.demo_tls_cert, &args.demo_tls_key) {
+            (Some(c), Some(k)) => match fctr_portal::tls::server_config(c, k) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!("cannot start: {e}");
+                    return Err(ExitCode::from(2));
+                }
+            },
+            (None, None) => None,
+            _ => {
+                eprintln!("--demo-tls-cert and --demo-tls-key go together");
+                return Err(ExitCode::from(2));
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let Ok(public_url) = url::Url::parse(&format!("{scheme}://{listen}")) else {
+            return Err(ExitCode::from(2));
+        };
+        let mut opts = DemoOptions::new(public_url);
+        opts.data_dir = Some(args.data_dir.clone());
+        match start_demo(opts).await {
+            Ok(d) => {
+                let st = d.state.clone();
+                Ok((st, listen, Some(d), tls))
+            }
+            Err(e) => {
+                eprintln!("cannot start demo mode: {e}");
+                Err(ExitCode::from(1))
+            }
+        }
+    }
+
+    /// The banner saying what is fake and how to try it.
+    pub(super) fn banner(d: &Demo, scheme: &str, listen: SocketAddr, data_dir: &Path) {
         let base = d.fake.base_url();
         println!();
         println!("  fctr portal DEMO  ->  {scheme}://{listen}/");
@@ -224,24 +271,52 @@ async fn main() -> ExitCode {
         println!(
             "  Also try agent1 (Tier 1: verify only), agent3 (Tier 3), agent0 (no role), carol (protected)."
         );
-        println!(
-            "  Audit: {}",
-            args.data_dir.join("demo-audit.sqlite").display()
-        );
+        println!("  Audit: {}", data_dir.join("demo-audit.sqlite").display());
         println!();
     }
-    tracing::info!(%listen, demo = demo.is_some(), tls = tls.is_some(), "fctr portal listening");
-    // Tamper evidence: the chain heads are checkpointed (HMAC'd with the checkpoint key) on a schedule and once
-    // more at shutdown.
-    let _checkpointer = state.start_checkpointer().await;
-    let app = fctr_portal::router(state.clone());
-    if let Err(e) = fctr_portal::tls::serve(listener, tls, app, shutdown_signal()).await {
-        eprintln!("server error: {e}");
-        return ExitCode::from(1);
-    }
-    state.checkpoint_and_close().await;
-    if let Some(d) = demo {
+
+    /// Stops the fake Okta.
+    pub(super) async fn shutdown(d: Demo) {
         d.fake.shutdown().await;
     }
-    ExitCode::SUCCESS
+}
+
+/// Without the `demo` feature there is no demo mode: no configuration is an error, not a silent fallback.
+#[cfg(not(feature = "demo"))]
+mod demo_mode {
+    use super::Args;
+    use fctr_portal::AppState;
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::process::ExitCode;
+    use std::sync::Arc;
+
+    /// No demo in this build (uninhabited: `main` never holds one).
+    pub(super) enum Demo {}
+
+    type Started = (
+        AppState,
+        SocketAddr,
+        Option<Demo>,
+        Option<Arc<rustls::ServerConfig>>,
+    );
+
+    /// Refuses: this build has no demo mode.
+    #[allow(clippy::unused_async)]
+    pub(super) async fn start(_: &Args) -> Result<Started, ExitCode> {
+        eprintln!(
+            "no configuration: pass --config FILE (or set FCTR_CONFIG). This fctr-portal is a production build \
+             without demo mode (the `demo` feature); see docs/portal.md"
+        );
+        Err(ExitCode::from(2))
+    }
+
+    pub(super) fn banner(d: &Demo, _: &str, _: SocketAddr, _: &Path) {
+        match *d {}
+    }
+
+    #[allow(clippy::unused_async)]
+    pub(super) async fn shutdown(d: Demo) {
+        match d {}
+    }
 }

@@ -11,12 +11,12 @@ use fctr_core::policy::Policy;
 use fctr_core::{Engine, Pseudonymizer, RequestContext};
 use fctr_memory::{
     ManualClock, MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger,
-    ScriptedIdp, ScriptedUser,
 };
 use fctr_ports::{
     AccountStatus, Action, ActionKind, AgentId, Capabilities, FactorId, FactorInfo, FactorKind,
     FactorStatus, GroupRef, KeyId, Pii, RiskFacts, SecretString, SubjectId, TenantId, UserRecord,
 };
+use fctr_testkit::{ScriptedIdp, ScriptedUser};
 use std::sync::Arc;
 
 fn caps() -> Capabilities {

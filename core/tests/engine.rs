@@ -6,11 +6,11 @@ mod common;
 use chrono::Duration;
 use common::{ctx, fid, sid, world, world_with};
 use fctr_core::policy::Policy;
-use fctr_memory::IdpMethod;
 use fctr_ports::{
     Action, ActionKind, AgentId, ChallengeState, EventKind, FactorKind, Outcome, Reason,
     SecretString, UsageLedger as _, VerificationStatus,
 };
+use fctr_testkit::IdpMethod;
 use std::sync::Arc;
 
 fn reset() -> Action {

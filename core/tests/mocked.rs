@@ -6,7 +6,6 @@ use fctr_core::policy::Policy;
 use fctr_core::{Engine, Ports, Pseudonymizer, RequestContext};
 use fctr_memory::{
     ManualClock, MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger,
-    ScriptedIdp, ScriptedUser,
 };
 use fctr_ports::mock::{MockAuditLog, MockIdentityProvider};
 use fctr_ports::{
@@ -14,6 +13,7 @@ use fctr_ports::{
     EventKind, FactorId, FactorInfo, FactorKind, FactorStatus, KeyId, Pii, PortError, Reason,
     RiskFacts, SealedEvent, SecretString, SubjectId, TenantId, UserRecord,
 };
+use fctr_testkit::{ScriptedIdp, ScriptedUser};
 use std::sync::Arc;
 
 fn push() -> FactorInfo {

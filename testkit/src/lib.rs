@@ -28,4 +28,7 @@ mod common;
 pub mod contract;
 pub mod entra;
 pub mod okta;
+pub mod scripted;
 pub mod server;
+
+pub use scripted::{IdpMethod, ScriptedIdp, ScriptedUser};

@@ -47,6 +47,3 @@ pub use fctr_ports::SystemClock;
 pub use grant::MemoryGrantStore;
 pub use rate::MemoryRateLimiter;
 pub use usage::MemoryUsageLedger;
-
-mod scripted;
-pub use scripted::{IdpMethod, ScriptedIdp, ScriptedUser};

@@ -1,6 +1,6 @@
 //! Configuration parsing and validation.
 
-use fctr_portal::config::{Config, ConfigError};
+use fctr_portal::config::{Config, ConfigError, PortalConfig as _};
 use std::path::Path;
 
 #[test]

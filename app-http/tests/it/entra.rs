@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use fctr_portal::config::Config;
-use fctr_portal::demo::from_config;
+use fctr_portal::startup::from_config;
 use fctr_portal::state::AppState;
 use fctr_testkit::entra::{FakeEntra, FakeEntraOptions, FixtureMethod};
 use secrecy::ExposeSecret as _;

@@ -6,13 +6,13 @@ use fctr_core::policy::Policy;
 use fctr_core::{Agent, Engine, Ports, Pseudonymizer, RequestContext};
 use fctr_memory::{
     ManualClock, MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger,
-    ScriptedIdp, ScriptedUser,
 };
 use fctr_ports::{
     AccountStatus, AgentId, AuditLog, AuditQuery, FactorId, FactorInfo, FactorKind, FactorStatus,
     GroupRef, KeyId, Outcome, Pii, Reason, RiskFacts, SecretString, SubjectId, TenantId,
     UserRecord, VerificationStatus,
 };
+use fctr_testkit::{ScriptedIdp, ScriptedUser};
 use std::sync::Arc;
 
 pub struct World {

@@ -1,6 +1,7 @@
 //! A scripted in-process identity provider: users, factors and groups you add, push outcomes you script, codes
 //! you set. For embedding examples, engine tests and benchmarks; not a fake of any real IdP's wire format (the
-//! testkit's fake Okta and fake Entra are).
+//! testkit's fake Okta and fake Entra are). It lives in the testkit, not in a store crate, so that no production
+//! build ships a test double.
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};

@@ -1,0 +1,137 @@
+//! Building the portal's [`AppState`] from a configuration (production), on the stack [`fctr_wiring`] builds:
+//! what this module adds is only the portal's own part (agent sign-in, sessions, edge settings, checkpoints).
+//! Demo mode builds the same state around the fake Okta in [`crate::demo`] (feature `demo`).
+
+use crate::config::{Config, ConfigError, PortalConfig as _};
+use crate::metrics::CountingIdp;
+use crate::oidc::{JwksRefresh, Oidc, OidcSettings};
+use crate::poller::PollSettings;
+use crate::session::{MemorySessionStore, Timeouts};
+use crate::state::{AppState, Checkpoints, Settings, StateParts};
+use fctr_wiring::{Stack, StackError, StackParts};
+use std::sync::Arc;
+use url::Url;
+
+/// Why the stack could not be built. Messages name the part, never a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Something failed to start.
+    #[error("{0}")]
+    Start(String),
+}
+
+impl From<StackError> for BuildError {
+    fn from(e: StackError) -> Self {
+        match e {
+            StackError::Config(c) => Self::Config(c),
+            other => Self::Start(other.to_string()),
+        }
+    }
+}
+
+pub(crate) fn start(what: &str, e: impl std::fmt::Display) -> BuildError {
+    BuildError::Start(format!("{what}: {e}"))
+}
+
+/// The redirect URI agents come back to after signing in.
+pub(crate) fn callback(public_url: &Url) -> Result<Url, BuildError> {
+    public_url
+        .join("/auth/callback")
+        .map_err(|e| start("public URL", e))
+}
+
+/// The portal around a wiring [`Stack`]: the policy announced in the audit log, agent sign-in discovered,
+/// in-memory sessions, checkpoints of the SQLite store every `checkpoint_interval`.
+pub(crate) async fn assemble(
+    stack: Stack,
+    oidc: OidcSettings,
+    jwks_refresh: JwksRefresh,
+    settings: Settings,
+    checkpoint_interval: std::time::Duration,
+) -> Result<AppState, BuildError> {
+    stack
+        .engine
+        .announce_policy()
+        .await
+        .map_err(|e| start("audit log (announcing the policy)", e))?;
+    let oidc = Oidc::discover_with(oidc, Arc::clone(&stack.clock), jwks_refresh)
+        .await
+        .map_err(|e| start("agent sign-in", e))?;
+    let sessions = Arc::new(MemorySessionStore::new(
+        Arc::clone(&stack.clock),
+        settings.timeouts,
+    ));
+    let checkpoints = stack.sqlite.clone().map(|store| Checkpoints {
+        store,
+        interval: checkpoint_interval,
+    });
+    Ok(AppState::new(StateParts {
+        engine: stack.engine,
+        idp: stack.idp,
+        audit: stack.audit,
+        clock: stack.clock,
+        sessions,
+        oidc: Arc::new(oidc),
+        settings,
+        checkpoints,
+    }))
+}
+
+/// Builds the production stack from a configuration (validated here, portal checks included): the Okta or the
+/// Entra adapter (whichever section is present) behind the same ports, audit in SQLite.
+///
+/// # Errors
+/// [`BuildError`] naming the key or the part that failed.
+pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
+    cfg.validate_portal()?;
+    let missing = |k: &str| {
+        BuildError::Config(ConfigError::Invalid {
+            key: k.into(),
+            problem: "missing".into(),
+        })
+    };
+    let mut parts = StackParts::from_config(cfg).await?;
+    parts.idp = Arc::new(CountingIdp::new(parts.idp));
+    let stack = Stack::assemble(parts)?;
+    let s = cfg.sign_in.as_ref().ok_or_else(|| missing("sign_in"))?;
+    let public_url = cfg
+        .server
+        .public_url
+        .clone()
+        .ok_or_else(|| missing("server.public_url"))?;
+    let oidc = OidcSettings {
+        issuer: s.issuer.clone(),
+        client_id: s.client_id.clone(),
+        client_secret: s.client_secret()?,
+        redirect_uri: callback(&public_url)?,
+        groups_claim: s.groups_claim.clone().unwrap_or_else(|| "groups".into()),
+        require_mfa: s.require_mfa,
+    };
+    let d = Timeouts::default();
+    let timeouts = Timeouts {
+        idle: cfg.session.idle_minutes.map_or(d.idle, |m| {
+            std::time::Duration::from_secs(u64::from(m) * 60)
+        }),
+        absolute: cfg.session.absolute_hours.map_or(d.absolute, |h| {
+            std::time::Duration::from_secs(u64::from(h) * 3600)
+        }),
+        pre_login: d.pre_login,
+    };
+    let settings = Settings {
+        public_url,
+        timeouts,
+        demo: None,
+        poll: PollSettings::default(),
+        edge: cfg.edge_settings()?,
+    };
+    let interval = cfg
+        .audit
+        .as_ref()
+        .ok_or_else(|| missing("audit"))?
+        .checkpoint_interval()?;
+    assemble(stack, oidc, cfg.jwks_refresh()?, settings, interval).await
+}

@@ -1,0 +1,419 @@
+//! The deployment configuration: one TOML file read by both shells (`fctr-portal` and `fctr`), `FCTR_…`
+//! environment overrides, secrets only from the environment or files ([`SecretSource`]). Unknown keys are errors
+//! (with line and column). No file at all means demo mode in a portal built with the `demo` feature.
+//!
+//! [`Config::validate`] checks what both shells rely on; the portal adds its own edge, TLS and sign-in checks
+//! (`fctr_portal::config::PortalConfig`). Split by section: [`sections`] (server, sign-in, audit, …), [`okta`],
+//! [`entra`]; environment overrides in `env.rs`.
+//!
+//! ```toml
+//! [server]
+//! listen = "0.0.0.0:8443"
+//! public_url = "https://fctr.example.com"   # the origin agents use: redirect URI and CSRF origin check
+//! tenant = "acme-prod"
+//! behind_tls_proxy = false                   # true: plain HTTP off loopback, a TLS-terminating proxy in front
+//!
+//! [tls]                                      # the portal terminates TLS itself (TLS 1.2 and 1.3 only)
+//! cert_file = "/etc/fctr/tls/cert.pem"       # the chain, leaf first
+//! key_file = "/run/secrets/fctr-key.pem"     # PKCS#8, PKCS#1 or SEC1
+//!
+//! [network]
+//! allow = ["10.0.0.0/8", "2001:db8::/32"]    # default: loopback and private ranges
+//! trusted_proxies = ["10.0.0.5/32"]          # X-Forwarded-For honoured only from these peers
+//!
+//! [limits]
+//! sign_in_per_ip_per_minute = 30             # /auth/login and /auth/callback, per truncated client IP
+//! api_per_agent_per_minute = 120
+//! body_limit_bytes = 65536
+//! request_timeout_secs = 30
+//!
+//! [okta]                                     # exactly one of [okta] and [entra]
+//! org_url = "https://acme.okta.com"
+//! api_token_env = "FCTR_OKTA_TOKEN"          # or api_token_file, or the service app below
+//! # client_id = "0oa…"; key_id = "…"; private_key_file = "/run/secrets/okta.pem"; algorithm = "ES256"
+//!
+//! # [entra]                                  # Microsoft Entra ID instead of [okta]
+//! # tenant_id = "00000000-0000-0000-0000-000000000001"
+//! # client_id = "00000000-0000-0000-0000-000000000002"
+//! # private_key_file = "/run/secrets/fctr-entra.key.pem"   # a certificate (preferred), or
+//! # certificate_file = "/etc/fctr/fctr-entra.cer"          # client_secret_env / client_secret_file
+//! # [entra.connector]                        # optional, unofficial: Authenticator push and code checks
+//! # client_secret_file = "/run/secrets/fctr-mfa-connector"
+//!
+//! [sign_in]
+//! issuer = "https://acme.okta.com"
+//! client_id = "0oa…"
+//! client_secret_env = "FCTR_OIDC_SECRET"     # or client_secret_file
+//! groups_claim = "groups"                    # Entra: "roles"
+//! require_mfa = false
+//! jwks_refresh_minutes = 60                  # signing keys refetched when this old (and on an unknown key)
+//!
+//! [policy]
+//! file = "/etc/fctr/policy.toml"             # optional: the default policy otherwise
+//!
+//! [pseudonymization]
+//! key_id = "k1"
+//! key_env = "FCTR_PSEUDO_KEY"                # or key_file; at least 32 bytes
+//!
+//! [audit]
+//! sqlite_path = "/var/lib/fctr/audit.sqlite"
+//!
+//! [retention]
+//! audit_days = 30
+//! usage_days = 1095
+//!
+//! [session]
+//! idle_minutes = 15
+//! absolute_hours = 12
+
+pub mod entra;
+mod env;
+pub mod okta;
+pub mod sections;
+
+pub use crate::secret::{SecretSource, read_secret};
+pub use entra::{EntraConnectorSection, EntraSection};
+pub use okta::OktaSection;
+pub use sections::{
+    AuditSection, ContractTestSection, DEFAULT_CHECKPOINT_INTERVAL_SECS,
+    DEFAULT_JWKS_REFRESH_MINUTES, LimitsSection, LoggingSection, NetworkSection, PolicySection,
+    PseudoSection, RetentionSection, ServerConfig, SessionSection, SignInSection, TlsSection,
+    is_loopback, require_https_off_loopback,
+};
+
+use fctr_core::Pseudonymizer;
+use fctr_core::policy::Policy;
+use fctr_ports::{IdentityProvider, KeyId, TenantId};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a configuration was refused. Messages name the key and the rule, never a secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys (the message has line and column).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is missing or wrong.
+    #[error("{key}: {problem}")]
+    Invalid {
+        /// The key, e.g. `sign_in.issuer`.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// A [`ConfigError::Invalid`] naming `key`.
+pub(crate) fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listening and public address.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The Okta org the engine talks to (exactly one of `okta` and `entra`).
+    pub okta: Option<OktaSection>,
+    /// The Microsoft Entra ID tenant the engine talks to (exactly one of `okta` and `entra`).
+    pub entra: Option<EntraSection>,
+    /// Agent sign-in (OIDC).
+    pub sign_in: Option<SignInSection>,
+    /// The policy file.
+    #[serde(default)]
+    pub policy: PolicySection,
+    /// The pseudonymization key.
+    pub pseudonymization: Option<PseudoSection>,
+    /// The audit store.
+    pub audit: Option<AuditSection>,
+    /// Retention periods.
+    #[serde(default)]
+    pub retention: RetentionSection,
+    /// Session timeouts.
+    #[serde(default)]
+    pub session: SessionSection,
+    /// TLS termination by the portal itself.
+    pub tls: Option<TlsSection>,
+    /// The IP allow-list and trusted proxies.
+    #[serde(default)]
+    pub network: NetworkSection,
+    /// Edge rate limits and request hygiene.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// Runtime log files (stdout when absent).
+    #[serde(default)]
+    pub logging: LoggingSection,
+    /// `fctr contract-test --mutating` against a real tenant (the portal ignores it).
+    pub contract_test: Option<ContractTestSection>,
+}
+
+/// The identity provider a configuration names: exactly one of `[okta]` and `[entra]`.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum IdpSection<'a> {
+    /// `[okta]`.
+    Okta(&'a OktaSection),
+    /// `[entra]`.
+    Entra(&'a EntraSection),
+}
+
+impl Config {
+    /// Parses TOML text (`path` only names the file in errors).
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] with line and column for malformed TOML and unknown keys.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        // The parser's own Display quotes the offending line, which could be a secret someone pasted into the
+        // file: report the position and the message only.
+        toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| {
+                let before = &text[..s.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                (line, column)
+            });
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("line {line}, column {column}: {}", e.message().trim_end()),
+            }
+        })
+    }
+
+    /// Reads and parses a file, then applies `FCTR_…` environment overrides.
+    ///
+    /// # Errors
+    /// As [`Config::parse`], plus [`ConfigError::Read`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut c = Self::parse(&text, path)?;
+        c.apply_env(|k| std::env::var(k).ok())?;
+        Ok(c)
+    }
+
+    /// Checks everything both shells rely on, without the network: required sections (exactly one of `[okta]`
+    /// and `[entra]`), URLs, secrets, keys and certificates readable (the adapter is built, which checks its
+    /// ids, URLs and key), key lengths, the sign-in key refresh bounds, the tenant, the policy file. The portal
+    /// adds its edge, transport and TLS checks on top.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let public = self
+            .server
+            .public_url
+            .as_ref()
+            .ok_or_else(|| invalid("server.public_url", "missing"))?;
+        require_https_off_loopback("server.public_url", public)?;
+        match self.identity_provider()? {
+            IdpSection::Okta(okta) => okta.validate()?,
+            IdpSection::Entra(entra) => {
+                entra.adapter()?;
+            }
+        }
+        let s = self
+            .sign_in
+            .as_ref()
+            .ok_or_else(|| invalid("sign_in", "missing section"))?;
+        require_https_off_loopback("sign_in.issuer", &s.issuer)?;
+        if s.client_id.trim().is_empty() {
+            return Err(invalid("sign_in.client_id", "is empty"));
+        }
+        s.client_secret()?;
+        s.jwks_refresh_every()?;
+        self.pseudonymizer()?;
+        let audit = self
+            .audit
+            .as_ref()
+            .ok_or_else(|| invalid("audit.sqlite_path", "missing"))?;
+        audit.checkpoint_key()?;
+        audit.checkpoint_interval()?;
+        self.tenant()?;
+        self.load_policy()?;
+        Ok(())
+    }
+
+    /// The identity provider: exactly one of `[okta]` and `[entra]`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `okta, entra` when both or neither are present, saying which to keep or
+    /// add.
+    pub fn identity_provider(&self) -> Result<IdpSection<'_>, ConfigError> {
+        match (&self.okta, &self.entra) {
+            (Some(o), None) => Ok(IdpSection::Okta(o)),
+            (None, Some(e)) => Ok(IdpSection::Entra(e)),
+            (Some(_), Some(_)) => Err(invalid(
+                "okta, entra",
+                "both sections are present: fctr manages one identity provider; keep [okta] or [entra] and \
+                 delete the other",
+            )),
+            (None, None) => Err(invalid(
+                "okta, entra",
+                "missing: add an [okta] section (org_url and a credential) or an [entra] section (tenant_id, \
+                 client_id and a credential); see docs/portal.md",
+            )),
+        }
+    }
+
+    /// The adapter for whichever of `[okta]` and `[entra]` is present (credentials read now, no request made).
+    ///
+    /// # Errors
+    /// As [`Config::identity_provider`], [`OktaSection::adapter`] and [`EntraSection::adapter`].
+    pub fn idp_adapter(&self) -> Result<Arc<dyn IdentityProvider>, ConfigError> {
+        Ok(match self.identity_provider()? {
+            IdpSection::Okta(o) => Arc::new(o.adapter()?),
+            IdpSection::Entra(e) => Arc::new(e.adapter()?),
+        })
+    }
+
+    /// The listen address (default `127.0.0.1:8080`).
+    #[must_use]
+    pub fn listen(&self) -> SocketAddr {
+        self.server
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The pseudonymizer from `[pseudonymization]` (key read now).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `pseudonymization` (missing section), `pseudonymization.key` (missing,
+    /// unreadable or short) or `pseudonymization.key_id`.
+    pub fn pseudonymizer(&self) -> Result<Pseudonymizer, ConfigError> {
+        let p = self
+            .pseudonymization
+            .as_ref()
+            .ok_or_else(|| invalid("pseudonymization", "missing section"))?;
+        let key = p.key()?;
+        let key_id = KeyId::parse(p.key_id.clone())
+            .map_err(|e| invalid("pseudonymization.key_id", e.to_string()))?;
+        Pseudonymizer::new(key_id, &key).map_err(|e| invalid("pseudonymization.key", e.to_string()))
+    }
+
+    /// The tenant label (`[server] tenant`, default `default`).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `server.tenant`.
+    pub fn tenant(&self) -> Result<TenantId, ConfigError> {
+        TenantId::parse(
+            self.server
+                .tenant
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+        )
+        .map_err(|e| invalid("server.tenant", e.to_string()))
+    }
+
+    /// Loads the policy file, or the default policy.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] with the policy parser's message (line and column).
+    pub fn load_policy(&self) -> Result<Policy, ConfigError> {
+        match &self.policy.file {
+            None => Ok(Policy::default()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    invalid(
+                        "policy.file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                Policy::parse(&text).map_err(|e| invalid("policy.file", e.to_string()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn each_env_file_pair_reads_into_one_secret_source() {
+        let text = "[okta]\norg_url = \"https://acme.okta.com\"\napi_token_env = \"T\"\n\
+                    [sign_in]\nissuer = \"https://acme.okta.com\"\nclient_id = \"0oa1\"\nclient_secret_file = \"/s\"\n\
+                    [pseudonymization]\nkey_id = \"k1\"\nkey_env = \"K\"\n\
+                    [audit]\nsqlite_path = \"/a\"\ncheckpoint_key_file = \"/c\"\n";
+        let c = Config::parse(text, Path::new("x.toml")).unwrap();
+        let okta = c.okta.as_ref().unwrap();
+        assert!(matches!(&okta.api_token, Some(SecretSource::Env(v)) if v == "T"));
+        let s = c.sign_in.as_ref().unwrap();
+        assert!(matches!(&s.client_secret, Some(SecretSource::File(p)) if p == Path::new("/s")));
+        let p = c.pseudonymization.as_ref().unwrap();
+        assert!(matches!(&p.key, Some(SecretSource::Env(v)) if v == "K"));
+        let a = c.audit.as_ref().unwrap();
+        assert!(matches!(&a.checkpoint_key, Some(SecretSource::File(p)) if p == Path::new("/c")));
+    }
+
+    #[test]
+    fn both_keys_of_a_pair_are_refused_with_the_position() {
+        let text = "[pseudonymization]\nkey_id = \"k1\"\nkey_env = \"K\"\nkey_file = \"/k\"\n";
+        let e = Config::parse(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key_env or key_file, not both"), "{e}");
+        assert!(e.contains("line "), "{e}");
+        let text = "[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\n[entra.connector]\n\
+                    client_secret_env = \"S\"\nclient_secret_file = \"/s\"\n";
+        let e = Config::parse(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("client_secret_env or client_secret_file, not both"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn stack_parts_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "k".repeat(40)).unwrap();
+        let c = Config::parse(
+            &format!(
+                "[server]\ntenant = \"acme\"\n[pseudonymization]\nkey_id = \"k1\"\nkey_file = \"{}\"\n\
+                 [retention]\naudit_days = 7\n",
+                key.display()
+            ),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.tenant().unwrap().as_str(), "acme");
+        assert!(c.pseudonymizer().is_ok());
+        assert_eq!(c.retention.retention().audit, chrono::Duration::days(7));
+        assert_eq!(Config::default().tenant().unwrap().as_str(), "default");
+        let e = c.idp_adapter().err().unwrap().to_string();
+        assert!(e.contains("okta, entra: missing"), "{e}");
+        std::fs::write(&key, "short").unwrap();
+        let e = c.pseudonymizer().err().unwrap().to_string();
+        assert!(
+            e.contains("pseudonymization.key: must be at least 32 bytes"),
+            "{e}"
+        );
+        assert!(!e.contains("short"), "{e}");
+    }
+}

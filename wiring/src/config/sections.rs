@@ -1,0 +1,361 @@
+//! The sections of the file that are not an identity provider: `[server]`, `[tls]`, `[network]`, `[limits]`,
+//! `[logging]`, `[sign_in]`, `[policy]`, `[pseudonymization]`, `[audit]`, `[retention]`, `[session]`,
+//! `[contract_test]`.
+
+use super::{ConfigError, invalid};
+use crate::secret::SecretSource;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use url::Url;
+
+/// `[contract_test]`: who `fctr contract-test --mutating` may change on a real tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractTestSection {
+    /// The IdP group (name or id) every test user must be a member of before anything mutating runs.
+    pub allowed_group: String,
+}
+
+/// `[logging]`: where runtime logs go. Without `dir`, JSON lines on stdout (the default); with it, hourly files
+/// `fctr.YYYY-MM-DD-HH.log` in that directory, deleted after `[retention] runtime_log_days` (default 1).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingSection {
+    /// Directory for log files.
+    pub dir: Option<PathBuf>,
+}
+
+/// `[tls]`: the portal terminates TLS (1.2 and 1.3 only, ECDHE + AEAD suites only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The certificate chain (PEM, leaf first).
+    pub cert_file: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+/// `[network]`: who may reach the portal at all.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// CIDRs allowed to reach the portal (IPv4 and IPv6). Default: loopback and the private ranges
+    /// (10/8, 172.16/12, 192.168/16, fc00::/7). `["0.0.0.0/0", "::/0"]` opens it to everyone.
+    pub allow: Option<Vec<String>>,
+    /// CIDRs of reverse proxies whose `X-Forwarded-For` is believed (default: none).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// `[limits]`: edge rate limits (the engine's own limits are in the policy file) and request hygiene.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Sign-in starts and callbacks per truncated client IP per minute (default 30).
+    pub sign_in_per_ip_per_minute: Option<u32>,
+    /// API requests per agent per minute (default 120).
+    pub api_per_agent_per_minute: Option<u32>,
+    /// Largest request body (default 65536).
+    pub body_limit_bytes: Option<usize>,
+    /// Time allowed to produce a response (default 30).
+    pub request_timeout_secs: Option<u64>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address (default `127.0.0.1:8080`).
+    pub listen: Option<SocketAddr>,
+    /// The origin agents reach the portal at (redirect URI, CSRF origin check, cookie security).
+    pub public_url: Option<Url>,
+    /// The tenant label (default `default`).
+    pub tenant: Option<String>,
+    /// A TLS-terminating proxy is in front: plain HTTP may listen on a non-loopback address. Needs
+    /// `network.trusted_proxies`, or the allow-list and per-IP limits would only ever see the proxy.
+    #[serde(default)]
+    pub behind_tls_proxy: bool,
+}
+
+/// `[sign_in]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawSignIn")]
+pub struct SignInSection {
+    /// The OIDC issuer (discovery at `{issuer}/.well-known/openid-configuration`).
+    pub issuer: Url,
+    /// The portal's client id.
+    pub client_id: String,
+    /// The client secret (`client_secret_env` or `client_secret_file`).
+    pub client_secret: Option<SecretSource>,
+    /// The claim holding group names (default `groups`; Entra app roles: `roles`).
+    pub groups_claim: Option<String>,
+    /// Refuse sign-in unless the ID token's `amr` shows MFA.
+    pub require_mfa: bool,
+    /// Refetch the issuer's signing keys (JWKS) when they are this many minutes old (default 60, 1 to 1440).
+    /// Independently, a token signed by an unknown key triggers a refetch, at most one a minute.
+    pub jwks_refresh_minutes: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSignIn {
+    issuer: Url,
+    client_id: String,
+    client_secret_env: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    groups_claim: Option<String>,
+    #[serde(default)]
+    require_mfa: bool,
+    jwks_refresh_minutes: Option<u32>,
+}
+
+impl TryFrom<RawSignIn> for SignInSection {
+    type Error = String;
+    fn try_from(r: RawSignIn) -> Result<Self, String> {
+        Ok(Self {
+            issuer: r.issuer,
+            client_id: r.client_id,
+            client_secret: SecretSource::from_keys(
+                "client_secret",
+                r.client_secret_env,
+                r.client_secret_file,
+            )?,
+            groups_claim: r.groups_claim,
+            require_mfa: r.require_mfa,
+            jwks_refresh_minutes: r.jwks_refresh_minutes,
+        })
+    }
+}
+
+/// Default minutes between two fetches of the sign-in issuer's signing keys.
+pub const DEFAULT_JWKS_REFRESH_MINUTES: u32 = 60;
+
+impl SignInSection {
+    /// The client secret, read now.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `sign_in.client_secret`.
+    pub fn client_secret(&self) -> Result<SecretString, ConfigError> {
+        SecretSource::resolve_required(self.client_secret.as_ref(), "sign_in.client_secret")
+    }
+
+    /// How often to refetch the issuer's signing keys (`jwks_refresh_minutes`, default hourly).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] outside 1 to 1440 minutes.
+    pub fn jwks_refresh_every(&self) -> Result<std::time::Duration, ConfigError> {
+        match self
+            .jwks_refresh_minutes
+            .unwrap_or(DEFAULT_JWKS_REFRESH_MINUTES)
+        {
+            m @ 1..=1440 => Ok(std::time::Duration::from_secs(u64::from(m) * 60)),
+            _ => Err(invalid(
+                "sign_in.jwks_refresh_minutes",
+                "must be between 1 and 1440",
+            )),
+        }
+    }
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// The policy file (default policy when absent).
+    pub file: Option<PathBuf>,
+}
+
+/// `[pseudonymization]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawPseudo")]
+pub struct PseudoSection {
+    /// Key id (e.g. `k1`).
+    pub key_id: String,
+    /// The key (`key_env` or `key_file`), at least 32 bytes.
+    pub key: Option<SecretSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPseudo {
+    key_id: String,
+    key_env: Option<String>,
+    key_file: Option<PathBuf>,
+}
+
+impl TryFrom<RawPseudo> for PseudoSection {
+    type Error = String;
+    fn try_from(r: RawPseudo) -> Result<Self, String> {
+        Ok(Self {
+            key_id: r.key_id,
+            key: SecretSource::from_keys("key", r.key_env, r.key_file)?,
+        })
+    }
+}
+
+impl PseudoSection {
+    /// The key, read now.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `pseudonymization.key` (missing, unreadable, empty, or under 32 bytes).
+    pub fn key(&self) -> Result<SecretString, ConfigError> {
+        let key = SecretSource::resolve_required(self.key.as_ref(), "pseudonymization.key")?;
+        if secrecy::ExposeSecret::expose_secret(&key).len() < 32 {
+            return Err(invalid("pseudonymization.key", "must be at least 32 bytes"));
+        }
+        Ok(key)
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawAudit")]
+pub struct AuditSection {
+    /// The SQLite file.
+    pub sqlite_path: PathBuf,
+    /// The checkpoint key (`checkpoint_key_env` or `checkpoint_key_file`): HMAC-SHA256 of the recorded chain
+    /// heads, at least 32 bytes. Required outside demo mode.
+    pub checkpoint_key: Option<SecretSource>,
+    /// How often the portal records a checkpoint, in seconds (default 60, 1 to 86400).
+    pub checkpoint_interval_secs: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    sqlite_path: PathBuf,
+    checkpoint_key_env: Option<String>,
+    checkpoint_key_file: Option<PathBuf>,
+    checkpoint_interval_secs: Option<u64>,
+}
+
+impl TryFrom<RawAudit> for AuditSection {
+    type Error = String;
+    fn try_from(r: RawAudit) -> Result<Self, String> {
+        Ok(Self {
+            sqlite_path: r.sqlite_path,
+            checkpoint_key: SecretSource::from_keys(
+                "checkpoint_key",
+                r.checkpoint_key_env,
+                r.checkpoint_key_file,
+            )?,
+            checkpoint_interval_secs: r.checkpoint_interval_secs,
+        })
+    }
+}
+
+/// Default seconds between two audit checkpoints.
+pub const DEFAULT_CHECKPOINT_INTERVAL_SECS: u64 = 60;
+
+impl AuditSection {
+    /// A section with only the SQLite path (no checkpoint key: refused by [`super::Config::validate`]).
+    #[must_use]
+    pub fn at(sqlite_path: PathBuf) -> Self {
+        Self {
+            sqlite_path,
+            checkpoint_key: None,
+            checkpoint_interval_secs: None,
+        }
+    }
+
+    /// The checkpoint key, read now from `checkpoint_key_env` or `checkpoint_key_file` (exactly one).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `audit.checkpoint_key` when neither is set, the source is empty or
+    /// unreadable, or the key is shorter than 32 bytes.
+    pub fn checkpoint_key(&self) -> Result<SecretString, ConfigError> {
+        let key = SecretSource::resolve_required(self.checkpoint_key.as_ref(), "audit.checkpoint_key")
+            .map_err(|e| match e {
+                ConfigError::Invalid { key, problem } => ConfigError::Invalid {
+                    key,
+                    problem: format!(
+                        "{problem} (checkpoints make a cut or re-hashed audit chain detectable; generate one \
+                         with `openssl rand -hex 32`)"
+                    ),
+                },
+                other => other,
+            })?;
+        if secrecy::ExposeSecret::expose_secret(&key).len() < 32 {
+            return Err(invalid("audit.checkpoint_key", "must be at least 32 bytes"));
+        }
+        Ok(key)
+    }
+
+    /// The checkpoint interval.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `audit.checkpoint_interval_secs` outside 1 to 86400.
+    pub fn checkpoint_interval(&self) -> Result<std::time::Duration, ConfigError> {
+        match self.checkpoint_interval_secs {
+            None => Ok(std::time::Duration::from_secs(
+                DEFAULT_CHECKPOINT_INTERVAL_SECS,
+            )),
+            Some(s) if (1..=86_400).contains(&s) => Ok(std::time::Duration::from_secs(s)),
+            Some(_) => Err(invalid("audit.checkpoint_interval_secs", "1 to 86400")),
+        }
+    }
+}
+
+/// `[retention]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Audit events (default 30).
+    pub audit_days: Option<u32>,
+    /// Usage records (default 1095).
+    pub usage_days: Option<u32>,
+    /// Runtime log files, when `[logging] dir` is set (default 1).
+    pub runtime_log_days: Option<u32>,
+}
+
+impl RetentionSection {
+    /// The engine's retention periods, with the defaults of [`fctr_core::Retention`] for what is not set.
+    #[must_use]
+    pub fn retention(&self) -> fctr_core::Retention {
+        let d = fctr_core::Retention::default();
+        let days = |v: Option<u32>, dflt| v.map_or(dflt, |x| chrono::Duration::days(i64::from(x)));
+        fctr_core::Retention {
+            audit: days(self.audit_days, d.audit),
+            usage: days(self.usage_days, d.usage),
+            runtime_logs: days(self.runtime_log_days, d.runtime_logs),
+        }
+    }
+}
+
+/// `[session]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSection {
+    /// Idle timeout (default 15).
+    pub idle_minutes: Option<u32>,
+    /// Absolute timeout (default 12).
+    pub absolute_hours: Option<u32>,
+}
+
+/// Whether a URL's host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`): the same rule the Okta
+/// adapter applies to `[okta] org_url`.
+#[must_use]
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Refuses a URL that is not `https`, except `http` on a loopback address (tests and fakes): the rule of
+/// `[okta] org_url`, applied to `[server] public_url` and `[sign_in] issuer` (whose client secret and tokens would
+/// otherwise cross the network in clear).
+///
+/// # Errors
+/// [`ConfigError::Invalid`] naming `key`.
+pub fn require_https_off_loopback(key: &str, url: &Url) -> Result<(), ConfigError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        _ => Err(invalid(key, "must be https (plain http only on loopback)")),
+    }
+}
