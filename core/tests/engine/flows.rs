@@ -1,0 +1,303 @@
+//! Engine: the basic flow and every refusal on its way: roles, protected callers, grants bound and expiring, IdP and audit failures.
+
+use super::*;
+
+#[tokio::test]
+async fn tier2_verifies_by_push_then_resets_password_once() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    assert_eq!(v.number, Some(42), "the number to read to the caller");
+    assert_eq!(v.factor, Some(FactorKind::Push), "policy prefers push");
+    let _ = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    let g = v.grant.expect("a grant");
+    assert_eq!(g.assurance, "AAL2-capable authenticator verified");
+    assert!(g.actions.contains(&ActionKind::ResetPassword));
+    assert!(
+        !g.actions.contains(&ActionKind::ResetFactors),
+        "tier 2 may not reset factors"
+    );
+
+    let out = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), reset())
+        .await
+        .unwrap();
+    assert!(out.receipt.secret.is_some(), "the one-time reset link");
+    assert_eq!(
+        w.idp.executed(),
+        vec![(sid("alice"), ActionKind::ResetPassword)]
+    );
+
+    let kinds: Vec<EventKind> = w.events().await.iter().map(|e| e.kind).collect();
+    let intent = kinds
+        .iter()
+        .position(|k| *k == EventKind::ActionIntent)
+        .unwrap();
+    let outcome = kinds
+        .iter()
+        .position(|k| *k == EventKind::ActionOutcome)
+        .unwrap();
+    assert!(
+        intent < outcome,
+        "intent is written before the outcome: {kinds:?}"
+    );
+
+    let again = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), reset())
+        .await
+        .unwrap_err();
+    assert_eq!(again.reason, Reason::GrantUsed);
+    w.assert_audited(Reason::GrantUsed).await;
+    assert_eq!(w.idp.executed().len(), 1);
+}
+
+#[tokio::test]
+async fn tier1_is_offered_nothing_and_refused_even_when_verified() {
+    let w = world();
+    let a = w.agent("agent1", "fctr-tier1");
+    w.verify_push(&a, "alice").await;
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), reset())
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NotPermittedForRole);
+    w.assert_audited(Reason::NotPermittedForRole).await;
+    let card = w.engine.lookup(&a, &ctx(), &sid("alice")).await.unwrap();
+    assert!(
+        card.actions
+            .iter()
+            .all(|x| !x.available_now && !x.permitted_for_role)
+    );
+    assert!(w.idp.executed().is_empty());
+}
+
+#[tokio::test]
+async fn agent_without_role_is_refused_everything() {
+    let w = world();
+    let a = w.agent("nobody", "Staff");
+    assert_eq!(a.role(), None);
+    let d = w
+        .engine
+        .lookup(&a, &ctx(), &sid("alice"))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoRole);
+    let d = w
+        .engine
+        .sign_in(AgentId::parse("nobody").unwrap(), &["Staff".into()], &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoRole);
+    w.assert_audited(Reason::NoRole).await;
+}
+
+#[tokio::test]
+async fn protected_target_is_never_challenged_or_acted_on() {
+    let w = world();
+    let a = w.agent("agent3", "fctr-tier3");
+    let d = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("root"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::ProtectedTarget);
+    w.assert_audited(Reason::ProtectedTarget).await;
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("root"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::ProtectedTarget);
+    let card = w.engine.lookup(&a, &ctx(), &sid("root")).await.unwrap();
+    assert!(card.protected && card.recommended_factor.is_none());
+    assert!(w.idp.executed().is_empty());
+}
+
+#[tokio::test]
+async fn grant_is_bound_to_its_agent_and_its_caller() {
+    let w = world();
+    let a = w.agent("agentA", "fctr-tier2");
+    let b = w.agent("agentB", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    let d = w
+        .engine
+        .perform_action(&b, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        d.reason,
+        Reason::NoLiveGrant,
+        "another agent cannot use A's grant"
+    );
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("bob"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        d.reason,
+        Reason::NoLiveGrant,
+        "A's grant for alice does not cover bob"
+    );
+    w.assert_audited(Reason::NoLiveGrant).await;
+    // B cannot even poll A's verification.
+    assert!(w.idp.executed().is_empty());
+    w.engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn another_agents_verification_is_not_found() {
+    let w = world();
+    let a = w.agent("agentA", "fctr-tier2");
+    let b = w.agent("agentB", "fctr-tier2");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    let d = w
+        .engine
+        .poll_verification(&b, &ctx(), v.id)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::VerificationNotFound);
+}
+
+#[tokio::test]
+async fn expired_grant_is_refused() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    w.clock
+        .advance(Duration::minutes(10) + Duration::seconds(1));
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::GrantExpired);
+    w.assert_audited(Reason::GrantExpired).await;
+    assert!(w.idp.executed().is_empty());
+}
+
+#[tokio::test]
+async fn verification_window_closes() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.idp.script_push([ChallengeState::Waiting]);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    w.clock.advance(Duration::minutes(10));
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!(v.status, VerificationStatus::Expired);
+    assert!(v.grant.is_none());
+}
+
+#[tokio::test]
+async fn denied_push_mints_nothing() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.idp.script_push([ChallengeState::Rejected]);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!(v.status, VerificationStatus::Rejected);
+    assert_eq!(v.reason, Some(Reason::ChallengeRejected));
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoLiveGrant);
+}
+
+#[tokio::test]
+async fn idp_error_during_poll_mints_no_grant() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.idp.script_push([ChallengeState::Approved]);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    w.idp.fail(IdpMethod::Poll, true);
+    let d = w
+        .engine
+        .poll_verification(&a, &ctx(), v.id)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::IdpError);
+    w.assert_audited(Reason::IdpError).await;
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoLiveGrant);
+}
+
+#[tokio::test]
+async fn audit_failure_stops_the_action_and_keeps_the_grant() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    w.audit.fail_appends(true);
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::AuditUnavailable);
+    assert!(w.idp.executed().is_empty(), "no intent, no action");
+    w.audit.fail_appends(false);
+    w.engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap();
+    assert_eq!(w.idp.executed().len(), 1);
+}
+
+#[tokio::test]
+async fn idp_failure_during_action_is_audited_not_retried() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    w.idp.fail(IdpMethod::Execute, true);
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::IdpError);
+    let events = w.events().await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind, last.outcome),
+        (EventKind::ActionOutcome, Outcome::Failed)
+    );
+    // The single-use grant was spent on the attempt: the outcome is unknown, so no blind retry.
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::GrantUsed);
+}
