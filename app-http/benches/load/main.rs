@@ -1,0 +1,113 @@
+//! Load benchmark for the portal: `cargo bench -p fctr-portal --bench load`.
+//!
+//! A plain `main` (no harness) that prints figures. Everything runs on loopback in this process: the fake Okta
+//! (served here behind a layer that counts its `/api/v1/` requests), the portal (built by
+//! `fctr_portal::startup::from_config` from a bench configuration that points at the fake, with a bench policy and
+//! edge quota that allow the load), and the load generators. The SSE watchers of phase (b) run in a child process
+//! (this binary again, `FCTR_BENCH_CHILD=sse`) so that their buffers do not count in the portal's resident memory.
+//!
+//! 1. Memory: `VmRSS` at start, with the fake Okta alone, and with the portal idle.
+//! 2. (b) 1,000 pending push challenges (never answered), each watched by 3 SSE clients, for ~10 s: upstream
+//!    polls (`fctr_upstream_polls_total` from `/metrics`) per challenge per poll interval, SSE events per stream,
+//!    and (c) `VmRSS`.
+//! 3. (a) Caller lookups through the JSON API (bearer ID tokens from the fake issuer) beside a direct baseline
+//!    that sends the fake exactly the upstream requests one portal lookup makes (recorded from a probe lookup),
+//!    concurrently as the engine does. Each is run closed-loop (64 clients back to back: saturation) and
+//!    open-loop at fixed rates over 64 agents (latency from the scheduled start, so queueing is charged). The
+//!    load generator runs on its own thread and runtime. Printed per run: lookups/s, p50, p99, max, errors,
+//!    server-side CPU per lookup (this process minus the load thread) and upstream requests per lookup; per
+//!    shape, what the portal adds at p50 and p99.
+//!
+//! Knobs (environment): `FCTR_BENCH_SECONDS` (length of each lookup run, default 10), `FCTR_BENCH_CLIENTS` (64),
+//! `FCTR_BENCH_RATES` (open-loop rates, default `200,500`; `none` for none), `FCTR_BENCH_CHALLENGES` (1000),
+//! `FCTR_BENCH_WATCHERS` (3), `FCTR_BENCH_WATCH_SECONDS` (10). Every phase is bounded in time and in request
+//! count.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::cast_precision_loss
+)]
+
+use base64::Engine as _;
+use fctr_portal::config::Config;
+use fctr_testkit::okta::{FakeOktaOptions, FakeOktaState, FixtureUser};
+use futures::future::BoxFuture;
+use sha2::{Digest as _, Sha256};
+use std::io::{BufRead as _, Write as _};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+mod lookups;
+mod sse;
+mod stack;
+use lookups::*;
+use sse::*;
+use stack::*;
+
+/// The portal's poll interval (`PollSettings::default()`, what `from_config` uses).
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Extra callers the challenges are spread over (the policy allows at most 100 challenges per caller per hour).
+const CALLERS: usize = 20;
+/// A hard cap on requests per lookup phase, whatever the duration.
+const MAX_REQUESTS: u64 = 2_000_000;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Resident memory of a process in MiB (`VmRSS` of `/proc/<pid>/status`).
+fn rss_mib(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn rss_self() -> f64 {
+    rss_mib("self")
+}
+
+fn main() {
+    if std::env::var("FCTR_BENCH_CHILD").as_deref() == Ok("sse") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // Ids come on stdin up to a `go` line; stdin closing later means stop.
+        let mut stdin = std::io::stdin().lock();
+        let mut ids = Vec::new();
+        let mut line = String::new();
+        while stdin.read_line(&mut line).unwrap_or(0) > 0 && line.trim() != "go" {
+            ids.push(line.trim().to_owned());
+            line.clear();
+        }
+        drop(stdin);
+        let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut rest);
+            let _ = eof_tx.send(());
+        });
+        rt.block_on(sse_child(ids, eof_rx));
+        return;
+    }
+    let start_rss = rss_self();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(start_rss));
+}
