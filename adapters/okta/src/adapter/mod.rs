@@ -51,7 +51,7 @@ const OP_POLL: Op = Op::read("poll", "factors");
 const OP_PUSH: Op = Op::verify("push");
 const OP_CODE: Op = Op::verify("verify_code");
 
-/// The Okta identity provider: [`Directory`], [`Challenger`], [`Lifecycle`] and [`IdentityProvider`] over the
+/// The Okta identity provider: [`Directory`], [`Challenger`], [`Lifecycle`](fctr_ports::Lifecycle) and [`IdentityProvider`] over the
 /// Okta management API. Cheap to clone (one shared HTTP client, token cache and rate budget).
 #[derive(Clone)]
 pub struct OktaAdapter {
