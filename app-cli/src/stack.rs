@@ -113,9 +113,10 @@ pub(crate) fn denial(d: &Denial) -> Fail {
     };
     match d.reason {
         Reason::IdpError => Fail::idp(message, next),
-        Reason::NoRole | Reason::InvalidInput | Reason::AuditUnavailable => {
-            Fail::usage(message, next)
-        }
+        Reason::NoRole
+        | Reason::InvalidInput
+        | Reason::AuditUnavailable
+        | Reason::StateUnavailable => Fail::usage(message, next),
         _ => Fail::check(message, next),
     }
 }

@@ -222,7 +222,7 @@ pub(crate) async fn guard(State(st): State<AppState>, mut req: Request, next: Ne
             .map(|c| c.value().to_owned());
         if let Some(sid) = sid.filter(|_| !bearer) {
             if !same_origin(req.headers(), &st.settings().origin()) {
-                let agent = match st.sessions().get(&sid).await {
+                let agent = match st.sessions().get(&sid).await.ok().flatten() {
                     Some(s) => Some(
                         st.engine()
                             .restore_agent(s.agent.clone(), s.role.as_deref()),

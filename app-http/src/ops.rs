@@ -51,7 +51,7 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(st): State<AppState>) -> Response {
-    let live = st.sessions().len().await;
+    let live = st.sessions().len().await.unwrap_or(0);
     ::metrics::gauge!("fctr_sessions").set(f64::from(u32::try_from(live).unwrap_or(u32::MAX)));
     ::metrics::gauge!("fctr_pollers_running").set(f64::from(
         u32::try_from(st.polls().running()).unwrap_or(u32::MAX),

@@ -179,6 +179,10 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
             "The audit log cannot be written, so nothing was done.",
             "Retry later; tell the fctr operators.",
         ),
+        Reason::StateUnavailable => (
+            "The portal's shared state store cannot be reached, so nothing was done.",
+            "Retry in a minute; tell the fctr operators if it persists.",
+        ),
         Reason::InvalidInput => ("The request was not valid.", "Check the input and retry."),
         Reason::IpNotAllowed => (
             "Your network address is not allowed.",

@@ -6,7 +6,7 @@
 //! ## Writing an adapter
 //! An identity-provider adapter implements [`Directory`], [`Challenger`] and [`Lifecycle`] and then
 //! [`IdentityProvider`] (its [`Capabilities`]). A store implements [`AuditLog`], [`UsageLedger`], [`GrantStore`] or
-//! [`RateLimiter`]. Every method documents, under `# Errors`, which [`PortError`] it must return when; translate
+//! [`RateLimiter`]; a portal's shared state also needs [`SessionStore`] and [`Coordinator`]. Every method documents, under `# Errors`, which [`PortError`] it must return when; translate
 //! vendor errors into those variants and keep vendor codes out of anything above the adapter.
 //!
 //! Rules every adapter keeps:
@@ -25,6 +25,7 @@ mod action;
 mod audit;
 mod challenge;
 mod code;
+mod coordination;
 mod directory;
 mod error;
 mod grant;
@@ -33,6 +34,7 @@ mod pii;
 mod ports;
 mod pseudo;
 mod rate;
+mod session;
 mod usage;
 
 #[cfg(feature = "mock")]
@@ -48,6 +50,7 @@ pub use challenge::{
     ChallengeContext, ChallengeHandle, ChallengeState, ChallengeTicket, CodeVerdict, FailureReason,
 };
 pub use code::{OtpCode, OtpCodeError};
+pub use coordination::{Coordinator, Subscription};
 pub use directory::{
     AccountStatus, FactorInfo, FactorKind, FactorStatus, QueryError, RiskFacts, UserQuery,
     UserRecord,
@@ -68,4 +71,5 @@ pub use ports::{
 pub use pseudo::{KeyId, PseudoId};
 pub use rate::{RateDecision, RateKey, RateRule};
 pub use secrecy::{ExposeSecret, SecretString};
+pub use session::{PreLogin, Session, SessionStore, Timeouts, to_chrono};
 pub use usage::{Month, UsageKind, UsageRecord};

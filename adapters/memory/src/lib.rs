@@ -8,6 +8,8 @@
 //! | [`MemoryUsageLedger`] | [`UsageLedger`](fctr_ports::UsageLedger) | sums per month, tenant, agent and kind |
 //! | [`MemoryGrantStore`] | [`GrantStore`](fctr_ports::GrantStore) | verifications and grants with TTLs, atomic take |
 //! | [`MemoryRateLimiter`] | [`RateLimiter`](fctr_ports::RateLimiter) | sliding windows per key |
+//! | [`MemorySessionStore`] | [`SessionStore`](fctr_ports::SessionStore) | portal sessions and sign-in state, tombstones |
+//! | [`MemoryCoordinator`] | [`Coordinator`](fctr_ports::Coordinator) | leases, fan-out to subscribers, values with TTLs |
 //! | [`ManualClock`] | [`Clock`](fctr_ports::Clock) | a clock tests move by hand ([`SystemClock`] is re-exported) |
 //!
 //! ## What it promises
@@ -35,15 +37,19 @@
 
 mod audit;
 mod clock;
+mod coordination;
 mod grant;
 mod rate;
+mod session;
 mod sync;
 mod ttl;
 mod usage;
 
 pub use audit::MemoryAuditLog;
 pub use clock::ManualClock;
+pub use coordination::MemoryCoordinator;
 pub use fctr_ports::SystemClock;
 pub use grant::MemoryGrantStore;
 pub use rate::MemoryRateLimiter;
+pub use session::MemorySessionStore;
 pub use usage::MemoryUsageLedger;

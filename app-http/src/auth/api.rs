@@ -60,6 +60,7 @@ impl FromRequestParts<AppState> for ApiAgent {
         }
         let s = super::session::load(st, &parts.headers, &ctx)
             .await
+            .map_err(|_| ApiError::from(Denial::new(Reason::StateUnavailable)))?
             .ok_or_else(ApiError::unauthenticated)?;
         let agent = super::session::agent_of(st, &s);
         if parts.method != Method::GET {

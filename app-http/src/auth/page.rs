@@ -23,10 +23,12 @@ impl FromRequestParts<AppState> for Page {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let rctx = crate::edge::request_context(parts);
-        let session = super::session::load(state, &parts.headers, &rctx).await;
+        let loaded = super::session::load(state, &parts.headers, &rctx).await;
+        let state_down = loaded.is_err();
         Ok(Self {
             state: state.clone(),
-            session,
+            session: loaded.ok().flatten(),
+            state_down,
             rctx,
             headers: parts.headers.clone(),
             path: parts.uri.path().to_owned(),
@@ -52,6 +54,9 @@ impl std::ops::Deref for SignedIn {
 impl SignedIn {
     /// The signed-in agent of a page, or the sign-in page (401).
     pub fn from_page(page: Page) -> Result<Self, Response> {
+        if page.state_down {
+            return Err(page.state_down_page());
+        }
         let Some(session) = page.session.clone() else {
             return Err(page.session_ended());
         };

@@ -64,15 +64,23 @@ pub(crate) async fn for_action(
     match current(st, agent, ctx).await {
         Ok(a) => {
             if let Some(s) = session {
-                st.sessions()
+                if st
+                    .sessions()
                     .set_role(&s.id, a.role().map(str::to_owned), now)
-                    .await;
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("session store: re-checked role not stored");
+                }
             }
             Ok(a)
         }
         Err(d) if d.reason == Reason::AgentRoleRevoked => {
             if let Some(s) = session {
-                st.sessions().remove(&s.id).await;
+                if st.sessions().remove(&s.id).await.is_err() {
+                    // Refused either way; the next request re-checks and removes it again.
+                    tracing::warn!("session store: revoked agent's session not removed");
+                }
             }
             Err(d)
         }

@@ -6,7 +6,7 @@ use crate::state::{AppState, Settings};
 use axum::http::HeaderMap;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use fctr_core::{Agent, RequestContext};
-use fctr_ports::Reason;
+use fctr_ports::{PortError, Reason};
 
 /// Longest cookie value taken for a session id (ours are 43 characters): anything longer is no session and is
 /// not looked up, so made-up cookies cost nothing.
@@ -27,32 +27,48 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// The session the cookie names, for the pages and the API alike: the id capped at [`MAX_ID_LEN`]; touched (the
 /// idle timeout restarts; a timed-out session is removed by the store); and its role re-checked when the last
 /// check is older than [`ROLE_RECHECK_EVERY`]. A revoked agent's session is removed here and `None` returned.
+///
+/// # Errors
+/// The session store cannot be reached: the caller refuses the request (503) rather than guess.
 pub(crate) async fn load(
     st: &AppState,
     headers: &HeaderMap,
     ctx: &RequestContext,
-) -> Option<Session> {
-    let id = session_id(st, headers)?;
-    let mut s = st.sessions().touch(&id).await?;
+) -> Result<Option<Session>, PortError> {
+    let Some(id) = session_id(st, headers) else {
+        return Ok(None);
+    };
+    let Some(mut s) = st.sessions().touch(&id).await? else {
+        return Ok(None);
+    };
     let now = st.0.clock.now();
     if rechecks(st) && now - s.role_checked >= ROLE_RECHECK_EVERY {
         let agent = agent_of(st, &s);
         match current(st, &agent, ctx).await {
             Ok(a) => {
                 let role = a.role().map(str::to_owned);
-                st.sessions().set_role(&s.id, role.clone(), now).await;
+                // Not stored (the store failed meanwhile): this request still uses the fresh role, and the
+                // next one checks again.
+                if st
+                    .sessions()
+                    .set_role(&s.id, role.clone(), now)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("session store: re-checked role not stored");
+                }
                 s.role = role;
                 s.role_checked = now;
             }
             Err(d) if d.reason == Reason::AgentRoleRevoked => {
-                st.sessions().remove(&s.id).await;
-                return None;
+                st.sessions().remove(&s.id).await?;
+                return Ok(None);
             }
             // The IdP cannot be read: a view keeps the previous role; the next request tries again.
             Err(_) => {}
         }
     }
-    Some(s)
+    Ok(Some(s))
 }
 
 /// The agent a session stands for, with its stored role.

@@ -92,6 +92,8 @@ pub(crate) fn refusal_page(
 pub(crate) struct Page {
     pub state: AppState,
     pub session: Option<Session>,
+    /// The session store could not be read: the agent is neither signed in nor signed out (fail closed: 503).
+    pub state_down: bool,
     pub rctx: RequestContext,
     pub headers: HeaderMap,
     pub path: String,
@@ -131,6 +133,14 @@ impl Page {
             return_to: url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect(),
         };
         render(status, &t)
+    }
+
+    /// The refusal page for a request the shared state store could not serve (503, `state_unavailable`).
+    pub fn state_down_page(&self) -> Response {
+        self.denial_page(
+            &Denial::new(fctr_ports::Reason::StateUnavailable),
+            &self.path,
+        )
     }
 
     /// The sign-in page for a request that needs a live session and has none (401).

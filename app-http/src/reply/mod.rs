@@ -20,7 +20,7 @@ pub(crate) fn denial_status(r: Reason) -> StatusCode {
         Reason::TargetNotFound | Reason::VerificationNotFound => StatusCode::NOT_FOUND,
         Reason::InvalidInput => StatusCode::BAD_REQUEST,
         Reason::IdpError => StatusCode::BAD_GATEWAY,
-        Reason::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Reason::AuditUnavailable | Reason::StateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Reason::AuthenticationFailed => StatusCode::UNAUTHORIZED,
         _ => StatusCode::FORBIDDEN,
     }

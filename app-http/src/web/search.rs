@@ -73,11 +73,15 @@ pub(crate) async fn search_submit(CsrfForm(me, f): CsrfForm<SearchForm>) -> Resp
     for u in &users {
         // One atomic step on the stored session per caller: a sign-out during the search leaves nothing to add
         // to, and another tab's handles stay.
-        let Some(handle) = ctx.state.sessions().add_caller(&session.id, &u.id).await else {
-            return ctx.sign_in_page(
-                StatusCode::UNAUTHORIZED,
-                "Your session has ended or you are not signed in.",
-            );
+        let added = ctx
+            .state
+            .sessions()
+            .add_caller(&session.id, &u.id, &crate::session::random_handle())
+            .await;
+        let handle = match added {
+            Ok(Some(h)) => h,
+            Ok(None) => return ctx.session_ended(),
+            Err(_) => return ctx.state_down_page(),
         };
         results.push(ResultRow {
             handle,

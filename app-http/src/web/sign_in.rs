@@ -6,7 +6,7 @@ use crate::auth::session::{
 use crate::auth::{CsrfForm, NoFields};
 use crate::reply::html::{Chrome, LoginPage, MessagePage, Page};
 use crate::reply::{denial_status, render};
-use crate::session::{PreLogin, Session, random_token};
+use crate::session::{PreLogin, random_token};
 use askama::Template;
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -49,7 +49,15 @@ pub(crate) async fn login(ctx: Page, Query(q): Query<LoginQuery>) -> Response {
         return_to: local_path(q.return_to.as_deref().unwrap_or("/search")),
         created: ctx.state.0.clock.now(),
     };
-    ctx.state.sessions().put_pre_login(&key, pre).await;
+    if ctx
+        .state
+        .sessions()
+        .put_pre_login(&key, &pre)
+        .await
+        .is_err()
+    {
+        return ctx.state_down_page();
+    }
     let secs = i64::try_from(ctx.state.settings().timeouts.pre_login.as_secs()).unwrap_or(600);
     // Lax: the IdP's redirect back is a cross-site top-level navigation.
     let settings = ctx.state.settings();
@@ -76,7 +84,10 @@ pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>
     let st = ctx.state.clone();
     let pre_name = st.settings().pre_login_cookie();
     let pre = match cookie(&ctx.headers, pre_name) {
-        Some(k) if k.len() < MAX_ID_LEN => st.sessions().take_pre_login(&k).await,
+        Some(k) if k.len() < MAX_ID_LEN => match st.sessions().take_pre_login(&k).await {
+            Ok(p) => p,
+            Err(_) => return ctx.state_down_page(),
+        },
         _ => None,
     };
     let clear_pre = set_cookie(
@@ -143,14 +154,18 @@ pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>
     };
     // Rotate: whatever session this browser had is gone; the new one gets a fresh id and CSRF token.
     if let Some(old) = session_id(&st, &ctx.headers) {
-        st.sessions().remove(&old).await;
+        if st.sessions().remove(&old).await.is_err() {
+            return ctx.state_down_page();
+        }
     }
     let now = st.0.clock.now();
-    let session = Session::start(agent_id, agent.role().map(str::to_owned), now);
+    let session = crate::session::start(agent_id, agent.role().map(str::to_owned), now);
     let sid = session.id.clone();
-    if !st.sessions().create(session).await {
+    match st.sessions().create(&session).await {
+        Ok(true) => {}
         // A fresh 256-bit id that is taken: nothing sane to do but refuse.
-        return fail(&ctx, clear_pre, "session id collision").await;
+        Ok(false) => return fail(&ctx, clear_pre, "session id collision").await,
+        Err(_) => return ctx.state_down_page(),
     }
     metrics::counter!("fctr_sign_ins_total", "outcome" => "success").increment(1);
     tracing::info!(agent = %agent.pseudonym(), role = ?agent.role(), "agent signed in");
@@ -183,7 +198,10 @@ async fn fail(ctx: &Page, clear_pre: Cookie<'static>, why: &'static str) -> Resp
 /// `POST /auth/logout`: ends the session on the server and clears the cookie.
 pub(crate) async fn logout(CsrfForm(me, _): CsrfForm<NoFields>) -> Response {
     let (ctx, session, agent) = (&me.page, &me.session, &me.agent);
-    ctx.state.sessions().remove(&session.id).await;
+    // Not removed means not signed out: say so rather than clear the cookie of a session that still works.
+    if ctx.state.sessions().remove(&session.id).await.is_err() {
+        return ctx.state_down_page();
+    }
     ctx.state.engine().sign_out(agent, &ctx.rctx).await;
     let clear = clear_session_cookie(ctx.state.settings());
     let page = LoginPage {

@@ -59,17 +59,16 @@ pub(crate) async fn verify(
     };
     let id = view.id;
     ctx.state.polls().publish(&agent, id, view);
-    if !ctx
+    match ctx
         .state
         .sessions()
         .add_verification(&session.id, id, &handle)
         .await
     {
+        Ok(true) => {}
         // Signed out while the challenge was being sent: the verification runs out on its own.
-        return ctx.sign_in_page(
-            StatusCode::UNAUTHORIZED,
-            "Your session has ended or you are not signed in.",
-        );
+        Ok(false) => return ctx.session_ended(),
+        Err(_) => return ctx.state_down_page(),
     }
     Redirect::to(&format!("/verifications/{id}")).into_response()
 }

@@ -5,7 +5,6 @@
 use crate::helpers::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use fctr_portal::session::Session;
 use fctr_ports::{AgentId, Clock as _, Reason};
 
 /// A cookie-authenticated API call to start a verification of alice (policy's preferred factor).
@@ -67,7 +66,10 @@ async fn api_a_timed_out_session_is_refused_and_removed() {
     assert!(r.body.contains("unauthenticated"), "{}", r.body);
     // Back within the timeout, the session would be live again had it only been skipped: it is gone.
     t.clock.advance(chrono::TimeDelta::minutes(-16));
-    assert!(t.demo.state.sessions().get(&sid).await.is_none(), "removed");
+    assert!(
+        t.demo.state.sessions().get(&sid).await.unwrap().is_none(),
+        "removed"
+    );
     let r = t.send(lookup(&t, &b.cookie_header())).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
 }
@@ -77,10 +79,10 @@ async fn an_overlong_session_cookie_is_no_session_on_the_api_or_the_pages() {
     let t = start().await;
     // A live session stored under an id longer than any the portal mints: the loader never looks it up.
     let agent = AgentId::parse(t.demo.fake.fixtures().id_of("agent2")).unwrap();
-    let mut s = Session::start(agent, Some("tier2".to_owned()), t.clock.now());
+    let mut s = fctr_portal::session::start(agent, Some("tier2".to_owned()), t.clock.now());
     s.id = "a".repeat(101);
     let cookie = format!("fctr={}", s.id);
-    assert!(t.demo.state.sessions().create(s).await);
+    assert!(t.demo.state.sessions().create(&s).await.unwrap());
     let r = t.send(lookup(&t, &cookie)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     let r = t
@@ -94,10 +96,10 @@ async fn an_overlong_session_cookie_is_no_session_on_the_api_or_the_pages() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     // At the cap it is looked up like any other id.
     let agent = AgentId::parse(t.demo.fake.fixtures().id_of("agent2")).unwrap();
-    let mut s = Session::start(agent, Some("tier2".to_owned()), t.clock.now());
+    let mut s = fctr_portal::session::start(agent, Some("tier2".to_owned()), t.clock.now());
     s.id = "b".repeat(100);
     let cookie = format!("fctr={}", s.id);
-    assert!(t.demo.state.sessions().create(s).await);
+    assert!(t.demo.state.sessions().create(&s).await.unwrap());
     assert_eq!(t.send(lookup(&t, &cookie)).await.status, StatusCode::OK);
     assert!(t.denials(Reason::CsrfRejected).await.is_empty());
 }

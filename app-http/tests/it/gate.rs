@@ -185,7 +185,7 @@ async fn sign_out_during_a_slow_search_leaves_the_cookie_and_csrf_token_dead() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
-    assert!(t.demo.state.sessions().is_empty().await);
+    assert!(t.demo.state.sessions().is_empty().await.unwrap());
 }
 
 /// Finding 4: two tabs of one session search at once (both paused in the IdP after loading the session); both
@@ -322,7 +322,7 @@ async fn an_agent_removed_from_their_group_is_refused_at_the_next_action_and_sig
         StatusCode::UNAUTHORIZED,
         "the session is gone"
     );
-    assert!(t.demo.state.sessions().is_empty().await);
+    assert!(t.demo.state.sessions().is_empty().await.unwrap());
     // The bearer token still says tier3; the IdP does not.
     let (s, v, _) = call(
         &t,
@@ -364,7 +364,7 @@ async fn a_removed_agent_loses_the_session_within_five_minutes_of_page_views() {
     let r = t.get(&mut b, "/search").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     assert_eq!(t.denials(Reason::AgentRoleRevoked).await.len(), 1);
-    assert!(t.demo.state.sessions().is_empty().await);
+    assert!(t.demo.state.sessions().is_empty().await.unwrap());
 }
 
 /// Finding 6, failure mode: when the IdP cannot read the agent's groups, a high-risk action is refused (fail

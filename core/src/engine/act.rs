@@ -166,7 +166,8 @@ impl Engine {
             Ok(GrantConsumption::DoesNotCover) => {
                 return Err(self.deny(&c, Reason::GrantDoesNotCoverAction).await);
             }
-            Ok(_) | Err(_) => return Err(self.deny(&c, Reason::NoLiveGrant).await),
+            Ok(_) => return Err(self.deny(&c, Reason::NoLiveGrant).await),
+            Err(_) => return Err(self.deny(&c, Reason::StateUnavailable).await),
         };
         // Defence in depth: the store is keyed by agent and caller and checked expiry and cover, but the grant
         // itself decides too. A grant that fails here stays spent (fail closed).

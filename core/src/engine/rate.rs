@@ -105,7 +105,7 @@ impl Engine {
                     .await)
             }
             // The limiter is down: fail closed.
-            Err(_) => Err(self.deny(c, Reason::RateLimited).await),
+            Err(_) => Err(self.deny(c, Reason::StateUnavailable).await),
         }
     }
 
@@ -139,7 +139,7 @@ impl Engine {
                         )
                         .await);
                 }
-                Err(_) => return Err(self.deny(c, Reason::VerificationLocked).await),
+                Err(_) => return Err(self.deny(c, Reason::StateUnavailable).await),
             }
         }
         Ok(())
@@ -164,7 +164,7 @@ impl Engine {
                 Ok(RateDecision::Limited { retry_after }) => {
                     Denial::after(Reason::VerificationLocked, wait(retry_after))
                 }
-                Err(_) => Denial::new(Reason::VerificationLocked),
+                Err(_) => Denial::new(Reason::StateUnavailable),
             };
             self.refund_code_attempt(&counted).await;
             return Err(self.deny_with(c, refused, None).await);

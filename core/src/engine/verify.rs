@@ -96,7 +96,8 @@ impl Engine {
             let rec = v.expire();
             // Best effort: the window is closed whatever the store says (every later load sees `expires_at`
             // passed), and a lost compare-and-set means another request already moved it on.
-            self.store_verification(&rec, Some(rec.version - 1)).await;
+            // Best effort: the request is refused either way.
+            let _ = self.store_verification(&rec, Some(rec.version - 1)).await;
             return Err(self.deny(&c, Reason::VerificationExpired).await);
         }
         self.check_lockout(&c, &target).await?;
@@ -137,20 +138,24 @@ impl Engine {
         let prev = v.record().version;
         let v = v.challenge(chosen.id.clone(), chosen.kind.clone(), ticket, self.now());
         let expected = if new { None } else { Some(prev) };
-        if !self.store_verification(v.record(), expected).await {
-            return Err(self.deny(&c, Reason::InvalidState).await);
+        match self.store_verification(v.record(), expected).await {
+            Ok(true) => {}
+            Ok(false) => return Err(self.deny(&c, Reason::InvalidState).await),
+            Err(_) => return Err(self.deny(&c, Reason::StateUnavailable).await),
         }
         Ok(self.view(v.record(), None))
     }
 
-    /// Writes a verification if its stored version is still `expected` (`None`: it must be new). `false` when
-    /// another request moved it first, or the store failed (either way this request's change did not happen).
-    async fn store_verification(&self, rec: &VerificationRecord, expected: Option<u64>) -> bool {
+    /// Writes a verification if its stored version is still `expected` (`None`: it must be new). `Ok(false)` when
+    /// another request moved it first, an error when the store failed (either way this request's change did not
+    /// happen).
+    async fn store_verification(
+        &self,
+        rec: &VerificationRecord,
+        expected: Option<u64>,
+    ) -> Result<bool, fctr_ports::PortError> {
         let ttl = store_ttl(rec.expires_at - self.now());
-        matches!(
-            self.ports.grants.put_verification(rec, expected, ttl).await,
-            Ok(true)
-        )
+        self.ports.grants.put_verification(rec, expected, ttl).await
     }
 
     /// The agent's own verification, and the call about its caller. Another agent's is "not found".
@@ -164,7 +169,7 @@ impl Engine {
         let rec = match self.ports.grants.get_verification(id).await {
             Ok(Some(r)) if r.agent == agent.pseudo && r.tenant == self.tenant => r,
             Ok(_) => return Err(self.deny(&c, Reason::VerificationNotFound).await),
-            Err(_) => return Err(self.deny(&c, Reason::InvalidState).await),
+            Err(_) => return Err(self.deny(&c, Reason::StateUnavailable).await),
         };
         let c = c.about(rec.subject_pseudo.clone());
         Ok((rec, c))
@@ -197,7 +202,7 @@ impl Engine {
         c.set_factor(v.outstanding().map(|o| o.kind.clone()));
         if v.is_expired(self.now()) {
             let rec = v.expire();
-            if self.store_verification(&rec, Some(prev)).await {
+            if matches!(self.store_verification(&rec, Some(prev)).await, Ok(true)) {
                 self.record(
                     self.event(&c, EventKind::ChallengeResult, Outcome::Rejected)
                         .reason(Reason::VerificationExpired),
@@ -248,7 +253,7 @@ impl Engine {
         prev: u64,
         reason: Reason,
     ) -> Result<VerificationView, Denial> {
-        if self.store_verification(&rec, Some(prev)).await {
+        if matches!(self.store_verification(&rec, Some(prev)).await, Ok(true)) {
             self.record(
                 self.event(
                     c,
@@ -274,7 +279,8 @@ impl Engine {
                 let g = self.current_grant(&r).await;
                 Ok(self.view(&r, g.as_ref()))
             }
-            _ => Err(self.deny(c, Reason::VerificationNotFound).await),
+            Ok(None) => Err(self.deny(c, Reason::VerificationNotFound).await),
+            Err(_) => Err(self.deny(c, Reason::StateUnavailable).await),
         }
     }
 
@@ -321,7 +327,10 @@ impl Engine {
                     p.record().approved.iter().map(|a| &a.kind).collect();
                 let approved = u8::try_from(distinct.len()).unwrap_or(u8::MAX);
                 p.raise_required(approved.saturating_add(needed));
-                if !self.store_verification(p.record(), Some(prev)).await {
+                if !matches!(
+                    self.store_verification(p.record(), Some(prev)).await,
+                    Ok(true)
+                ) {
                     return self.reload_view(c, p.record().id).await;
                 }
                 let detail = AuditDetail::Factors {
@@ -350,7 +359,7 @@ impl Engine {
                 };
                 let (grant, rec) = verified.mint_grant(terms, now);
                 // Win the state change first, so concurrent polls mint one grant at most.
-                if !self.store_verification(&rec, Some(prev)).await {
+                if !matches!(self.store_verification(&rec, Some(prev)).await, Ok(true)) {
                     return self.reload_view(c, rec.id).await;
                 }
                 self.record(self.event(c, EventKind::ChallengeResult, Outcome::Success))
@@ -363,7 +372,7 @@ impl Engine {
                     .await
                     .is_err()
                 {
-                    return Err(self.deny(c, Reason::InvalidState).await);
+                    return Err(self.deny(c, Reason::StateUnavailable).await);
                 }
                 self.record(self.event(c, EventKind::GrantIssued, Outcome::Success))
                     .await;
@@ -405,7 +414,8 @@ impl Engine {
         if v.is_expired(self.now()) {
             let rec = v.expire();
             // Best effort, as in `challenge_next`: the window is closed whatever the store says.
-            self.store_verification(&rec, Some(prev)).await;
+            // Best effort: the request is refused either way.
+            let _ = self.store_verification(&rec, Some(prev)).await;
             return Err(self.deny(&c, Reason::VerificationExpired).await);
         }
         // The attempt is counted BEFORE the IdP sees the code (and refunded only if the code is right), so of any

@@ -183,11 +183,14 @@ pub enum Reason {
     /// The agent's role was re-checked against the IdP's current groups and the IdP no longer gives them one (removed
     /// from their group, or no longer a user): the request is refused and their session ends.
     AgentRoleRevoked,
+    /// The shared short-lived state (sessions, verifications, grants, rate limits: memory or Redis) could not be
+    /// read or written, so nothing was done.
+    StateUnavailable,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for exhaustive tests and documentation).
-    pub const ALL: [Reason; 32] = [
+    pub const ALL: [Reason; 33] = [
         Reason::NoRole,
         Reason::NotPermittedForRole,
         Reason::ProtectedTarget,
@@ -220,6 +223,7 @@ impl Reason {
         Reason::NotEnoughFactors,
         Reason::SelfAction,
         Reason::AgentRoleRevoked,
+        Reason::StateUnavailable,
     ];
 
     /// Stable machine name.
@@ -251,6 +255,7 @@ impl Reason {
             Self::Unsupported => "unsupported",
             Self::TargetNotFound => "target_not_found",
             Self::AuditUnavailable => "audit_unavailable",
+            Self::StateUnavailable => "state_unavailable",
             Self::InvalidInput => "invalid_input",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::CsrfRejected => "csrf_rejected",

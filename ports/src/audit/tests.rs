@@ -76,6 +76,7 @@ fn reason_all_is_complete_and_names_are_unique() {
             Reason::NotEnoughFactors => 29,
             Reason::SelfAction => 30,
             Reason::AgentRoleRevoked => 31,
+            Reason::StateUnavailable => 32,
         }
     }
     for (i, r) in Reason::ALL.iter().enumerate() {

@@ -5,5 +5,6 @@ mod audit;
 mod clock;
 mod grant;
 mod rate;
+mod session;
 mod support;
 mod usage;
