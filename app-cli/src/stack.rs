@@ -15,8 +15,8 @@ use crate::{Fail, Globals, config};
 use clap::Args;
 use fctr_core::{Agent, Denial, Engine, RequestContext, Retention};
 use fctr_ports::{
-    AgentId, IdentityProvider, PortError, Reason, RequestId, SecretString, SubjectId, SystemClock,
-    UserQuery,
+    AgentId, Clock, IdentityProvider, PortError, Reason, RequestId, SecretString, SubjectId,
+    SystemClock, UserQuery,
 };
 use fctr_sqlite::{SqliteOptions, SqliteStore, StoreError};
 use fctr_wiring::config::{Config, IdpSection};
@@ -265,14 +265,23 @@ pub(crate) async fn build(
     };
     let policy = config::policy(agent_args.policy.as_ref(), cfg.as_ref().map(|(_, c)| c))?;
     let tenant = config::tenant(cfg.as_ref().map(|(_, c)| c))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // With a configuration, the same short-lived state as the portal (rate limits and lockouts count across both).
+    let shared = match &cfg {
+        Some((_, c)) => fctr_wiring::SharedState::from_config(c, &clock)
+            .await
+            .map_err(|e| Fail::usage(format!("{e}"), "check [state] in the configuration"))?,
+        None => fctr_wiring::SharedState::memory(&clock, fctr_ports::Timeouts::default()),
+    };
     let inner = fctr_wiring::Stack::assemble(StackParts {
         idp: Arc::clone(&idp),
         stores,
-        clock: Arc::new(SystemClock),
+        clock,
         policy,
         pseudonymizer,
         tenant,
         retention: Retention::default(),
+        shared,
     })
     .map_err(|e| Fail::usage(format!("{e}"), "report a bug"))?;
     let engine = Arc::clone(&inner.engine);

@@ -149,6 +149,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         edge: opts.edge,
     };
     let tenant = TenantId::parse("demo").map_err(|e| start("tenant", e))?;
+    let shared = fctr_wiring::SharedState::memory(&opts.clock, opts.timeouts);
     let stack = Stack::assemble(StackParts {
         idp: Arc::clone(&idp) as Arc<dyn IdentityProvider>,
         stores,
@@ -157,6 +158,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         pseudonymizer: pseudo,
         tenant,
         retention: Retention::default(),
+        shared,
     })?;
     let interval =
         std::time::Duration::from_secs(fctr_wiring::config::DEFAULT_CHECKPOINT_INTERVAL_SECS);

@@ -8,14 +8,16 @@ use fctr_ports::{AuditQuery, UserQuery};
 use std::time::Duration;
 
 /// How long a readiness answer is reused (the probe costs an IdP call).
-const READY_CACHE: Duration = Duration::from_secs(10);
+const READY_CACHE: Duration = Duration::from_secs(5);
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> Response {
     (StatusCode::OK, "ok\n").into_response()
 }
 
-/// `GET /readyz`: the IdP answers a cheap search and the audit log can be read.
+/// `GET /readyz`: the IdP answers a cheap search, the audit log can be read and the shared state store (memory or
+/// Redis) answers. A replica that cannot reach Redis or PostgreSQL is taken out of the load balancer's rotation and
+/// comes back by itself when they do (the answer is cached for a few seconds only).
 pub async fn readyz(State(st): State<AppState>) -> Response {
     let mut cache = st.0.ready_cache.lock().await;
     let ok = match *cache {
@@ -34,10 +36,13 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
             let audit_ok = tokio::time::timeout(Duration::from_secs(5), st.0.audit.read(&q))
                 .await
                 .is_ok_and(|r| r.is_ok());
-            if !idp_ok || !audit_ok {
-                tracing::warn!(idp_ok, audit_ok, "not ready");
+            let state_ok = tokio::time::timeout(Duration::from_secs(5), st.0.shared.ready())
+                .await
+                .unwrap_or(false);
+            if !idp_ok || !audit_ok || !state_ok {
+                tracing::warn!(idp_ok, audit_ok, state_ok, "not ready");
             }
-            let ok = idp_ok && audit_ok;
+            let ok = idp_ok && audit_ok && state_ok;
             *cache = Some((tokio::time::Instant::now(), ok));
             ok
         }

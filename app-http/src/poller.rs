@@ -1,15 +1,23 @@
-//! Live challenge status without hammering the IdP: one server-side poller per pending verification, however
-//! many SSE clients and API pollers watch it.
+//! Live challenge status without hammering the IdP: one poller per pending verification across ALL replicas,
+//! however many SSE clients and API pollers watch it, on however many replicas.
 //!
-//! A registry maps (verification, owning agent) to a `tokio::sync::watch` channel. The first watcher spawns the
-//! poller task, which calls [`Engine::poll_verification`] as that agent every interval (backing off after a
-//! while), publishes a result only when it differs from the last one (watchers wake on changes, not on polls),
-//! and stops at a final state, at an error, when the outstanding challenge is a
-//! code the agent types in (nothing to poll), or when nobody has watched for a few intervals. A watcher that is
-//! not the owner gets its own entry, whose single engine call is refused before the IdP is asked.
+//! Each replica keeps a registry mapping (verification, owning agent) to a `tokio::sync::watch` channel its own
+//! watchers read. The first local watcher starts a task for the entry. The task takes the entry's lease from the
+//! [`Coordinator`] (shared through Redis when there are replicas, in memory otherwise): the lease holder calls
+//! [`Engine::poll_verification`] every interval (backing off after a while), renews the lease, and on every
+//! change sends a hint (an empty message: no data crosses the bus) on the entry's topic. A task without the lease
+//! waits for a hint (or the interval, in case one was missed) and reads the stored verification with
+//! [`Engine::verification_view`], which asks the IdP nothing; it takes over the poll when the holder stops renewing
+//! (a replica killed), within one lease time. Watchers wake on changes, not on polls. A task stops at a final
+//! state, at an error, when the outstanding challenge is a code the agent types in (nothing to poll), or when nobody
+//! has watched for a few intervals. A watcher that is not the owner gets its own entry, whose engine call is
+//! refused before the IdP is asked.
 
 use fctr_core::{Agent, Denial, Engine, RequestContext, VerificationView};
-use fctr_ports::{FactorKind, PseudoId, VerificationId, VerificationStatus};
+use fctr_ports::{
+    Coordinator, FactorKind, PseudoId, Subscription, VerificationId, VerificationStatus,
+};
+use futures::StreamExt as _;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,6 +60,9 @@ struct Entry {
 /// The registry of pollers.
 pub struct PollRegistry {
     engine: Arc<Engine>,
+    coordinator: Arc<dyn Coordinator>,
+    /// This replica's name as a lease holder (random per process).
+    me: String,
     settings: PollSettings,
     entries: Mutex<HashMap<(VerificationId, PseudoId), Entry>>,
     engine_polls: AtomicU64,
@@ -72,7 +83,7 @@ fn needs_polling(view: &VerificationView) -> bool {
 
 /// Stores `snapshot` and wakes the watchers only if it differs from what they last saw: a push left waiting
 /// poll after poll sends no SSE event (the keep-alive keeps the stream open).
-fn publish_if_changed(tx: &watch::Sender<Snapshot>, snapshot: Snapshot) {
+fn publish_if_changed(tx: &watch::Sender<Snapshot>, snapshot: Snapshot) -> bool {
     tx.send_if_modified(|current| {
         if *current == snapshot {
             false
@@ -80,7 +91,7 @@ fn publish_if_changed(tx: &watch::Sender<Snapshot>, snapshot: Snapshot) {
             *current = snapshot;
             true
         }
-    });
+    })
 }
 
 /// Whether a snapshot is final for the poller.
@@ -93,11 +104,17 @@ fn settled(s: &Snapshot) -> bool {
 }
 
 impl PollRegistry {
-    /// A registry polling through `engine`.
+    /// A registry polling through `engine`, sharing leases and hints through `coordinator`.
     #[must_use]
-    pub fn new(engine: Arc<Engine>, settings: PollSettings) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        coordinator: Arc<dyn Coordinator>,
+        settings: PollSettings,
+    ) -> Self {
         Self {
             engine,
+            coordinator,
+            me: crate::session::random_token(),
             settings,
             entries: Mutex::new(HashMap::new()),
             engine_polls: AtomicU64::new(0),
@@ -161,6 +178,14 @@ impl PollRegistry {
         if poll && !running && entry.tx.receiver_count() > 0 {
             entry.task = Some(self.spawn(agent.clone(), id, entry.tx.clone()));
         }
+        drop(entries);
+        // Watchers on other replicas look again.
+        let (coordinator, topic) = (Arc::clone(&self.coordinator), topic(id, agent.pseudonym()));
+        tokio::spawn(async move {
+            if coordinator.publish(&topic, Vec::new()).await.is_err() {
+                tracing::debug!("poll hint not sent: coordinator unavailable");
+            }
+        });
     }
 
     /// The current state, waiting up to `wait` for the first poll.
@@ -196,38 +221,75 @@ impl PollRegistry {
     async fn run(self: Arc<Self>, agent: Agent, id: VerificationId, tx: watch::Sender<Snapshot>) {
         let ctx = RequestContext::default();
         let started = tokio::time::Instant::now();
+        // One name serves as the lease key and the hint topic.
+        let key = topic(id, agent.pseudonym());
+        // Subscribed before the first look, so no hint sent after it is missed.
+        let mut hints: Option<Subscription> = self.coordinator.subscribe(&key).await.ok();
         let mut idle = 0u32;
+        let mut leader: bool;
         loop {
-            self.engine_polls.fetch_add(1, Ordering::Relaxed);
-            let result = self.engine.poll_verification(&agent, &ctx, id).await;
-            let snapshot = Some(result);
-            let done = settled(&snapshot);
-            if done {
-                if let Some(Ok(v)) = &snapshot {
-                    metrics::counter!("fctr_verifications_total", "outcome" => v.status.as_str())
-                        .increment(1);
-                }
-            }
-            publish_if_changed(&tx, snapshot);
-            if done {
-                return;
-            }
-            if tx.receiver_count() == 0 {
-                idle += 1;
-                if idle >= self.settings.idle_ticks {
-                    return;
-                }
-            } else {
-                idle = 0;
-            }
             let every = if started.elapsed() < self.settings.backoff_after {
                 self.settings.interval
             } else {
                 self.settings.max_interval
             };
-            tokio::time::sleep(every).await;
+            // Held for three intervals and renewed every interval: a killed holder's lease runs out soon.
+            leader = self
+                .coordinator
+                .acquire(&key, &self.me, every.saturating_mul(3))
+                .await
+                .unwrap_or(false);
+            let result = if leader {
+                self.engine_polls.fetch_add(1, Ordering::Relaxed);
+                self.engine.poll_verification(&agent, &ctx, id).await
+            } else {
+                self.engine.verification_view(&agent, &ctx, id).await
+            };
+            let snapshot = Some(result);
+            let done = settled(&snapshot);
+            if done && leader {
+                if let Some(Ok(v)) = &snapshot {
+                    metrics::counter!("fctr_verifications_total", "outcome" => v.status.as_str())
+                        .increment(1);
+                }
+            }
+            let changed = publish_if_changed(&tx, snapshot);
+            if changed && leader && self.coordinator.publish(&key, Vec::new()).await.is_err() {
+                tracing::debug!("poll hint not sent: coordinator unavailable");
+            }
+            if done {
+                break;
+            }
+            if tx.receiver_count() == 0 {
+                idle += 1;
+                if idle >= self.settings.idle_ticks {
+                    break;
+                }
+            } else {
+                idle = 0;
+            }
+            match (&mut hints, leader) {
+                (Some(h), false) => {
+                    // A hint, or the interval in case one was lost; a closed bus falls back to the interval.
+                    if let Ok(None) = tokio::time::timeout(every, h.next()).await {
+                        hints = None;
+                    }
+                }
+                _ => tokio::time::sleep(every).await,
+            }
+            if hints.is_none() {
+                hints = self.coordinator.subscribe(&key).await.ok();
+            }
+        }
+        if leader && self.coordinator.release(&key, &self.me).await.is_err() {
+            tracing::debug!("poll lease not released: it runs out on its own");
         }
     }
+}
+
+/// The lease key and hint topic of one (verification, owning agent) entry: opaque ids and a pseudonym only.
+fn topic(id: VerificationId, agent: &PseudoId) -> String {
+    format!("poll:{id}:{}", agent.as_str())
 }
 
 #[cfg(test)]

@@ -6,9 +6,7 @@ use crate::config::{Config, ConfigError, PortalConfig as _};
 use crate::metrics::CountingIdp;
 use crate::oidc::{JwksRefresh, Oidc, OidcSettings};
 use crate::poller::PollSettings;
-use crate::session::Timeouts;
 use crate::state::{AppState, Checkpoints, Settings, StateParts};
-use fctr_memory::MemorySessionStore;
 use fctr_wiring::{Stack, StackError, StackParts};
 use std::sync::Arc;
 use url::Url;
@@ -62,10 +60,6 @@ pub(crate) async fn assemble(
     let oidc = Oidc::discover_with(oidc, Arc::clone(&stack.clock), jwks_refresh)
         .await
         .map_err(|e| start("agent sign-in", e))?;
-    let sessions = Arc::new(MemorySessionStore::new(
-        Arc::clone(&stack.clock),
-        settings.timeouts,
-    ));
     let checkpoints = stack.sqlite.clone().map(|store| Checkpoints {
         store,
         interval: checkpoint_interval,
@@ -75,7 +69,7 @@ pub(crate) async fn assemble(
         idp: stack.idp,
         audit: stack.audit,
         clock: stack.clock,
-        sessions,
+        shared: stack.shared,
         oidc: Arc::new(oidc),
         settings,
         checkpoints,
@@ -112,16 +106,7 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         groups_claim: s.groups_claim.clone().unwrap_or_else(|| "groups".into()),
         require_mfa: s.require_mfa,
     };
-    let d = Timeouts::default();
-    let timeouts = Timeouts {
-        idle: cfg.session.idle_minutes.map_or(d.idle, |m| {
-            std::time::Duration::from_secs(u64::from(m) * 60)
-        }),
-        absolute: cfg.session.absolute_hours.map_or(d.absolute, |h| {
-            std::time::Duration::from_secs(u64::from(h) * 3600)
-        }),
-        pre_login: d.pre_login,
-    };
+    let timeouts = cfg.session.timeouts();
     let settings = Settings {
         public_url,
         timeouts,

@@ -75,8 +75,9 @@ pub struct StateParts {
     pub audit: Arc<dyn AuditLog>,
     /// The engine's clock (session timeouts).
     pub clock: Arc<dyn Clock>,
-    /// Sessions.
-    pub sessions: Arc<dyn SessionStore>,
+    /// The short-lived state shared with the other replicas: sessions, the live-status pollers' leases and hints,
+    /// and the edge's rate limits (per-IP sign-in, per-agent API), in the same store as the engine's.
+    pub shared: fctr_wiring::SharedState,
     /// Agent sign-in.
     pub oidc: Arc<Oidc>,
     /// Shell settings.
@@ -117,6 +118,7 @@ pub(crate) struct Inner {
     pub settings: Settings,
     pub polls: Arc<PollRegistry>,
     pub ready_cache: tokio::sync::Mutex<Option<(tokio::time::Instant, bool)>>,
+    pub shared: fctr_wiring::SharedState,
     /// The edge's own limiter (per-IP sign-in, per-agent API), on the engine's clock.
     pub edge_limiter: Arc<dyn fctr_ports::RateLimiter>,
     /// API bearer tokens already verified.
@@ -142,21 +144,21 @@ impl AppState {
         let _ = crate::metrics::handle();
         let polls = Arc::new(PollRegistry::new(
             Arc::clone(&parts.engine),
+            Arc::clone(&parts.shared.coordinator),
             parts.settings.poll,
         ));
-        let edge_limiter: Arc<dyn fctr_ports::RateLimiter> = Arc::new(
-            fctr_memory::MemoryRateLimiter::new(Arc::clone(&parts.clock)),
-        );
+        let edge_limiter = Arc::clone(&parts.shared.rates);
         Self(Arc::new(Inner {
             engine: parts.engine,
             idp: parts.idp,
             audit: parts.audit,
             clock: parts.clock,
-            sessions: parts.sessions,
+            sessions: Arc::clone(&parts.shared.sessions),
             oidc: parts.oidc,
             settings: parts.settings,
             polls,
             ready_cache: tokio::sync::Mutex::new(None),
+            shared: parts.shared,
             edge_limiter,
             bearers: crate::caches::BearerCache::default(),
             checkpoints: parts.checkpoints,

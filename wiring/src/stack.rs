@@ -8,9 +8,10 @@
 //! edge; the CLI's agent resolution) stays in that shell.
 
 use crate::config::{Config, ConfigError, invalid};
+use crate::shared::SharedState;
 use fctr_core::policy::Policy;
 use fctr_core::{Engine, Pseudonymizer, Retention};
-use fctr_memory::{MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger};
+use fctr_memory::{MemoryAuditLog, MemoryUsageLedger};
 use fctr_ports::{
     AuditLog, Clock, IdentityProvider, SecretString, SystemClock, TenantId, UsageLedger,
 };
@@ -95,6 +96,8 @@ pub struct StackParts {
     pub tenant: TenantId,
     /// Retention periods.
     pub retention: Retention,
+    /// Where sessions, verifications, grants and rate limits live (memory, or Redis for replicas).
+    pub shared: SharedState,
 }
 
 impl std::fmt::Debug for StackParts {
@@ -102,6 +105,7 @@ impl std::fmt::Debug for StackParts {
         f.debug_struct("StackParts")
             .field("stores", &self.stores)
             .field("tenant", &self.tenant)
+            .field("shared", &self.shared)
             .finish_non_exhaustive()
     }
 }
@@ -115,16 +119,19 @@ impl StackParts {
     /// # Errors
     /// [`StackError::Config`] naming the key, or [`StackError::Start`] when the audit store cannot be opened.
     pub async fn from_config(cfg: &Config) -> Result<Self, StackError> {
-        let idp = cfg.idp_adapter()?;
         let audit = cfg
             .audit
             .as_ref()
             .ok_or_else(|| invalid("audit.sqlite_path", "missing"))?;
         let store = open_sqlite(&audit.sqlite_path, audit.checkpoint_key()?).await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let shared = SharedState::from_config(cfg, &clock).await?;
+        let idp = cfg.idp_adapter_sharing(Some(Arc::clone(&shared.coordinator)))?;
         Ok(Self {
             idp,
             stores: Stores::Sqlite(store),
-            clock: Arc::new(SystemClock),
+            clock,
+            shared,
             policy: cfg.load_policy()?,
             pseudonymizer: cfg.pseudonymizer()?,
             tenant: cfg.tenant()?,
@@ -145,6 +152,8 @@ pub struct Stack {
     pub clock: Arc<dyn Clock>,
     /// The SQLite store behind `audit`, when it is one (checkpoints, `close` at shutdown).
     pub sqlite: Option<SqliteStore>,
+    /// The short-lived state the engine runs on (the portal's sessions and pollers use it too).
+    pub shared: SharedState,
 }
 
 impl std::fmt::Debug for Stack {
@@ -157,8 +166,7 @@ impl std::fmt::Debug for Stack {
 }
 
 impl Stack {
-    /// Puts the parts together: grants and rate limits in memory on the same clock, the engine through
-    /// [`Engine::builder`].
+    /// Puts the parts together: the engine through [`Engine::builder`], on the parts' shared state.
     ///
     /// # Errors
     /// [`StackError::Start`] naming the engine if a part is missing (it cannot be, with every field given).
@@ -177,8 +185,8 @@ impl Stack {
             .idp(Arc::clone(&parts.idp))
             .audit(Arc::clone(&audit))
             .usage(usage)
-            .grants(Arc::new(MemoryGrantStore::new(Arc::clone(&clock))))
-            .rate(Arc::new(MemoryRateLimiter::new(Arc::clone(&clock))))
+            .grants(Arc::clone(&parts.shared.grants))
+            .rate(Arc::clone(&parts.shared.rates))
             .clock(Arc::clone(&clock))
             .policy(parts.policy)
             .pseudonymizer(parts.pseudonymizer)
@@ -192,6 +200,7 @@ impl Stack {
             audit,
             clock,
             sqlite,
+            shared: parts.shared,
         })
     }
 

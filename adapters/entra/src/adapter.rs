@@ -118,6 +118,15 @@ impl EntraAdapter {
         })
     }
 
+    /// Keeps the MFA connector's pending pushes in `coordinator` (Redis when replicas share state), so a poll on
+    /// any replica sees a push another replica started. Without it they live in this process only. Does nothing
+    /// without a connector; only the first call has an effect.
+    pub fn share_pending_pushes(&self, coordinator: Arc<dyn fctr_ports::Coordinator>) {
+        if let Some(c) = &self.inner.connector {
+            c.share_pending(coordinator);
+        }
+    }
+
     /// Mints a Graph token now (and a connector token when configured), for start-up and `doctor` checks.
     ///
     /// # Errors
@@ -488,7 +497,7 @@ impl Challenger for EntraAdapter {
     }
 
     async fn poll(&self, ticket: &ChallengeTicket) -> Result<ChallengeState, PortError> {
-        Ok(self.connector()?.poll(ticket.handle.as_str()))
+        self.connector()?.poll(ticket.handle.as_str()).await
     }
 
     async fn verify_code(

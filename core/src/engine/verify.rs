@@ -175,6 +175,22 @@ impl Engine {
         Ok((rec, c))
     }
 
+    /// The agent's own verification as stored now, without asking the IdP anything: what a replica that is not
+    /// polling the challenge shows its watchers (the replica that is polling moves the stored record on).
+    ///
+    /// # Errors
+    /// [`Reason::VerificationNotFound`] (unknown, or another agent's), [`Reason::StateUnavailable`].
+    pub async fn verification_view(
+        &self,
+        agent: &Agent,
+        ctx: &RequestContext,
+        id: VerificationId,
+    ) -> Result<VerificationView, Denial> {
+        let (rec, _) = self.load_own(agent, ctx, id).await?;
+        let grant = self.current_grant(&rec).await;
+        Ok(self.view(&rec, grant.as_ref()))
+    }
+
     /// Polls the outstanding push-like challenge once and moves the verification on. Mints the grant when the
     /// last required factor is approved.
     ///

@@ -65,11 +65,16 @@
 //! [session]
 //! idle_minutes = 15
 //! absolute_hours = 12
+//!
+//! [state]                                    # optional: several replicas share sessions, grants and limits
+//! redis_url_env = "FCTR_REDIS_URL"           # or redis_url_file; memory (one node) when absent
+//! key_prefix = "fctr"
 
 pub mod entra;
 mod env;
 pub mod okta;
 pub mod sections;
+pub mod state;
 
 pub use crate::secret::{SecretSource, read_secret};
 pub use entra::{EntraConnectorSection, EntraSection};
@@ -77,9 +82,10 @@ pub use okta::OktaSection;
 pub use sections::{
     AuditSection, ContractTestSection, DEFAULT_CHECKPOINT_INTERVAL_SECS,
     DEFAULT_JWKS_REFRESH_MINUTES, LimitsSection, LoggingSection, NetworkSection, PolicySection,
-    PseudoSection, RetentionSection, ServerConfig, SessionSection, SignInSection, TlsSection,
-    is_loopback, require_https_off_loopback,
+    PseudoSection, RetentionSection, ServerConfig, SignInSection, TlsSection, is_loopback,
+    require_https_off_loopback,
 };
+pub use state::{SessionSection, StateSection};
 
 use fctr_core::Pseudonymizer;
 use fctr_core::policy::Policy;
@@ -153,6 +159,9 @@ pub struct Config {
     /// Session timeouts.
     #[serde(default)]
     pub session: SessionSection,
+    /// Where the short-lived state lives (memory by default, Redis for replicas).
+    #[serde(default)]
+    pub state: StateSection,
     /// TLS termination by the portal itself.
     pub tls: Option<TlsSection>,
     /// The IP allow-list and trusted proxies.
@@ -283,9 +292,27 @@ impl Config {
     /// # Errors
     /// As [`Config::identity_provider`], [`OktaSection::adapter`] and [`EntraSection::adapter`].
     pub fn idp_adapter(&self) -> Result<Arc<dyn IdentityProvider>, ConfigError> {
+        self.idp_adapter_sharing(None)
+    }
+
+    /// [`Config::idp_adapter`], keeping whatever the adapter holds between calls (the Entra MFA connector's
+    /// pending pushes) in `coordinator` when given, so every replica sees it.
+    ///
+    /// # Errors
+    /// As [`Config::idp_adapter`].
+    pub fn idp_adapter_sharing(
+        &self,
+        coordinator: Option<Arc<dyn fctr_ports::Coordinator>>,
+    ) -> Result<Arc<dyn IdentityProvider>, ConfigError> {
         Ok(match self.identity_provider()? {
             IdpSection::Okta(o) => Arc::new(o.adapter()?),
-            IdpSection::Entra(e) => Arc::new(e.adapter()?),
+            IdpSection::Entra(e) => {
+                let adapter = e.adapter()?;
+                if let Some(c) = coordinator {
+                    adapter.share_pending_pushes(c);
+                }
+                Arc::new(adapter)
+            }
         })
     }
 

@@ -324,16 +324,6 @@ impl RetentionSection {
     }
 }
 
-/// `[session]`.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SessionSection {
-    /// Idle timeout (default 15).
-    pub idle_minutes: Option<u32>,
-    /// Absolute timeout (default 12).
-    pub absolute_hours: Option<u32>,
-}
-
 /// Whether a URL's host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`): the same rule the Okta
 /// adapter applies to `[okta] org_url`.
 #[must_use]

@@ -7,14 +7,14 @@ use crate::errors::safe_token;
 use crate::http::{Req, Resp, send_authed};
 use crate::token::{CONNECTOR_SCOPE, TokenSource};
 use chrono::{DateTime, Utc};
-use fctr_ports::{ChallengeState, CodeVerdict, FailureReason, PortError};
+use fctr_ports::{ChallengeState, CodeVerdict, Coordinator, FailureReason, PortError};
 use quick_xml::Writer;
 use quick_xml::events::{BytesText, Event};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 use url::Url;
 use zeroize::Zeroizing;
@@ -311,6 +311,29 @@ struct PendingPush {
     forget_at: Instant,
 }
 
+/// A pending push as the other replicas read it from the [`Coordinator`]: no UPN, no caller data, keyed by the
+/// random context id.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SharedPush {
+    expires_at: DateTime<Utc>,
+    state: ChallengeState,
+}
+
+/// The coordinator key of a pending push (the context id is a random UUID).
+fn shared_key(handle: &str) -> String {
+    format!("entra:push:{handle}")
+}
+
+/// What "waiting" means once the push should have ended: timed out.
+fn settle(expires_at: DateTime<Utc>, state: ChallengeState) -> ChallengeState {
+    let grace = chrono::Duration::from_std(CALL_SLACK).unwrap_or_default();
+    if state == ChallengeState::Waiting && Utc::now() > expires_at + grace {
+        ChallengeState::TimedOut
+    } else {
+        state
+    }
+}
+
 /// A configured connector.
 pub(crate) struct Connector {
     client: reqwest::Client,
@@ -324,6 +347,8 @@ pub(crate) struct Connector {
     otp_mode: ConnectorOtpMode,
     max_pending: usize,
     pending: Mutex<HashMap<String, PendingPush>>,
+    /// Where the other replicas read pending pushes (set once when the portal runs on shared state).
+    shared: OnceLock<Arc<dyn Coordinator>>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -384,7 +409,30 @@ impl Connector {
             otp_mode: cfg.otp_mode,
             max_pending: cfg.max_pending_pushes.max(1),
             pending: Mutex::new(HashMap::new()),
+            shared: OnceLock::new(),
         })
+    }
+
+    /// Keeps pending pushes where every replica can read them, so a poll that lands on another replica than the
+    /// one that started the push sees its outcome. Only the first call has an effect.
+    pub(crate) fn share_pending(&self, coordinator: Arc<dyn Coordinator>) {
+        if self.shared.set(coordinator).is_err() {
+            tracing::debug!("entra: pending pushes already shared");
+        }
+    }
+
+    /// Writes a push's state for the other replicas.
+    async fn put_shared(&self, handle: &str, push: &SharedPush) -> Result<(), PortError> {
+        let Some(c) = self.shared.get() else {
+            return Ok(());
+        };
+        let value = serde_json::to_vec(push).map_err(|_| PortError::Malformed)?;
+        c.put(
+            &shared_key(handle),
+            value,
+            self.push_timeout + CALL_SLACK + KEEP_RESULT,
+        )
+        .await
     }
 
     pub(crate) async fn check_credentials(&self) -> Result<(), crate::TokenError> {
@@ -424,6 +472,12 @@ impl Connector {
         })?;
         let expires_at = Utc::now()
             + chrono::Duration::from_std(self.push_timeout).map_err(|_| PortError::Malformed)?;
+        // Recorded where every replica can read it BEFORE the push goes out: a push nobody could follow is not sent.
+        let waiting = SharedPush {
+            expires_at,
+            state: ChallengeState::Waiting,
+        };
+        self.put_shared(&context_id, &waiting).await?;
         {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             let now = Instant::now();
@@ -449,9 +503,19 @@ impl Connector {
         tokio::spawn(async move {
             let state = this.run_push(&body).await;
             tracing::info!(outcome = ?state, "entra: connector push finished");
-            let mut pending = this.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(p) = pending.get_mut(&handle) {
-                p.state = state;
+            let done = SharedPush {
+                expires_at,
+                state: state.clone(),
+            };
+            {
+                let mut pending = this.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(p) = pending.get_mut(&handle) {
+                    p.state = state;
+                }
+            }
+            if let Err(e) = this.put_shared(&handle, &done).await {
+                // The other replicas see the push wait, then time out: never a false approval.
+                tracing::warn!(error = e.code(), "entra: push outcome not shared");
             }
         });
         Ok((context_id, expires_at))
@@ -485,23 +549,32 @@ impl Connector {
         }
     }
 
-    /// The state of a push started by this process.
-    pub(crate) fn poll(&self, handle: &str) -> ChallengeState {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        pending.retain(|_, p| p.forget_at > now);
-        match pending.get(handle) {
-            None => ChallengeState::Failed(FailureReason::UnknownResult),
-            Some(p) if p.state == ChallengeState::Waiting => {
-                let grace = chrono::Duration::from_std(CALL_SLACK).unwrap_or_default();
-                if Utc::now() > p.expires_at + grace {
-                    ChallengeState::TimedOut
-                } else {
-                    ChallengeState::Waiting
-                }
-            }
-            Some(p) => p.state.clone(),
+    /// The state of a push started by this process or, with shared pending pushes, by another replica.
+    ///
+    /// # Errors
+    /// [`PortError::Unavailable`] when the shared store cannot be read.
+    pub(crate) async fn poll(&self, handle: &str) -> Result<ChallengeState, PortError> {
+        let local = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            pending.retain(|_, p| p.forget_at > now);
+            pending
+                .get(handle)
+                .map(|p| settle(p.expires_at, p.state.clone()))
+        };
+        if let Some(state) = local {
+            return Ok(state);
         }
+        let Some(c) = self.shared.get() else {
+            return Ok(ChallengeState::Failed(FailureReason::UnknownResult));
+        };
+        Ok(match c.get(&shared_key(handle)).await? {
+            Some(v) => match serde_json::from_slice::<SharedPush>(&v) {
+                Ok(p) => settle(p.expires_at, p.state),
+                Err(_) => ChallengeState::Failed(FailureReason::UnknownResult),
+            },
+            None => ChallengeState::Failed(FailureReason::UnknownResult),
+        })
     }
 
     /// Checks a one-time code: Begin (OTP mode) must answer with a challenge, then End carries the code.

