@@ -58,8 +58,13 @@ impl FromRequestParts<AppState> for ApiAgent {
                 session: None,
             });
         }
-        let s = super::session::load(st, &parts.headers, &ctx)
-            .await
+        let loaded = super::session::load(st, &parts.headers, &ctx).await;
+        if loaded.is_err() {
+            st.engine()
+                .audit_edge_denial(None, Reason::StateUnavailable, &ctx)
+                .await;
+        }
+        let s = loaded
             .map_err(|_| ApiError::from(Denial::new(Reason::StateUnavailable)))?
             .ok_or_else(ApiError::unauthenticated)?;
         let agent = super::session::agent_of(st, &s);

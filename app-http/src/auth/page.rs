@@ -25,6 +25,14 @@ impl FromRequestParts<AppState> for Page {
         let rctx = crate::edge::request_context(parts);
         let loaded = super::session::load(state, &parts.headers, &rctx).await;
         let state_down = loaded.is_err();
+        if state_down {
+            // Neither signed in nor out: the request is refused (503) and the refusal is audited, with no agent
+            // (the session could not be read).
+            state
+                .engine()
+                .audit_edge_denial(None, Reason::StateUnavailable, &rctx)
+                .await;
+        }
         Ok(Self {
             state: state.clone(),
             session: loaded.ok().flatten(),
