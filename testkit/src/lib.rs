@@ -20,6 +20,10 @@
 //! - [`contract`]: the adapter contract suite, named checks generic over `Arc<dyn IdentityProvider>`, run against
 //!   the fakes in `cargo test` and against a real sandbox org by `fctr contract-test`.
 //!
+//! - [`stores`]: the store contract suite, named checks over the store ports (grants, rate limits, sessions,
+//!   coordination, audit, usage) that every store implementation runs, each against two replicas of one shared
+//!   state; a small runner lets an embedding team run it against its own store.
+//!
 //! Nothing here is meant for production: keys are generated at start, state lives in memory, and the control API
 //! under `/_fake/…` is unauthenticated by design. Bind it to loopback only.
 #![forbid(unsafe_code)]
@@ -30,5 +34,6 @@ pub mod entra;
 pub mod okta;
 pub mod scripted;
 pub mod server;
+pub mod stores;
 
 pub use scripted::{IdpMethod, ScriptedIdp, ScriptedUser};
