@@ -95,7 +95,7 @@ mod session;
 mod state;
 
 pub use error::ConnectError;
+pub use options::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, RedisOptions};
 #[doc(hidden)]
 pub use options::{PauseHook, PausePoint};
-pub use options::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, RedisOptions};
 pub use state::RedisState;

@@ -33,7 +33,10 @@ impl std::fmt::Debug for RedisOptions {
             .field("prefix", &self.prefix)
             .field("command_timeout", &self.command_timeout)
             .field("seal_key", &"[redacted]")
-            .field("rate_clock", &self.rate_clock.as_ref().map(|_| "test clock"))
+            .field(
+                "rate_clock",
+                &self.rate_clock.as_ref().map(|_| "test clock"),
+            )
             .finish_non_exhaustive()
     }
 }

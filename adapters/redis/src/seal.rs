@@ -38,11 +38,11 @@ impl Sealer {
             });
         }
         let prk = Salt::new(HKDF_SHA256, HKDF_SALT).extract(ikm);
-        let okm = prk
-            .expand(&[HKDF_INFO], &AES_256_GCM)
-            .map_err(|_| ConnectError::InvalidOptions {
-                what: "the seal key could not be derived",
-            })?;
+        let okm =
+            prk.expand(&[HKDF_INFO], &AES_256_GCM)
+                .map_err(|_| ConnectError::InvalidOptions {
+                    what: "the seal key could not be derived",
+                })?;
         let key = UnboundKey::from(okm);
         Ok(Self {
             key: LessSafeKey::new(key),
@@ -54,7 +54,9 @@ impl Sealer {
     /// fresh random nonce.
     pub(crate) fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, PortError> {
         let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).map_err(|_| PortError::Unavailable)?;
+        self.rng
+            .fill(&mut nonce)
+            .map_err(|_| PortError::Unavailable)?;
         let mut buf = plain.to_vec();
         self.key
             .seal_in_place_append_tag(
@@ -101,9 +103,18 @@ mod tests {
     fn round_trip_binds_the_key_name_and_the_seal_key() {
         let s = sealer('a');
         let sealed = s.seal(b"p:s:1\0data", b"hello").unwrap();
-        assert_eq!(s.open(b"p:s:1\0data", &sealed).as_deref(), Some(&b"hello"[..]));
-        assert!(s.open(b"p:s:2\0data", &sealed).is_none(), "moved to another key");
-        assert!(sealer('b').open(b"p:s:1\0data", &sealed).is_none(), "another seal key");
+        assert_eq!(
+            s.open(b"p:s:1\0data", &sealed).as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert!(
+            s.open(b"p:s:2\0data", &sealed).is_none(),
+            "moved to another key"
+        );
+        assert!(
+            sealer('b').open(b"p:s:1\0data", &sealed).is_none(),
+            "another seal key"
+        );
         let mut changed = sealed.clone();
         let last = changed.len() - 1;
         changed[last] ^= 1;

@@ -124,8 +124,12 @@ impl RedisSessionStore {
 
     /// When the session stops being live.
     fn deadline(&self, s: &Session) -> DateTime<Utc> {
-        let idle = s.last_seen.checked_add_signed(to_chrono(self.timeouts.idle));
-        let absolute = s.created.checked_add_signed(to_chrono(self.timeouts.absolute));
+        let idle = s
+            .last_seen
+            .checked_add_signed(to_chrono(self.timeouts.idle));
+        let absolute = s
+            .created
+            .checked_add_signed(to_chrono(self.timeouts.absolute));
         match (idle, absolute) {
             (Some(i), Some(a)) => i.min(a),
             (Some(t), None) | (None, Some(t)) => t,
@@ -337,15 +341,15 @@ impl SessionStore for RedisSessionStore {
     ) -> Result<Option<String>, PortError> {
         Ok(self
             .update(id, "add_caller", |s, _| {
-            if let Some(h) = s.handle_of(subject) {
-                // Already registered: the memory store bumps the version here too.
-                return Change::Write(h.to_owned());
-            }
-            s.callers.insert(new_handle.to_owned(), subject.clone());
-            Change::Write(new_handle.to_owned())
-        })
-        .await?
-        .map(|(h, _)| h))
+                if let Some(h) = s.handle_of(subject) {
+                    // Already registered: the memory store bumps the version here too.
+                    return Change::Write(h.to_owned());
+                }
+                s.callers.insert(new_handle.to_owned(), subject.clone());
+                Change::Write(new_handle.to_owned())
+            })
+            .await?
+            .map(|(h, _)| h))
     }
 
     async fn add_verification(
@@ -432,7 +436,10 @@ impl SessionStore for RedisSessionStore {
         let mut c = self.inner.conn();
         let mut inv = COUNT.prepare_invoke();
         inv.key(self.inner.keys.session_index()).arg(now);
-        let n: i64 = self.inner.run("session_len", inv.invoke_async(&mut c)).await?;
+        let n: i64 = self
+            .inner
+            .run("session_len", inv.invoke_async(&mut c))
+            .await?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 }

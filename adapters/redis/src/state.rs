@@ -136,10 +136,7 @@ impl RedisState {
                 hub: OnceLock::new(),
             }),
         };
-        state
-            .ping()
-            .await
-            .map_err(|_| ConnectError::Unavailable)?;
+        state.ping().await.map_err(|_| ConnectError::Unavailable)?;
         Ok(state)
     }
 
@@ -181,7 +178,11 @@ impl RedisState {
     /// Sessions and pre-login state; `clock` and `timeouts` decide when a session stops being live, as for
     /// `fctr_memory::MemorySessionStore::new`.
     #[must_use]
-    pub fn session_store(&self, clock: Arc<dyn Clock>, timeouts: Timeouts) -> Arc<dyn SessionStore> {
+    pub fn session_store(
+        &self,
+        clock: Arc<dyn Clock>,
+        timeouts: Timeouts,
+    ) -> Arc<dyn SessionStore> {
         Arc::new(RedisSessionStore::new(self.inner.clone(), clock, timeouts))
     }
 
