@@ -147,13 +147,14 @@ async fn run(
     loop {
         shared.set_live(false);
         match session(&shared, &client, &pattern, timeout, &sealer).await {
+            // It was subscribed, then lost: start again soon (but never in a tight loop).
             Ok(()) => backoff = MIN_BACKOFF,
             Err(stage) => {
                 tracing::warn!(target: "fctr::redis", stage, "pub/sub connection failed; retrying");
-                tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+        tokio::time::sleep(backoff).await;
     }
 }
 

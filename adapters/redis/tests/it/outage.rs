@@ -2,8 +2,9 @@
 //! timeout; once it is back the same store instance works again, pub/sub included.
 
 use crate::forwarder::{Forwarder, Mode, host_port};
-use crate::support::{Fixture, grant, pseudo, redis_url};
+use crate::support::{Fixture, captured_logs, grant, pseudo, random_hex, redis_url};
 use chrono::Utc;
+use fctr_ports::ExposeSecret;
 use fctr_ports::{
     ActionKind, GrantConsumption, PortError, RateKey, RateRule, SecretString, Session, SystemClock,
     Timeouts,
@@ -15,6 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_millis(500);
+/// Scheduling slack on a loaded two-core machine (the bound shown is "about the command timeout", not "whenever
+/// TCP gives up", which is minutes).
+const SLACK: Duration = Duration::from_millis(1000);
 /// How long the store may take to find Redis again after it is back (reconnect back-off included).
 const RECOVERY: Duration = Duration::from_secs(15);
 
@@ -27,10 +31,7 @@ async fn unavailable_in_time<T: std::fmt::Debug>(
     let r = op.await;
     let took = start.elapsed();
     assert!(matches!(r, Err(PortError::Unavailable)), "{what}: {r:?}");
-    assert!(
-        took < TIMEOUT + Duration::from_millis(400),
-        "{what} took {took:?}"
-    );
+    assert!(took < TIMEOUT + SLACK, "{what} took {took:?}");
 }
 
 /// Waits (bounded) until the store answers again: the store reconnects by itself; the test only watches.
@@ -42,15 +43,22 @@ async fn until_back(state: &RedisState) {
 }
 
 async fn outage_and_recovery(mode: Mode) {
+    captured_logs();
     let fx = Fixture::new().await;
     let fwd = Forwarder::start(host_port(&redis_url())).await;
     let direct = fx.replica().await;
+    // With a password (Redis's default user takes any password when it has none): it must never show.
+    let password = format!("pw{}", random_hex(8));
+    let url = fwd
+        .url()
+        .replacen("redis://", &format!("redis://default:{password}@"), 1);
     let state = RedisState::connect(
-        SecretString::from(fwd.url()),
+        SecretString::from(url),
         fx.options().with_command_timeout(TIMEOUT),
     )
     .await
     .unwrap();
+    assert!(!format!("{state:?}").contains(&password));
     let grants = state.grant_store();
     let limiter = state.rate_limiter();
     let sessions = state.session_store(Arc::new(SystemClock), Timeouts::default());
@@ -174,6 +182,19 @@ async fn outage_and_recovery(mode: Mode) {
         .await
         .unwrap();
     assert_eq!(got.as_deref(), Some(&b"after"[..]));
+
+    // The outage was logged (operation and error kind), with no secret in it.
+    let logs = captured_logs();
+    assert!(logs.contains("redis command"), "the failures were logged");
+    assert!(
+        logs.contains("pub/sub connection"),
+        "the reconnect was logged"
+    );
+    assert!(!logs.contains(&password), "the password is in the logs");
+    assert!(
+        !logs.contains(fx.seal.expose_secret()),
+        "the seal key is in the logs"
+    );
     fx.cleanup().await;
 }
 
@@ -201,7 +222,7 @@ async fn connecting_to_nothing_fails_without_naming_the_url() {
     )
     .await
     .unwrap_err();
-    assert!(start.elapsed() < TIMEOUT + Duration::from_millis(400));
+    assert!(start.elapsed() < TIMEOUT + SLACK);
     assert!(
         matches!(err, fctr_redis::ConnectError::Unavailable),
         "{err:?}"
