@@ -75,6 +75,12 @@
 //! (`tokio-comp`, `connection-manager`, `script`): no TLS, cluster or sentinel support is built in. Redis 6.2 or
 //! newer is needed (`GETDEL`).
 //!
+//! ## Cost
+//! One round trip per operation (a script or a command), two for a session change (read, then compare-and-set).
+//! `cargo bench -p fctr-redis --bench ops` against a local Redis on a two-core machine: about 0.1 ms per grant
+//! consume, rate-limit hit or session read, 0.23 ms per session change, 24 000 to 37 000 operations/s from 64
+//! callers on one store.
+//!
 //! ## Limits
 //! - One Redis (or a primary with replicas); not Redis Cluster (scripts touch several keys without hash tags).
 //! - `redis://` and `unix://` only: put Redis on a private network or a local TLS tunnel.
