@@ -1,0 +1,254 @@
+//! The database going away: appends fail closed and fast, nothing is half-written, and the same store works again
+//! by itself when the database is back. Errors never carry the URL or its password.
+
+use crate::common::*;
+use fctr_ports::{AuditLog, AuditQuery, EventKind, Month, PortError, UsageKind, UsageLedger};
+use fctr_postgres::{PostgresStore, StoreError};
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A TCP forwarder between the store and PostgreSQL that can be cut (every forwarded connection closed, new ones
+/// closed as soon as they are accepted) and restored.
+struct Forwarder {
+    addr: SocketAddr,
+    up: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Forwarder {
+    async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (up, up_rx) = watch::channel(true);
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut up = up_rx.clone();
+                if !*up.borrow_and_update() {
+                    continue; // dropped: closed at once
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = up.wait_for(|u| !*u) => {} // cut: both sockets dropped
+                    }
+                });
+            }
+        });
+        Self { addr, up, task }
+    }
+
+    fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    fn restore(&self) {
+        self.up.send_replace(true);
+    }
+
+    /// The test database's URL, through this forwarder.
+    fn url(&self) -> String {
+        let mut u = url::Url::parse(&url()).unwrap();
+        u.set_host(Some("127.0.0.1")).unwrap();
+        u.set_port(Some(self.addr.port())).unwrap();
+        u.to_string()
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.cut();
+        self.task.abort();
+    }
+}
+
+async fn database_addr() -> SocketAddr {
+    let u = url::Url::parse(&url()).unwrap();
+    let host = u.host_str().unwrap().to_owned();
+    let port = u.port().unwrap_or(5432);
+    tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_fails_closed_fast_and_the_store_recovers_by_itself() {
+    let db = Db::new();
+    let direct = db.store().await;
+    let fwd = Forwarder::start(database_addr().await).await;
+    let store = PostgresStore::connect(
+        SecretString::from(fwd.url()),
+        db.options()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_operation_timeout(Duration::from_secs(3)),
+    )
+    .await
+    .unwrap();
+    let before = append_n(&store, "acme", 0, 3).await;
+    let month = Month::parse("2026-11").unwrap();
+    let usage = fctr_ports::UsageRecord {
+        month,
+        tenant: tenant("acme"),
+        agent: pseudo(1),
+        kind: UsageKind::Action,
+        count: 1,
+    };
+    store.record(usage.clone()).await.unwrap();
+
+    fwd.cut();
+    let t0 = Instant::now();
+    let r = store
+        .append(event("acme", 10, EventKind::ActionIntent))
+        .await;
+    assert!(matches!(r, Err(PortError::Unavailable)), "{r:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        t0.elapsed()
+    );
+    // Everything else fails closed too.
+    assert!(matches!(
+        store.record(usage.clone()).await,
+        Err(PortError::Unavailable)
+    ));
+    assert!(matches!(
+        store.verify_chain().await,
+        Err(PortError::Unavailable)
+    ));
+    assert!(matches!(
+        store.checkpoint().await,
+        Err(PortError::Unavailable)
+    ));
+    let mut sink: Vec<u8> = Vec::new();
+    assert!(matches!(
+        store.export_jsonl(&AuditQuery::default(), &mut sink).await,
+        Err(PortError::Unavailable)
+    ));
+    // Nothing of it reached the database: the chain is as it was.
+    assert_eq!(db.count().await, 3);
+    let summary = direct.verify_chain().await.unwrap().unwrap();
+    assert_eq!(
+        (summary.heads[0].seq, summary.heads[0].hash),
+        (2, before[2].hash)
+    );
+    assert_eq!(direct.report(month).await.unwrap()[0].count, 1);
+
+    fwd.restore();
+    let next = store
+        .append(event("acme", 20, EventKind::ActionIntent))
+        .await
+        .unwrap();
+    assert_eq!((next.seq, next.prev_hash), (3, before[2].hash));
+    store.record(usage).await.unwrap();
+    assert_eq!(store.verify_chain().await.unwrap().unwrap().events, 4);
+    assert_eq!(store.report(month).await.unwrap()[0].count, 2);
+}
+
+/// Appends in flight when the connection is cut: each either landed whole (and was acknowledged) or was refused,
+/// and what landed is one unbroken chain that goes on after the restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_under_load_leaves_an_unbroken_chain() {
+    let db = Db::new();
+    let fwd = Forwarder::start(database_addr().await).await;
+    let store = PostgresStore::connect(
+        SecretString::from(fwd.url()),
+        db.options()
+            .with_connect_timeout(Duration::from_secs(1))
+            .with_operation_timeout(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap();
+    append_n(&store, "acme", 0, 1).await;
+    let mut tasks = Vec::new();
+    for k in 0..8i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0u64;
+            for i in 0..50 {
+                if store
+                    .append(event("acme", 1000 * (k + 1) + i, EventKind::Lookup))
+                    .await
+                    .is_ok()
+                {
+                    ok += 1;
+                }
+            }
+            ok
+        }));
+    }
+    // Cut once some of the load has landed.
+    let mut raw = db.raw().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+        if n >= 40 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the load did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    fwd.cut();
+    let mut acked = 1u64;
+    for t in tasks {
+        acked += t.await.unwrap();
+    }
+    assert!(acked < 401, "the cut refused nothing");
+    fwd.restore();
+    store
+        .append(event("acme", 99_999, EventKind::Logout))
+        .await
+        .unwrap();
+    let summary = store.verify_chain().await.unwrap().unwrap();
+    // Acknowledged events are all there; a batch whose COMMIT was cut may have landed unacknowledged, whole.
+    assert!(summary.events > acked, "{} <= {acked}", summary.events);
+    assert_eq!(summary.events, db.count().await as u64);
+}
+
+#[tokio::test]
+async fn connect_errors_never_carry_the_url_or_its_password() {
+    let password = format!("pw{:032x}", rand::random::<u128>());
+    // A port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let urls = [
+        format!("postgres://postgres:{password}@127.0.0.1:{port}/test"),
+        format!("postgres://postgres:{password}@127.0.0.1:notaport/test"),
+        format!("postgres://postgres:{password}@127.0.0.1:{port}/test?sslmode={password}"),
+    ];
+    for u in urls {
+        let e = PostgresStore::connect(
+            SecretString::from(u),
+            fctr_postgres::PostgresOptions::default()
+                .with_connect_timeout(Duration::from_millis(500)),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, StoreError::Connect(_) | StoreError::Url),
+            "{e:?}"
+        );
+        let mut texts = vec![e.to_string(), format!("{e:?}")];
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            texts.push(s.to_string());
+            src = s.source();
+        }
+        for t in texts {
+            assert!(!t.contains(&password), "{t}");
+            assert!(!t.contains("postgres://"), "{t}");
+        }
+    }
+}
