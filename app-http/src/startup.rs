@@ -45,7 +45,7 @@ pub(crate) fn callback(public_url: &Url) -> Result<Url, BuildError> {
 }
 
 /// The portal around a wiring [`Stack`]: the policy announced in the audit log, agent sign-in discovered,
-/// in-memory sessions, checkpoints of the SQLite store every `checkpoint_interval`.
+/// in-memory sessions, checkpoints of the durable store (SQLite or PostgreSQL) every `checkpoint_interval`.
 pub(crate) async fn assemble(
     stack: Stack,
     oidc: OidcSettings,
@@ -65,7 +65,7 @@ pub(crate) async fn assemble(
         Arc::clone(&stack.clock),
         settings.timeouts,
     ));
-    let checkpoints = stack.sqlite.clone().map(|store| Checkpoints {
+    let checkpoints = stack.durable.clone().map(|store| Checkpoints {
         store,
         interval: checkpoint_interval,
     });
@@ -82,7 +82,7 @@ pub(crate) async fn assemble(
 }
 
 /// Builds the production stack from a configuration (validated here, portal checks included): the Okta or the
-/// Entra adapter (whichever section is present) behind the same ports, audit in SQLite.
+/// Entra adapter (whichever section is present) behind the same ports, audit in SQLite or PostgreSQL.
 ///
 /// # Errors
 /// [`BuildError`] naming the key or the part that failed.

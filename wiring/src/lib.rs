@@ -6,8 +6,8 @@
 //! - [`config`]: the TOML file (schema, `FCTR_…` environment overrides, validation), split by section;
 //! - [`secret`]: [`SecretSource`], where a secret is read from (an environment variable, a file, or a value
 //!   given in code for demo mode), and the one function that reads it, zeroizing what it read;
-//! - [`stack`]: [`Stack`], the IdP adapter (Okta or Entra), the stores (memory, SQLite), the pseudonymizer, the
-//!   policy and the tenant put together into an [`Engine`](fctr_core::Engine).
+//! - [`stack`]: [`Stack`], the IdP adapter (Okta or Entra), the stores (memory, SQLite, PostgreSQL), the
+//!   pseudonymizer, the policy and the tenant put together into an [`Engine`](fctr_core::Engine).
 //!
 //! It depends on the core, the ports and the adapters, never on a shell, an HTTP framework or a fake IdP: a
 //! production build contains no test double.
@@ -19,4 +19,6 @@ pub mod stack;
 
 pub use config::{Config, ConfigError, IdpSection};
 pub use secret::SecretSource;
-pub use stack::{Stack, StackError, StackParts, Stores, open_sqlite};
+pub use stack::{
+    DurableStore, Stack, StackError, StackParts, Stores, open_durable, open_postgres, open_sqlite,
+};

@@ -66,6 +66,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// together do not race (an arbitrary constant: "fctr" in ASCII, then 1).
 const MIGRATE_LOCK: i64 = 0x6663_7472_0000_0001;
 
+/// Whether `name` may be a store's schema ([`PostgresOptions::with_schema`]): a letter or `_`, then lowercase
+/// letters, digits and `_`, at most 63 bytes, not starting with `pg_`. [`PostgresStore::connect`] refuses any
+/// other name (it is written into SQL and into the connection's `search_path`).
+#[must_use]
+pub fn is_valid_schema(name: &str) -> bool {
+    codec::valid_schema(name)
+}
+
 /// How to connect a store.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
