@@ -2,8 +2,8 @@
 
 use fctr_core::Pseudonymizer;
 use fctr_ports::{
-    AgentId, AuditEvent, AuditLog as _, EventKind, KeyId, Month, Outcome, SecretString, TenantId,
-    UsageKind, UsageLedger as _, UsageRecord,
+    AgentId, AuditEvent, AuditLog, EventKind, KeyId, Month, Outcome, SecretString, TenantId,
+    UsageKind, UsageLedger, UsageRecord,
 };
 use fctr_sqlite::{SqliteOptions, SqliteStore};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -262,7 +262,7 @@ pub async fn audit_file(dir: &Path, n: u32) -> PathBuf {
 }
 
 /// Appends the events and usage rows [`audit_file`] holds to any store.
-pub async fn fill<S: fctr_ports::AuditLog + fctr_ports::UsageLedger>(store: &S, n: u32) {
+pub async fn fill<S: AuditLog + UsageLedger>(store: &S, n: u32) {
     let start = chrono::DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
