@@ -23,7 +23,7 @@ pub(crate) enum AuditCommand {
     ///
     /// Examples:
     ///   fctr audit verify --db /var/lib/fctr/audit.sqlite
-    ///   fctr --config /etc/fctr/fctr.toml audit verify      (SQLite or PostgreSQL, as [audit] says)
+    ///   fctr --config /etc/fctr/fctr.toml audit verify      (its audit store: SQLite or PostgreSQL)
     ///   fctr --json audit verify --db audit.sqlite
     #[command(verbatim_doc_comment)]
     Verify {
