@@ -175,7 +175,7 @@ impl Writer {
         let (events, replies): (Vec<AuditEvent>, Vec<Reply<SealedEvent>>) =
             appends.into_iter().unzip();
         let records: Vec<&UsageRecord> = usage_ok.iter().map(|(u, _)| u).collect();
-        match self.write(events, &records).await {
+        match self.write(&events, &records).await {
             Ok(sealed) => {
                 self.commits.fetch_add(1, Ordering::Relaxed);
                 for (s, reply) in sealed.into_iter().zip(replies) {
@@ -219,16 +219,41 @@ impl Writer {
 
     /// One batch: a connection (kept from the last batch, or a new one), then the transaction, bounded by the
     /// operation timeout. Returns each event's answer, in order.
+    ///
+    /// A kept connection may have died while the store was idle (the server restarted, a proxy dropped it): when
+    /// the batch fails on one with a connection error before `COMMIT` was sent, nothing of it can have been
+    /// committed, so it is tried once more on a fresh connection rather than refused.
     async fn write(
         &mut self,
-        events: Vec<AuditEvent>,
+        events: &[AuditEvent],
         usage: &[&UsageRecord],
     ) -> Result<Vec<Result<SealedEvent, PortError>>, BatchError> {
+        let reused = self.conn.is_some();
+        match self.attempt(events, usage).await {
+            Err((e, Phase::BeforeCommit)) if reused && e.is_connection_lost() => {
+                tracing::debug!(target: "fctr::postgres", "a kept connection was lost; batch retried on a new one");
+                self.known.clear();
+                self.attempt(events, usage).await.map_err(|(e, _)| e)
+            }
+            r => r.map_err(|(e, _)| e),
+        }
+    }
+
+    async fn attempt(
+        &mut self,
+        events: &[AuditEvent],
+        usage: &[&UsageRecord],
+    ) -> Result<Vec<Result<SealedEvent, PortError>>, (BatchError, Phase)> {
         let mut conn = match self.conn.take() {
             Some(c) => c,
-            None => self.pool.acquire().await.map_err(BatchError::Sql)?,
+            None => self
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| (BatchError::Sql(e), Phase::BeforeCommit))?,
         };
-        let work = transact(&mut conn, &mut self.known, events, usage);
+        let mut phase = Phase::BeforeCommit;
+        let work = transact(&mut conn, &mut self.known, events, usage, &mut phase);
         let r = match tokio::time::timeout(self.timeout, work).await {
             Ok(r) => r,
             Err(_) => Err(BatchError::Timeout),
@@ -241,9 +266,26 @@ impl Writer {
             Err(e) => {
                 // The connection's state is unknown (a dropped transaction, a dead socket): never reuse it.
                 conn.close_on_drop();
-                Err(e)
+                Err((e, phase))
             }
         }
+    }
+}
+
+/// How far a batch got: a failure before `COMMIT` was sent cannot have stored anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    BeforeCommit,
+    Committing,
+}
+
+impl BatchError {
+    /// Whether the connection itself failed (rather than the database refusing a statement).
+    fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            Self::Sql(sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_))
+        )
     }
 }
 
@@ -251,8 +293,9 @@ impl Writer {
 async fn transact(
     conn: &mut PgConnection,
     known: &mut HashSet<TenantId>,
-    events: Vec<AuditEvent>,
+    events: &[AuditEvent],
     usage: &[&UsageRecord],
+    phase: &mut Phase,
 ) -> Result<Vec<Result<SealedEvent, PortError>>, BatchError> {
     let tenants: BTreeSet<TenantId> = events.iter().map(|e| e.tenant.clone()).collect();
     let unknown: Vec<&str> = tenants
@@ -313,6 +356,7 @@ async fn transact(
     let mut cols = EventColumns::default();
     let mut answers: Vec<Result<SealedEvent, PortError>> = Vec::with_capacity(events.len());
     for event in events {
+        let event = event.clone();
         let Some(head) = heads.get_mut(&event.tenant) else {
             return Err(BatchError::MissingHead);
         };
@@ -397,6 +441,7 @@ async fn transact(
             .await
             .map_err(BatchError::Sql)?;
     }
+    *phase = Phase::Committing;
     tx.commit().await.map_err(BatchError::Sql)?;
     known.extend(tenants);
     Ok(answers)

@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 struct Forwarder {
     addr: SocketAddr,
     up: watch::Sender<bool>,
+    /// How many connections are being forwarded right now.
+    live: watch::Receiver<usize>,
     task: JoinHandle<()>,
 }
 
@@ -24,28 +26,41 @@ impl Forwarder {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (up, up_rx) = watch::channel(true);
+        let (count, live) = watch::channel(0usize);
+        let count = std::sync::Arc::new(count);
         let task = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let mut up = up_rx.clone();
                 if !*up.borrow_and_update() {
                     continue; // dropped: closed at once
                 }
+                let count = std::sync::Arc::clone(&count);
+                count.send_modify(|n| *n += 1);
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = up.wait_for(|u| !*u) => {} // cut: both sockets dropped
+                    if let Ok(mut server) = TcpStream::connect(target).await {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = up.wait_for(|u| !*u) => {} // cut: both sockets dropped
+                        }
                     }
+                    drop(client);
+                    count.send_modify(|n| *n -= 1);
                 });
             }
         });
-        Self { addr, up, task }
+        Self {
+            addr,
+            up,
+            live,
+            task,
+        }
     }
 
-    fn cut(&self) {
+    /// Cuts every connection, and returns once all are closed.
+    async fn cut(&self) {
         self.up.send_replace(false);
+        let mut live = self.live.clone();
+        live.wait_for(|n| *n == 0).await.unwrap();
     }
 
     fn restore(&self) {
@@ -63,7 +78,7 @@ impl Forwarder {
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        self.cut();
+        self.up.send_replace(false);
         self.task.abort();
     }
 }
@@ -103,7 +118,7 @@ async fn an_outage_fails_closed_fast_and_the_store_recovers_by_itself() {
     };
     store.record(usage.clone()).await.unwrap();
 
-    fwd.cut();
+    fwd.cut().await;
     let t0 = Instant::now();
     let r = store
         .append(event("acme", 10, EventKind::ActionIntent))
@@ -152,6 +167,33 @@ async fn an_outage_fails_closed_fast_and_the_store_recovers_by_itself() {
     assert_eq!(store.report(month).await.unwrap()[0].count, 2);
 }
 
+/// The database goes away and comes back while the store is idle (a restart, a failover): the writer's kept
+/// connection is dead, but the next append still succeeds at the first try, on a fresh connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_idle_costs_no_append() {
+    let db = Db::new();
+    let fwd = Forwarder::start(database_addr().await).await;
+    let store = PostgresStore::connect(
+        SecretString::from(fwd.url()),
+        db.options()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_operation_timeout(Duration::from_secs(3)),
+    )
+    .await
+    .unwrap();
+    let before = append_n(&store, "acme", 0, 2).await;
+    let commits = store.group_commits();
+    fwd.cut().await;
+    fwd.restore();
+    let next = store
+        .append(event("acme", 10, EventKind::Login))
+        .await
+        .unwrap();
+    assert_eq!((next.seq, next.prev_hash), (2, before[1].hash));
+    assert_eq!(store.group_commits(), commits + 1);
+    assert_eq!(store.verify_chain().await.unwrap().unwrap().events, 3);
+}
+
 /// Appends in flight when the connection is cut: each either landed whole (and was acknowledged) or was refused,
 /// and what landed is one unbroken chain that goes on after the restore.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +240,7 @@ async fn a_cut_under_load_leaves_an_unbroken_chain() {
         assert!(Instant::now() < deadline, "the load did not start");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    fwd.cut();
+    fwd.cut().await;
     let mut acked = 1u64;
     for t in tasks {
         acked += t.await.unwrap();
