@@ -1,6 +1,7 @@
 //! `fctr audit verify | export | tail`.
 
-use crate::stack::{open_store, open_store_with};
+use crate::config::AuditTarget;
+use crate::stack::open_target;
 use crate::term::{csv_field, outln, stdout_is_terminal};
 use crate::{Exit, Fail, Globals, Outcome, config};
 use chrono::{DateTime, Utc};
@@ -9,9 +10,10 @@ use fctr_ports::{
     AuditLog as _, AuditQuery, BreakKind, ChainBreak, PortError, SealedEvent, SecretString,
     TenantId,
 };
+use fctr_wiring::DurableStore;
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt as _;
 
@@ -21,11 +23,11 @@ pub(crate) enum AuditCommand {
     ///
     /// Examples:
     ///   fctr audit verify --db /var/lib/fctr/audit.sqlite
-    ///   fctr --config /etc/fctr/fctr.toml audit verify
+    ///   fctr --config /etc/fctr/fctr.toml audit verify      (its audit store: SQLite or PostgreSQL)
     ///   fctr --json audit verify --db audit.sqlite
     #[command(verbatim_doc_comment)]
     Verify {
-        /// The audit database (default: `[audit] sqlite_path` of the configuration).
+        /// The audit database, a SQLite file (default: the configuration's `[audit]` store, SQLite or PostgreSQL).
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
         /// The portal's checkpoint key, in this file: checks every tenant's latest checkpoint's HMAC and that the
@@ -44,7 +46,7 @@ pub(crate) enum AuditCommand {
     ///   fctr audit export --db audit.sqlite --format csv --out november.csv
     #[command(verbatim_doc_comment)]
     Export {
-        /// The audit database (default: `[audit] sqlite_path` of the configuration).
+        /// The audit database, a SQLite file (default: the configuration's `[audit]` store, SQLite or PostgreSQL).
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
         /// Events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
@@ -71,7 +73,7 @@ pub(crate) enum AuditCommand {
     ///   fctr --json audit tail --db audit.sqlite --follow | jq .
     #[command(verbatim_doc_comment)]
     Tail {
-        /// The audit database (default: `[audit] sqlite_path` of the configuration).
+        /// The audit database, a SQLite file (default: the configuration's `[audit]` store, SQLite or PostgreSQL).
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
         /// How many of the latest events to show.
@@ -113,7 +115,7 @@ pub(crate) async fn run(cmd: AuditCommand, g: &Globals) -> Outcome {
                 checkpoint_key_file.as_deref(),
                 g,
             )?;
-            verify(&config::audit_path(db.as_ref(), g)?, key, g.json).await
+            verify(&config::audit_target(db.as_ref(), g)?, key, g.json).await
         }
         AuditCommand::Export {
             db,
@@ -123,7 +125,7 @@ pub(crate) async fn run(cmd: AuditCommand, g: &Globals) -> Outcome {
             format,
             out,
         } => {
-            let path = config::audit_path(db.as_ref(), g)?;
+            let target = config::audit_target(db.as_ref(), g)?;
             let tenant = tenant
                 .map(|t| {
                     TenantId::parse(t).map_err(|e| {
@@ -148,7 +150,7 @@ pub(crate) async fn run(cmd: AuditCommand, g: &Globals) -> Outcome {
                 until,
                 ..AuditQuery::default()
             };
-            export(&path, &query, format, out.as_ref()).await
+            export(&target, &query, format, out.as_ref()).await
         }
         AuditCommand::Tail {
             db,
@@ -156,9 +158,9 @@ pub(crate) async fn run(cmd: AuditCommand, g: &Globals) -> Outcome {
             follow,
             interval_ms,
         } => {
-            let path = config::audit_path(db.as_ref(), g)?;
+            let target = config::audit_target(db.as_ref(), g)?;
             tail(
-                &path,
+                &target,
                 lines,
                 follow,
                 Duration::from_millis(interval_ms.max(50)),
@@ -172,19 +174,20 @@ pub(crate) async fn run(cmd: AuditCommand, g: &Globals) -> Outcome {
 fn store_error(e: &PortError) -> Fail {
     match e {
         PortError::Malformed => Fail::check(
-            "a stored audit event cannot be decoded: the file was edited or damaged",
-            "keep the file as evidence; restore from backup and compare with the last export",
+            "a stored audit event cannot be decoded: the store was edited or damaged",
+            "keep the store as evidence; restore from backup and compare with the last export",
         ),
         _ => Fail::usage(
             format!("cannot read the audit database ({})", e.code()),
-            "check the path and permissions; is another program holding a write lock?",
+            "check the path and permissions (is another program holding a write lock?), or that PostgreSQL is \
+             reachable",
         ),
     }
 }
 
-async fn verify(path: &Path, key: Option<SecretString>, json: bool) -> Outcome {
+async fn verify(target: &AuditTarget, key: Option<SecretString>, json: bool) -> Outcome {
     let keyed = key.is_some();
-    let store = open_store_with(path, true, key).await?;
+    let store = open_target(target, true, key).await?;
     let result = store.verify_chain().await;
     let checkpoints = if keyed {
         Some(store.latest_checkpoints().await)
@@ -262,9 +265,17 @@ async fn verify(path: &Path, key: Option<SecretString>, json: bool) -> Outcome {
                     description
                 );
             }
+            let evidence = match target {
+                AuditTarget::Sqlite(_) => {
+                    "keep this file as evidence (copy it with its -wal file before anything writes to it)"
+                }
+                AuditTarget::Postgres { .. } => {
+                    "keep the database as evidence (snapshot it, or pg_dump the schema, before anything writes to it)"
+                }
+            };
             eprintln!(
-                "  next: keep this file as evidence (copy it with its -wal file before anything writes to it), \
-                 compare with your last export (`fctr audit export`) and your SIEM copy, and tell security"
+                "  next: {evidence}, compare with your last export (`fctr audit export`) and your SIEM copy, and \
+                 tell security"
             );
             Ok(Exit::CheckFailed)
         }
@@ -303,12 +314,12 @@ fn csv_row(e: &SealedEvent) -> String {
 }
 
 async fn export(
-    path: &Path,
+    target: &AuditTarget,
     query: &AuditQuery,
     format: ExportFormat,
     out: Option<&PathBuf>,
 ) -> Outcome {
-    let store = open_store(path, true).await?;
+    let store = open_target(target, true, None).await?;
     let mut sink: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match out {
         Some(p) => Box::new(tokio::fs::File::create(p).await.map_err(|e| {
             Fail::usage(
@@ -396,7 +407,7 @@ fn print_event(e: &SealedEvent, json: bool) {
 }
 
 /// The latest `n` events: look back an hour, a day, a week, then everything, until there are enough.
-async fn latest(store: &fctr_sqlite::SqliteStore, n: usize) -> Result<Vec<SealedEvent>, PortError> {
+async fn latest(store: &DurableStore, n: usize) -> Result<Vec<SealedEvent>, PortError> {
     let now = Utc::now();
     for back in [
         Some(chrono::Duration::hours(1)),
@@ -437,8 +448,14 @@ impl Seen {
     }
 }
 
-async fn tail(path: &Path, n: usize, follow: bool, interval: Duration, json: bool) -> Outcome {
-    let store = open_store(path, true).await?;
+async fn tail(
+    target: &AuditTarget,
+    n: usize,
+    follow: bool,
+    interval: Duration,
+    json: bool,
+) -> Outcome {
+    let store = open_target(target, true, None).await?;
     let first = latest(&store, n).await.map_err(|e| store_error(&e))?;
     let mut seen = Seen::default();
     for e in &first {

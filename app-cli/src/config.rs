@@ -1,5 +1,5 @@
 //! The deployment configuration: the file both shells read ([`fctr_wiring::config::Config`]), and what the CLI
-//! builds from it (the Okta or Entra adapter, the audit store path, the policy, the pseudonymizer, the tenant),
+//! builds from it (the Okta or Entra adapter, the audit store, the policy, the pseudonymizer, the tenant),
 //! with the CLI's own error messages and next steps.
 //!
 //! The CLI needs only some sections (`[okta]` or `[entra]`, `[audit]`, `[policy]`, `[pseudonymization]`,
@@ -19,7 +19,8 @@ use fctr_entra::{EntraConfig, EntraCredential};
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig};
 use fctr_ports::{KeyId, SecretString, TenantId};
 use fctr_wiring::config::{
-    Config, ConfigError, EntraSection, IdpSection, OktaSection, read_secret,
+    AuditSection, AuditStoreSection, Config, ConfigError, EntraSection, IdpSection, OktaSection,
+    read_secret,
 };
 use std::path::{Path, PathBuf};
 use url::Url;
@@ -50,22 +51,78 @@ pub(crate) fn load_opt(g: &Globals) -> Result<Option<(PathBuf, Config)>, Fail> {
     }
 }
 
-/// Where the audit database is: `--db`, else `[audit] sqlite_path` of the configuration.
-pub(crate) fn audit_path(db: Option<&PathBuf>, g: &Globals) -> Result<PathBuf, Fail> {
+/// Which audit store a command reads: `--db FILE` (SQLite), else the configuration's `[audit]` store.
+pub(crate) enum AuditTarget {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (the URL read from `postgres_url_env` / `postgres_url_file`), in a schema.
+    Postgres {
+        /// The connection URL (a secret: it holds credentials).
+        url: SecretString,
+        /// The schema.
+        schema: String,
+    },
+}
+
+impl AuditTarget {
+    /// Names the store in messages (never the URL).
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(p) => p.display().to_string(),
+            Self::Postgres { schema, .. } => format!("PostgreSQL (schema {schema})"),
+        }
+    }
+}
+
+/// Where the audit store is: `--db` (a SQLite file), else `[audit]` of the configuration (`sqlite_path`, or
+/// `postgres_url_env` / `postgres_url_file` with `postgres_schema`).
+pub(crate) fn audit_target(db: Option<&PathBuf>, g: &Globals) -> Result<AuditTarget, Fail> {
     if let Some(p) = db {
-        return Ok(p.clone());
+        return Ok(AuditTarget::Sqlite(p.clone()));
     }
     match load_opt(g)? {
-        Some((path, cfg)) => cfg.audit.map(|a| a.sqlite_path).ok_or_else(|| {
-            Fail::usage(
-                format!("{} has no [audit] sqlite_path", path.display()),
-                "add [audit] sqlite_path = \"/var/lib/fctr/audit.sqlite\", or pass --db FILE",
-            )
-        }),
+        Some((path, cfg)) => {
+            let Some(audit) = &cfg.audit else {
+                return Err(Fail::usage(
+                    format!(
+                        "{} has no [audit] sqlite_path or postgres_url_env / postgres_url_file",
+                        path.display()
+                    ),
+                    "add [audit] sqlite_path = \"/var/lib/fctr/audit.sqlite\" (or the portal's PostgreSQL URL \
+                     source), or pass --db FILE",
+                ));
+            };
+            audit_section_target(&path, audit)
+        }
         None => Err(Fail::usage(
             "no audit database given",
-            "pass --db FILE, or --config FILE (or FCTR_CONFIG) with [audit] sqlite_path",
+            "pass --db FILE, or --config FILE (or FCTR_CONFIG) with [audit] sqlite_path or postgres_url_env",
         )),
+    }
+}
+
+/// The store an `[audit]` section names (the PostgreSQL URL read now).
+pub(crate) fn audit_section_target(path: &Path, audit: &AuditSection) -> Result<AuditTarget, Fail> {
+    let fail = |e: ConfigError| {
+        Fail::usage(
+            format!("{}: {e}", path.display()),
+            "fix the [audit] section (fctr-portal --check-config FILE validates the whole file)",
+        )
+    };
+    match audit.store().map_err(fail)? {
+        AuditStoreSection::Sqlite(p) => Ok(AuditTarget::Sqlite(p.to_path_buf())),
+        AuditStoreSection::Postgres { schema, .. } => {
+            let url = audit.postgres_url().map_err(fail)?.ok_or_else(|| {
+                fail(ConfigError::Invalid {
+                    key: "audit.postgres_url".into(),
+                    problem: "missing".into(),
+                })
+            })?;
+            Ok(AuditTarget::Postgres {
+                url,
+                schema: schema.to_owned(),
+            })
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use fctr_ports::{
     GroupRef, IdentityProvider, Lifecycle, Outcome, PortError, PseudoId, RiskFacts, SecretString,
     SubjectId, TenantId, UserQuery, UserRecord,
 };
-use fctr_sqlite::SqliteStore;
+use fctr_wiring::DurableStore;
 use fctr_wiring::config::Config;
 use std::path::Path;
 use std::sync::Arc;
@@ -59,21 +59,18 @@ pub(crate) async fn check_members(
 pub(crate) async fn audit_parts(
     path: &Path,
     cfg: &Config,
-) -> Result<(SqliteStore, Pseudonymizer, TenantId), Fail> {
-    let db = cfg
-        .audit
-        .as_ref()
-        .map(|a| a.sqlite_path.clone())
-        .ok_or_else(|| {
-            Fail::usage(
-                format!(
-                    "--mutating against a real tenant needs [audit] sqlite_path in {}",
-                    path.display()
-                ),
-                "every mutating call is audited: configure the portal's audit store",
-            )
-        })?;
-    let store = crate::stack::open_store(&db, false).await?;
+) -> Result<(DurableStore, Pseudonymizer, TenantId), Fail> {
+    let audit = cfg.audit.as_ref().ok_or_else(|| {
+        Fail::usage(
+            format!(
+                "--mutating against a real tenant needs [audit] (sqlite_path or postgres_url_env) in {}",
+                path.display()
+            ),
+            "every mutating call is audited: configure the portal's audit store",
+        )
+    })?;
+    let target = config::audit_section_target(path, audit)?;
+    let store = crate::stack::open_target(&target, false, None).await?;
     let pseudo = config::pseudonymizer(path, cfg)?;
     let tenant = config::tenant(Some(cfg))?;
     Ok((store, pseudo, tenant))
@@ -82,7 +79,7 @@ pub(crate) async fn audit_parts(
 /// An identity provider whose lifecycle calls are audited; everything else passes through.
 pub(crate) struct Audited {
     inner: Arc<dyn IdentityProvider>,
-    store: SqliteStore,
+    store: DurableStore,
     pseudo: Pseudonymizer,
     agent: PseudoId,
     tenant: TenantId,
@@ -91,7 +88,7 @@ pub(crate) struct Audited {
 impl Audited {
     pub(crate) fn new(
         inner: Arc<dyn IdentityProvider>,
-        store: SqliteStore,
+        store: DurableStore,
         pseudo: Pseudonymizer,
         tenant: TenantId,
     ) -> Result<Self, Fail> {
@@ -107,7 +104,7 @@ impl Audited {
         })
     }
 
-    pub(crate) fn store(&self) -> &SqliteStore {
+    pub(crate) fn store(&self) -> &DurableStore {
         &self.store
     }
 

@@ -1,11 +1,13 @@
 //! `fctr doctor`: checks a deployment configuration end to end, and says what to fix.
 
-use crate::stack::open_store;
+use crate::config::AuditTarget;
+use crate::stack::{open_store, open_target};
 use crate::term::outln;
 use crate::{Exit, Fail, Globals, Outcome, config};
 use clap::Args;
 use fctr_okta::{OktaAdapter, TokenError};
 use fctr_ports::{AuditLog as _, Directory as _, PortError, UserQuery};
+use fctr_wiring::DurableStore;
 use fctr_wiring::config::{Config, EntraSection, IdpSection};
 use std::path::Path;
 
@@ -413,52 +415,35 @@ async fn check_audit(r: &mut Report, path: &Path, cfg: &Config) {
     let Some(audit) = &cfg.audit else {
         return r.fail(
             "audit.store",
-            format!("{} has no [audit] sqlite_path", path.display()),
-            "add [audit] sqlite_path: fctr does nothing it cannot audit",
-        );
-    };
-    let db = &audit.sqlite_path;
-    let dir = db
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    if !dir.is_dir() {
-        return r.fail(
-            "audit.store",
-            format!("directory {} does not exist", dir.display()),
-            "create it, owned by the user the portal runs as",
-        );
-    }
-    // Writable: the file itself when it exists, else the directory (the portal creates the file).
-    let writable = if db.exists() {
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(db)
-            .map(|_| ())
-    } else {
-        let probe = dir.join(format!(".fctr-doctor-{}", std::process::id()));
-        std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe))
-    };
-    if let Err(e) = writable {
-        return r.fail(
-            "audit.store",
-            format!("{} is not writable: {e}", db.display()),
-            "give the portal's user write access to the file and its directory (WAL files are created beside it)",
-        );
-    }
-    if !db.exists() {
-        return r.ok(
-            "audit.store",
             format!(
-                "{} does not exist yet; its directory is writable (the portal creates it)",
-                db.display()
+                "{} has no [audit] sqlite_path or postgres_url_env / postgres_url_file",
+                path.display()
             ),
+            "add an [audit] store: fctr does nothing it cannot audit",
         );
-    }
-    r.ok("audit.store", format!("{} is writable", db.display()));
-    let store = match open_store(db, true).await {
-        Ok(s) => s,
-        Err(f) => return r.failed("audit.chain", f),
+    };
+    let target = match config::audit_section_target(path, audit) {
+        Ok(t) => t,
+        Err(f) => return r.failed("audit.store", f),
+    };
+    let store = match &target {
+        AuditTarget::Sqlite(db) => match check_sqlite_file(r, db).await {
+            Some(s) => DurableStore::Sqlite(s),
+            None => return,
+        },
+        AuditTarget::Postgres { .. } => match open_target(&target, false, None).await {
+            Ok(s) => {
+                r.ok(
+                    "audit.store",
+                    format!(
+                        "{} reachable; its tables are in place (created if they were missing)",
+                        target.describe()
+                    ),
+                );
+                s
+            }
+            Err(f) => return r.failed("audit.store", f),
+        },
     };
     match store.verify_chain().await {
         Ok(Ok(s)) => r.ok(
@@ -477,13 +462,65 @@ async fn check_audit(r: &mut Report, path: &Path, cfg: &Config) {
                 b.position,
                 b.kind.describe()
             ),
-            "keep the file as evidence and run `fctr audit verify`; compare with your last export",
+            "keep the store as evidence and run `fctr audit verify`; compare with your last export",
         ),
         Err(e) => r.fail(
             "audit.chain",
             format!("cannot read the audit store ({})", e.code()),
-            "check the file is an fctr audit database and not locked by another program",
+            "check it is an fctr audit store and not locked by another program, or that PostgreSQL is reachable",
         ),
     }
     store.close().await;
+}
+
+/// The SQLite file's directory and permissions; the store, opened, when the file exists.
+async fn check_sqlite_file(r: &mut Report, db: &Path) -> Option<fctr_sqlite::SqliteStore> {
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    if !dir.is_dir() {
+        r.fail(
+            "audit.store",
+            format!("directory {} does not exist", dir.display()),
+            "create it, owned by the user the portal runs as",
+        );
+        return None;
+    }
+    // Writable: the file itself when it exists, else the directory (the portal creates the file).
+    let writable = if db.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(db)
+            .map(|_| ())
+    } else {
+        let probe = dir.join(format!(".fctr-doctor-{}", std::process::id()));
+        std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe))
+    };
+    if let Err(e) = writable {
+        r.fail(
+            "audit.store",
+            format!("{} is not writable: {e}", db.display()),
+            "give the portal's user write access to the file and its directory (WAL files are created beside it)",
+        );
+        return None;
+    }
+    if !db.exists() {
+        r.ok(
+            "audit.store",
+            format!(
+                "{} does not exist yet; its directory is writable (the portal creates it)",
+                db.display()
+            ),
+        );
+        return None;
+    }
+    r.ok("audit.store", format!("{} is writable", db.display()));
+    match open_store(db, true).await {
+        Ok(s) => Some(s),
+        Err(f) => {
+            r.failed("audit.chain", f);
+            None
+        }
+    }
 }

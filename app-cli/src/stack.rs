@@ -11,6 +11,7 @@
 //! (pseudonymized into the audit log, as the portal does for signed-in agents); the role comes from that agent's
 //! IdP groups through the policy, as in the portal, unless `--role` names one.
 
+use crate::config::AuditTarget;
 use crate::{Fail, Globals, config};
 use clap::Args;
 use fctr_core::{Agent, Denial, Engine, RequestContext, Retention};
@@ -20,7 +21,7 @@ use fctr_ports::{
 };
 use fctr_sqlite::{SqliteOptions, SqliteStore, StoreError};
 use fctr_wiring::config::{Config, IdpSection};
-use fctr_wiring::{StackParts, Stores};
+use fctr_wiring::{DurableStore, StackParts, Stores};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use url::Url;
@@ -58,6 +59,35 @@ pub(crate) async fn open_store_with(
     })
 }
 
+/// Opens the audit store a command reads: a SQLite file (with `must_exist`, a missing file is a usage error), or
+/// the configured PostgreSQL database (its schema and tables are created if missing, as the portal does). With the
+/// checkpoint key, verification checks each checkpoint's HMAC. Errors name the store, never the URL.
+pub(crate) async fn open_target(
+    target: &AuditTarget,
+    must_exist: bool,
+    checkpoint_key: Option<SecretString>,
+) -> Result<DurableStore, Fail> {
+    match target {
+        AuditTarget::Sqlite(path) => Ok(DurableStore::Sqlite(
+            open_store_with(path, must_exist, checkpoint_key).await?,
+        )),
+        AuditTarget::Postgres { url, schema } => fctr_wiring::open_postgres(
+            url.clone(),
+            schema,
+            checkpoint_key,
+        )
+        .await
+        .map(DurableStore::Postgres)
+        .map_err(|e| {
+            Fail::usage(
+                format!("{e}"),
+                "check that PostgreSQL is reachable, the [audit] URL source (postgres_url_env / \
+                         postgres_url_file) and postgres_schema",
+            )
+        }),
+    }
+}
+
 /// Where the identity provider is, for commands that talk to it.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct IdpArgs {
@@ -84,7 +114,8 @@ pub(crate) struct AgentArgs {
     /// The policy file (default: `[policy] file` of the configuration, else the built-in policy).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// The audit database (default: `[audit] sqlite_path`; ad hoc without it: kept in memory).
+    /// The audit database, a SQLite file (default: the configuration's `[audit]` store, SQLite or PostgreSQL; ad
+    /// hoc without it: kept in memory).
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
 }
@@ -230,26 +261,33 @@ pub(crate) async fn build(
         }
     }
     let idp = provider_from(idp_args, cfg.as_ref())?;
-    let db = agent_args.db.clone().or_else(|| {
-        cfg.as_ref()
-            .and_then(|(_, c)| c.audit.as_ref().map(|a| a.sqlite_path.clone()))
-    });
-    let stores = match db {
-        Some(p) => {
-            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    Fail::usage(
-                        format!("cannot create {}: {e}", dir.display()),
-                        "check [audit] sqlite_path and permissions",
-                    )
-                })?;
+    let target = match (&agent_args.db, &cfg) {
+        (Some(p), _) => Some(AuditTarget::Sqlite(p.clone())),
+        (None, Some((path, c))) => c
+            .audit
+            .as_ref()
+            .map(|a| config::audit_section_target(path, a))
+            .transpose()?,
+        (None, None) => None,
+    };
+    let stores = match target {
+        Some(target) => {
+            if let AuditTarget::Sqlite(p) = &target {
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Fail::usage(
+                            format!("cannot create {}: {e}", dir.display()),
+                            "check [audit] sqlite_path and permissions",
+                        )
+                    })?;
+                }
             }
-            Stores::Sqlite(open_store(&p, false).await?)
+            Stores::from(open_target(&target, false, None).await?)
         }
         None if cfg.is_some() => {
             return Err(Fail::usage(
-                "the configuration has no [audit] sqlite_path",
-                "add [audit] sqlite_path: fctr does nothing it cannot audit",
+                "the configuration has no [audit] section",
+                "add [audit] sqlite_path or postgres_url_env: fctr does nothing it cannot audit",
             ));
         }
         None => {

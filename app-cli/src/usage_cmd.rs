@@ -1,6 +1,6 @@
 //! `fctr usage report`.
 
-use crate::stack::open_store;
+use crate::stack::open_target;
 use crate::term::{out, outln};
 use crate::{Exit, Fail, Globals, Outcome, config};
 use clap::{Subcommand, ValueEnum};
@@ -14,7 +14,7 @@ pub(crate) enum UsageCommand {
     /// Examples:
     ///   fctr usage report --db audit.sqlite --month 2026-11
     ///   fctr usage report --db audit.sqlite --month 2026-11 --format csv > 2026-11.csv
-    ///   fctr --config /etc/fctr/fctr.toml usage report --month 2026-11 --format json
+    ///   fctr --config /etc/fctr/fctr.toml usage report --month 2026-11 --format json   (SQLite or PostgreSQL)
     #[command(verbatim_doc_comment)]
     Report {
         /// The month, YYYY-MM.
@@ -23,7 +23,7 @@ pub(crate) enum UsageCommand {
         /// Output format (default: a table; `--json` means json).
         #[arg(long, value_enum)]
         format: Option<UsageFormat>,
-        /// The database (default: `[audit] sqlite_path` of the configuration).
+        /// The database, a SQLite file (default: the configuration's `[audit]` store, SQLite or PostgreSQL).
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
     },
@@ -46,13 +46,13 @@ fn parse_month(s: &str) -> Result<Month, String> {
 
 pub(crate) async fn run(cmd: UsageCommand, g: &Globals) -> Outcome {
     let UsageCommand::Report { month, format, db } = cmd;
-    let path = config::audit_path(db.as_ref(), g)?;
+    let target = config::audit_target(db.as_ref(), g)?;
     let format = format.unwrap_or(if g.json {
         UsageFormat::Json
     } else {
         UsageFormat::Text
     });
-    let store = open_store(&path, true).await?;
+    let store = open_target(&target, true, None).await?;
     let result = match format {
         UsageFormat::Json => store.report_json(month).await.map(|s| outln!("{s}")),
         UsageFormat::Csv => store.report_csv(month).await.map(|s| out!("{s}")),
@@ -87,8 +87,12 @@ pub(crate) async fn run(cmd: UsageCommand, g: &Globals) -> Outcome {
     store.close().await;
     result.map_err(|e| {
         Fail::usage(
-            format!("cannot read usage from {} ({})", path.display(), e.code()),
-            "check the path and permissions",
+            format!(
+                "cannot read usage from {} ({})",
+                target.describe(),
+                e.code()
+            ),
+            "check the path and permissions, or that PostgreSQL is reachable",
         )
     })?;
     Ok(Exit::Ok)

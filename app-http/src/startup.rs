@@ -44,7 +44,7 @@ pub(crate) fn callback(public_url: &Url) -> Result<Url, BuildError> {
 }
 
 /// The portal around a wiring [`Stack`]: the policy announced in the audit log, agent sign-in discovered,
-/// in-memory sessions, checkpoints of the SQLite store every `checkpoint_interval`.
+/// in-memory sessions, checkpoints of the durable store (SQLite or PostgreSQL) every `checkpoint_interval`.
 pub(crate) async fn assemble(
     stack: Stack,
     oidc: OidcSettings,
@@ -60,7 +60,7 @@ pub(crate) async fn assemble(
     let oidc = Oidc::discover_with(oidc, Arc::clone(&stack.clock), jwks_refresh)
         .await
         .map_err(|e| start("agent sign-in", e))?;
-    let checkpoints = stack.sqlite.clone().map(|store| Checkpoints {
+    let checkpoints = stack.durable.clone().map(|store| Checkpoints {
         store,
         interval: checkpoint_interval,
     });
@@ -77,7 +77,7 @@ pub(crate) async fn assemble(
 }
 
 /// Builds the production stack from a configuration (validated here, portal checks included): the Okta or the
-/// Entra adapter (whichever section is present) behind the same ports, audit in SQLite.
+/// Entra adapter (whichever section is present) behind the same ports, audit in SQLite or PostgreSQL.
 ///
 /// # Errors
 /// [`BuildError`] naming the key or the part that failed.

@@ -82,7 +82,8 @@ pub struct StateParts {
     pub oidc: Arc<Oidc>,
     /// Shell settings.
     pub settings: Settings,
-    /// The SQLite audit store and how often to checkpoint it (none with an in-memory audit log).
+    /// The durable audit store (SQLite or PostgreSQL) and how often to checkpoint it (none with an in-memory
+    /// audit log).
     pub checkpoints: Option<Checkpoints>,
 }
 
@@ -91,7 +92,7 @@ pub struct StateParts {
 #[derive(Clone)]
 pub struct Checkpoints {
     /// The store (opened with the checkpoint key).
-    pub store: fctr_sqlite::SqliteStore,
+    pub store: fctr_wiring::DurableStore,
     /// Time between two checkpoints.
     pub interval: std::time::Duration,
 }
@@ -204,7 +205,7 @@ impl AppState {
 
     /// Records a first checkpoint now (so a verifier holding the key finds one for every chain from the start),
     /// then starts the scheduled checkpointer (every `[audit] checkpoint_interval_secs`, default 60 s), which ends
-    /// when the store is closed. Returns `None` when the audit log is not a SQLite store.
+    /// when the store is closed. Returns `None` when the audit log is in memory.
     pub async fn start_checkpointer(&self) -> Option<tokio::task::JoinHandle<()>> {
         let c = self.0.checkpoints.as_ref()?;
         if let Err(e) = c.store.checkpoint().await {

@@ -8,8 +8,8 @@
 //!   given in code for demo mode), and the one function that reads it, zeroizing what it read;
 //! - [`shared`]: [`SharedState`], the short-lived state (sessions, verifications, grants, rate limits, leases) in
 //!   memory for one node or in Redis for several replicas;
-//! - [`stack`]: [`Stack`], the IdP adapter (Okta or Entra), the stores (memory, SQLite), the shared state, the
-//!   pseudonymizer, the policy and the tenant put together into an [`Engine`](fctr_core::Engine).
+//! - [`stack`]: [`Stack`], the IdP adapter (Okta or Entra), the stores (memory, SQLite, PostgreSQL), the shared
+//!   state, the pseudonymizer, the policy and the tenant put together into an [`Engine`](fctr_core::Engine).
 //!
 //! It depends on the core, the ports and the adapters, never on a shell, an HTTP framework or a fake IdP: a
 //! production build contains no test double.
@@ -23,4 +23,6 @@ pub mod stack;
 pub use config::{Config, ConfigError, IdpSection};
 pub use secret::SecretSource;
 pub use shared::SharedState;
-pub use stack::{Stack, StackError, StackParts, Stores, open_sqlite};
+pub use stack::{
+    DurableStore, Stack, StackError, StackParts, Stores, open_durable, open_postgres, open_sqlite,
+};

@@ -52,7 +52,11 @@ impl SharedState {
     /// Everything in Redis, through `redis`, sessions timed out by `clock` and `timeouts`: any number of
     /// replicas.
     #[must_use]
-    pub fn redis(redis: fctr_redis::RedisState, clock: &Arc<dyn Clock>, timeouts: Timeouts) -> Self {
+    pub fn redis(
+        redis: fctr_redis::RedisState,
+        clock: &Arc<dyn Clock>,
+        timeouts: Timeouts,
+    ) -> Self {
         Self {
             grants: redis.grant_store(),
             rates: redis.rate_limiter(),
@@ -100,8 +104,7 @@ impl SharedState {
             .as_ref()
             .ok_or_else(|| crate::config::invalid("pseudonymization", "missing section"))?
             .key()?;
-        let options =
-            fctr_redis::RedisOptions::new(seal).with_prefix(cfg.state.key_prefix()?);
+        let options = fctr_redis::RedisOptions::new(seal).with_prefix(cfg.state.key_prefix()?);
         let redis = fctr_redis::RedisState::connect(url, options)
             .await
             .map_err(|e| crate::StackError::Start {

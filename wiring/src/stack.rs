@@ -2,22 +2,29 @@
 //! parts a shell chose itself ([`StackParts`], e.g. an ad-hoc CLI run or the portal's demo mode).
 //!
 //! What is built here is the same for both shells: the IdP adapter (`[okta]` or `[entra]`), the audit log and
-//! usage ledger (SQLite at `[audit] sqlite_path`, or in memory), grants and rate limits in memory (one process),
-//! the pseudonymizer, the policy, the tenant and the retention periods, put together with
-//! [`Engine::builder`](fctr_core::Engine::builder). What only one shell needs (the portal's sign-in, sessions and
-//! edge; the CLI's agent resolution) stays in that shell.
+//! usage ledger (SQLite at `[audit] sqlite_path`, PostgreSQL at `[audit] postgres_url`, or in memory), the shared
+//! short-lived state ([`SharedState`]: memory for one process, Redis at `[state] redis_url`), the pseudonymizer,
+//! the policy, the tenant and the retention periods, put together with
+//! [`Engine::builder`](fctr_core::Engine::builder). What only one shell needs (the portal's sign-in,
+//! sessions and edge; the CLI's agent resolution) stays in that shell.
 
-use crate::config::{Config, ConfigError, invalid};
+use crate::config::{AuditStoreSection, Config, ConfigError};
 use crate::shared::SharedState;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use fctr_core::policy::Policy;
 use fctr_core::{Engine, Pseudonymizer, Retention};
 use fctr_memory::{MemoryAuditLog, MemoryUsageLedger};
 use fctr_ports::{
-    AuditLog, Clock, IdentityProvider, SecretString, SystemClock, TenantId, UsageLedger,
+    AuditEvent, AuditLog, AuditQuery, ChainBreak, ChainCheckpoint, ChainSummary, Clock,
+    IdentityProvider, Month, PortError, PurgeReport, SealedEvent, SecretString, SystemClock,
+    TenantId, UsageLedger, UsageRecord,
 };
+use fctr_postgres::{PostgresOptions, PostgresStore};
 use fctr_sqlite::{SqliteOptions, SqliteStore};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why a stack could not be built. Messages name the key or the part, never a secret.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +56,10 @@ fn start(what: &'static str, e: impl std::fmt::Display) -> StackError {
 pub enum Stores {
     /// In memory: gone when the process ends (demo without a data directory, ad-hoc CLI runs, tests).
     Memory,
-    /// One SQLite file holding both (the embedded default).
+    /// One SQLite file holding both (the embedded default, one process).
     Sqlite(SqliteStore),
+    /// One PostgreSQL database holding both, shared by every replica.
+    Postgres(PostgresStore),
 }
 
 impl std::fmt::Debug for Stores {
@@ -58,7 +67,184 @@ impl std::fmt::Debug for Stores {
         f.write_str(match self {
             Self::Memory => "Stores::Memory",
             Self::Sqlite(_) => "Stores::Sqlite",
+            Self::Postgres(_) => "Stores::Postgres",
         })
+    }
+}
+
+impl Stores {
+    /// The durable store, if these are not in memory.
+    #[must_use]
+    pub fn durable(&self) -> Option<DurableStore> {
+        match self {
+            Self::Memory => None,
+            Self::Sqlite(s) => Some(DurableStore::Sqlite(s.clone())),
+            Self::Postgres(s) => Some(DurableStore::Postgres(s.clone())),
+        }
+    }
+}
+
+impl From<DurableStore> for Stores {
+    fn from(d: DurableStore) -> Self {
+        match d {
+            DurableStore::Sqlite(s) => Self::Sqlite(s),
+            DurableStore::Postgres(s) => Self::Postgres(s),
+        }
+    }
+}
+
+/// A durable audit log and usage ledger, SQLite or PostgreSQL, with what the shells call on either beyond the
+/// ports (checkpoints, exports, reports, closing), so that they never match on the kind. It implements
+/// [`AuditLog`] and [`UsageLedger`] by delegation. Cheap to clone.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum DurableStore {
+    /// One SQLite file.
+    Sqlite(SqliteStore),
+    /// One PostgreSQL database.
+    Postgres(PostgresStore),
+}
+
+impl DurableStore {
+    /// `sqlite` or `postgres`, for messages.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Records each tenant's chain head that moved since its last checkpoint (see
+    /// [`SqliteStore::checkpoint`], [`PostgresStore::checkpoint`]).
+    ///
+    /// # Errors
+    /// [`PortError::Unavailable`] when the checkpoints could not be written.
+    pub async fn checkpoint(&self) -> Result<Vec<ChainCheckpoint>, PortError> {
+        match self {
+            Self::Sqlite(s) => s.checkpoint().await,
+            Self::Postgres(s) => s.checkpoint().await,
+        }
+    }
+
+    /// Each tenant's latest recorded checkpoint.
+    ///
+    /// # Errors
+    /// [`PortError::Unavailable`] when the store cannot be read, [`PortError::Malformed`] for a malformed row.
+    pub async fn latest_checkpoints(&self) -> Result<Vec<ChainCheckpoint>, PortError> {
+        match self {
+            Self::Sqlite(s) => s.latest_checkpoints().await,
+            Self::Postgres(s) => s.latest_checkpoints().await,
+        }
+    }
+
+    /// Starts the periodic checkpointer, which ends when the store is closed or dropped.
+    #[must_use]
+    pub fn spawn_checkpointer(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        match self {
+            Self::Sqlite(s) => s.spawn_checkpointer(interval),
+            Self::Postgres(s) => s.spawn_checkpointer(interval),
+        }
+    }
+
+    /// Flushes what is queued and closes the store. Idempotent.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+
+    /// Writes matching events as JSON lines in chain order (the same bytes from either store; `docs/audit.md`).
+    ///
+    /// # Errors
+    /// [`PortError::Unavailable`] when the store cannot be read, [`PortError::Malformed`] when a stored row cannot
+    /// be decoded, [`PortError::Unexpected`] when `out` fails.
+    pub async fn export_jsonl<W>(&self, query: &AuditQuery, out: &mut W) -> Result<u64, PortError>
+    where
+        W: tokio::io::AsyncWrite + Unpin + Send,
+    {
+        match self {
+            Self::Sqlite(s) => s.export_jsonl(query, out).await,
+            Self::Postgres(s) => s.export_jsonl(query, out).await,
+        }
+    }
+
+    /// One month's usage as CSV (`month,tenant,agent,kind,count`).
+    ///
+    /// # Errors
+    /// As [`UsageLedger::report`].
+    pub async fn report_csv(&self, month: Month) -> Result<String, PortError> {
+        match self {
+            Self::Sqlite(s) => s.report_csv(month).await,
+            Self::Postgres(s) => s.report_csv(month).await,
+        }
+    }
+
+    /// One month's usage as a JSON array of [`UsageRecord`]s.
+    ///
+    /// # Errors
+    /// As [`UsageLedger::report`].
+    pub async fn report_json(&self, month: Month) -> Result<String, PortError> {
+        match self {
+            Self::Sqlite(s) => s.report_json(month).await,
+            Self::Postgres(s) => s.report_json(month).await,
+        }
+    }
+}
+
+#[async_trait]
+impl AuditLog for DurableStore {
+    async fn append(&self, event: AuditEvent) -> Result<SealedEvent, PortError> {
+        match self {
+            Self::Sqlite(s) => s.append(event).await,
+            Self::Postgres(s) => s.append(event).await,
+        }
+    }
+
+    async fn read(&self, query: &AuditQuery) -> Result<Vec<SealedEvent>, PortError> {
+        match self {
+            Self::Sqlite(s) => s.read(query).await,
+            Self::Postgres(s) => s.read(query).await,
+        }
+    }
+
+    async fn verify_chain(&self) -> Result<Result<ChainSummary, ChainBreak>, PortError> {
+        match self {
+            Self::Sqlite(s) => s.verify_chain().await,
+            Self::Postgres(s) => s.verify_chain().await,
+        }
+    }
+
+    async fn purge_before(&self, before: DateTime<Utc>) -> Result<PurgeReport, PortError> {
+        match self {
+            Self::Sqlite(s) => AuditLog::purge_before(s, before).await,
+            Self::Postgres(s) => AuditLog::purge_before(s, before).await,
+        }
+    }
+}
+
+#[async_trait]
+impl UsageLedger for DurableStore {
+    async fn record(&self, usage: UsageRecord) -> Result<(), PortError> {
+        match self {
+            Self::Sqlite(s) => s.record(usage).await,
+            Self::Postgres(s) => s.record(usage).await,
+        }
+    }
+
+    async fn report(&self, month: Month) -> Result<Vec<UsageRecord>, PortError> {
+        match self {
+            Self::Sqlite(s) => s.report(month).await,
+            Self::Postgres(s) => s.report(month).await,
+        }
+    }
+
+    async fn purge_before(&self, before: DateTime<Utc>) -> Result<PurgeReport, PortError> {
+        match self {
+            Self::Sqlite(s) => UsageLedger::purge_before(s, before).await,
+            Self::Postgres(s) => UsageLedger::purge_before(s, before).await,
+        }
     }
 }
 
@@ -71,13 +257,65 @@ pub async fn open_sqlite(
     path: &Path,
     checkpoint_key: SecretString,
 ) -> Result<SqliteStore, StackError> {
+    open_sqlite_with(path, Some(checkpoint_key)).await
+}
+
+async fn open_sqlite_with(
+    path: &Path,
+    checkpoint_key: Option<SecretString>,
+) -> Result<SqliteStore, StackError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| start("audit directory", e))?;
     }
-    let options = SqliteOptions::default().with_checkpoint_key(checkpoint_key);
+    let mut options = SqliteOptions::default();
+    if let Some(k) = checkpoint_key {
+        options = options.with_checkpoint_key(k);
+    }
     SqliteStore::open(path, options)
         .await
         .map_err(|e| start("audit store", e))
+}
+
+/// Connects the PostgreSQL audit store at `url` in `schema` (created, with its tables, if missing), its
+/// checkpoints HMAC'd with `checkpoint_key` when given. The URL never appears in an error.
+///
+/// # Errors
+/// [`StackError::Start`] naming the audit store (unreachable, refused, bad schema name, malformed URL).
+pub async fn open_postgres(
+    url: SecretString,
+    schema: &str,
+    checkpoint_key: Option<SecretString>,
+) -> Result<PostgresStore, StackError> {
+    let mut options = PostgresOptions::default().with_schema(schema);
+    if let Some(k) = checkpoint_key {
+        options = options.with_checkpoint_key(k);
+    }
+    PostgresStore::connect(url, options)
+        .await
+        .map_err(|e| start("audit store (PostgreSQL)", e))
+}
+
+/// Opens the durable store an `[audit]` section names: the SQLite file (created with its directory if missing) or
+/// the PostgreSQL database (schema and tables created if missing), checkpoints HMAC'd with `checkpoint_key` when
+/// given.
+///
+/// # Errors
+/// [`StackError::Config`] naming the key, or [`StackError::Start`] when the store cannot be opened.
+pub async fn open_durable(
+    audit: &crate::config::AuditSection,
+    checkpoint_key: Option<SecretString>,
+) -> Result<DurableStore, StackError> {
+    Ok(match audit.store()? {
+        AuditStoreSection::Sqlite(path) => {
+            DurableStore::Sqlite(open_sqlite_with(path, checkpoint_key).await?)
+        }
+        AuditStoreSection::Postgres { schema, .. } => {
+            let Some(url) = audit.postgres_url()? else {
+                return Err(crate::config::invalid("audit.postgres_url", "missing").into());
+            };
+            DurableStore::Postgres(open_postgres(url, schema, checkpoint_key).await?)
+        }
+    })
 }
 
 /// Everything a [`Stack`] is made of, chosen by the caller. [`StackParts::from_config`] fills it from a file.
@@ -111,25 +349,22 @@ impl std::fmt::Debug for StackParts {
 }
 
 impl StackParts {
-    /// The parts a configuration names: the `[okta]` or `[entra]` adapter, the SQLite store at
-    /// `[audit] sqlite_path` (opened now, created if missing), `[pseudonymization]`, `[policy]`,
-    /// `[server] tenant`, `[retention]`, and the system clock. Checks only what it reads; call
+    /// The parts a configuration names: the `[okta]` or `[entra]` adapter, the store of `[audit]` (the SQLite file
+    /// at `sqlite_path`, or PostgreSQL at `postgres_url`; opened now, created if missing), `[pseudonymization]`,
+    /// `[policy]`, `[server] tenant`, `[retention]`, and the system clock. Checks only what it reads; call
     /// [`Config::validate`] first for the whole file.
     ///
     /// # Errors
     /// [`StackError::Config`] naming the key, or [`StackError::Start`] when the audit store cannot be opened.
     pub async fn from_config(cfg: &Config) -> Result<Self, StackError> {
-        let audit = cfg
-            .audit
-            .as_ref()
-            .ok_or_else(|| invalid("audit.sqlite_path", "missing"))?;
-        let store = open_sqlite(&audit.sqlite_path, audit.checkpoint_key()?).await?;
+        let audit = cfg.audit_section()?;
+        let store = open_durable(audit, Some(audit.checkpoint_key()?)).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let shared = SharedState::from_config(cfg, &clock).await?;
         let idp = cfg.idp_adapter_sharing(Some(Arc::clone(&shared.coordinator)))?;
         Ok(Self {
             idp,
-            stores: Stores::Sqlite(store),
+            stores: store.into(),
             clock,
             shared,
             policy: cfg.load_policy()?,
@@ -150,8 +385,8 @@ pub struct Stack {
     pub audit: Arc<dyn AuditLog>,
     /// The clock the engine reads.
     pub clock: Arc<dyn Clock>,
-    /// The SQLite store behind `audit`, when it is one (checkpoints, `close` at shutdown).
-    pub sqlite: Option<SqliteStore>,
+    /// The durable store behind `audit`, when it is one (checkpoints, exports, `close` at shutdown).
+    pub durable: Option<DurableStore>,
     /// The short-lived state the engine runs on (the portal's sessions and pollers use it too).
     pub shared: SharedState,
 }
@@ -160,7 +395,7 @@ impl std::fmt::Debug for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stack")
             .field("tenant", self.engine.tenant())
-            .field("sqlite", &self.sqlite.is_some())
+            .field("durable", &self.durable.as_ref().map(DurableStore::kind))
             .finish_non_exhaustive()
     }
 }
@@ -171,15 +406,15 @@ impl Stack {
     /// # Errors
     /// [`StackError::Start`] naming the engine if a part is missing (it cannot be, with every field given).
     pub fn assemble(parts: StackParts) -> Result<Self, StackError> {
-        let (audit, usage, sqlite): (Arc<dyn AuditLog>, Arc<dyn UsageLedger>, _) =
-            match parts.stores {
-                Stores::Memory => (
-                    Arc::new(MemoryAuditLog::new()),
-                    Arc::new(MemoryUsageLedger::new()),
-                    None,
-                ),
-                Stores::Sqlite(s) => (Arc::new(s.clone()), Arc::new(s.clone()), Some(s)),
-            };
+        let durable = parts.stores.durable();
+        let (audit, usage): (Arc<dyn AuditLog>, Arc<dyn UsageLedger>) = match &parts.stores {
+            Stores::Memory => (
+                Arc::new(MemoryAuditLog::new()),
+                Arc::new(MemoryUsageLedger::new()),
+            ),
+            Stores::Sqlite(s) => (Arc::new(s.clone()), Arc::new(s.clone())),
+            Stores::Postgres(s) => (Arc::new(s.clone()), Arc::new(s.clone())),
+        };
         let clock = parts.clock;
         let engine = Engine::builder()
             .idp(Arc::clone(&parts.idp))
@@ -199,7 +434,7 @@ impl Stack {
             idp: parts.idp,
             audit,
             clock,
-            sqlite,
+            durable,
             shared: parts.shared,
         })
     }
@@ -212,9 +447,9 @@ impl Stack {
         Self::assemble(StackParts::from_config(cfg).await?)
     }
 
-    /// Flushes and closes the SQLite store, if any.
+    /// Flushes and closes the durable store, if any.
     pub async fn close(&self) {
-        if let Some(s) = &self.sqlite {
+        if let Some(s) = &self.durable {
             s.close().await;
         }
     }

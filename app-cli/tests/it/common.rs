@@ -2,8 +2,8 @@
 
 use fctr_core::Pseudonymizer;
 use fctr_ports::{
-    AgentId, AuditEvent, AuditLog as _, EventKind, KeyId, Month, Outcome, SecretString, TenantId,
-    UsageKind, UsageLedger as _, UsageRecord,
+    AgentId, AuditEvent, AuditLog, EventKind, KeyId, Month, Outcome, SecretString, TenantId,
+    UsageKind, UsageLedger, UsageRecord,
 };
 use fctr_sqlite::{SqliteOptions, SqliteStore};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -256,6 +256,13 @@ pub async fn audit_file(dir: &Path, n: u32) -> PathBuf {
     let store = SqliteStore::open(&path, SqliteOptions::default())
         .await
         .unwrap();
+    fill(&store, n).await;
+    store.close().await;
+    path
+}
+
+/// Appends the events and usage rows [`audit_file`] holds to any store.
+pub async fn fill<S: AuditLog + UsageLedger>(store: &S, n: u32) {
     let start = chrono::DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -287,8 +294,6 @@ pub async fn audit_file(dir: &Path, n: u32) -> PathBuf {
             .await
             .unwrap();
     }
-    store.close().await;
-    path
 }
 
 /// Edits one stored event behind the store's back, as an attacker with file access would.

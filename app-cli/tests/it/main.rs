@@ -9,4 +9,5 @@ mod doctor;
 mod entra_cli;
 mod lookup;
 mod policy;
+mod postgres;
 mod verify;

@@ -16,6 +16,7 @@ mod jwks;
 mod logs;
 mod network;
 mod ops;
+mod postgres;
 mod routes;
 mod security;
 mod tls;

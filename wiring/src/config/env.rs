@@ -86,7 +86,14 @@ impl Config {
         }
         if let Some(v) = get("FCTR_AUDIT_SQLITE_PATH") {
             match &mut self.audit {
-                Some(a) => a.sqlite_path = PathBuf::from(v),
+                Some(a) if a.postgres_url.is_some() => {
+                    return Err(invalid(
+                        "FCTR_AUDIT_SQLITE_PATH",
+                        "[audit] names PostgreSQL (postgres_url_env / postgres_url_file): a SQLite path cannot \
+                         override it; unset the variable or change the file",
+                    ));
+                }
+                Some(a) => a.sqlite_path = Some(PathBuf::from(v)),
                 None => self.audit = Some(AuditSection::at(PathBuf::from(v))),
             }
         }

@@ -55,8 +55,12 @@
 //! key_id = "k1"
 //! key_env = "FCTR_PSEUDO_KEY"                # or key_file; at least 32 bytes
 //!
-//! [audit]
-//! sqlite_path = "/var/lib/fctr/audit.sqlite"
+//! [audit]                                    # exactly one store:
+//! sqlite_path = "/var/lib/fctr/audit.sqlite" # one SQLite file (one portal process), or
+//! # postgres_url_env = "FCTR_POSTGRES_URL"   # PostgreSQL shared by every replica (or postgres_url_file); the URL
+//! # postgres_schema = "fctr"                 #   holds credentials, so it never goes in the file; schema: public
+//! checkpoint_key_env = "FCTR_CHECKPOINT_KEY" # or checkpoint_key_file; at least 32 bytes
+//! checkpoint_interval_secs = 60
 //!
 //! [retention]
 //! audit_days = 30
@@ -80,7 +84,7 @@ pub use crate::secret::{SecretSource, read_secret};
 pub use entra::{EntraConnectorSection, EntraSection};
 pub use okta::OktaSection;
 pub use sections::{
-    AuditSection, ContractTestSection, DEFAULT_CHECKPOINT_INTERVAL_SECS,
+    AuditSection, AuditStoreSection, ContractTestSection, DEFAULT_CHECKPOINT_INTERVAL_SECS,
     DEFAULT_JWKS_REFRESH_MINUTES, LimitsSection, LoggingSection, NetworkSection, PolicySection,
     PseudoSection, RetentionSection, ServerConfig, SignInSection, TlsSection, is_loopback,
     require_https_off_loopback,
@@ -254,15 +258,35 @@ impl Config {
         s.client_secret()?;
         s.jwks_refresh_every()?;
         self.pseudonymizer()?;
-        let audit = self
-            .audit
-            .as_ref()
-            .ok_or_else(|| invalid("audit.sqlite_path", "missing"))?;
+        let audit = self.audit_section()?;
+        if let AuditStoreSection::Postgres { schema, .. } = audit.store()? {
+            if !fctr_postgres::is_valid_schema(schema) {
+                return Err(invalid(
+                    "audit.postgres_schema",
+                    "must be a plain lowercase identifier (a-z, 0-9, _; at most 63 bytes; not pg_…)",
+                ));
+            }
+            audit.postgres_url()?;
+        }
         audit.checkpoint_key()?;
         audit.checkpoint_interval()?;
         self.tenant()?;
         self.load_policy()?;
         Ok(())
+    }
+
+    /// The `[audit]` section.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `audit.sqlite_path, audit.postgres_url` when the section is missing.
+    pub fn audit_section(&self) -> Result<&AuditSection, ConfigError> {
+        self.audit.as_ref().ok_or_else(|| {
+            invalid(
+                "audit.sqlite_path, audit.postgres_url",
+                "missing: add an [audit] section with sqlite_path (one SQLite file) or postgres_url_env / \
+                 postgres_url_file (PostgreSQL, shared by every replica); fctr does nothing it cannot audit",
+            )
+        })
     }
 
     /// The identity provider: exactly one of `[okta]` and `[entra]`.
@@ -413,6 +437,94 @@ mod tests {
             e.contains("client_secret_env or client_secret_file, not both"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn audit_names_exactly_one_store() {
+        let parse = |audit: &str| Config::parse(&format!("[audit]\n{audit}"), Path::new("x.toml"));
+        let c = parse("postgres_url_env = \"PG\"\npostgres_schema = \"fctr\"\n").unwrap();
+        let a = c.audit.as_ref().unwrap();
+        assert!(matches!(
+            a.store().unwrap(),
+            AuditStoreSection::Postgres { url: SecretSource::Env(v), schema: "fctr" } if v == "PG"
+        ));
+        let c = parse("postgres_url_file = \"/u\"\n").unwrap();
+        assert!(matches!(
+            c.audit.as_ref().unwrap().store().unwrap(),
+            AuditStoreSection::Postgres {
+                schema: "public",
+                ..
+            }
+        ));
+        let c = parse("sqlite_path = \"/a\"\n").unwrap();
+        assert!(matches!(
+            c.audit.as_ref().unwrap().store().unwrap(),
+            AuditStoreSection::Sqlite(p) if p == Path::new("/a")
+        ));
+        for (bad, says) in [
+            (
+                "sqlite_path = \"/a\"\npostgres_url_env = \"PG\"\n",
+                "exactly one of sqlite_path (one SQLite file) and postgres_url_env / postgres_url_file",
+            ),
+            (
+                "checkpoint_key_env = \"K\"\n",
+                "exactly one of sqlite_path (one SQLite file) and postgres_url_env / postgres_url_file",
+            ),
+            (
+                "postgres_url_env = \"PG\"\npostgres_url_file = \"/u\"\n",
+                "postgres_url_env or postgres_url_file, not both",
+            ),
+            (
+                "sqlite_path = \"/a\"\npostgres_schema = \"fctr\"\n",
+                "postgres_schema applies to PostgreSQL only",
+            ),
+            ("postgres_url = \"postgres://x\"\n", "unknown field"),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+            assert!(e.contains("line "), "{e}");
+        }
+        // Built in code with both: refused by name.
+        let mut a = AuditSection::at(PathBuf::from("/a"));
+        a.postgres_url = Some(SecretSource::Env("PG".into()));
+        let e = a.store().unwrap_err().to_string();
+        assert!(e.contains("audit.sqlite_path, audit.postgres_url"), "{e}");
+    }
+
+    #[test]
+    fn the_postgres_url_is_a_secret_checked_for_its_scheme_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("url");
+        let password = format!("pw{:016x}", 0x5eed_u64 * 7919);
+        std::fs::write(&f, format!("mysql://u:{password}@db/fctr\n")).unwrap();
+        let mut a = AuditSection::at(PathBuf::from("/a"));
+        a.sqlite_path = None;
+        a.postgres_url = Some(SecretSource::File(f.clone()));
+        let e = a.postgres_url().unwrap_err().to_string();
+        assert!(e.contains("audit.postgres_url"), "{e}");
+        assert!(!e.contains(&password) && !e.contains("mysql"), "{e}");
+        std::fs::write(&f, format!("postgres://u:{password}@db/fctr\n")).unwrap();
+        let url = a.postgres_url().unwrap().unwrap();
+        assert!(secrecy::ExposeSecret::expose_secret(&url).ends_with("@db/fctr"));
+        assert!(!format!("{a:?}").contains(&password));
+    }
+
+    #[test]
+    fn a_sqlite_override_cannot_replace_a_postgres_store() {
+        let mut c =
+            Config::parse("[audit]\npostgres_url_env = \"PG\"\n", Path::new("x.toml")).unwrap();
+        let e = c
+            .apply_env(|k| (k == "FCTR_AUDIT_SQLITE_PATH").then(|| "/a".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FCTR_AUDIT_SQLITE_PATH"), "{e}");
+        let mut c = Config::parse("[audit]\nsqlite_path = \"/b\"\n", Path::new("x.toml")).unwrap();
+        c.apply_env(|k| (k == "FCTR_AUDIT_SQLITE_PATH").then(|| "/a".to_owned()))
+            .unwrap();
+        assert!(matches!(
+            c.audit.unwrap().store().unwrap(),
+            AuditStoreSection::Sqlite(p) if p == Path::new("/a")
+        ));
     }
 
     #[test]

@@ -209,12 +209,21 @@ impl PseudoSection {
     }
 }
 
-/// `[audit]`.
+/// `[audit]`: where the audit log and the usage ledger are kept, and how their chain heads are checkpointed.
+///
+/// Exactly one store: `sqlite_path` (one file, one portal process), or `postgres_url_env` / `postgres_url_file`
+/// (one PostgreSQL database shared by every portal replica; the URL holds credentials, so it is a secret and never
+/// in the file) with an optional `postgres_schema` (default `public`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawAudit")]
 pub struct AuditSection {
-    /// The SQLite file.
-    pub sqlite_path: PathBuf,
+    /// The SQLite file (exactly one of this and `postgres_url`).
+    pub sqlite_path: Option<PathBuf>,
+    /// The PostgreSQL URL (`postgres_url_env` or `postgres_url_file`), e.g.
+    /// `postgres://fctr:…@db.internal:5432/fctr?sslmode=verify-full` (exactly one of this and `sqlite_path`).
+    pub postgres_url: Option<SecretSource>,
+    /// The PostgreSQL schema holding the tables (default `public`; created if missing).
+    pub postgres_schema: Option<String>,
     /// The checkpoint key (`checkpoint_key_env` or `checkpoint_key_file`): HMAC-SHA256 of the recorded chain
     /// heads, at least 32 bytes. Required outside demo mode.
     pub checkpoint_key: Option<SecretSource>,
@@ -225,17 +234,38 @@ pub struct AuditSection {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAudit {
-    sqlite_path: PathBuf,
+    sqlite_path: Option<PathBuf>,
+    postgres_url_env: Option<String>,
+    postgres_url_file: Option<PathBuf>,
+    postgres_schema: Option<String>,
     checkpoint_key_env: Option<String>,
     checkpoint_key_file: Option<PathBuf>,
     checkpoint_interval_secs: Option<u64>,
 }
 
+/// Why `[audit]` names no store or two.
+const ONE_AUDIT_STORE: &str = "set exactly one of sqlite_path (one SQLite file) and postgres_url_env / \
+     postgres_url_file (PostgreSQL, shared by every replica)";
+
 impl TryFrom<RawAudit> for AuditSection {
     type Error = String;
     fn try_from(r: RawAudit) -> Result<Self, String> {
+        let postgres_url =
+            SecretSource::from_keys("postgres_url", r.postgres_url_env, r.postgres_url_file)?;
+        if r.sqlite_path.is_some() == postgres_url.is_some() {
+            return Err(ONE_AUDIT_STORE.to_owned());
+        }
+        if r.postgres_schema.is_some() && postgres_url.is_none() {
+            return Err(
+                "postgres_schema applies to PostgreSQL only: set postgres_url_env or \
+                        postgres_url_file, or drop postgres_schema"
+                    .to_owned(),
+            );
+        }
         Ok(Self {
             sqlite_path: r.sqlite_path,
+            postgres_url,
+            postgres_schema: r.postgres_schema,
             checkpoint_key: SecretSource::from_keys(
                 "checkpoint_key",
                 r.checkpoint_key_env,
@@ -249,15 +279,70 @@ impl TryFrom<RawAudit> for AuditSection {
 /// Default seconds between two audit checkpoints.
 pub const DEFAULT_CHECKPOINT_INTERVAL_SECS: u64 = 60;
 
+/// The store an `[audit]` section names.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditStoreSection<'a> {
+    /// `sqlite_path`.
+    Sqlite(&'a std::path::Path),
+    /// `postgres_url_env` / `postgres_url_file`, and `postgres_schema`.
+    Postgres {
+        /// Where the URL is read from.
+        url: &'a SecretSource,
+        /// The schema (default `public`).
+        schema: &'a str,
+    },
+}
+
 impl AuditSection {
     /// A section with only the SQLite path (no checkpoint key: refused by [`super::Config::validate`]).
     #[must_use]
     pub fn at(sqlite_path: PathBuf) -> Self {
         Self {
-            sqlite_path,
+            sqlite_path: Some(sqlite_path),
+            postgres_url: None,
+            postgres_schema: None,
             checkpoint_key: None,
             checkpoint_interval_secs: None,
         }
+    }
+
+    /// The store this section names: exactly one of `sqlite_path` and `postgres_url`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `audit.sqlite_path, audit.postgres_url` when both or neither are set.
+    pub fn store(&self) -> Result<AuditStoreSection<'_>, ConfigError> {
+        match (&self.sqlite_path, &self.postgres_url) {
+            (Some(p), None) => Ok(AuditStoreSection::Sqlite(p)),
+            (None, Some(url)) => Ok(AuditStoreSection::Postgres {
+                url,
+                schema: self.postgres_schema.as_deref().unwrap_or("public"),
+            }),
+            _ => Err(invalid(
+                "audit.sqlite_path, audit.postgres_url",
+                ONE_AUDIT_STORE,
+            )),
+        }
+    }
+
+    /// The PostgreSQL URL, read now, when the section names PostgreSQL (`None` for SQLite). Checked only for its
+    /// scheme; the value never appears in an error.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `audit.postgres_url` when the source is unreadable or empty, or the value
+    /// is not a `postgres://` or `postgresql://` URL.
+    pub fn postgres_url(&self) -> Result<Option<SecretString>, ConfigError> {
+        let Some(source) = &self.postgres_url else {
+            return Ok(None);
+        };
+        let url = source.resolve("audit.postgres_url")?;
+        let text = secrecy::ExposeSecret::expose_secret(&url);
+        if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+            return Err(invalid(
+                "audit.postgres_url",
+                "must be a postgres:// or postgresql:// URL (its value is not shown)",
+            ));
+        }
+        Ok(Some(url))
     }
 
     /// The checkpoint key, read now from `checkpoint_key_env` or `checkpoint_key_file` (exactly one).

@@ -1,6 +1,9 @@
-//! `Stack::from_config`: the stack both shells run on, built from a configuration file.
+//! `Stack::from_config`: the stack both shells run on, built from a configuration file, on SQLite or on
+//! PostgreSQL (`FCTR_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`; a fresh schema per
+//! test, dropped after).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use fctr_ports::{AuditLog as _, AuditQuery, Month, UsageLedger as _};
 use fctr_wiring::{Config, Stack, StackParts, Stores};
 use std::path::Path;
 
@@ -28,7 +31,7 @@ async fn a_configuration_builds_the_engine_on_sqlite_without_a_network_call() {
     let stack = Stack::from_config(&config(dir.path())).await.unwrap();
     assert_eq!(stack.engine.tenant().as_str(), "acme");
     assert_eq!(stack.engine.retention().usage, chrono::Duration::days(400));
-    assert!(stack.sqlite.is_some());
+    assert_eq!(stack.durable.as_ref().map(|d| d.kind()), Some("sqlite"));
     assert!(
         dir.path().join("data/audit.sqlite").exists(),
         "directory and file created"
@@ -43,7 +46,7 @@ async fn a_shell_can_replace_parts_before_assembling() {
     let mut parts = StackParts::from_config(&config(dir.path())).await.unwrap();
     parts.stores = Stores::Memory;
     let stack = Stack::assemble(parts).unwrap();
-    assert!(stack.sqlite.is_none());
+    assert!(stack.durable.is_none());
     stack.engine.announce_policy().await.unwrap();
 }
 
@@ -53,5 +56,124 @@ async fn a_missing_audit_section_is_named() {
     let mut c = config(dir.path());
     c.audit = None;
     let e = Stack::from_config(&c).await.err().unwrap().to_string();
-    assert!(e.contains("audit.sqlite_path: missing"), "{e}");
+    assert!(
+        e.contains("audit.sqlite_path, audit.postgres_url: missing"),
+        "{e}"
+    );
+}
+
+fn postgres_url() -> String {
+    std::env::var("FCTR_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh schema, dropped (with its tables) when this value is dropped, whether the test passed or not.
+struct Schema(String);
+
+impl Schema {
+    fn new() -> Self {
+        Self(format!("fctr_w_{:016x}", rand::random::<u64>()))
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        use sqlx::{ConnectOptions as _, Connection as _};
+        let schema = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let opts: sqlx::postgres::PgConnectOptions = postgres_url().parse().ok()?;
+                let mut c = opts.connect().await.ok()?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .execute(&mut c)
+                    .await
+                    .ok()?;
+                c.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The same configuration with `[audit]` naming PostgreSQL: the URL from a file, a schema of its own.
+fn postgres_config(dir: &Path, schema: &str) -> Config {
+    config(dir); // writes the key and token files
+    let url = dir.join("pg-url");
+    std::fs::write(&url, format!("{}\n", postgres_url())).unwrap();
+    let text = format!(
+        "[server]\ntenant = \"acme\"\n\
+         [okta]\norg_url = \"http://127.0.0.1:9\"\napi_token_file = \"{token}\"\n\
+         [pseudonymization]\nkey_id = \"k1\"\nkey_file = \"{key}\"\n\
+         [audit]\npostgres_url_file = \"{url}\"\npostgres_schema = \"{schema}\"\ncheckpoint_key_file = \"{key}\"\n",
+        token = dir.join("token").display(),
+        key = dir.join("key").display(),
+        url = url.display(),
+    );
+    Config::parse(&text, Path::new("x.toml")).unwrap()
+}
+
+#[tokio::test]
+async fn a_configuration_builds_the_engine_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::new();
+    let stack = Stack::from_config(&postgres_config(dir.path(), &schema.0))
+        .await
+        .unwrap();
+    let durable = stack.durable.clone().unwrap();
+    assert_eq!(durable.kind(), "postgres");
+    stack.engine.announce_policy().await.unwrap();
+    // The engine's audit log is the PostgreSQL store: the event is there, checkpointed under the configured key.
+    let events = durable.read(&AuditQuery::default()).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(durable.checkpoint().await.unwrap().len(), 1);
+    assert_eq!(durable.latest_checkpoints().await.unwrap().len(), 1);
+    assert_eq!(durable.verify_chain().await.unwrap().unwrap().events, 1);
+    let mut out: Vec<u8> = Vec::new();
+    assert_eq!(
+        durable
+            .export_jsonl(&AuditQuery::default(), &mut out)
+            .await
+            .unwrap(),
+        1
+    );
+    let month = Month::parse("2026-11").unwrap();
+    assert!(durable.report(month).await.unwrap().is_empty());
+    assert_eq!(
+        durable.report_csv(month).await.unwrap(),
+        "month,tenant,agent,kind,count\n"
+    );
+    assert!(format!("{stack:?}").contains("postgres"));
+    assert!(!format!("{stack:?}").contains("127.0.0.1"));
+    stack.close().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_a_start_error_without_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = postgres_config(dir.path(), "public");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let password = format!("pw{:032x}", rand::random::<u128>());
+    let url = dir.path().join("pg-url");
+    std::fs::write(
+        &url,
+        format!("postgres://fctr:{password}@127.0.0.1:{port}/fctr"),
+    )
+    .unwrap();
+    c.audit.as_mut().unwrap().postgres_url = Some(fctr_wiring::SecretSource::File(url));
+    let e = StackParts::from_config(&c).await.err().unwrap();
+    let text = format!("{e} {e:?}");
+    assert!(text.contains("audit store (PostgreSQL)"), "{text}");
+    assert!(
+        !text.contains(&password) && !text.contains("postgres://"),
+        "{text}"
+    );
 }
