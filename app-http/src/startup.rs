@@ -83,6 +83,9 @@ pub(crate) async fn assemble(
 /// [`BuildError`] naming the key or the part that failed.
 pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
     cfg.validate_portal()?;
+    for w in cfg.topology_warnings() {
+        tracing::warn!(target: "fctr::config", "{w}");
+    }
     let missing = |k: &str| {
         BuildError::Config(ConfigError::Invalid {
             key: k.into(),

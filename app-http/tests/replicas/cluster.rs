@@ -370,8 +370,8 @@ checkpoint_key_file = "{f3}"
     pub fn sql(&self, query: &str) -> String {
         let o = std::process::Command::new(tool("psql"))
             .arg(pg_url())
-            .args(["-At", "-c"])
-            .arg(format!("SET search_path TO {}; {query}", self.schema))
+            .env("PGOPTIONS", format!("-c search_path={}", self.schema))
+            .args(["-At", "-c", query])
             .output()
             .expect("psql");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

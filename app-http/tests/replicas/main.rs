@@ -54,8 +54,10 @@ async fn pushed(c: &Cluster) -> (Agent, String, String) {
 async fn a_whole_flow_spans_the_replicas_and_a_watcher_on_another_sees_the_approval() {
     let c = Cluster::start(3).await;
     let (mut a, card, v) = pushed(&c).await;
-    // The stream is opened while the push waits; the approval is seen by whichever replica polls, and reaches
-    // the stream's replica through the shared store.
+    // The page view starts the poller on the replica that serves it (it takes the lease); the stream opened next
+    // lands on another replica, which must learn of the approval through the shared store and the hint.
+    let first = a.get(&v).await;
+    assert_eq!(first.status, 200);
     let watcher = a.clone();
     let path = v.clone();
     let watch = tokio::spawn(async move {
@@ -67,6 +69,10 @@ async fn a_whole_flow_spans_the_replicas_and_a_watcher_on_another_sees_the_appro
     approve(&c, LOGIN).await;
     let stream_replica = watch.await.expect("the watcher saw the approval");
     assert!(!stream_replica.is_empty());
+    assert_ne!(
+        stream_replica, first.replica,
+        "the watcher is on another replica than the poller"
+    );
     let page = a.wait_for(&v, VERIFIED, Duration::from_secs(10)).await;
     assert_eq!(page.status, 200);
     let done = a.act(&card, "clear_sessions").await;
@@ -78,7 +84,7 @@ async fn a_whole_flow_spans_the_replicas_and_a_watcher_on_another_sees_the_appro
     );
     // Round robin without stickiness: no two consecutive requests on the same replica, and every replica used.
     let served: Vec<&String> = a.served_by.iter().filter(|s| !s.is_empty()).collect();
-    assert!(served.len() >= 8, "{served:?}");
+    assert!(served.len() >= 6, "{served:?}");
     assert!(
         served.windows(2).all(|w| w[0] != w[1]),
         "consecutive requests on one replica: {served:?}"

@@ -270,9 +270,63 @@ impl Config {
         }
         audit.checkpoint_key()?;
         audit.checkpoint_interval()?;
+        self.state.redis_url()?;
+        self.state.key_prefix()?;
+        self.check_topology()?;
         self.tenant()?;
         self.load_policy()?;
         Ok(())
+    }
+
+    /// Refuses a mix of stores that cannot be correct with several replicas: shared state in Redis (which is only
+    /// there for replicas) with the audit log in a SQLite file (each replica would write its own file, so the
+    /// tenant's one hash chain would fork).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `audit.sqlite_path` and saying what to set instead.
+    pub fn check_topology(&self) -> Result<(), ConfigError> {
+        let redis = self.state.redis_url.is_some();
+        let sqlite = matches!(
+            self.audit.as_ref().map(AuditSection::store),
+            Some(Ok(AuditStoreSection::Sqlite(_)))
+        );
+        if redis && sqlite {
+            return Err(invalid(
+                "audit.sqlite_path",
+                "[state] names Redis, so replicas share state, but a SQLite audit file is per replica and each \
+                 would fork the audit chain: set [audit] postgres_url_env (or postgres_url_file) instead, or \
+                 remove [state] redis_url for a single node",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Warnings about a layout that works on one node but not with several replicas; the portal logs them at
+    /// start. Empty when the layout is consistent.
+    #[must_use]
+    pub fn topology_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let redis = self.state.redis_url.is_some();
+        let postgres = matches!(
+            self.audit.as_ref().map(AuditSection::store),
+            Some(Ok(AuditStoreSection::Postgres { .. }))
+        );
+        if postgres && !redis {
+            out.push(
+                "[audit] names PostgreSQL but [state] names no Redis: sessions, verifications, grants and rate \
+                 limits stay in this process's memory, so run ONE replica only (with several, sign-ins, grants \
+                 and limits break across them); set [state] redis_url_env for replicas"
+                    .to_owned(),
+            );
+        }
+        if !redis && !self.network.trusted_proxies.is_empty() {
+            out.push(
+                "[network] trusted_proxies names a proxy, but the state is in memory: if that proxy balances over \
+                 several replicas, set [state] redis_url_env (one replica behind a proxy is fine)"
+                    .to_owned(),
+            );
+        }
+        out
     }
 
     /// The `[audit]` section.

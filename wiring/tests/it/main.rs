@@ -177,3 +177,93 @@ async fn an_unreachable_postgres_is_a_start_error_without_the_url() {
         "{text}"
     );
 }
+
+fn with_redis(mut c: Config, dir: &Path, url: &str) -> Config {
+    let f = dir.join("redis-url");
+    std::fs::write(&f, url).unwrap();
+    c.state.redis_url = Some(fctr_wiring::SecretSource::File(f));
+    c.state.key_prefix = Some(format!("wiring{:08x}", rand::random::<u32>()));
+    c
+}
+
+fn redis_url() -> String {
+    std::env::var("FCTR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+#[test]
+fn redis_state_with_a_sqlite_audit_file_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = with_redis(config(dir.path()), dir.path(), &redis_url());
+    let e = c.check_topology().unwrap_err().to_string();
+    assert!(e.contains("audit.sqlite_path"), "{e}");
+    assert!(e.contains("postgres_url_env"), "the fix is named: {e}");
+}
+
+#[test]
+fn postgres_audit_with_memory_state_warns_one_replica_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = postgres_config(dir.path(), "public");
+    c.check_topology().unwrap();
+    let w = c.topology_warnings().join("\n");
+    assert!(
+        w.contains("ONE replica") && w.contains("redis_url_env"),
+        "{w}"
+    );
+    let c = with_redis(c, dir.path(), &redis_url());
+    c.check_topology().unwrap();
+    assert!(c.topology_warnings().is_empty());
+    // And the single-node default says nothing.
+    assert!(config(dir.path()).topology_warnings().is_empty());
+}
+
+#[test]
+fn a_redis_url_must_be_one_and_is_never_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("pw{:016x}", rand::random::<u64>());
+    let c = with_redis(
+        postgres_config(dir.path(), "public"),
+        dir.path(),
+        &format!("http://user:{secret}@example.invalid"),
+    );
+    let e = c.state.redis_url().unwrap_err().to_string();
+    assert!(e.contains("state.redis_url") && !e.contains(&secret), "{e}");
+    let mut c = config(dir.path());
+    c.state.key_prefix = Some("has space".to_owned());
+    assert!(c.state.key_prefix().is_err());
+}
+
+#[tokio::test]
+async fn a_configuration_with_redis_and_postgres_builds_a_stack_on_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::new();
+    let c = with_redis(
+        postgres_config(dir.path(), &schema.0),
+        dir.path(),
+        &redis_url(),
+    );
+    let stack = Stack::from_config(&c).await.unwrap();
+    assert!(stack.shared.is_shared());
+    assert!(stack.shared.ready().await);
+    assert!(format!("{:?}", stack.shared).contains("Redis"));
+    stack.engine.announce_policy().await.unwrap();
+    stack.close().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_a_start_error_without_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let secret = format!("pw{:016x}", rand::random::<u64>());
+    let c = with_redis(
+        postgres_config(dir.path(), "public"),
+        dir.path(),
+        &format!("redis://:{secret}@127.0.0.1:{port}"),
+    );
+    let e = StackParts::from_config(&c).await.err().unwrap();
+    let text = format!("{e} {e:?}");
+    assert!(text.contains("shared state (Redis"), "{text}");
+    assert!(!text.contains(&secret), "{text}");
+}
