@@ -5,6 +5,8 @@
 //! Needs `redis-server`, `redis-cli`, `haproxy`, `psql` and `pg_dump` (Debian packages; `bash scripts/test`
 //! installs haproxy) and the machine's PostgreSQL (`bash scripts/services.sh`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod agent;
 mod cluster;
 
