@@ -19,6 +19,8 @@ pub struct Resp {
 pub struct Agent {
     http: reqwest::Client,
     lb: String,
+    /// Where requests go (the load balancer unless [`Agent::set_base`] said otherwise).
+    base: String,
     cookies: BTreeMap<String, String>,
     pub csrf: String,
     /// The replica that answered each request, in order.
@@ -40,10 +42,18 @@ impl Agent {
                 .build()
                 .expect("client"),
             lb: lb.to_owned(),
+            base: lb.to_owned(),
             cookies: BTreeMap::new(),
             csrf: String::new(),
             served_by: Vec::new(),
         }
+    }
+
+    /// Sends the following requests to `base` instead of the load balancer (same cookies, same Origin): the
+    /// replicas bench compares the two paths.
+    #[allow(dead_code)]
+    pub fn set_base(&mut self, base: &str) {
+        self.base = base.to_owned();
     }
 
     fn cookie_header(&self) -> String {
@@ -95,7 +105,7 @@ impl Agent {
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {
-        let req = self.http.get(format!("{}{path}", self.lb));
+        let req = self.http.get(format!("{}{path}", self.base));
         self.send(req).await
     }
 
@@ -103,7 +113,7 @@ impl Agent {
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
         let req = self
             .http
-            .post(format!("{}{path}", self.lb))
+            .post(format!("{}{path}", self.base))
             .header("origin", self.lb.clone())
             .form(form);
         self.send(req).await
