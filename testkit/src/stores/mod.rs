@@ -69,8 +69,8 @@
 //! ```
 //!
 //! [`run_matching`] runs a selection (by name or port), for example only the checks of the port being worked on.
-//! In this workspace the suite runs against the in-memory stores and SQLite in `testkit/tests/stores/`, where adding
-//! a store is one function.
+//! In this workspace the suite runs against every store (memory, SQLite, Redis, PostgreSQL) in
+//! `testkit/tests/stores/`, where adding a store is one module and one line.
 
 /// A check table: `checks![Port::X; "name" => async_fn, …]`, each fn `async fn(Arc<dyn StoreFixture>) -> Check`.
 macro_rules! checks {

@@ -98,3 +98,5 @@ impl StoreFixture for Memory {
         )))
     }
 }
+
+impl crate::Leftovers for Memory {}

@@ -49,3 +49,6 @@ impl StoreFixture for Sqlite {
         Ok(Some(Replicas::shared(store, Arc::new(WallTime)).keep(dir)))
     }
 }
+
+/// Each instance's directory is removed when its `TempDir` drops.
+impl crate::Leftovers for Sqlite {}
