@@ -57,11 +57,14 @@ usage() {
 
 pid_of() { [ -f "$STATE/run/$1.pid" ] && cat "$STATE/run/$1.pid"; }
 
-# Whether the process recorded for $1 runs (and is still the program we started, not a reused pid).
+# Whether the process recorded for $1 runs (and is still the program we started, not a reused pid). A zombie (dead,
+# not yet reaped by whoever adopted it) does not run.
 alive() {
-  local pid
+  local pid state
   pid=$(pid_of "$1") || return 1
-  [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${COMM[$1]}" ]
+  [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${COMM[$1]}" ] || return 1
+  state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
 
 any_alive() {
