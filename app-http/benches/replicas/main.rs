@@ -54,7 +54,12 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let c = cluster::Cluster::start(3).await;
+        // The shipped example policy, with the per-agent lookup limit (300 an hour) raised for the run.
+        let policy = include_str!("../../../examples/policy.toml").replace(
+            "lookups_per_agent_per_hour = 300",
+            "lookups_per_agent_per_hour = 100000",
+        );
+        let c = cluster::Cluster::start_with_policy(3, Some(&policy)).await;
         // The fake's own limit would otherwise refuse a long run.
         c.fake.set_rate_limit(1_000_000);
         let mut lb = agent::Agent::new(&c.lb);

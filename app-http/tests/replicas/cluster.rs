@@ -172,8 +172,14 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts `n` replicas (1 to 3) behind haproxy.
+    /// Starts `n` replicas (1 to 3) behind haproxy, on the default policy.
     pub async fn start(n: usize) -> Self {
+        Self::start_with_policy(n, None).await
+    }
+
+    /// Starts `n` replicas (1 to 3) behind haproxy, with the policy text `policy` when given (the bench raises
+    /// the per-agent lookup limit).
+    pub async fn start_with_policy(n: usize, policy: Option<&str>) -> Self {
         assert!((1..=3).contains(&n));
         let dir = tempfile::tempdir().expect("temp dir");
         let lb_port = free_port();
@@ -244,6 +250,14 @@ checkpoint_key_file = "{f3}"
             f4 = files[4].display(),
             f5 = files[5].display(),
         );
+        let text = match policy {
+            Some(p) => {
+                let f = dir.path().join("policy.toml");
+                std::fs::write(&f, p).expect("policy file");
+                format!("{text}\n[policy]\nfile = \"{}\"\n", f.display())
+            }
+            None => text,
+        };
         std::fs::write(&config, text).expect("config");
         let mut c = Self {
             fake,
