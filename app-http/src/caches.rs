@@ -189,7 +189,7 @@ mod tests {
     fn agent() -> Identity {
         Identity {
             subject: "00uagent".to_owned(),
-            groups: vec!["helpdesk-tier2".to_owned()],
+            groups: Some(vec!["helpdesk-tier2".to_owned()]),
         }
     }
 

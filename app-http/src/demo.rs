@@ -41,7 +41,13 @@ pub struct DemoOptions {
     pub edge: crate::edge::EdgeSettings,
     /// Wraps the IdP adapter before the engine gets it (tests: a wrapper that pauses or fails a chosen call).
     pub wrap_idp: Option<IdpWrapper>,
+    /// Adjusts the fake's OIDC app and the portal's sign-in settings before the portal discovers the issuer
+    /// (tests of the sign-in variants: groups at userinfo, EdDSA, client authentication methods).
+    pub sign_in: Option<SignInHook>,
 }
+
+/// A function that adjusts the sign-in ([`DemoOptions::sign_in`]).
+pub type SignInHook = Box<dyn FnOnce(&FakeOkta, &mut OidcSettings) + Send>;
 
 /// A function that wraps the IdP adapter ([`DemoOptions::wrap_idp`]).
 pub type IdpWrapper =
@@ -69,6 +75,7 @@ impl DemoOptions {
             require_mfa: false,
             edge: crate::edge::EdgeSettings::default(),
             wrap_idp: None,
+            sign_in: None,
         }
     }
 }
@@ -131,14 +138,17 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
     let pseudo =
         Pseudonymizer::new(key_id, &random_key()).map_err(|e| start("pseudonymizer", e))?;
     let client = fake.oidc_client();
-    let oidc = OidcSettings {
+    let mut oidc = OidcSettings {
         issuer: client.issuer.clone(),
         client_id: client.client_id.clone(),
-        client_secret: client.client_secret.clone(),
+        client_auth: crate::oidc::ClientAuth::SecretBasic(client.client_secret.clone()),
         redirect_uri: redirect,
         groups_claim: "groups".into(),
         require_mfa: opts.require_mfa,
     };
+    if let Some(hook) = opts.sign_in.take() {
+        hook(&fake, &mut oidc);
+    }
     let mut phone_url = fake.base_url();
     phone_url.set_path("/_fake/phone");
     let settings = Settings {

@@ -104,7 +104,7 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
     let oidc = OidcSettings {
         issuer: s.issuer.clone(),
         client_id: s.client_id.clone(),
-        client_secret: s.client_secret()?,
+        client_auth: s.client_auth()?,
         redirect_uri: callback(&public_url)?,
         groups_claim: s.groups_claim.clone().unwrap_or_else(|| "groups".into()),
         require_mfa: s.require_mfa,

@@ -11,6 +11,9 @@ use fctr_ports::{AgentId, Reason};
 
 /// The agent a bearer token stands for, with the role the IdP gives now ([`super::role::for_bearer`]).
 ///
+/// A token without the groups claim (a provider that releases groups only at userinfo) gets the role the
+/// directory gives the agent now.
+///
 /// Refusals: `unauthenticated` for a token that does not verify (logged; a validly signed token that lacks MFA is
 /// also audited as a failed sign-in), `no_role` when the groups map to no role, `agent_role_revoked`.
 pub(crate) async fn agent(
@@ -39,7 +42,22 @@ pub(crate) async fn agent(
         }
     };
     let agent_id = AgentId::parse(id.subject).map_err(|_| ApiError::unauthenticated())?;
-    let agent = st.engine().resolve_agent(agent_id, &id.groups);
+    let Some(groups) = id.groups else {
+        // The token carries no groups claim (the provider releases it only at userinfo, which a bearer caller
+        // has no access token for): the role is the one the directory gives now, or none.
+        if !super::role::rechecks(st) {
+            return Err(ApiError::reason(Reason::NoRole));
+        }
+        let roleless = st.engine().resolve_agent(agent_id, &[]);
+        return match super::role::current(st, &roleless, ctx).await {
+            Ok(a) => Ok(a),
+            Err(d) if d.reason == Reason::IdpError || d.reason == Reason::StateUnavailable => {
+                Err(d.into())
+            }
+            Err(_) => Err(ApiError::reason(Reason::NoRole)),
+        };
+    };
+    let agent = st.engine().resolve_agent(agent_id, &groups);
     if agent.role().is_none() {
         return Err(ApiError::reason(Reason::NoRole));
     }

@@ -4,7 +4,12 @@
 //! allow-list is ours (asymmetric algorithms only, whatever the discovery document advertises, so neither
 //! `none` nor an HMAC keyed with the client secret or a public key is ever accepted), and `nbf` is enforced
 //! (the crate does not read it) with the same leeway the crate gives `exp` ([`CLOCK_LEEWAY_SECS`]). Then it
-//! reads the groups claim out of the verified token.
+//! reads the groups claim out of the verified token, or, when the token has no such claim (providers that follow
+//! the spec release `groups` at the userinfo endpoint), from userinfo, whose `sub` must be the token's.
+//!
+//! The portal authenticates at the token endpoint with the method registered for it
+//! (`client_secret_basic`, `client_secret_post` or `private_key_jwt`; [`assertion`]), checked against the
+//! provider's discovery document at start.
 //!
 //! The provider's signing keys (JWKS) are not fixed at discovery: an ID token whose key is not in the cached set
 //! (an unknown `kid`, or, without a `kid`, a signature no cached key verifies) makes the portal refetch the JWKS
@@ -23,18 +28,21 @@ use openidconnect::core::{
     CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse as _,
+    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use url::Url;
 
+mod assertion;
 mod jwks;
+use assertion::Assertions;
+pub use fctr_wiring::config::{ClientAuth, ClientKey, ClientKeyAlg, TokenEndpointAuthMethod};
 use jwks::KeySet;
 
 type Client = CoreClient<
@@ -52,7 +60,7 @@ pub const CLOCK_LEEWAY_SECS: i64 = 0;
 
 /// The ID-token signature algorithms the portal accepts: asymmetric only. The discovery document's list is not
 /// trusted for this (an IdP advertising `HS256` would otherwise make a token MACed with the client secret valid).
-const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 8] = [
+const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
@@ -61,6 +69,7 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 8] = [
     CoreJwsSigningAlgorithm::RsaSsaPssSha512,
     CoreJwsSigningAlgorithm::EcdsaP256Sha256,
     CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EdDsa,
 ];
 
 /// Default for `[sign_in] jwks_refresh_minutes`: the signing keys are refetched when they are an hour old.
@@ -92,11 +101,12 @@ pub struct OidcSettings {
     pub issuer: Url,
     /// The portal's client id.
     pub client_id: String,
-    /// The portal's client secret.
-    pub client_secret: SecretString,
+    /// How the portal authenticates at the token endpoint, with its secret or key.
+    pub client_auth: ClientAuth,
     /// The portal's callback URL (`{public_url}/auth/callback`).
     pub redirect_uri: Url,
-    /// The claim holding group names.
+    /// The claim holding group names: a claim name, or a dotted path into nested objects
+    /// (`realm_access.roles`) when no claim has that exact name.
     pub groups_claim: String,
     /// Refuse tokens without MFA in `amr`.
     pub require_mfa: bool,
@@ -107,6 +117,7 @@ impl std::fmt::Debug for OidcSettings {
         f.debug_struct("OidcSettings")
             .field("issuer", &self.issuer.as_str())
             .field("client_id", &self.client_id)
+            .field("client_auth", &self.client_auth.method())
             .finish_non_exhaustive()
     }
 }
@@ -133,6 +144,29 @@ pub enum OidcError {
     /// MFA was required and the token does not show it.
     #[error("MFA required")]
     MfaRequired,
+    /// The configured token-endpoint authentication method is not one the provider's discovery document lists.
+    #[error(
+        "sign_in.token_endpoint_auth_method = \"{configured}\" is not supported by the provider (its discovery \
+         document lists: {advertised}); use one of those, or register the app for this method"
+    )]
+    AuthMethodUnsupported {
+        /// The configured method.
+        configured: &'static str,
+        /// What the provider lists.
+        advertised: String,
+    },
+    /// The `private_key_jwt` key cannot sign (not a key of the configured algorithm's type).
+    #[error(
+        "sign_in.client_key is not a private key for client_key_alg = \"{0}\" (RS256/PS256: RSA, ES256: EC \
+         P-256, EdDSA: Ed25519; PKCS#8 PEM)"
+    )]
+    ClientKey(&'static str),
+    /// Neither the ID token nor the userinfo endpoint carries the groups claim.
+    #[error("the groups claim is in neither the ID token nor the userinfo response")]
+    GroupsClaimMissing,
+    /// The userinfo endpoint could not be read (or named another subject).
+    #[error("userinfo request failed")]
+    UserInfo,
 }
 
 /// Who signed in, as the verified token says.
@@ -140,8 +174,9 @@ pub enum OidcError {
 pub struct Identity {
     /// The agent's directory id: Entra's `oid` when the token has one, else `sub`.
     pub subject: String,
-    /// Group (or role) names from the configured claim.
-    pub groups: Vec<String>,
+    /// Group (or role) names from the configured claim; `None` when the token has no such claim (a bearer token
+    /// from a provider that releases groups only at userinfo: the caller reads them from the directory).
+    pub groups: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -179,6 +214,8 @@ pub struct Oidc {
     timing: JwksRefresh,
     clock: Arc<dyn Clock>,
     http: openidconnect::reqwest::Client,
+    /// The `private_key_jwt` signer, with that method.
+    assertions: Option<Assertions>,
     settings: OidcSettings,
 }
 
@@ -236,6 +273,7 @@ impl Oidc {
                     })?
             }
         };
+        let assertions = check_client_auth(&meta, &settings)?;
         let redirect = RedirectUrl::new(settings.redirect_uri.to_string())
             .map_err(|_| OidcError::Config("redirect URI"))?;
         let client = build_client(&meta, &redirect, &settings, meta.jwks().clone());
@@ -253,6 +291,7 @@ impl Oidc {
             timing,
             clock,
             http,
+            assertions,
             settings,
         })
     }
@@ -307,11 +346,30 @@ impl Oidc {
         nonce: &str,
     ) -> Result<Identity, OidcError> {
         let keys = self.key_set();
-        let req = keys
+        let mut req = keys
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|_| OidcError::Config("token endpoint"))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
+        // Held until the request is sent; dropped (zeroized) after.
+        let assertion = match &self.assertions {
+            Some(a) => {
+                let audience = self
+                    .meta
+                    .token_endpoint()
+                    .ok_or(OidcError::Config("token endpoint"))?;
+                Some(
+                    a.sign(audience.as_str(), self.clock.now().timestamp())
+                        .map_err(|()| OidcError::ClientKey(a.alg_name()))?,
+                )
+            }
+            None => None,
+        };
+        if let Some(jwt) = &assertion {
+            req = req
+                .add_extra_param("client_assertion_type", assertion::ASSERTION_TYPE)
+                .add_extra_param("client_assertion", jwt.expose_secret().to_owned());
+        }
         let token = req.request_async(&self.http).await.map_err(|e| {
             tracing::warn!(
                 error = kind_of_request_error(&e),
@@ -327,7 +385,34 @@ impl Oidc {
         let jwt = id_token.to_string();
         not_before_passed(&jwt, chrono::Utc::now().timestamp())?;
         self.mfa_shown(claims)?;
-        Ok(self.identity_of(&jwt, claims.subject().as_str()))
+        let mut identity = self.identity_of(&jwt, claims.subject().as_str());
+        if identity.groups.is_none() {
+            let from_userinfo = self
+                .userinfo_groups(&keys.client, token.access_token(), claims.subject())
+                .await?;
+            identity.groups = Some(from_userinfo.ok_or(OidcError::GroupsClaimMissing)?);
+        }
+        Ok(identity)
+    }
+
+    /// The groups claim at the userinfo endpoint, for an ID token without it. `Ok(None)`: the provider has no
+    /// userinfo endpoint or its answer has no such claim. The answer must name the token's subject (a userinfo
+    /// response for someone else is refused, whatever its groups).
+    async fn userinfo_groups(
+        &self,
+        client: &Client,
+        access_token: &openidconnect::AccessToken,
+        subject: &openidconnect::SubjectIdentifier,
+    ) -> Result<Option<Vec<String>>, OidcError> {
+        let Ok(req) = client.user_info(access_token.clone(), Some(subject.clone())) else {
+            return Ok(None);
+        };
+        let info: openidconnect::UserInfoClaims<AllClaims, openidconnect::core::CoreGenderClaim> =
+            req.request_async(&self.http).await.map_err(|e| {
+                tracing::warn!(error = kind_of_userinfo_error(&e), "OIDC userinfo failed");
+                OidcError::UserInfo
+            })?;
+        Ok(claim_at(&info.additional_claims().all, &self.settings.groups_claim).map(group_names))
     }
 
     /// Verifies a bearer JWT for the API: an ID token from the configured issuer for this client (signature,
@@ -371,25 +456,96 @@ impl Oidc {
         let payload = payload_of(jwt);
         Identity {
             subject: directory_id(payload.as_ref(), sub),
-            groups: self.groups_of(payload.as_ref()),
+            groups: payload
+                .as_ref()
+                .and_then(serde_json::Value::as_object)
+                .and_then(|v| claim_at(v, &self.settings.groups_claim))
+                .map(group_names),
         }
     }
+}
 
-    /// Reads the groups claim from the payload of a JWT whose signature and claims were already verified.
-    fn groups_of(&self, payload: Option<&serde_json::Value>) -> Vec<String> {
-        let Some(v) = payload else {
-            return Vec::new();
-        };
-        match v.get(&self.settings.groups_claim) {
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|g| g.as_str().map(str::to_owned))
-                .take(200)
-                .collect(),
-            Some(serde_json::Value::String(s)) => vec![s.clone()],
-            _ => Vec::new(),
+/// Every claim of a userinfo response, kept as JSON (the groups claim is configurable). Its `Debug` names the
+/// claims, never their values.
+#[derive(serde::Deserialize, serde::Serialize)]
+struct AllClaims {
+    #[serde(flatten)]
+    all: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for AllClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.all.keys()).finish()
+    }
+}
+
+impl openidconnect::AdditionalClaims for AllClaims {}
+
+/// The claim `path` names in verified claims: the claim with exactly that name, else, for a dotted path, the
+/// value reached through nested objects (`realm_access.roles`).
+fn claim_at<'a>(
+    claims: &'a serde_json::Map<String, serde_json::Value>,
+    path: &str,
+) -> Option<&'a serde_json::Value> {
+    if let Some(v) = claims.get(path) {
+        return Some(v);
+    }
+    let (first, rest) = path.split_once('.')?;
+    rest.split('.')
+        .try_fold(claims.get(first)?, |v, part| v.get(part))
+}
+
+/// Group names from a claim's value: an array of strings (at most 200 kept) or one string; anything else names
+/// no group.
+fn group_names(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|g| g.as_str().map(str::to_owned))
+            .take(200)
+            .collect(),
+        serde_json::Value::String(s) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Checks the configured token-endpoint authentication method against the discovery document (absent list: the
+/// spec's default, `client_secret_basic` only) and, for `private_key_jwt`, loads the key and checks its algorithm
+/// against `token_endpoint_auth_signing_alg_values_supported` when the provider lists them.
+fn check_client_auth(
+    meta: &CoreProviderMetadata,
+    settings: &OidcSettings,
+) -> Result<Option<Assertions>, OidcError> {
+    let configured = settings.client_auth.method().as_str();
+    let advertised: Vec<String> = meta.token_endpoint_auth_methods_supported().map_or_else(
+        || vec!["client_secret_basic".to_owned()],
+        |l| l.iter().map(|m| m.as_ref().to_owned()).collect(),
+    );
+    if !advertised.iter().any(|m| m == configured) {
+        return Err(OidcError::AuthMethodUnsupported {
+            configured,
+            advertised: advertised.join(", "),
+        });
+    }
+    let ClientAuth::PrivateKeyJwt(key) = &settings.client_auth else {
+        return Ok(None);
+    };
+    let assertions =
+        Assertions::new(key, &settings.client_id).ok_or(OidcError::ClientKey(key.alg.as_str()))?;
+    if let Some(algs) = meta.token_endpoint_auth_signing_alg_values_supported() {
+        let name = assertions.alg_name();
+        let names: Vec<String> = algs
+            .iter()
+            .filter_map(|a| serde_json::to_value(a).ok()?.as_str().map(str::to_owned))
+            .collect();
+        if !names.iter().any(|a| a == name) {
+            return Err(OidcError::AuthMethodUnsupported {
+                configured: name,
+                advertised: format!("signing algorithms {}", names.join(", ")),
+            });
         }
     }
+    Ok(Some(assertions))
 }
 
 /// The client for `meta` with `jwks` as its signing keys.
@@ -399,13 +555,18 @@ fn build_client(
     settings: &OidcSettings,
     jwks: CoreJsonWebKeySet,
 ) -> Client {
+    let (secret, auth_type) = match &settings.client_auth {
+        ClientAuth::SecretBasic(s) => (Some(s), AuthType::BasicAuth),
+        ClientAuth::SecretPost(s) => (Some(s), AuthType::RequestBody),
+        // No secret: `client_id` goes in the body beside the assertion.
+        ClientAuth::PrivateKeyJwt(_) => (None, AuthType::RequestBody),
+    };
     CoreClient::from_provider_metadata(
         meta.clone().set_jwks(jwks),
         ClientId::new(settings.client_id.clone()),
-        Some(ClientSecret::new(
-            settings.client_secret.expose_secret().to_owned(),
-        )),
+        secret.map(|s| ClientSecret::new(s.expose_secret().to_owned())),
     )
+    .set_auth_type(auth_type)
     .set_redirect_uri(redirect.clone())
 }
 
@@ -466,6 +627,17 @@ fn classify(e: &openidconnect::ClaimsVerificationError) -> &'static str {
     }
 }
 
+fn kind_of_userinfo_error<E: std::error::Error>(
+    e: &openidconnect::UserInfoError<E>,
+) -> &'static str {
+    match e {
+        openidconnect::UserInfoError::ClaimsVerification(_) => "claims",
+        openidconnect::UserInfoError::Response(..) => "status",
+        openidconnect::UserInfoError::Request(_) => "request",
+        _ => "other",
+    }
+}
+
 fn kind_of_request_error<E: std::error::Error>(
     e: &openidconnect::RequestTokenError<
         E,
@@ -512,6 +684,29 @@ mod tests {
             directory_id(payload_of(&empty).as_ref(), "00u1abc"),
             "00u1abc"
         );
+    }
+
+    #[test]
+    fn the_groups_claim_is_a_name_or_a_dotted_path_into_nested_objects() {
+        let v = serde_json::json!({
+            "groups": ["a", "b", 7],
+            "realm_access": {"roles": ["tier2"]},
+            "https://example.com/roles": "tier3",
+            "flat": {"x": 1}
+        });
+        let m = v.as_object().unwrap();
+        let at = |p: &str| claim_at(m, p).map(group_names);
+        assert_eq!(at("groups"), Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(at("realm_access.roles"), Some(vec!["tier2".to_owned()]));
+        // A claim named with dots is read whole before any path is tried.
+        assert_eq!(
+            at("https://example.com/roles"),
+            Some(vec!["tier3".to_owned()])
+        );
+        assert_eq!(at("realm_access.missing"), None);
+        assert_eq!(at("roles"), None);
+        // Present but not names: no group (and not "absent", which would send the portal to userinfo).
+        assert_eq!(at("flat"), Some(Vec::new()));
     }
 
     #[test]

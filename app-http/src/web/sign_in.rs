@@ -111,17 +111,21 @@ pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>
     }
     let identity = match st.0.oidc.finish(code, &pre.pkce_verifier, &pre.nonce).await {
         Ok(i) => i,
+        Err(crate::oidc::OidcError::GroupsClaimMissing) => {
+            return missing_claim(&ctx, clear_pre).await;
+        }
         Err(e) => {
             tracing::warn!(error = %e, "ID token refused");
             return fail(&ctx, clear_pre, "token refused").await;
         }
     };
+    let groups = identity.groups.unwrap_or_default();
     let Ok(agent_id) = AgentId::parse(identity.subject.clone()) else {
         return fail(&ctx, clear_pre, "bad subject").await;
     };
     let agent = match st
         .engine()
-        .sign_in(agent_id.clone(), &identity.groups, &ctx.rctx)
+        .sign_in(agent_id.clone(), &groups, &ctx.rctx)
         .await
     {
         Ok(a) => a,
@@ -185,6 +189,39 @@ pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>
         .add(session_cookie(st.settings(), sid))
         .add(clear_pre);
     (jar, r).into_response()
+}
+
+/// The IdP released no groups claim, in the ID token or at userinfo: nothing maps the agent to a role, and the
+/// fix is the IdP administrator's. The page names the claim the portal reads (audited as a failed sign-in).
+async fn missing_claim(ctx: &Page, clear_pre: Cookie<'static>) -> Response {
+    let claim = ctx.state.0.oidc.settings().groups_claim.clone();
+    tracing::warn!(claim = %claim, "sign-in: the groups claim is in neither the ID token nor userinfo");
+    ctx.state.engine().sign_in_failed(&ctx.rctx).await;
+    metrics::counter!("fctr_sign_ins_total", "outcome" => "failed").increment(1);
+    let r = render(
+        StatusCode::FORBIDDEN,
+        &MessagePage {
+            c: Chrome {
+                signed_in: false,
+                ..ctx.chrome()
+            },
+            tone: "bad",
+            heading: "Your sign-in carries no groups".into(),
+            message: format!(
+                "Your identity provider sent no \"{claim}\" claim, neither in the ID token nor at its userinfo \
+                 endpoint, so fctr cannot tell which helpdesk role you have."
+            ),
+            remedy: format!(
+                "Ask your identity provider's administrator to release the \"{claim}\" claim to this app (the \
+                 groups or app roles that map to fctr's tiers), then sign in again."
+            ),
+            reason: "groups_claim_missing".into(),
+            retry_after: None,
+            back: "/auth/login".into(),
+            back_label: "Sign in again".into(),
+        },
+    );
+    (CookieJar::new().add(clear_pre), r).into_response()
 }
 
 async fn fail(ctx: &Page, clear_pre: Cookie<'static>, why: &'static str) -> Response {

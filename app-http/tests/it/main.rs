@@ -19,4 +19,5 @@ mod ops;
 mod postgres;
 mod routes;
 mod security;
+mod sign_in_variants;
 mod tls;

@@ -75,6 +75,7 @@ pub(crate) fn thumbprint(jwk: &Value) -> Option<String> {
             s("x")?,
             s("y")?
         ),
+        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, s("crv")?, s("x")?),
         _ => return None,
     };
     Some(b64url(&Sha256::digest(canonical.as_bytes())))
@@ -89,22 +90,24 @@ pub(crate) fn decoding_key(jwk: &Value) -> Option<DecodingKey> {
     match s("kty")? {
         "RSA" => DecodingKey::from_rsa_components(s("n")?, s("e")?).ok(),
         "EC" => DecodingKey::from_ec_components(s("x")?, s("y")?).ok(),
+        "OKP" if s("crv")? == "Ed25519" => DecodingKey::from_ed_components(s("x")?).ok(),
         _ => None,
     }
 }
 
-/// The RS256 key that signs ID tokens.
-pub(crate) struct RsaSigner {
+/// The key that signs ID tokens: RS256 by default, EdDSA (Ed25519) when a test asks for it.
+pub(crate) struct Signer {
+    pub alg: jsonwebtoken::Algorithm,
     pub encoding: EncodingKey,
     pub public_jwk: Value,
     pub kid: String,
 }
 
-static RSA_SIGNER: OnceLock<Arc<RsaSigner>> = OnceLock::new();
+static RSA_SIGNER: OnceLock<Arc<Signer>> = OnceLock::new();
 
 /// The process-wide RS256 signing key, generated on first use (RSA-2048 generation takes a moment, so every fake
 /// in one process shares it). Call from a blocking context.
-pub(crate) fn rsa_signer() -> Result<Arc<RsaSigner>, KeyError> {
+pub(crate) fn rsa_signer() -> Result<Arc<Signer>, KeyError> {
     if let Some(s) = RSA_SIGNER.get() {
         return Ok(Arc::clone(s));
     }
@@ -113,7 +116,7 @@ pub(crate) fn rsa_signer() -> Result<Arc<RsaSigner>, KeyError> {
 }
 
 /// Generates a fresh RSA-2048 signing key (not shared).
-pub(crate) fn generate_rsa() -> Result<RsaSigner, KeyError> {
+pub(crate) fn generate_rsa() -> Result<Signer, KeyError> {
     let mut rng = rand::thread_rng();
     let key =
         rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(|e| KeyError::Generate(e.to_string()))?;
@@ -126,9 +129,27 @@ pub(crate) fn generate_rsa() -> Result<RsaSigner, KeyError> {
     let kid = thumbprint(&json!({"kty": "RSA", "n": n, "e": e})).unwrap_or_default();
     let public_jwk =
         json!({"kty": "RSA", "alg": "RS256", "kid": kid, "use": "sig", "e": e, "n": n});
-    Ok(RsaSigner {
+    Ok(Signer {
+        alg: jsonwebtoken::Algorithm::RS256,
         encoding,
         public_jwk,
+        kid,
+    })
+}
+
+/// Generates a fresh Ed25519 signing key (ring) for EdDSA ID tokens; its JWK is an `OKP` key (RFC 8037).
+pub(crate) fn generate_ed25519() -> Result<Signer, KeyError> {
+    let rng = SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let x = b64url(pair.public_key().as_ref());
+    let kid = thumbprint(&json!({"kty": "OKP", "crv": "Ed25519", "x": x})).unwrap_or_default();
+    Ok(Signer {
+        alg: jsonwebtoken::Algorithm::EdDSA,
+        encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+        public_jwk: json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": kid, "use": "sig", "x": x}),
         kid,
     })
 }
@@ -153,6 +174,24 @@ mod tests {
         v.required_spec_claims.clear();
         v.validate_exp = false;
         jsonwebtoken::decode::<Value>(&token, &dec, &v).unwrap();
+    }
+
+    #[test]
+    fn ed25519_signs_and_verifies_through_jwk() {
+        let signer = generate_ed25519().unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(signer.kid.clone());
+        let token = jsonwebtoken::encode(&header, &json!({"sub": "x"}), &signer.encoding).unwrap();
+        let dec = decoding_key(&signer.public_jwk).unwrap();
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+        v.required_spec_claims.clear();
+        v.validate_exp = false;
+        jsonwebtoken::decode::<Value>(&token, &dec, &v).unwrap();
+        let other = generate_ed25519().unwrap();
+        assert!(
+            jsonwebtoken::decode::<Value>(&token, &decoding_key(&other.public_jwk).unwrap(), &v)
+                .is_err()
+        );
     }
 
     #[test]

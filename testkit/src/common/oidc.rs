@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::keys::{RsaSigner, pem};
+use super::keys::{Signer, pem};
 use super::util::{b64url, b64url_decode, random_id};
 
 /// Parses a query string into a map (later values win).
@@ -64,6 +64,31 @@ pub(crate) fn valid_pkce_string(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
+/// How the OIDC web app (the portal's client) must authenticate at the token endpoint, when a test pins it
+/// (RFC 7591 names). Unpinned, the fakes take either secret method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebClientAuth {
+    /// HTTP Basic with the client secret only.
+    ClientSecretBasic,
+    /// The client secret in the form body only.
+    ClientSecretPost,
+    /// A `private_key_jwt` assertion signed by a registered key only (no secret accepted).
+    PrivateKeyJwt,
+}
+
+impl WebClientAuth {
+    /// The registered name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+}
+
 /// A change to make to the next ID token, for the portal's security tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,17 +127,17 @@ pub enum IdTokenTweak {
     NoAmr,
 }
 
-/// Signs ID-token `claims` RS256 with `signer`, applying `tweak` (the portal's security tests): `nonce` is the
+/// Signs ID-token `claims` with `signer` (its algorithm), applying `tweak` (the portal's security tests): `nonce` is the
 /// one sent, `other_client` the `aud` a wrong-audience token carries.
 pub(crate) fn sign_id_token(
-    signer: &RsaSigner,
+    signer: &Signer,
     mut claims: Map<String, Value>,
     tweak: Option<IdTokenTweak>,
     nonce: &str,
     other_client: &str,
     now: i64,
 ) -> Result<String, ()> {
-    let mut header = Header::new(Algorithm::RS256);
+    let mut header = Header::new(signer.alg);
     header.kid = Some(signer.kid.clone());
     match tweak {
         None
@@ -197,7 +222,7 @@ pub(crate) fn sign_id_token(
 }
 
 /// The signer's public key as SPKI PEM text and as PKCS#1 DER bytes, rebuilt from its JWK.
-fn public_key_forms(signer: &RsaSigner) -> Result<(String, Vec<u8>), ()> {
+fn public_key_forms(signer: &Signer) -> Result<(String, Vec<u8>), ()> {
     use rsa::pkcs1::EncodeRsaPublicKey as _;
     use rsa::pkcs8::EncodePublicKey as _;
     let part = |k: &str| {

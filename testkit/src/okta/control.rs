@@ -156,6 +156,40 @@ impl OidcControl {
         self.tenant.shared.keys.rotate().await
     }
 
+    /// Signs ID tokens EdDSA (a fresh Ed25519 key, published alone in the JWKS as an `OKP` key) from now on, and
+    /// advertises `EdDSA` in discovery. Returns the new `kid`.
+    ///
+    /// # Errors
+    /// [`KeyError`](super::KeyError) if the key cannot be generated.
+    pub fn sign_id_tokens_with_eddsa(&self) -> Result<String, super::KeyError> {
+        self.tenant.shared.keys.use_eddsa()
+    }
+
+    /// Releases `groups` only at the userinfo endpoint, never in the ID token (`true`), as a provider that keeps
+    /// ID tokens small does; `false` puts it back in the ID token.
+    pub fn release_groups_only_at_userinfo(&self, only: bool) {
+        crate::server::lock(&self.tenant.shared.web_app).groups_only_at_userinfo = only;
+    }
+
+    /// Accepts only `method` at the token endpoint for the web app (the portal); `None`: either secret method.
+    pub fn require_client_auth(&self, method: Option<super::WebClientAuth>) {
+        crate::server::lock(&self.tenant.shared.web_app).client_auth = method;
+    }
+
+    /// Registers a public JWK for the web app's `private_key_jwt` assertions (Okta: the app's public keys).
+    pub fn register_client_key(&self, jwk: serde_json::Value) {
+        crate::server::lock(&self.tenant.shared.web_app)
+            .client_keys
+            .push(jwk);
+    }
+
+    /// Makes discovery advertise exactly these `token_endpoint_auth_methods_supported` (a test of the relying
+    /// party's start-up check).
+    pub fn advertise_client_auth_methods(&self, methods: &[&str]) {
+        crate::server::lock(&self.tenant.shared.web_app).advertised =
+            Some(methods.iter().map(|m| (*m).to_owned()).collect());
+    }
+
     /// How many requests the JWKS endpoint (`/oauth2/v1/keys`) has received.
     #[must_use]
     pub fn jwks_requests(&self) -> u64 {

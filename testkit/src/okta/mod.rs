@@ -39,7 +39,7 @@ use crate::common::{keys, totp, util};
 use crate::server::serve::{FakeServer, Launch, build_async};
 use crate::server::{Core, Tenant as _};
 
-pub use crate::common::oidc::IdTokenTweak;
+pub use crate::common::oidc::{IdTokenTweak, WebClientAuth};
 pub use crate::server::{Fault, Faults, PhoneAnswer, StartError};
 pub use control::{OidcControl, PendingPush, PhoneError, Phones};
 pub use fixtures::{

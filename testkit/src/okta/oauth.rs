@@ -80,105 +80,9 @@ fn client_credentials(
             "Client Credentials requests to the org authorization server must use the private_key_jwt token_endpoint_auth_method.",
         ));
     }
-    if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
-        return Err(OAuthError::invalid_client(
-            "The client_assertion_type is missing or invalid.",
-        ));
-    }
-    let assertion = form
-        .get("client_assertion")
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| OAuthError::invalid_client("The client_assertion is missing."))?;
-    if form.get("client_id").is_some_and(|c| c != client_id) {
-        return Err(OAuthError::invalid_client(
-            "The client_id does not match the client_assertion.",
-        ));
-    }
-    let header = jwt_header(assertion)
-        .ok_or_else(|| OAuthError::invalid_client("The client_assertion is not a JWT."))?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .and_then(asymmetric_alg)
-        .ok_or_else(|| OAuthError::invalid_client("The client_assertion alg is not supported."))?;
-    let kid = header.get("kid").and_then(Value::as_str).ok_or_else(|| {
-        OAuthError::invalid_client("The client_assertion token must contain a 'kid' header.")
-    })?;
-    let jwk = shared
-        .lock()
-        .service_keys
-        .iter()
-        .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
-        .cloned()
-        .ok_or_else(|| {
-            OAuthError::invalid_client("The client_assertion token has an unknown 'kid'.")
-        })?;
-    if let Some(key_alg) = jwk.get("alg").and_then(Value::as_str) {
-        if asymmetric_alg(key_alg) != Some(alg) {
-            return Err(OAuthError::invalid_client(
-                "The client_assertion alg does not match the registered key.",
-            ));
-        }
-    }
-    let key = keys::decoding_key(&jwk).ok_or_else(|| {
-        OAuthError::invalid_client("The registered key for this 'kid' is unusable.")
-    })?;
-    let claims = verify_signature(assertion, &key, alg)
-        .map_err(|_| OAuthError::invalid_client("The client_assertion signature is invalid."))?;
-    let s = |k: &str| claims.get(k).and_then(Value::as_str);
-    if s("iss") != Some(client_id) || s("sub") != Some(client_id) {
-        return Err(OAuthError::invalid_client(
-            "The client_assertion token must have 'iss' and 'sub' equal to the client_id.",
-        ));
-    }
-    let token_endpoint = cfg.token_endpoint();
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == &token_endpoint,
-        Some(Value::Array(a)) => a.len() == 1 && a[0].as_str() == Some(token_endpoint.as_str()),
-        _ => false,
-    };
-    if !aud_ok {
-        return Err(OAuthError::invalid_client(format!(
-            "The audience claim for client_assertion must be the endpoint invoked for the request: '{token_endpoint}'."
-        )));
-    }
+    let registered = shared.lock().service_keys.clone();
+    let (jti, exp) = check_client_assertion(shared, form, client_id, &registered, true)?;
     let now = shared.now_secs();
-    let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| {
-        OAuthError::invalid_client("The client_assertion token must have an 'exp' claim.")
-    })?;
-    if exp <= now {
-        return Err(OAuthError::invalid_client(
-            "The client_assertion token is expired.",
-        ));
-    }
-    if exp > now + 3600 {
-        return Err(OAuthError::invalid_client(
-            "The client_assertion token has an expiration too far into the future (more than one hour).",
-        ));
-    }
-    if let Some(iat) = claims.get("iat") {
-        if iat.as_i64().is_none_or(|iat| iat > now + 60) {
-            return Err(OAuthError::invalid_client(
-                "The client_assertion token was issued in the future.",
-            ));
-        }
-    }
-    let jti = match claims.get("jti") {
-        None => None,
-        Some(Value::String(j)) => Some(j.clone()),
-        Some(_) => {
-            return Err(OAuthError::invalid_client(
-                "The client_assertion 'jti' must be a string.",
-            ));
-        }
-    };
-    if let Some(j) = &jti {
-        if shared.lock().used_jtis.contains_key(j) {
-            return Err(OAuthError::invalid_client(
-                "The client_assertion token has already been used.",
-            ));
-        }
-    }
 
     // Scopes.
     let requested: Vec<String> = form
@@ -256,4 +160,139 @@ fn client_credentials(
         "scope": requested.join(" "),
     }))
     .into_response())
+}
+
+/// Checks a `private_key_jwt` client assertion (RFC 7523) for `client_id` against its `registered` public keys:
+/// type, signature, `iss`/`sub`, `aud` = the token endpoint, `exp` within the hour, `jti` not spent. Returns the
+/// `jti` and `exp` for [`spend_jti`] (the caller spends it once everything else passed). `require_kid`: Okta
+/// refuses a service app's assertion without `kid`; an app with one registered key also takes one without.
+pub(crate) fn check_client_assertion(
+    shared: &super::state::Shared,
+    form: &HashMap<String, String>,
+    client_id: &str,
+    registered: &[Value],
+    require_kid: bool,
+) -> Result<(Option<String>, i64), OAuthError> {
+    let cfg = &shared.cfg;
+    if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+        return Err(OAuthError::invalid_client(
+            "The client_assertion_type is missing or invalid.",
+        ));
+    }
+    let assertion = form
+        .get("client_assertion")
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| OAuthError::invalid_client("The client_assertion is missing."))?;
+    if form.get("client_id").is_some_and(|c| c != client_id) {
+        return Err(OAuthError::invalid_client(
+            "The client_id does not match the client_assertion.",
+        ));
+    }
+    let header = jwt_header(assertion)
+        .ok_or_else(|| OAuthError::invalid_client("The client_assertion is not a JWT."))?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(asymmetric_alg)
+        .ok_or_else(|| OAuthError::invalid_client("The client_assertion alg is not supported."))?;
+    let kid = header.get("kid").and_then(Value::as_str);
+    if kid.is_none() && (require_kid || registered.len() != 1) {
+        return Err(OAuthError::invalid_client(
+            "The client_assertion token must contain a 'kid' header.",
+        ));
+    }
+    let jwk = registered
+        .iter()
+        .find(|k| kid.is_none() || k.get("kid").and_then(Value::as_str) == kid)
+        .cloned()
+        .ok_or_else(|| {
+            OAuthError::invalid_client("The client_assertion token has an unknown 'kid'.")
+        })?;
+    if let Some(key_alg) = jwk.get("alg").and_then(Value::as_str) {
+        if asymmetric_alg(key_alg) != Some(alg) {
+            return Err(OAuthError::invalid_client(
+                "The client_assertion alg does not match the registered key.",
+            ));
+        }
+    }
+    let key = keys::decoding_key(&jwk).ok_or_else(|| {
+        OAuthError::invalid_client("The registered key for this 'kid' is unusable.")
+    })?;
+    let claims = verify_signature(assertion, &key, alg)
+        .map_err(|_| OAuthError::invalid_client("The client_assertion signature is invalid."))?;
+    let s = |k: &str| claims.get(k).and_then(Value::as_str);
+    if s("iss") != Some(client_id) || s("sub") != Some(client_id) {
+        return Err(OAuthError::invalid_client(
+            "The client_assertion token must have 'iss' and 'sub' equal to the client_id.",
+        ));
+    }
+    let token_endpoint = cfg.token_endpoint();
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == &token_endpoint,
+        Some(Value::Array(a)) => a.len() == 1 && a[0].as_str() == Some(token_endpoint.as_str()),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(OAuthError::invalid_client(format!(
+            "The audience claim for client_assertion must be the endpoint invoked for the request: '{token_endpoint}'."
+        )));
+    }
+    let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| {
+        OAuthError::invalid_client("The client_assertion token must have an 'exp' claim.")
+    })?;
+    let now = shared.now_secs();
+    if exp <= now {
+        return Err(OAuthError::invalid_client(
+            "The client_assertion token is expired.",
+        ));
+    }
+    if exp > now + 3600 {
+        return Err(OAuthError::invalid_client(
+            "The client_assertion token has an expiration too far into the future (more than one hour).",
+        ));
+    }
+    if let Some(iat) = claims.get("iat") {
+        if iat.as_i64().is_none_or(|iat| iat > now + 60) {
+            return Err(OAuthError::invalid_client(
+                "The client_assertion token was issued in the future.",
+            ));
+        }
+    }
+    let jti = match claims.get("jti") {
+        None => None,
+        Some(Value::String(j)) => Some(j.clone()),
+        Some(_) => {
+            return Err(OAuthError::invalid_client(
+                "The client_assertion 'jti' must be a string.",
+            ));
+        }
+    };
+    if let Some(j) = &jti {
+        if shared.lock().used_jtis.contains_key(j) {
+            return Err(OAuthError::invalid_client(
+                "The client_assertion token has already been used.",
+            ));
+        }
+    }
+
+    Ok((jti, exp))
+}
+
+/// Records an assertion's `jti` as spent until its `exp`; refuses one already spent.
+pub(crate) fn spend_jti(
+    shared: &super::state::Shared,
+    jti: Option<String>,
+    exp: i64,
+) -> Result<(), OAuthError> {
+    let now = shared.now_secs();
+    let mut inner = shared.lock();
+    inner.used_jtis.retain(|_, e| *e > now);
+    if let Some(j) = jti {
+        if inner.used_jtis.insert(j, exp).is_some() {
+            return Err(OAuthError::invalid_client(
+                "The client_assertion token has already been used.",
+            ));
+        }
+    }
+    Ok(())
 }

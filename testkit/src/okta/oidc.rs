@@ -18,10 +18,12 @@ use super::control::html_page;
 use super::error::OAuthError;
 use super::state::{AuthCode, AuthRequest, OidcAccess};
 use super::util::{b64url, ct_eq, html_escape, random_id};
-use crate::common::keys::{KeyError, RsaSigner, generate_rsa};
+use crate::common::keys::{KeyError, Signer, generate_ed25519, generate_rsa};
+use crate::common::oidc::WebClientAuth;
 use crate::common::oidc::no_store;
 use crate::common::oidc::{IdTokenTweak, sign_hs256, sign_id_token};
 use crate::common::oidc::{query_map, redirect, valid_pkce_string, with_params};
+use crate::server::lock;
 
 const LOGIN_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
@@ -42,7 +44,8 @@ pub(crate) async fn discovery(State(st): State<FakeOktaState>) -> Response {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": id_token_algs(&st),
         "scopes_supported": ["openid", "email", "profile", "groups", "okta.users.read", "okta.users.manage"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_methods_supported": lock(&st.shared.web_app).advertised_methods(),
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"],
         "claims_supported": [
             "iss", "ver", "sub", "aud", "iat", "exp", "jti", "auth_time", "amr", "idp", "nonce", "name",
             "given_name", "family_name", "email", "email_verified", "preferred_username", "groups", "at_hash"
@@ -60,7 +63,10 @@ pub(crate) async fn discovery(State(st): State<FakeOktaState>) -> Response {
 /// `RS256`, plus what the control API asked the discovery document to advertise on top (a test of the relying
 /// party's own algorithm allow-list).
 fn id_token_algs(st: &FakeOktaState) -> Vec<String> {
-    let mut algs = vec!["RS256".to_owned()];
+    let mut algs = vec![match st.shared.keys.current().alg {
+        jsonwebtoken::Algorithm::EdDSA => "EdDSA".to_owned(),
+        _ => "RS256".to_owned(),
+    }];
     algs.extend(st.shared.extra_id_token_algs());
     algs
 }
@@ -69,17 +75,46 @@ pub(crate) async fn discovery_oauth(state: State<FakeOktaState>) -> Response {
     discovery(state).await
 }
 
+/// How the OIDC web app (the portal) is registered, as a test sets it: where `groups` is released, how the client
+/// must authenticate, the public keys registered for `private_key_jwt`, and what discovery advertises.
+#[derive(Default)]
+pub(crate) struct WebApp {
+    /// `groups` only at userinfo, never in the ID token (what a provider that follows the spec's claim placement
+    /// does).
+    pub groups_only_at_userinfo: bool,
+    /// The one method accepted; `None`: either secret method.
+    pub client_auth: Option<WebClientAuth>,
+    /// Public JWKs registered for `private_key_jwt`.
+    pub client_keys: Vec<Value>,
+    /// `token_endpoint_auth_methods_supported` as advertised; `None`: all three.
+    pub advertised: Option<Vec<String>>,
+}
+
+impl WebApp {
+    fn advertised_methods(&self) -> Vec<String> {
+        self.advertised.clone().unwrap_or_else(|| {
+            [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        })
+    }
+}
+
 /// The ID-token signing key the fake signs with and publishes at its JWKS endpoint (rotatable through
 /// [`OidcControl::rotate_signing_key`](super::control::OidcControl::rotate_signing_key)), a count of JWKS
 /// requests, and an optional hold that parks JWKS requests until released (a relying party's key-refresh tests).
 pub(crate) struct SigningKeys {
-    current: Mutex<Arc<RsaSigner>>,
+    current: Mutex<Arc<Signer>>,
     jwks_requests: AtomicU64,
     hold: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
 }
 
 impl SigningKeys {
-    pub(crate) fn new(signer: Arc<RsaSigner>) -> Self {
+    pub(crate) fn new(signer: Arc<Signer>) -> Self {
         Self {
             current: Mutex::new(signer),
             jwks_requests: AtomicU64::new(0),
@@ -88,7 +123,7 @@ impl SigningKeys {
     }
 
     /// The key ID tokens are signed with now (the only one the JWKS publishes).
-    pub(crate) fn current(&self) -> Arc<RsaSigner> {
+    pub(crate) fn current(&self) -> Arc<Signer> {
         Arc::clone(&self.current.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
@@ -98,6 +133,15 @@ impl SigningKeys {
         let fresh = tokio::task::spawn_blocking(generate_rsa)
             .await
             .map_err(|e| KeyError::Generate(e.to_string()))??;
+        let kid = fresh.kid.clone();
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+        Ok(kid)
+    }
+
+    /// Generates a fresh Ed25519 key and signs ID tokens EdDSA with it from now on (the JWKS publishes only it).
+    /// Returns the new `kid`.
+    pub(crate) fn use_eddsa(&self) -> Result<String, KeyError> {
+        let fresh = generate_ed25519()?;
         let kid = fresh.kid.clone();
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
         Ok(kid)
@@ -352,13 +396,40 @@ pub(crate) async fn authorize_submit(
     redirect(&location)
 }
 
-/// Client authentication for the web app: `client_secret_basic` or `client_secret_post` (not both).
+/// Client authentication for the web app: `client_secret_basic`, `client_secret_post` or `private_key_jwt` (one
+/// of them; only the pinned one when a test pinned it).
 fn authenticate_client(
     st: &FakeOktaState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<String, OAuthError> {
     let cfg = &st.shared.cfg;
+    let pinned = lock(&st.shared.web_app).client_auth;
+    let wrong_method = || {
+        OAuthError::invalid_client(
+            "Client authentication failed. Either the client or the client credentials are invalid.",
+        )
+    };
+    if form.contains_key("client_assertion") || form.contains_key("client_assertion_type") {
+        if headers.contains_key(header::AUTHORIZATION) || form.contains_key("client_secret") {
+            return Err(OAuthError::invalid_request(
+                "Cannot supply multiple client credentials. Use one of the following: credentials in the Authorization header, credentials in the post body, or a client_assertion in the post body.",
+            ));
+        }
+        if pinned != Some(WebClientAuth::PrivateKeyJwt) {
+            return Err(wrong_method());
+        }
+        let registered = lock(&st.shared.web_app).client_keys.clone();
+        let (jti, exp) = super::oauth::check_client_assertion(
+            &st.shared,
+            form,
+            &cfg.oidc_client_id,
+            &registered,
+            false,
+        )?;
+        super::oauth::spend_jti(&st.shared, jti, exp)?;
+        return Ok(cfg.oidc_client_id.clone());
+    }
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -402,6 +473,14 @@ fn authenticate_client(
             ));
         }
     };
+    let used = if basic.is_some() {
+        WebClientAuth::ClientSecretBasic
+    } else {
+        WebClientAuth::ClientSecretPost
+    };
+    if pinned.is_some_and(|p| p != used) {
+        return Err(wrong_method());
+    }
     if id != cfg.oidc_client_id || !ct_eq(&secret, &cfg.oidc_client_secret) {
         return Err(OAuthError::invalid_client(
             "Client authentication failed. Either the client or the client credentials are invalid.",
@@ -518,6 +597,9 @@ fn mint_id_token(
         )
     };
     let mut claims = user_claims(st, &grant.user_id, &grant.req.scope).ok_or_else(server_error)?;
+    if lock(&st.shared.web_app).groups_only_at_userinfo {
+        claims.remove("groups");
+    }
     let digest = Sha256::digest(access_token.as_bytes());
     claims.insert("ver".into(), json!(1));
     claims.insert("iss".into(), json!(cfg.issuer_str()));

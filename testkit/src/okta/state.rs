@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::fixtures::{self, Fixtures};
-use super::keys::RsaSigner;
+use super::keys::Signer;
 use crate::server::phones::{Push, PushStates};
 use crate::server::{Base, Core, lock};
 
@@ -437,6 +437,8 @@ pub(crate) struct Shared {
     /// Algorithms the discovery document advertises besides RS256 (control API; tests of the relying party's
     /// own allow-list).
     extra_id_token_algs: Mutex<Vec<String>>,
+    /// How the OIDC web app behaves toward the relying party (control API; the portal's sign-in variants).
+    pub web_app: Mutex<super::oidc::WebApp>,
 }
 
 impl std::ops::Deref for Shared {
@@ -450,7 +452,7 @@ impl std::ops::Deref for Shared {
 impl Shared {
     pub fn new(
         cfg: Config,
-        signer: Arc<RsaSigner>,
+        signer: Arc<Signer>,
         inner: Inner,
         fixtures: Fixtures,
         core: Arc<Core>,
@@ -461,6 +463,7 @@ impl Shared {
             fixtures,
             base: Base::new(core, inner),
             extra_id_token_algs: Mutex::new(Vec::new()),
+            web_app: Mutex::new(super::oidc::WebApp::default()),
         }
     }
 

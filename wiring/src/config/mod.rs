@@ -44,7 +44,11 @@
 //! issuer = "https://acme.okta.com"
 //! client_id = "0oa…"
 //! client_secret_env = "FCTR_OIDC_SECRET"     # or client_secret_file
-//! groups_claim = "groups"                    # Entra: "roles"
+//! # token_endpoint_auth_method = "client_secret_basic"  # or client_secret_post, or private_key_jwt with
+//! # client_key_file = "/run/secrets/fctr-oidc-key.pem"  # (or client_key_env), client_key_alg = "RS256",
+//! # client_key_id = "…", client_certificate_file = "…" (Entra: x5t#S256); checked against discovery at start
+//! groups_claim = "groups"                    # Entra: "roles"; a dotted path reaches nested claims; read
+//!                                            # from the ID token, else from the userinfo endpoint
 //! require_mfa = false
 //! jwks_refresh_minutes = 60                  # signing keys refetched when this old (and on an unknown key)
 //!
@@ -78,6 +82,7 @@ pub mod entra;
 mod env;
 pub mod okta;
 pub mod sections;
+pub mod sign_in;
 pub mod state;
 
 pub use crate::secret::{SecretSource, read_secret};
@@ -85,9 +90,12 @@ pub use entra::{EntraConnectorSection, EntraSection};
 pub use okta::OktaSection;
 pub use sections::{
     AuditSection, AuditStoreSection, ContractTestSection, DEFAULT_CHECKPOINT_INTERVAL_SECS,
-    DEFAULT_JWKS_REFRESH_MINUTES, LimitsSection, LoggingSection, NetworkSection, PolicySection,
-    PseudoSection, RetentionSection, ServerConfig, SignInSection, TlsSection, is_loopback,
-    require_https_off_loopback,
+    LimitsSection, LoggingSection, NetworkSection, PolicySection, PseudoSection, RetentionSection,
+    ServerConfig, TlsSection, is_loopback, require_https_off_loopback,
+};
+pub use sign_in::{
+    ClientAuth, ClientKey, ClientKeyAlg, DEFAULT_JWKS_REFRESH_MINUTES, SignInSection,
+    TokenEndpointAuthMethod,
 };
 pub use state::{SessionSection, StateSection};
 
@@ -255,7 +263,7 @@ impl Config {
         if s.client_id.trim().is_empty() {
             return Err(invalid("sign_in.client_id", "is empty"));
         }
-        s.client_secret()?;
+        s.client_auth()?;
         s.jwks_refresh_every()?;
         self.pseudonymizer()?;
         let audit = self.audit_section()?;

@@ -1,5 +1,5 @@
 //! The sections of the file that are not an identity provider: `[server]`, `[tls]`, `[network]`, `[limits]`,
-//! `[logging]`, `[sign_in]`, `[policy]`, `[pseudonymization]`, `[audit]`, `[retention]`, `[session]`,
+//! `[logging]`, `[policy]`, `[pseudonymization]`, `[audit]`, `[retention]`, `[session]`,
 //! `[contract_test]`.
 
 use super::{ConfigError, invalid};
@@ -77,86 +77,6 @@ pub struct ServerConfig {
     /// `network.trusted_proxies`, or the allow-list and per-IP limits would only ever see the proxy.
     #[serde(default)]
     pub behind_tls_proxy: bool,
-}
-
-/// `[sign_in]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "RawSignIn")]
-pub struct SignInSection {
-    /// The OIDC issuer (discovery at `{issuer}/.well-known/openid-configuration`).
-    pub issuer: Url,
-    /// The portal's client id.
-    pub client_id: String,
-    /// The client secret (`client_secret_env` or `client_secret_file`).
-    pub client_secret: Option<SecretSource>,
-    /// The claim holding group names (default `groups`; Entra app roles: `roles`).
-    pub groups_claim: Option<String>,
-    /// Refuse sign-in unless the ID token's `amr` shows MFA.
-    pub require_mfa: bool,
-    /// Refetch the issuer's signing keys (JWKS) when they are this many minutes old (default 60, 1 to 1440).
-    /// Independently, a token signed by an unknown key triggers a refetch, at most one a minute.
-    pub jwks_refresh_minutes: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSignIn {
-    issuer: Url,
-    client_id: String,
-    client_secret_env: Option<String>,
-    client_secret_file: Option<PathBuf>,
-    groups_claim: Option<String>,
-    #[serde(default)]
-    require_mfa: bool,
-    jwks_refresh_minutes: Option<u32>,
-}
-
-impl TryFrom<RawSignIn> for SignInSection {
-    type Error = String;
-    fn try_from(r: RawSignIn) -> Result<Self, String> {
-        Ok(Self {
-            issuer: r.issuer,
-            client_id: r.client_id,
-            client_secret: SecretSource::from_keys(
-                "client_secret",
-                r.client_secret_env,
-                r.client_secret_file,
-            )?,
-            groups_claim: r.groups_claim,
-            require_mfa: r.require_mfa,
-            jwks_refresh_minutes: r.jwks_refresh_minutes,
-        })
-    }
-}
-
-/// Default minutes between two fetches of the sign-in issuer's signing keys.
-pub const DEFAULT_JWKS_REFRESH_MINUTES: u32 = 60;
-
-impl SignInSection {
-    /// The client secret, read now.
-    ///
-    /// # Errors
-    /// [`ConfigError::Invalid`] naming `sign_in.client_secret`.
-    pub fn client_secret(&self) -> Result<SecretString, ConfigError> {
-        SecretSource::resolve_required(self.client_secret.as_ref(), "sign_in.client_secret")
-    }
-
-    /// How often to refetch the issuer's signing keys (`jwks_refresh_minutes`, default hourly).
-    ///
-    /// # Errors
-    /// [`ConfigError::Invalid`] outside 1 to 1440 minutes.
-    pub fn jwks_refresh_every(&self) -> Result<std::time::Duration, ConfigError> {
-        match self
-            .jwks_refresh_minutes
-            .unwrap_or(DEFAULT_JWKS_REFRESH_MINUTES)
-        {
-            m @ 1..=1440 => Ok(std::time::Duration::from_secs(u64::from(m) * 60)),
-            _ => Err(invalid(
-                "sign_in.jwks_refresh_minutes",
-                "must be between 1 and 1440",
-            )),
-        }
-    }
 }
 
 /// `[policy]`.

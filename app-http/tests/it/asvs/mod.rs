@@ -84,7 +84,7 @@ async fn the_algorithm_allow_list_does_not_follow_the_discovery_document() {
     let oidc = Oidc::discover(OidcSettings {
         issuer: client.issuer.clone(),
         client_id: client.client_id.clone(),
-        client_secret: client.client_secret.clone(),
+        client_auth: fctr_portal::oidc::ClientAuth::SecretBasic(client.client_secret.clone()),
         redirect_uri: url::Url::parse(&format!("{PUBLIC}/auth/callback")).unwrap(),
         groups_claim: "groups".into(),
         require_mfa: false,

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::fixtures::{self, FixtureMethod, FixtureRole, Fixtures};
-use crate::common::keys::RsaSigner;
+use crate::common::keys::Signer;
 use crate::server::phones::{Push, PushStates};
 use crate::server::{Base, Core};
 
@@ -281,7 +281,7 @@ pub(crate) struct CertKey {
 
 pub(crate) struct Shared {
     pub cfg: Config,
-    pub signer: Arc<RsaSigner>,
+    pub signer: Arc<Signer>,
     pub cert: CertKey,
     pub fixtures: Fixtures,
     /// Clock, faults, rate limits, ID-token tweaks, and the tenant behind its lock.
@@ -299,7 +299,7 @@ impl std::ops::Deref for Shared {
 impl Shared {
     pub fn new(
         cfg: Config,
-        signer: Arc<RsaSigner>,
+        signer: Arc<Signer>,
         cert: CertKey,
         inner: Inner,
         fixtures: Fixtures,
