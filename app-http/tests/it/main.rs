@@ -7,6 +7,7 @@ mod api;
 mod asvs;
 mod auth;
 mod auth_paths;
+mod certified_provider;
 mod config;
 mod entra;
 mod flow;
