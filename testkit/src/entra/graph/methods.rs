@@ -121,7 +121,7 @@ pub(super) fn random_pass(len: u32) -> String {
 
 pub(super) fn create_tap(st: &FakeEntraState, roles: &[String], key: &str, body: &[u8]) -> GResult {
     need(roles, WRITE_TAP)?;
-    let req: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
+    let mut req: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
         match serde_json::from_slice::<Value>(body) {
@@ -129,6 +129,10 @@ pub(super) fn create_tap(st: &FakeEntraState, roles: &[String], key: &str, body:
             _ => return Err(GraphError::bad_request("Invalid JSON payload.")),
         }
     };
+    strip_annotations(
+        &mut req,
+        "microsoft.graph.temporaryAccessPassAuthenticationMethod",
+    )?;
     if let Some(k) = req.keys().find(|k| {
         !matches!(
             k.as_str(),

@@ -148,6 +148,28 @@ pub(crate) fn parse_route(raw: &str) -> Result<Route, GraphError> {
     })
 }
 
+/// Takes the OData annotations out of a request body, as Graph does: instance annotations (`@odata.type`,
+/// `@odata.context`, any `@namespace.term`) and property annotations (`name@namespace.term`) are not properties,
+/// so they never count as unknown ones. Microsoft's Graph SDKs send `@odata.type` in every body. When present,
+/// `@odata.type` must name `entity_type` (`#microsoft.graph.user`, the `#` optional): Graph refuses a body
+/// typed as something else.
+pub(crate) fn strip_annotations(
+    body: &mut Map<String, Value>,
+    entity_type: &str,
+) -> Result<(), GraphError> {
+    if let Some(t) = body.get("@odata.type") {
+        let named = t.as_str().map(|s| s.strip_prefix('#').unwrap_or(s));
+        if !named.is_some_and(|n| n.eq_ignore_ascii_case(entity_type)) {
+            return Err(GraphError::bad_request(format!(
+                "The '@odata.type' annotation does not name the expected type '{entity_type}'."
+            )));
+        }
+    }
+    // OData property names never contain `@`: every such key is an annotation.
+    body.retain(|k, _| !k.contains('@'));
+    Ok(())
+}
+
 /// Checks the token holds one of `any` (application permissions).
 fn need(roles: &[String], any: &[&str]) -> Result<(), GraphError> {
     if roles.iter().any(|r| any.contains(&r.as_str())) {

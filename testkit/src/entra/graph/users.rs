@@ -233,11 +233,12 @@ pub(super) fn patch_user(
     key: &str,
     body: &[u8],
 ) -> GResult {
-    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(Value::Object(mut patch)) = serde_json::from_slice::<Value>(body) else {
         return Err(GraphError::bad_request(
             "Empty Payload. JSON content expected.",
         ));
     };
+    strip_annotations(&mut patch, "microsoft.graph.user")?;
     if patch.is_empty() {
         return Err(GraphError::bad_request(
             "Empty Payload. JSON content expected.",
@@ -273,6 +274,20 @@ pub(super) fn patch_user(
     let profile = match patch.get("passwordProfile") {
         None => None,
         Some(Value::Object(pp)) => {
+            let mut pp = pp.clone();
+            strip_annotations(&mut pp, "microsoft.graph.passwordProfile")?;
+            if let Some(k) = pp.keys().find(|k| {
+                !matches!(
+                    k.as_str(),
+                    "password"
+                        | "forceChangePasswordNextSignIn"
+                        | "forceChangePasswordNextSignInWithMfa"
+                )
+            }) {
+                return Err(GraphError::bad_request(format!(
+                    "Property '{k}' does not exist on type 'microsoft.graph.passwordProfile'."
+                )));
+            }
             let Some(pw) = pp.get("password").and_then(Value::as_str) else {
                 return Err(GraphError::bad_request(
                     "Invalid value specified for property 'passwordProfile' of resource 'User'.",

@@ -502,3 +502,102 @@ async fn patch_password_profile_and_account_enabled() {
         204
     );
 }
+
+/// Microsoft's Graph SDKs put `"@odata.type"` in every request body (and property annotations such as
+/// `name@odata.type` are legal OData); Graph takes them as annotations, not properties. Unknown properties and a
+/// body typed as another entity are still refused.
+#[tokio::test]
+async fn graph_bodies_accept_odata_annotations_but_not_unknown_properties() {
+    let e = start().await;
+    let t = app_token(&e).await;
+    let patch = |user: &'static str, body: Value| {
+        let (e, t) = (&e, &t);
+        async move { graph(e, Method::PATCH, &format!("/users/{user}"), t, Some(body)).await }
+    };
+    // accountEnabled, as the Python Graph SDK sends it.
+    let resp = patch(
+        "grace@example.com",
+        json!({"@odata.type": "#microsoft.graph.user", "accountEnabled": true}),
+    )
+    .await;
+    assert_eq!(resp.status(), 204);
+    assert_eq!(e.effects("grace@example.com").unwrap().enables, 1);
+    // passwordProfile with annotations at both levels, and a property annotation.
+    let resp = patch(
+        "bob@example.com",
+        json!({
+            "@odata.type": "#microsoft.graph.user",
+            "passwordProfile@odata.type": "#microsoft.graph.passwordProfile",
+            "passwordProfile": {
+                "@odata.type": "#microsoft.graph.passwordProfile",
+                "forceChangePasswordNextSignIn": true,
+                "password": "Tr0ub4dor&3-xyz"
+            }
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 204);
+    let fx = e.effects("bob@example.com").unwrap();
+    assert_eq!(fx.password_sets, 1);
+    assert_eq!(fx.last_password.as_deref(), Some("Tr0ub4dor&3-xyz"));
+    // TAP creation with the SDK's annotation.
+    let resp = graph(
+        &e,
+        Method::POST,
+        "/users/ivan@example.com/authentication/temporaryAccessPassMethods",
+        &t,
+        Some(json!({
+            "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethod",
+            "isUsableOnce": true,
+            "lifetimeInMinutes": 60
+        })),
+    )
+    .await;
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["temporaryAccessPass"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty())
+    );
+    // Still refused: unknown properties beside annotations, at the top and nested, and a wrong type.
+    for (user, body) in [
+        (
+            "bob@example.com",
+            json!({"@odata.type": "#microsoft.graph.user", "accountEnabled": true, "favouriteColour": "blue"}),
+        ),
+        (
+            "bob@example.com",
+            json!({"passwordProfile": {"password": "Tr0ub4dor&3-xyz", "shoeSize": 9}}),
+        ),
+        (
+            "bob@example.com",
+            json!({"@odata.type": "#microsoft.graph.group", "accountEnabled": true}),
+        ),
+        (
+            "bob@example.com",
+            json!({"passwordProfile": {"@odata.type": "#microsoft.graph.user", "password": "Tr0ub4dor&3-xyz"}}),
+        ),
+    ] {
+        graph_error(patch(user, body).await, 400, "Request_BadRequest").await;
+    }
+    assert_eq!(e.effects("bob@example.com").unwrap().password_sets, 1);
+    for body in [
+        json!({"@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethod", "bogus": 1}),
+        json!({"@odata.type": "#microsoft.graph.user", "isUsableOnce": true}),
+    ] {
+        graph_error(
+            graph(
+                &e,
+                Method::POST,
+                "/users/ivan@example.com/authentication/temporaryAccessPassMethods",
+                &t,
+                Some(body),
+            )
+            .await,
+            400,
+            "Request_BadRequest",
+        )
+        .await;
+    }
+}
