@@ -25,7 +25,8 @@ use serde::de::DeserializeOwned;
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-/// An optional JSON object body: no body at all (or zero bytes) gives `T::default()`.
+/// An optional JSON object body: no body at all (zero bytes), or the JSON `null` the schema of an optional body
+/// allows, gives `T::default()`.
 #[derive(Debug)]
 pub struct OptionalBody<T>(pub T);
 
@@ -45,7 +46,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalB
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match read(req, state).await? {
-            Some(bytes) => parse(&bytes).map(Self),
+            Some(bytes) => match json(&bytes)? {
+                serde_json::Value::Null => Ok(Self(T::default())),
+                value => object(value).map(Self),
+            },
             None => Ok(Self(T::default())),
         }
     }
@@ -84,11 +88,18 @@ fn json_content_type(h: &HeaderMap) -> Option<bool> {
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+    object(json(bytes)?)
+}
+
+fn json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
         // The category only: serde's message can quote the input.
         tracing::debug!(category = ?e.classify(), "API request body is not JSON");
         ApiError::malformed_json()
-    })?;
+    })
+}
+
+fn object<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     if !value.is_object() {
         tracing::debug!("API request body is JSON but not an object");
         return Err(ApiError::invalid_body());
@@ -202,6 +213,16 @@ mod tests {
     async fn an_optional_body_may_be_absent_but_not_malformed() {
         let req = Request::post("/").body(Body::empty()).unwrap();
         assert!(OptionalBody::<T>::from_request(req, &()).await.is_ok());
+        let req = Request::post("/")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("null"))
+            .unwrap();
+        assert!(OptionalBody::<T>::from_request(req, &()).await.is_ok());
+        let req = Request::post("/")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("null"))
+            .unwrap();
+        assert!(JsonBody::<T>::from_request(req, &()).await.is_err());
         let req = Request::post("/")
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from("[]"))
