@@ -293,8 +293,16 @@ async fn perform(
 )]
 pub struct ApiDoc;
 
+/// The document as served: [`ApiDoc`] with its links ([`doc::add_links`]).
+pub fn document() -> serde_json::Value {
+    let mut v = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    doc::add_links(&mut v);
+    v
+}
+
 async fn openapi() -> Response {
-    Json(ApiDoc::openapi()).into_response()
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(document)).into_response()
 }
 
 async fn api_not_found() -> ApiError {

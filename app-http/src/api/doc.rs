@@ -146,3 +146,48 @@ error_set!(
     /// A POST with an id in the path and a JSON body (required or optional).
     WriteErrors: 400, 401, 403, 404, 408, 413, 415, 422, 429, 502, 503
 );
+
+/// Adds OpenAPI links to the serialized document: which response field feeds which operation's parameter (a
+/// search result's `id` is a user id for the caller operations; a verification's `id` is the verification
+/// operations' id). Clients and API fuzzers follow them from real responses to real resources. Done on the JSON
+/// because utoipa 5's `Link` serializes its fields in snake case (`operation_id`), which is not OpenAPI.
+pub fn add_links(doc: &mut serde_json::Value) {
+    let mut links: Vec<(&str, &str, &str, &str, &str)> = Vec::new();
+    for op in ["lookup", "explain", "begin", "act", "remove_factor"] {
+        links.push((
+            "/api/v1/users/search",
+            "post",
+            "200",
+            "$response.body#/0/id",
+            op,
+        ));
+        links.push(("/api/v1/users/{id}", "get", "200", "$response.body#/id", op));
+    }
+    for op in ["poll", "continue_", "code"] {
+        for (path, method, status) in [
+            ("/api/v1/users/{id}/verifications", "post", "201"),
+            ("/api/v1/verifications/{id}", "get", "200"),
+            ("/api/v1/verifications/{id}/continue", "post", "200"),
+        ] {
+            links.push((path, method, status, "$response.body#/id", op));
+        }
+    }
+    for (path, method, status, expr, target) in links {
+        let Some(resp) = doc
+            .pointer_mut(&format!(
+                "/paths/{}/{method}/responses/{status}",
+                path.replace('~', "~0").replace('/', "~1")
+            ))
+            .and_then(serde_json::Value::as_object_mut)
+        else {
+            continue;
+        };
+        let all = resp.entry("links").or_insert_with(|| serde_json::json!({}));
+        if let Some(all) = all.as_object_mut() {
+            all.insert(
+                target.trim_end_matches('_').to_owned(),
+                serde_json::json!({"operationId": target, "parameters": {"id": expr}}),
+            );
+        }
+    }
+}

@@ -428,6 +428,38 @@ async fn the_openapi_document_is_the_contract() {
     }
     assert_eq!(ops, OPERATIONS.len(), "every operation is documented");
 
+    // Links lead from responses to operations that exist, with parameters those operations have.
+    let ids: std::collections::BTreeMap<&str, &Value> = paths
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|op| (op["operationId"].as_str().unwrap(), op))
+        .collect();
+    let mut links = 0;
+    for op in ids.values() {
+        for r in op["responses"].as_object().unwrap().values() {
+            for l in r["links"].as_object().into_iter().flat_map(|m| m.values()) {
+                let target = ids
+                    .get(l["operationId"].as_str().unwrap())
+                    .unwrap_or_else(|| panic!("link to an unknown operation: {l}"));
+                for p in l["parameters"].as_object().unwrap().keys() {
+                    assert!(
+                        target["parameters"]
+                            .as_array()
+                            .is_some_and(|ps| ps.iter().any(|x| x["name"] == p.as_str())),
+                        "{l}: no parameter {p}"
+                    );
+                }
+                links += 1;
+            }
+        }
+    }
+    assert!(links >= 10, "{links} links");
+    assert_eq!(
+        doc["paths"]["/api/v1/users/search"]["post"]["responses"]["200"]["links"]["lookup"]["parameters"]
+            ["id"],
+        "$response.body#/0/id"
+    );
+
     // Request bodies refuse unknown fields, as the server does.
     let schemas = &doc["components"]["schemas"];
     for name in [
