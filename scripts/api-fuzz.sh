@@ -17,7 +17,10 @@
 #   5. runs `schemathesis run --checks all` with that token; any failure fails the script.
 #
 # Knobs: FCTR_API_FUZZ_EXAMPLES (100; at least 100), FCTR_API_FUZZ_SEED (a fixed seed for a reproducible run;
-# default random, printed), FCTR_API_FUZZ_WORKERS (1), FCTR_API_FUZZ_DIR (target/api-fuzz).
+# default random, printed), FCTR_API_FUZZ_WORKERS (1), FCTR_API_FUZZ_PROFILE (dev; release times an optimised
+# portal, after a long first build), FCTR_API_FUZZ_DIR (target/api-fuzz).
+# At the end it prints, per operation and method, the requests sent, p50, p99 and max response time and the
+# statuses seen (from schemathesis' NDJSON report).
 # Needs cargo, curl and python3 (with venv); pip reaches PyPI (or a mirror set in PIP_INDEX_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +29,7 @@ root=$(pwd)
 SCHEMATHESIS_VERSION=4.32.5
 EXAMPLES=${FCTR_API_FUZZ_EXAMPLES:-100}
 WORKERS=${FCTR_API_FUZZ_WORKERS:-1}
+PROFILE=${FCTR_API_FUZZ_PROFILE:-dev}
 DIR=${FCTR_API_FUZZ_DIR:-$root/target/api-fuzz}
 RUN="$DIR/run"
 REPORT="$DIR/report"
@@ -48,12 +52,16 @@ fi
 "$VENV/bin/schemathesis" --version
 
 # --- build -------------------------------------------------------------------------------------------------------
-say "building fake-idp and fctr-portal (dev)"
+say "building fake-idp (dev) and fctr-portal ($PROFILE)"
 cargo build --locked -q -p fctr-testkit --bin fake-idp
-cargo build --locked -q -p fctr-portal --bin fctr-portal
+case "$PROFILE" in
+  dev) cargo build --locked -q -p fctr-portal --bin fctr-portal ;;
+  release) cargo build --locked -q --release -p fctr-portal --bin fctr-portal ;;
+  *) die "FCTR_API_FUZZ_PROFILE must be dev or release, not $PROFILE" ;;
+esac
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 fake="$target/debug/fake-idp"
-portal="$target/debug/fctr-portal"
+portal="$target/$([ "$PROFILE" = dev ] && echo debug || echo release)/fctr-portal"
 
 # --- processes: started here, stopped here by their pids ----------------------------------------------------------
 rm -rf "$RUN" "$REPORT"
@@ -198,7 +206,44 @@ EOF
   --request-timeout 10 --report junit,ndjson --report-dir "$REPORT" --no-color)
 status=$?
 set -e
-say "schemathesis exited $status after $(($(date +%s) - start)) s"
+say "schemathesis exited $status after $(($(date +%s) - start)) s; response times ($PROFILE portal):"
+for report in "$REPORT"/ndjson-*.ndjson; do
+  python3 - "$report" <<'PY' || true
+import json, sys, collections, glob
+times = collections.defaultdict(list)
+statuses = collections.defaultdict(collections.Counter)
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    f = d.get("ScenarioFinished")
+    if not f:
+        continue
+    rec = f["recorder"]
+    cases = rec.get("cases", {})
+    for cid, inter in rec.get("interactions", {}).items():
+        resp = inter.get("response")
+        case = cases.get(cid, {}).get("value", {})
+        if not resp or not case:
+            continue
+        op = f'{case["method"]} {case["path"]}'
+        times[op].append(resp["elapsed"] * 1000)
+        statuses[op][resp["status_code"]] += 1
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+print(f'{"operation":<48} {"requests":>8} {"p50 ms":>7} {"p99 ms":>7} {"max ms":>7}  statuses')
+other = []
+for op in sorted(times):
+    v = times[op]
+    if set(statuses[op]) == {405}:
+        other += v  # the unsupported_method probes: one per undocumented method and path
+        continue
+    st = " ".join(f"{k}:{n}" for k, n in sorted(statuses[op].items()))
+    print(f"{op:<48} {len(v):>8} {pct(v,50):>7.1f} {pct(v,99):>7.1f} {max(v):>7.1f}  {st}")
+if other:
+    print(f'{"(other methods: 405)":<48} {len(other):>8} {pct(other,50):>7.1f} {pct(other,99):>7.1f} {max(other):>7.1f}')
+print(f'{"all":<48} {sum(len(v) for v in times.values()):>8}')
+PY
+done
 if grep -qiE '"level":"(ERROR|error)"|panicked' "$RUN/portal.log"; then
   grep -iE '"level":"(ERROR|error)"|panicked' "$RUN/portal.log" | head -n 20 >&2
   die "the portal logged errors during the run ($RUN/portal.log)"
