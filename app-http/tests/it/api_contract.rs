@@ -99,7 +99,7 @@ fn probes(method: &str, path: &str, alice: &str, vid: &str) -> Vec<Probe> {
     }
     let long = format!("{MARK}{}", "z".repeat(200));
     for (id, v, action) in [
-        (format!("{MARK}!"), format!("{MARK}"), format!("{MARK}")),
+        (format!("{MARK}!"), MARK.to_owned(), MARK.to_owned()),
         (
             format!("{MARK}%00"),
             format!("{MARK}%20x"),
