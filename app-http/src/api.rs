@@ -10,8 +10,16 @@
 //! Layering: depends on `auth`, `reply`, `input` and `state`; nothing depends on it but the router.
 //!
 //! Errors are `{"error": {"code": "<reason>", "message": "...", "retry_after": <seconds or null>}}` with stable
-//! codes (the engine's reason codes plus `unauthenticated`); never a stack trace or upstream text.
+//! codes (the engine's reason codes plus `unauthenticated` and the body codes of [`body`]); never a stack trace,
+//! upstream text or anything of the request. Bodies are read by [`body::JsonBody`] / [`body::OptionalBody`], never
+//! axum's `Json`, whose rejections quote the input; what the framework answers by itself on `/api/` paths (405,
+//! 413, 408, 500) becomes the envelope in `reply::envelope_errors`.
+//!
+//! The OpenAPI document ([`ApiDoc`]) is generated from these handlers and the types in [`dto`], with the security
+//! schemes and error sets of [`doc`]; `tests/it/api_contract.rs` and `scripts/api-fuzz.sh` hold the server to it.
 
+pub mod body;
+pub mod doc;
 pub mod dto;
 
 pub use crate::auth::ApiAgent;
@@ -22,8 +30,10 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
+use body::{JsonBody, OptionalBody};
+use doc::{PollErrors, ReadErrors, SearchErrors, SecuritySchemes, WriteErrors};
 use fctr_ports::{
     ActionKind, ExposeSecret, FactorId, Reason, SubjectId, UserQuery, VerificationId,
 };
@@ -43,12 +53,19 @@ fn vid(id: &str) -> Result<VerificationId, ApiError> {
 
 /// Search callers.
 #[utoipa::path(post, path = "/api/v1/users/search", request_body = SearchRequest,
-    responses((status = 200, body = [UserSummary]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, description = "The matching callers", body = [UserSummary]), SearchErrors))]
 pub async fn search(
     State(st): State<AppState>,
     a: ApiAgent,
-    Json(req): Json<SearchRequest>,
+    JsonBody(req): JsonBody<SearchRequest>,
 ) -> Result<Json<Vec<UserSummary>>, ApiError> {
+    // Exactly the schema: no control character anywhere (also not in white space the engine would trim away)
+    // and at most `MAX_LEN` characters before trimming.
+    if req.query.chars().any(char::is_control)
+        || req.query.chars().count() > fctr_ports::UserQuery::MAX_LEN
+    {
+        return Err(ApiError::reason(Reason::InvalidInput));
+    }
     let q = UserQuery::guess(&req.query).map_err(|_| ApiError::reason(Reason::InvalidInput))?;
     let users = st.engine().search(&a.agent, &a.ctx, &q).await?;
     Ok(Json(
@@ -66,8 +83,8 @@ pub async fn search(
 }
 
 /// The caller card.
-#[utoipa::path(get, path = "/api/v1/users/{id}", params(("id" = String, Path, description = "IdP user id")),
-    responses((status = 200, body = CallerCardDto), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}", params(("id" = UserId, Path)),
+    responses((status = 200, description = "The caller card", body = CallerCardDto), ReadErrors))]
 pub async fn lookup(
     State(st): State<AppState>,
     a: ApiAgent,
@@ -79,8 +96,8 @@ pub async fn lookup(
 
 /// What an action on this caller would require, and why.
 #[utoipa::path(get, path = "/api/v1/users/{id}/explain/{action}",
-    params(("id" = String, Path), ("action" = String, Path, description = "e.g. reset_password")),
-    responses((status = 200, description = "the explanation", body = Object), (status = 404, body = ErrorBody)))]
+    params(("id" = UserId, Path), ("action" = ActionName, Path)),
+    responses((status = 200, description = "The explanation (the engine's `Explanation`)", body = Object), ReadErrors))]
 pub async fn explain(
     State(st): State<AppState>,
     a: ApiAgent,
@@ -95,15 +112,15 @@ pub async fn explain(
 }
 
 /// Start verifying a caller.
-#[utoipa::path(post, path = "/api/v1/users/{id}/verifications", params(("id" = String, Path)), request_body = FactorRequest,
-    responses((status = 201, body = VerificationDto), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/verifications", params(("id" = UserId, Path)),
+    request_body(content = Option<FactorRequest>, description = "Optional: no body challenges the factor policy prefers"),
+    responses((status = 201, description = "The verification, started", body = VerificationDto), WriteErrors))]
 pub async fn begin(
     State(st): State<AppState>,
     a: ApiAgent,
     Path(id): Path<String>,
-    body: Option<Json<FactorRequest>>,
+    OptionalBody(req): OptionalBody<FactorRequest>,
 ) -> Result<(StatusCode, Json<VerificationDto>), ApiError> {
-    let req = body.map(|b| b.0).unwrap_or_default();
     let f = factor(req.factor_id.as_deref())?;
     let subject = subject(&id)?;
     let agent = a.for_action(&st).await?;
@@ -117,15 +134,15 @@ pub async fn begin(
 }
 
 /// Challenge the next factor.
-#[utoipa::path(post, path = "/api/v1/verifications/{id}/continue", params(("id" = String, Path)), request_body = FactorRequest,
-    responses((status = 200, body = VerificationDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/verifications/{id}/continue", params(("id" = VerificationIdParam, Path)),
+    request_body(content = Option<FactorRequest>, description = "Optional: no body challenges the factor policy prefers"),
+    responses((status = 200, description = "The verification", body = VerificationDto), WriteErrors))]
 pub async fn continue_(
     State(st): State<AppState>,
     a: ApiAgent,
     Path(id): Path<String>,
-    body: Option<Json<FactorRequest>>,
+    OptionalBody(req): OptionalBody<FactorRequest>,
 ) -> Result<Json<VerificationDto>, ApiError> {
-    let req = body.map(|b| b.0).unwrap_or_default();
     let f = factor(req.factor_id.as_deref())?;
     let id = vid(&id)?;
     let v = st
@@ -139,8 +156,8 @@ pub async fn continue_(
 
 /// The verification's current state (served from the one shared poller; polling this often does not add IdP
 /// calls).
-#[utoipa::path(get, path = "/api/v1/verifications/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = VerificationDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/verifications/{id}", params(("id" = VerificationIdParam, Path)),
+    responses((status = 200, description = "The verification", body = VerificationDto), PollErrors))]
 pub async fn poll(
     State(st): State<AppState>,
     a: ApiAgent,
@@ -155,15 +172,19 @@ pub async fn poll(
 }
 
 /// Check a code the caller read out.
-#[utoipa::path(post, path = "/api/v1/verifications/{id}/code", params(("id" = String, Path)), request_body = CodeRequest,
-    responses((status = 200, body = VerificationDto), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/verifications/{id}/code", params(("id" = VerificationIdParam, Path)), request_body = CodeRequest,
+    responses((status = 200, description = "The verification", body = VerificationDto), WriteErrors))]
 pub async fn code(
     State(st): State<AppState>,
     a: ApiAgent,
     Path(id): Path<String>,
-    Json(req): Json<CodeRequest>,
+    JsonBody(req): JsonBody<CodeRequest>,
 ) -> Result<Json<VerificationDto>, ApiError> {
     let id = vid(&id)?;
+    // Exactly the schema: ASCII digits and spaces (the pages also take other white space).
+    if !req.code.chars().all(|c| c.is_ascii_digit() || c == ' ') {
+        return Err(ApiError::reason(Reason::InvalidInput));
+    }
     let c = crate::input::code(&req.code)?;
     let v = st
         .engine()
@@ -176,20 +197,46 @@ pub async fn code(
 
 /// Run an action under the agent's live grant. A one-time secret is in this response only (`no-store`).
 #[utoipa::path(post, path = "/api/v1/users/{id}/actions/{action}",
-    params(("id" = String, Path), ("action" = String, Path)), request_body = FactorRequest,
-    responses((status = 200, body = ActionResult), (status = 403, body = ErrorBody)))]
+    params(("id" = UserId, Path), ("action" = ActionPathName, Path)),
+    request_body(content = Option<FactorRequest>, description = "Optional, and ignored by these actions"),
+    responses((status = 200, description = "What the action returned", body = ActionResult,
+        headers(("Cache-Control" = String, description = "`no-store`"))), WriteErrors))]
 pub async fn act(
     State(st): State<AppState>,
     a: ApiAgent,
     Path((id, action)): Path<(String, String)>,
-    body: Option<Json<FactorRequest>>,
+    OptionalBody(req): OptionalBody<FactorRequest>,
 ) -> Result<Response, ApiError> {
     let kind = ActionKind::parse(&action).ok_or_else(|| ApiError::reason(Reason::InvalidInput))?;
-    let req = body.map(|b| b.0).unwrap_or_default();
     let f = factor(req.factor_id.as_deref())?;
+    perform(&st, &a, &id, kind, f).await
+}
+
+/// Remove one of the caller's factors under the agent's live grant.
+#[utoipa::path(post, path = "/api/v1/users/{id}/actions/remove_factor",
+    params(("id" = UserId, Path)), request_body = RemoveFactorRequest,
+    responses((status = 200, description = "What the action returned", body = ActionResult,
+        headers(("Cache-Control" = String, description = "`no-store`"))), WriteErrors))]
+pub async fn remove_factor(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<RemoveFactorRequest>,
+) -> Result<Response, ApiError> {
+    let f = FactorId::parse(req.factor_id).map_err(|_| ApiError::reason(Reason::InvalidInput))?;
+    perform(&st, &a, &id, ActionKind::RemoveFactor, Some(f)).await
+}
+
+async fn perform(
+    st: &AppState,
+    a: &ApiAgent,
+    id: &str,
+    kind: ActionKind,
+    f: Option<FactorId>,
+) -> Result<Response, ApiError> {
     let act = fctr_core::ActionRequest::new(kind, f)?;
-    let subject = subject(&id)?;
-    let agent = a.for_action(&st).await?;
+    let subject = subject(id)?;
+    let agent = a.for_action(st).await?;
     let outcome = st
         .engine()
         .perform_action(&agent, &a.ctx, &subject, act)
@@ -220,7 +267,9 @@ pub async fn act(
         title = "fctr API",
         description = "Helpdesk identity verification: look up, verify, act under a grant."
     ),
-    paths(search, lookup, explain, begin, continue_, poll, code, act),
+    paths(search, lookup, explain, begin, continue_, poll, code, act, remove_factor),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("session" = [])),
     components(schemas(
         ErrorBody,
         ErrorDetail,
@@ -233,14 +282,27 @@ pub async fn act(
         VerificationDto,
         FactorRequest,
         CodeRequest,
+        RemoveFactorRequest,
+        UserId,
+        VerificationIdParam,
+        ActionName,
+        ActionPathName,
         ActionResult,
         SecretDto
     ))
 )]
 pub struct ApiDoc;
 
+/// The document as served: [`ApiDoc`] with its links ([`doc::add_links`]).
+pub fn document() -> serde_json::Value {
+    let mut v = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    doc::add_links(&mut v);
+    v
+}
+
 async fn openapi() -> Response {
-    Json(ApiDoc::openapi()).into_response()
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(document)).into_response()
 }
 
 async fn api_not_found() -> ApiError {
@@ -256,8 +318,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users/{id}/explain/{action}", get(explain))
         .route("/api/v1/users/{id}/verifications", post(begin))
         .route("/api/v1/users/{id}/actions/{action}", post(act))
+        .route(
+            "/api/v1/users/{id}/actions/remove_factor",
+            post(remove_factor),
+        )
         .route("/api/v1/verifications/{id}", get(poll))
         .route("/api/v1/verifications/{id}/continue", post(continue_))
         .route("/api/v1/verifications/{id}/code", post(code))
-        .route("/api/v1/{*rest}", get(api_not_found).post(api_not_found))
+        .route("/api/v1/{*rest}", any(api_not_found))
 }

@@ -195,7 +195,8 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The middleware stack [`router`] puts around the routes, outermost first: request id (always the server's
 /// UUID, see [`ClientRequestId`]), sensitive-header
 /// marking (so tracing never prints `Authorization`, `Cookie`, `Set-Cookie` or `X-CSRF-Token`), tracing, secure
-/// headers, panic to 500, body limit, timeout, the network edge ([`edge`]: allow-list, proxies, sign-in rate
+/// headers, the API's error envelope on `/api/` paths (`reply::envelope_errors`), panic to 500, body limit,
+/// timeout, the network edge ([`edge`]: allow-list, proxies, sign-in rate
 /// limit, cross-site refusal, API content types), metrics. Public so tests can put extra routes behind exactly
 /// the same stack.
 pub fn with_middleware(app: Router, state: &AppState) -> Router {
@@ -222,6 +223,9 @@ pub fn with_middleware(app: Router, state: &AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
+        // Outside the panic handler, the body limit, the timeout and the edge, so their answers on /api/ paths
+        // are the JSON error envelope too.
+        .layer(axum::middleware::from_fn(reply::envelope_errors))
         .layer(axum::middleware::from_fn(secure_headers))
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -3,13 +3,150 @@
 
 use chrono::{DateTime, Utc};
 use fctr_core::{CallerCard, GrantView, VerificationView};
+use fctr_ports::{ActionKind, FactorKind, VerificationStatus};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::{PartialSchema, ToSchema};
+
+/// The characters of an IdP user id or factor id (`fctr_ports::SubjectId`, `FactorId`: URL-path safe, at most
+/// 128), with at least one that is not a dot (a path segment `.` or `..` would be folded away by URL
+/// normalisation before it reached the server).
+pub const ID_PATTERN: &str = "^[A-Za-z0-9._~:@+=-]*[A-Za-z0-9_~:@+=-][A-Za-z0-9._~:@+=-]*$";
+/// The longest IdP user id or factor id.
+pub const ID_MAX: usize = 128;
+
+fn id_schema(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .min_length(Some(1))
+        .max_length(Some(ID_MAX))
+        .pattern(Some(ID_PATTERN))
+}
+
+/// Schema of the `{id}` of `/users/{id}`: an IdP user id (`fctr_ports::SubjectId`).
+pub struct UserId;
+impl PartialSchema for UserId {
+    fn schema() -> RefOr<Schema> {
+        id_schema("An IdP user id (Okta `00u…`, an Entra object id), as search results give it.")
+            .into()
+    }
+}
+impl ToSchema for UserId {}
+
+/// Schema of the `{id}` of `/verifications/{id}`: a UUID the API returned.
+pub struct VerificationIdParam;
+impl PartialSchema for VerificationIdParam {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("uuid".to_owned())))
+            .pattern(Some(
+                "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            ))
+            .description(Some(
+                "A verification id, as `POST /users/{id}/verifications` returned it.",
+            ))
+            .into()
+    }
+}
+impl ToSchema for VerificationIdParam {}
+
+/// Schema of an action name: one of `fctr_ports::ActionKind::ALL`, so it cannot drift from the engine.
+pub struct ActionName;
+impl PartialSchema for ActionName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(ActionKind::ALL.iter().map(ActionKind::as_str)))
+            .description(Some("A high-risk action."))
+            .into()
+    }
+}
+impl ToSchema for ActionName {}
+
+/// Schema of the `{action}` of `POST /users/{id}/actions/{action}`: every action but `remove_factor`, which has
+/// its own operation (it needs a body naming the factor).
+pub struct ActionPathName;
+impl PartialSchema for ActionPathName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(
+                ActionKind::ALL
+                    .iter()
+                    .filter(|k| **k != ActionKind::RemoveFactor)
+                    .map(ActionKind::as_str),
+            ))
+            .description(Some(
+                "A high-risk action (`remove_factor` has an operation of its own).",
+            ))
+            .into()
+    }
+}
+impl ToSchema for ActionPathName {}
+
+/// Schema of a factor kind: one of `fctr_ports::FactorKind::ALL`, or another short lowercase name an IdP reports
+/// (`FactorKind::Other`, passed through).
+pub struct FactorKindName;
+impl PartialSchema for FactorKindName {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(FactorKind::ALL.iter().map(|k| k.as_str().to_owned()))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[a-z0-9_:.-]{1,64}$"))
+                    .description(Some("another kind the IdP reports, passed through")),
+            )
+            .description(Some(
+                "A factor kind: a named one, or another the IdP reports.",
+            ))
+            .into()
+    }
+}
+impl ToSchema for FactorKindName {}
+
+/// Schema of a verification's status (`fctr_ports::VerificationStatus`).
+pub struct VerificationStatusName;
+impl PartialSchema for VerificationStatusName {
+    fn schema() -> RefOr<Schema> {
+        use VerificationStatus as V;
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(
+                [
+                    V::Pending,
+                    V::Challenged,
+                    V::Verified,
+                    V::Rejected,
+                    V::Expired,
+                    V::Failed,
+                ]
+                .iter()
+                .map(VerificationStatus::as_str),
+            ))
+            .into()
+    }
+}
+impl ToSchema for VerificationStatusName {}
 
 /// A search.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchRequest {
-    /// Login, e-mail or name prefix (a body field, so it never lands in a URL or access log).
+    /// Login, e-mail or name prefix (a body field, so it never lands in a URL or access log). Surrounding white
+    /// space is trimmed; what is left must not be empty, longer than 100 characters, or hold a control character.
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        min_length = 1,
+        max_length = 100
+    )]
     pub query: String,
 }
 
@@ -34,6 +171,7 @@ pub struct FactorDto {
     /// Factor id.
     pub id: String,
     /// Kind (`push`, `totp`, …).
+    #[schema(value_type = FactorKindName)]
     pub kind: String,
     /// Assurance class in words.
     pub assurance: String,
@@ -47,6 +185,7 @@ pub struct FactorDto {
 #[derive(Serialize, ToSchema)]
 pub struct ActionDto {
     /// The action.
+    #[schema(value_type = ActionName)]
     pub action: String,
     /// The role allows it.
     pub permitted_for_role: bool,
@@ -66,8 +205,10 @@ pub struct GrantDto {
     /// One action consumes it.
     pub single_use: bool,
     /// Actions covered.
+    #[schema(value_type = Vec<ActionName>)]
     pub actions: Vec<String>,
     /// Factor kinds verified.
+    #[schema(value_type = Vec<FactorKindName>)]
     pub factors: Vec<String>,
     /// Assurance wording.
     pub assurance: String,
@@ -99,6 +240,7 @@ pub struct CallerCardDto {
     /// Account status.
     pub status: String,
     /// `standard` or `privileged`.
+    #[schema(pattern = "^(standard|privileged)$")]
     pub class: String,
     /// In a protected group.
     pub protected: bool,
@@ -114,7 +256,7 @@ pub struct CallerCardDto {
     pub actions: Vec<ActionDto>,
     /// The agent's live grant for this caller.
     pub grant: Option<GrantDto>,
-    /// The factor policy would challenge first.
+    /// The id of the factor policy would challenge first.
     pub recommended_factor: Option<String>,
 }
 
@@ -163,10 +305,13 @@ pub(crate) fn card_dto(c: &CallerCard) -> CallerCardDto {
 #[derive(Serialize, ToSchema)]
 pub struct VerificationDto {
     /// Id.
+    #[schema(value_type = VerificationIdParam)]
     pub id: String,
     /// `pending`, `challenged`, `verified`, `rejected`, `expired`, `failed`.
+    #[schema(value_type = VerificationStatusName)]
     pub status: String,
     /// Outstanding factor kind.
+    #[schema(value_type = Option<FactorKindName>)]
     pub factor: Option<String>,
     /// The number the caller must pick.
     pub number: Option<u16>,
@@ -199,18 +344,38 @@ pub(crate) fn verification_dto(v: &VerificationView) -> VerificationDto {
     }
 }
 
-/// Which factor to challenge (policy's preferred one when absent).
+/// Which factor to challenge (policy's preferred one when absent, null or empty). The whole body is optional.
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct FactorRequest {
-    /// Factor id.
+    /// Factor id, from the caller card's `factors[].id`.
     #[serde(default)]
+    #[schema(
+        pattern = "^$|^[A-Za-z0-9._~:@+=-]*[A-Za-z0-9_~:@+=-][A-Za-z0-9._~:@+=-]*$",
+        max_length = 128
+    )]
     pub factor_id: Option<String>,
+}
+
+/// The factor `remove_factor` removes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveFactorRequest {
+    /// Factor id, from the caller card's `factors[].id`.
+    #[schema(
+        pattern = "^[A-Za-z0-9._~:@+=-]*[A-Za-z0-9_~:@+=-][A-Za-z0-9._~:@+=-]*$",
+        min_length = 1,
+        max_length = 128
+    )]
+    pub factor_id: String,
 }
 
 /// A code the caller read out.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CodeRequest {
-    /// The digits.
+    /// The digits: 6 to 8, spaces between them allowed, at most 32 characters.
+    #[schema(pattern = "^ *([0-9] *){6,8}$", max_length = 32)]
     pub code: String,
 }
 
@@ -229,6 +394,7 @@ pub struct SecretDto {
 #[derive(Serialize, ToSchema)]
 pub struct ActionResult {
     /// The action that ran.
+    #[schema(value_type = ActionName)]
     pub action: String,
     /// A one-time secret, when the action produced one.
     pub secret: Option<SecretDto>,

@@ -8,6 +8,7 @@ pub(crate) mod html;
 pub(crate) mod json;
 
 pub(crate) use html::render;
+pub(crate) use json::envelope_errors;
 pub use json::{ApiError, ErrorBody, ErrorDetail};
 
 use axum::http::StatusCode;

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod api_contract;
 mod asvs;
 mod auth;
 mod auth_paths;
