@@ -11,7 +11,7 @@ use crate::state::{AppState, DemoInfo, Settings};
 use fctr_core::policy::Policy;
 use fctr_core::{Pseudonymizer, Retention};
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig};
-use fctr_ports::{Clock, IdentityProvider, KeyId, SecretString, SystemClock, TenantId};
+use fctr_ports::{Clock, Egress, IdentityProvider, KeyId, SecretString, SystemClock, TenantId};
 use fctr_testkit::okta::{FakeOkta, FakeOktaOptions};
 use fctr_wiring::{Stack, StackParts, Stores};
 
@@ -41,6 +41,8 @@ pub struct DemoOptions {
     pub edge: crate::edge::EdgeSettings,
     /// Wraps the IdP adapter before the engine gets it (tests: a wrapper that pauses or fails a chosen call).
     pub wrap_idp: Option<IdpWrapper>,
+    /// The path to the fake IdP (Okta adapter and agent sign-in alike); default direct.
+    pub egress: Egress,
 }
 
 /// A function that wraps the IdP adapter ([`DemoOptions::wrap_idp`]).
@@ -69,6 +71,7 @@ impl DemoOptions {
             require_mfa: false,
             edge: crate::edge::EdgeSettings::default(),
             wrap_idp: None,
+            egress: Egress::direct(),
         }
     }
 }
@@ -109,11 +112,12 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         .map_err(|e| start("fake Okta", e))?;
     let redirect = callback(&opts.public_url)?;
     fake.state().add_redirect_uri(redirect.as_str());
-    let okta = OktaAdapter::new(OktaConfig::new(
+    let mut okta_config = OktaConfig::new(
         fake.base_url(),
         OktaAuth::ApiToken(SecretString::from(fake.api_token().to_owned())),
-    ))
-    .map_err(|e| start("Okta adapter", e))?;
+    );
+    okta_config.egress = opts.egress.clone();
+    let okta = OktaAdapter::new(okta_config).map_err(|e| start("Okta adapter", e))?;
     let mut adapter: Arc<dyn IdentityProvider> = Arc::new(okta);
     let mut opts = opts;
     if let Some(wrap) = opts.wrap_idp.take() {
@@ -138,6 +142,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         redirect_uri: redirect,
         groups_claim: "groups".into(),
         require_mfa: opts.require_mfa,
+        egress: opts.egress.clone(),
     };
     let mut phone_url = fake.base_url();
     phone_url.set_path("/_fake/phone");

@@ -108,6 +108,7 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         redirect_uri: callback(&public_url)?,
         groups_claim: s.groups_claim.clone().unwrap_or_else(|| "groups".into()),
         require_mfa: s.require_mfa,
+        egress: cfg.egress()?,
     };
     let timeouts = cfg.session.timeouts();
     let settings = Settings {

@@ -8,6 +8,7 @@ mod asvs;
 mod auth;
 mod auth_paths;
 mod config;
+mod egress;
 mod entra;
 mod flow;
 mod gate;
