@@ -17,7 +17,8 @@ use std::path::Path;
   fctr doctor --config /etc/fctr/fctr.toml
   FCTR_CONFIG=/etc/fctr/fctr.toml fctr --json doctor
 
-Checks, in order: the configuration file; the identity provider ([okta] or [entra], exactly one): its
+Checks, in order: the configuration file; the egress path to the identity provider ([network] egress_proxy,
+egress_bind: direct, via the proxy, bound to an address; whether the proxy answers); the identity provider ([okta] or [entra], exactly one): its
 settings, reaching it and getting a token (check_credentials), for Okta the granted scopes and whether the
 credential is broader than fctr needs, for Entra the kind of credential and the MFA connector (token and
 risks), then a read through the users API (Okta) or Microsoft Graph (Entra); the pseudonymization key; the
