@@ -580,6 +580,44 @@ mod tests {
     }
 
     #[test]
+    fn egress_keys_parse_and_the_environment_can_set_them_per_host() {
+        let mut c = Config::parse(
+            "[network]\negress_proxy = \"http://proxy.internal:3128\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.egress().unwrap().to_string(),
+            "via proxy proxy.internal:3128"
+        );
+        c.apply_env(|k| match k {
+            "FCTR_NETWORK_EGRESS_PROXY" => Some("http://10.1.2.3:8080".to_owned()),
+            "FCTR_NETWORK_EGRESS_BIND" => Some("192.0.2.7".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            c.egress().unwrap().to_string(),
+            "via proxy 10.1.2.3:8080, bound to 192.0.2.7"
+        );
+        let password = format!("pw{}", 13 * 17);
+        let e = c
+            .apply_env(|k| {
+                (k == "FCTR_NETWORK_EGRESS_PROXY").then(|| format!("http://u:{password}@p:1"))
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FCTR_NETWORK_EGRESS_PROXY"), "{e}");
+        assert!(!e.contains(&password), "{e}");
+        let e = c
+            .apply_env(|k| (k == "FCTR_NETWORK_EGRESS_BIND").then(|| "eth0".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FCTR_NETWORK_EGRESS_BIND"), "{e}");
+        assert!(Config::default().egress().unwrap().is_direct());
+    }
+
+    #[test]
     fn a_sqlite_override_cannot_replace_a_postgres_store() {
         let mut c =
             Config::parse("[audit]\npostgres_url_env = \"PG\"\n", Path::new("x.toml")).unwrap();
