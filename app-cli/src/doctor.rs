@@ -18,11 +18,11 @@ use std::path::Path;
   FCTR_CONFIG=/etc/fctr/fctr.toml fctr --json doctor
 
 Checks, in order: the configuration file; the egress path to the identity provider ([network] egress_proxy,
-egress_bind: direct, via the proxy, bound to an address; whether the proxy answers); the identity provider ([okta] or [entra], exactly one): its
-settings, reaching it and getting a token (check_credentials), for Okta the granted scopes and whether the
-credential is broader than fctr needs, for Entra the kind of credential and the MFA connector (token and
-risks), then a read through the users API (Okta) or Microsoft Graph (Entra); the pseudonymization key; the
-policy (and its warnings); the audit store (writable, chain intact). Exit 1 when any check fails; warnings do
+egress_bind: direct, via the proxy, bound to an address; whether the proxy answers); the identity provider
+([okta] or [entra], exactly one): its settings, reaching it and getting a token (check_credentials), for Okta
+the granted scopes and whether the credential is broader than fctr needs, for Entra the kind of credential
+and the MFA connector (token and risks), then a read through the users API (Okta) or Microsoft Graph (Entra);
+the pseudonymization key; the policy (and its warnings); the audit store (writable, chain intact). Exit 1 when any check fails; warnings do
 not fail.")]
 pub(crate) struct DoctorArgs {}
 
@@ -245,7 +245,7 @@ async fn check_okta(r: &mut Report, path: &Path, cfg: &Config, egress: &Egress) 
         ),
         Err(e @ (PortError::Unavailable | PortError::Timeout)) => r.fail(
             "okta.read",
-            format!("cannot reach {org} {egress} ({})", e.code()),
+            format!("cannot reach {org} ({}, {egress})", e.code()),
             "check [okta] org_url (https://<org>.okta.com), DNS and the network path to the org ([network] \
              egress_proxy / egress_bind, and the network.egress check above)",
         ),
@@ -373,7 +373,7 @@ async fn check_entra(r: &mut Report, section: &EntraSection, egress: &Egress) {
         ),
         Err(e @ (PortError::Unavailable | PortError::Timeout)) => r.fail(
             "entra.read",
-            format!("cannot reach {graph} {egress} ({})", e.code()),
+            format!("cannot reach {graph} ({}, {egress})", e.code()),
             "check [entra] graph_base (default https://graph.microsoft.com/v1.0/), DNS and the network path \
              ([network] egress_proxy / egress_bind, and the network.egress check above)",
         ),
