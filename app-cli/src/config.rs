@@ -17,7 +17,7 @@ use fctr_entra::EntraAdapter;
 #[cfg(feature = "demo")]
 use fctr_entra::{EntraConfig, EntraCredential};
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig};
-use fctr_ports::{KeyId, SecretString, TenantId};
+use fctr_ports::{Egress, KeyId, SecretString, TenantId};
 use fctr_wiring::config::{
     AuditSection, AuditStoreSection, Config, ConfigError, EntraSection, IdpSection, OktaSection,
     read_secret,
@@ -279,9 +279,28 @@ pub(crate) fn okta_auth(o: &OktaSection) -> Result<OktaAuth, Fail> {
     })
 }
 
-/// Builds the Okta adapter (no network call).
-pub(crate) fn okta_adapter(url: Url, auth: OktaAuth) -> Result<OktaAdapter, Fail> {
-    OktaAdapter::new(OktaConfig::new(url, auth)).map_err(|e| {
+/// The path IdP traffic takes (`[network] egress_proxy`, `egress_bind`; direct without a configuration), the
+/// proxy password read now.
+pub(crate) fn egress(cfg: Option<&Config>) -> Result<Egress, Fail> {
+    cfg.map_or_else(
+        || Ok(Egress::direct()),
+        |c| {
+            c.egress().map_err(|e| {
+                Fail::usage(
+                    format!("configuration: {e}"),
+                    "fix [network] egress_proxy / egress_proxy_username / egress_proxy_password_env (or _file) \
+                     / egress_bind (see docs/portal.md)",
+                )
+            })
+        },
+    )
+}
+
+/// Builds the Okta adapter (no network call), its traffic sent by `egress`.
+pub(crate) fn okta_adapter(url: Url, auth: OktaAuth, egress: &Egress) -> Result<OktaAdapter, Fail> {
+    let mut c = OktaConfig::new(url, auth);
+    c.egress = egress.clone();
+    OktaAdapter::new(c).map_err(|e| {
         Fail::usage(
             format!("Okta settings: {e}"),
             "check the org URL (https://<org>.okta.com, no path) and the credential",
@@ -338,9 +357,10 @@ fn idp_fail(path: &Path, e: &ConfigError) -> Fail {
     )
 }
 
-/// The Entra adapter from `[entra]` (credential read from the environment or files; no network call).
-pub(crate) fn entra_from_section(e: &EntraSection) -> Result<EntraAdapter, Fail> {
-    e.adapter().map_err(|err| {
+/// The Entra adapter from `[entra]` (credential read from the environment or files; no network call), its
+/// traffic sent by `egress`.
+pub(crate) fn entra_from_section(e: &EntraSection, egress: &Egress) -> Result<EntraAdapter, Fail> {
+    e.adapter(egress).map_err(|err| {
         Fail::usage(
             format!("configuration: {err}"),
             "fix the [entra] section: tenant_id and client_id (GUIDs), and client_secret_env / \
@@ -356,10 +376,12 @@ pub(crate) fn entra_from_section(e: &EntraSection) -> Result<EntraAdapter, Fail>
 pub(crate) fn entra_with_secret(
     e: &EntraSection,
     secret: SecretString,
+    egress: &Egress,
 ) -> Result<EntraAdapter, Fail> {
     let settings =
         |err: ConfigError| Fail::usage(format!("configuration: {err}"), "fix the [entra] section");
     let mut cfg = e.adapter_config().map_err(settings)?;
+    cfg.egress = egress.clone();
     cfg.credential = EntraCredential::client_secret(secret);
     cfg.connector = None;
     EntraAdapter::new(cfg)

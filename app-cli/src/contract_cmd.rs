@@ -203,9 +203,11 @@ fn okta_adapters(a: &ContractArgs, g: &Globals) -> Result<Adapters, Fail> {
         f
     })?;
     let url = okta.org_url().clone();
+    let egress = config::egress(cfg.as_ref().map(|(_, c)| c))?;
     let wrong = config::okta_adapter(
         url.clone(),
         OktaAuth::ApiToken(SecretString::from(WRONG_TOKEN.to_owned())),
+        &egress,
     )?;
     Ok(Adapters {
         idp: Arc::new(okta),
@@ -292,8 +294,13 @@ fn entra_adapters_from_config(a: &ContractArgs, g: &Globals) -> Result<Adapters,
         ));
     }
     let section = config::entra_section(&path, &cfg)?;
-    let idp = config::entra_from_section(section)?;
-    let wrong = config::entra_with_secret(section, SecretString::from(WRONG_SECRET.to_owned()))?;
+    let egress = config::egress(Some(&cfg))?;
+    let idp = config::entra_from_section(section, &egress)?;
+    let wrong = config::entra_with_secret(
+        section,
+        SecretString::from(WRONG_SECRET.to_owned()),
+        &egress,
+    )?;
     if section.connector.is_none() {
         eprintln!(
             "note: [entra.connector] is not configured: the push and code checks skip by capability"

@@ -6,9 +6,10 @@ use crate::term::outln;
 use crate::{Exit, Fail, Globals, Outcome, config};
 use clap::Args;
 use fctr_okta::{OktaAdapter, TokenError};
-use fctr_ports::{AuditLog as _, Directory as _, PortError, UserQuery};
+use fctr_ports::{AuditLog as _, Directory as _, Egress, PortError, UserQuery};
 use fctr_wiring::DurableStore;
 use fctr_wiring::config::{Config, EntraSection, IdpSection};
+use secrecy::{ExposeSecret as _, SecretString};
 use std::path::Path;
 
 #[derive(Debug, Args)]
@@ -16,11 +17,12 @@ use std::path::Path;
   fctr doctor --config /etc/fctr/fctr.toml
   FCTR_CONFIG=/etc/fctr/fctr.toml fctr --json doctor
 
-Checks, in order: the configuration file; the identity provider ([okta] or [entra], exactly one): its
-settings, reaching it and getting a token (check_credentials), for Okta the granted scopes and whether the
-credential is broader than fctr needs, for Entra the kind of credential and the MFA connector (token and
-risks), then a read through the users API (Okta) or Microsoft Graph (Entra); the pseudonymization key; the
-policy (and its warnings); the audit store (writable, chain intact). Exit 1 when any check fails; warnings do
+Checks, in order: the configuration file; the egress path to the identity provider ([network] egress_proxy,
+egress_bind: direct, via the proxy, bound to an address; whether the proxy answers); the identity provider
+([okta] or [entra], exactly one): its settings, reaching it and getting a token (check_credentials), for Okta
+the granted scopes and whether the credential is broader than fctr needs, for Entra the kind of credential
+and the MFA connector (token and risks), then a read through the users API (Okta) or Microsoft Graph (Entra);
+the pseudonymization key; the policy (and its warnings); the audit store (writable, chain intact). Exit 1 when any check fails; warnings do
 not fail.")]
 pub(crate) struct DoctorArgs {}
 
@@ -83,10 +85,17 @@ pub(crate) async fn run(_: DoctorArgs, g: &Globals) -> Outcome {
         Err(f) => r.failed("config", f),
         Ok(cfg) => {
             r.ok("config", format!("{} parsed", path.display()));
-            match config::idp_section(&path, &cfg) {
-                Ok(IdpSection::Entra(e)) => check_entra(&mut r, e).await,
-                Ok(_) => check_okta(&mut r, &path, &cfg).await,
-                Err(f) => r.failed("idp", f),
+            match config::egress(Some(&cfg)) {
+                // Never fall back to a direct path the deployment did not choose: skip the IdP checks.
+                Err(f) => r.failed("network.egress", f),
+                Ok(egress) => {
+                    check_egress(&mut r, &cfg, &egress).await;
+                    match config::idp_section(&path, &cfg) {
+                        Ok(IdpSection::Entra(e)) => check_entra(&mut r, e, &egress).await,
+                        Ok(_) => check_okta(&mut r, &path, &cfg, &egress).await,
+                        Err(f) => r.failed("idp", f),
+                    }
+                }
             }
             check_pseudonymization(&mut r, &path, &cfg);
             check_policy(&mut r, &cfg);
@@ -157,7 +166,7 @@ fn token_next(e: &TokenError) -> String {
     }
 }
 
-async fn check_okta(r: &mut Report, path: &Path, cfg: &Config) {
+async fn check_okta(r: &mut Report, path: &Path, cfg: &Config, egress: &Egress) {
     let section = match config::okta_section(path, cfg) {
         Ok(s) => s,
         Err(f) => return r.failed("okta.settings", f),
@@ -167,7 +176,7 @@ async fn check_okta(r: &mut Report, path: &Path, cfg: &Config) {
         Err(f) => return r.failed("okta.credential", f),
     };
     let mode = auth.mode();
-    let okta: OktaAdapter = match config::okta_adapter(section.org_url.clone(), auth) {
+    let okta: OktaAdapter = match config::okta_adapter(section.org_url.clone(), auth, egress) {
         Ok(o) => o,
         Err(f) => return r.failed("okta.settings", f),
     };
@@ -236,8 +245,9 @@ async fn check_okta(r: &mut Report, path: &Path, cfg: &Config) {
         ),
         Err(e @ (PortError::Unavailable | PortError::Timeout)) => r.fail(
             "okta.read",
-            format!("cannot reach {org} ({})", e.code()),
-            "check [okta] org_url (https://<org>.okta.com), DNS and the network path to the org",
+            format!("cannot reach {org} ({}, {egress})", e.code()),
+            "check [okta] org_url (https://<org>.okta.com), DNS and the network path to the org ([network] \
+             egress_proxy / egress_bind, and the network.egress check above)",
         ),
         Err(e) => r.fail(
             "okta.read",
@@ -263,8 +273,8 @@ fn entra_token_next(e: &fctr_entra::TokenError) -> String {
     }
 }
 
-async fn check_entra(r: &mut Report, section: &EntraSection) {
-    let entra = match config::entra_from_section(section) {
+async fn check_entra(r: &mut Report, section: &EntraSection, egress: &Egress) {
+    let entra = match config::entra_from_section(section, egress) {
         Ok(a) => a,
         Err(f) => return r.failed("entra.settings", f),
     };
@@ -363,8 +373,9 @@ async fn check_entra(r: &mut Report, section: &EntraSection) {
         ),
         Err(e @ (PortError::Unavailable | PortError::Timeout)) => r.fail(
             "entra.read",
-            format!("cannot reach {graph} ({})", e.code()),
-            "check [entra] graph_base (default https://graph.microsoft.com/v1.0/), DNS and the network path",
+            format!("cannot reach {graph} ({}, {egress})", e.code()),
+            "check [entra] graph_base (default https://graph.microsoft.com/v1.0/), DNS and the network path \
+             ([network] egress_proxy / egress_bind, and the network.egress check above)",
         ),
         Err(e) => r.fail(
             "entra.read",
@@ -372,6 +383,151 @@ async fn check_entra(r: &mut Report, section: &EntraSection) {
             "retry; if it persists, check the Microsoft 365 service health page",
         ),
     }
+}
+
+/// Where IdP traffic goes first: the identity provider's own URL (the Okta org, the Entra authority).
+fn idp_target(cfg: &Config) -> Option<url::Url> {
+    match cfg.identity_provider().ok()? {
+        IdpSection::Okta(o) => Some(o.org_url.clone()),
+        IdpSection::Entra(e) => Some(
+            e.authority
+                .clone()
+                .or_else(|| url::Url::parse(fctr_entra::DEFAULT_AUTHORITY).ok())?,
+        ),
+        _ => None,
+    }
+}
+
+/// The egress path, said in words, and whether it works: the source address is one of this host's, and the
+/// proxy accepts a connection and answers a request for the identity provider (`CONNECT host:443` for https,
+/// a forwarded `HEAD` for plain http) with its credentials. Nothing is ever tried directly when a proxy is set.
+async fn check_egress(r: &mut Report, cfg: &Config, egress: &Egress) {
+    const NAME: &str = "network.egress";
+    let Some(proxy) = egress.proxy() else {
+        if let Some(ip) = egress.bind() {
+            match std::net::TcpListener::bind((ip, 0)) {
+                Ok(_) => r.ok(NAME, egress.to_string()),
+                Err(e) => r.fail(
+                    NAME,
+                    format!("{egress}: cannot use {ip} as the source address ({e})"),
+                    "set [network] egress_bind to an address this host has (ip -brief address), or remove it",
+                ),
+            }
+        } else {
+            r.ok(
+                NAME,
+                "direct (no egress_proxy, no egress_bind; HTTP_PROXY and HTTPS_PROXY are not used)",
+            );
+        }
+        return;
+    };
+    let Some(target) = idp_target(cfg) else {
+        return r.ok(NAME, egress.to_string());
+    };
+    match probe_proxy(egress, proxy, &target).await {
+        // 407, or 401 as tinyproxy answers a forwarded (plain http) request without valid credentials.
+        Ok(status @ (401 | 407)) => r.fail(
+            NAME,
+            format!("{egress}: the proxy refused the credentials ({status})"),
+            "check [network] egress_proxy_username and the password in egress_proxy_password_env / _file",
+        ),
+        Ok(status) if (200..300).contains(&status) || (target.scheme() != "https" && status < 500) => r.ok(
+            NAME,
+            format!(
+                "{egress}: the proxy answers ({status} for {})",
+                target.host_str().unwrap_or_default()
+            ),
+        ),
+        Ok(status) => r.fail(
+            NAME,
+            format!(
+                "{egress}: the proxy answers but refused a tunnel to {} ({status})",
+                target.host_str().unwrap_or_default()
+            ),
+            "allow CONNECT from this host to the identity provider's host and port 443 in the proxy's rules",
+        ),
+        Err(why) => r.fail(
+            NAME,
+            format!("{egress}: the proxy does not answer: {why}"),
+            "check [network] egress_proxy (http://host:port), that the proxy runs, and the firewall between \
+             this host and the proxy; fctr never falls back to a direct connection",
+        ),
+    }
+}
+
+/// Opens a connection to the proxy (from `egress_bind` when set) and asks it for `target`; returns the status
+/// code of its answer, or why there was none. The credentials go in `Proxy-Authorization` and nowhere else.
+async fn probe_proxy(
+    egress: &Egress,
+    proxy: &fctr_ports::EgressProxy,
+    target: &url::Url,
+) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let limit = std::time::Duration::from_secs(5);
+    let host = proxy.host().trim_start_matches('[').trim_end_matches(']');
+    let addr = tokio::time::timeout(limit, tokio::net::lookup_host((host, proxy.port())))
+        .await
+        .map_err(|_| "name lookup timed out".to_owned())?
+        .map_err(|e| format!("cannot resolve {}: {e}", proxy.host()))?
+        .next()
+        .ok_or_else(|| format!("{} has no address", proxy.host()))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(ip) = egress.bind() {
+        socket
+            .bind(std::net::SocketAddr::new(ip, 0))
+            .map_err(|e| format!("cannot bind {ip}: {e}"))?;
+    }
+    let mut stream = tokio::time::timeout(limit, socket.connect(addr))
+        .await
+        .map_err(|_| format!("connecting to {} timed out", proxy.authority()))?
+        .map_err(|e| format!("cannot connect to {}: {e}", proxy.authority()))?;
+    let authority = format!(
+        "{}:{}",
+        target.host_str().unwrap_or_default(),
+        target.port_or_known_default().unwrap_or(443)
+    );
+    let mut request = if target.scheme() == "https" {
+        format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n")
+    } else {
+        format!(
+            "HEAD {} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n",
+            target.as_str()
+        )
+    };
+    let auth = proxy.authorization();
+    if let Some(a) = &auth {
+        request.push_str("Proxy-Authorization: ");
+        request.push_str(a.expose_secret());
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    // Zeroized when dropped: it holds the proxy credentials.
+    let request = SecretString::from(request);
+    let exchange = async {
+        stream.write_all(request.expose_secret().as_bytes()).await?;
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf[..n].to_vec())
+    };
+    let head = tokio::time::timeout(limit, exchange)
+        .await
+        .map_err(|_| {
+            format!(
+                "{} accepted the connection but did not answer",
+                proxy.authority()
+            )
+        })?
+        .map_err(|e| format!("{} closed the connection: {e}", proxy.authority()))?;
+    let line = String::from_utf8_lossy(&head);
+    line.strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.get(2..5))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("{} did not answer in HTTP", proxy.authority()))
 }
 
 fn check_pseudonymization(r: &mut Report, path: &Path, cfg: &Config) {

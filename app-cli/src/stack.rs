@@ -197,12 +197,22 @@ pub(crate) fn idp_from(
     match (&args.okta_url, cfg) {
         (Some(url), _) => {
             let token = config::ad_hoc_token(args.api_token_env.as_deref(), url)?;
-            let a = config::okta_adapter(url.clone(), fctr_okta::OktaAuth::ApiToken(token))?;
+            // An ad-hoc org (a local fake) is reached directly; a configuration's [network] egress path applies
+            // to the org it names.
+            let a = config::okta_adapter(
+                url.clone(),
+                fctr_okta::OktaAuth::ApiToken(token),
+                &fctr_ports::Egress::direct(),
+            )?;
             Ok((a, true))
         }
         (None, Some((path, c))) => {
             let o = config::okta_section(path, c)?;
-            let a = config::okta_adapter(o.org_url.clone(), config::okta_auth(o)?)?;
+            let a = config::okta_adapter(
+                o.org_url.clone(),
+                config::okta_auth(o)?,
+                &config::egress(Some(c))?,
+            )?;
             Ok((a, false))
         }
         (None, None) => Err(Fail::usage(
@@ -236,7 +246,10 @@ pub(crate) fn provider_from(
                      it, so callers can be looked up but not verified (see docs/entra-setup.md)"
                 );
             }
-            Ok(Arc::new(config::entra_from_section(e)?))
+            Ok(Arc::new(config::entra_from_section(
+                e,
+                &config::egress(Some(c))?,
+            )?))
         }
         _ => {
             let (okta, _ad_hoc) = idp_from(args, cfg)?;

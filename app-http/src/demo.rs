@@ -11,7 +11,7 @@ use crate::state::{AppState, DemoInfo, Settings};
 use fctr_core::policy::Policy;
 use fctr_core::{Pseudonymizer, Retention};
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig};
-use fctr_ports::{Clock, IdentityProvider, KeyId, SecretString, SystemClock, TenantId};
+use fctr_ports::{Clock, Egress, IdentityProvider, KeyId, SecretString, SystemClock, TenantId};
 use fctr_testkit::okta::{FakeOkta, FakeOktaOptions};
 use fctr_wiring::{Stack, StackParts, Stores};
 
@@ -44,6 +44,8 @@ pub struct DemoOptions {
     /// Adjusts the fake's OIDC app and the portal's sign-in settings before the portal discovers the issuer
     /// (tests of the sign-in variants: groups at userinfo, EdDSA, client authentication methods).
     pub sign_in: Option<SignInHook>,
+    /// The path to the fake IdP (Okta adapter and agent sign-in alike); default direct.
+    pub egress: Egress,
 }
 
 /// A function that adjusts the sign-in ([`DemoOptions::sign_in`]).
@@ -76,6 +78,7 @@ impl DemoOptions {
             edge: crate::edge::EdgeSettings::default(),
             wrap_idp: None,
             sign_in: None,
+            egress: Egress::direct(),
         }
     }
 }
@@ -116,11 +119,12 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         .map_err(|e| start("fake Okta", e))?;
     let redirect = callback(&opts.public_url)?;
     fake.state().add_redirect_uri(redirect.as_str());
-    let okta = OktaAdapter::new(OktaConfig::new(
+    let mut okta_config = OktaConfig::new(
         fake.base_url(),
         OktaAuth::ApiToken(SecretString::from(fake.api_token().to_owned())),
-    ))
-    .map_err(|e| start("Okta adapter", e))?;
+    );
+    okta_config.egress = opts.egress.clone();
+    let okta = OktaAdapter::new(okta_config).map_err(|e| start("Okta adapter", e))?;
     let mut adapter: Arc<dyn IdentityProvider> = Arc::new(okta);
     let mut opts = opts;
     if let Some(wrap) = opts.wrap_idp.take() {
@@ -145,6 +149,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         redirect_uri: redirect,
         groups_claim: "groups".into(),
         require_mfa: opts.require_mfa,
+        egress: opts.egress.clone(),
     };
     if let Some(hook) = opts.sign_in.take() {
         hook(&fake, &mut oidc);

@@ -29,6 +29,7 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod edge;
+mod egress;
 pub(crate) mod input;
 pub mod logfiles;
 pub mod metrics;

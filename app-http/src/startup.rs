@@ -92,6 +92,12 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
             problem: "missing".into(),
         })
     };
+    let egress = cfg.egress()?;
+    tracing::info!(
+        target: "fctr::config",
+        egress = %egress,
+        "identity provider traffic (API, tokens, sign-in) goes {egress}"
+    );
     let mut parts = StackParts::from_config(cfg).await?;
     parts.idp = Arc::new(CountingIdp::new(parts.idp));
     let stack = Stack::assemble(parts)?;
@@ -108,6 +114,7 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         redirect_uri: callback(&public_url)?,
         groups_claim: s.groups_claim.clone().unwrap_or_else(|| "groups".into()),
         require_mfa: s.require_mfa,
+        egress,
     };
     let timeouts = cfg.session.timeouts();
     let settings = Settings {

@@ -27,6 +27,7 @@ mod challenge;
 mod code;
 mod coordination;
 mod directory;
+mod egress;
 mod error;
 mod grant;
 mod ids;
@@ -55,6 +56,7 @@ pub use directory::{
     AccountStatus, FactorInfo, FactorKind, FactorStatus, QueryError, RiskFacts, UserQuery,
     UserRecord,
 };
+pub use egress::{Egress, EgressError, EgressProxy, ProxyCredentials};
 pub use error::PortError;
 pub use grant::{
     ApprovedFactor, GrantConsumption, GrantRecord, OutstandingChallenge, VerificationRecord,

@@ -339,6 +339,11 @@ pub struct EntraConfig {
     pub allow_password_set_on_synced_users: bool,
     /// The unofficial MFA connector (push and code checks). `None` (the default): no push, no code check.
     pub connector: Option<MfaConnectorConfig>,
+    /// The network path to Entra (a forward proxy, a source address) for every Graph, token and connector
+    /// request. Default: direct. Environment proxies (`HTTP_PROXY`, `HTTPS_PROXY`) never apply; a configured proxy
+    /// is used for every request, loopback included, and an unreachable one fails the request (never a direct
+    /// retry).
+    pub egress: fctr_ports::Egress,
 }
 
 impl EntraConfig {
@@ -370,6 +375,7 @@ impl EntraConfig {
             tap: TapBounds::default(),
             allow_password_set_on_synced_users: false,
             connector: None,
+            egress: fctr_ports::Egress::direct(),
         })
     }
 }
@@ -394,6 +400,7 @@ impl fmt::Debug for EntraConfig {
                 &self.allow_password_set_on_synced_users,
             )
             .field("connector", &self.connector)
+            .field("egress", &self.egress)
             .finish()
     }
 }

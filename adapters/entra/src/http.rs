@@ -40,16 +40,42 @@ pub(crate) fn build_client(config: &EntraConfig) -> Result<reqwest::Client, Conf
     }
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    reqwest::Client::builder()
+    let b = reqwest::Client::builder()
         .use_rustls_tls()
         .https_only(false) // URLs are checked at configuration time (https, or loopback http for fakes)
         .connect_timeout(config.connect_timeout)
         .timeout(config.request_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(ua.to_owned())
-        .default_headers(headers)
+        .default_headers(headers);
+    apply_egress(b, &config.egress)?
         .build()
         .map_err(|_| ConfigError::HttpClient)
+}
+
+/// Sends every request of `b` the way `egress` says, and no other way: proxies from the environment
+/// (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are dropped; the configured proxy, if any, takes every request
+/// (loopback targets too: no `NO_PROXY` exception), `https` ones through a `CONNECT` tunnel so TLS stays end to
+/// end, with its credentials in a sensitive `Proxy-Authorization` header; `bind` fixes the source address.
+pub(crate) fn apply_egress(
+    b: reqwest::ClientBuilder,
+    egress: &fctr_ports::Egress,
+) -> Result<reqwest::ClientBuilder, ConfigError> {
+    let mut b = b.no_proxy();
+    if let Some(p) = egress.proxy() {
+        let mut proxy = reqwest::Proxy::all(p.url()).map_err(|_| ConfigError::HttpClient)?;
+        if let Some(auth) = p.authorization() {
+            let mut v =
+                HeaderValue::from_str(auth.expose_secret()).map_err(|_| ConfigError::HttpClient)?;
+            v.set_sensitive(true);
+            proxy = proxy.custom_http_auth(v);
+        }
+        b = b.proxy(proxy);
+    }
+    if let Some(ip) = egress.bind() {
+        b = b.local_address(ip);
+    }
+    Ok(b)
 }
 
 /// One request to send: method, URL, extra headers, body.

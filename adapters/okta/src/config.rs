@@ -120,6 +120,10 @@ pub struct OktaConfig {
     pub max_slow_down: Duration,
     /// The fraction of the limit under which requests slow down. Default 0.05.
     pub slow_down_below: f64,
+    /// The network path to the org (a forward proxy, a source address). Default: direct. Environment proxies
+    /// (`HTTP_PROXY`, `HTTPS_PROXY`) never apply; a configured proxy is used for every request, token requests
+    /// and loopback orgs included, and an unreachable one fails the request (never a direct retry).
+    pub egress: fctr_ports::Egress,
 }
 
 impl OktaConfig {
@@ -138,6 +142,7 @@ impl OktaConfig {
             max_reported_retry_after: Duration::from_secs(300),
             max_slow_down: Duration::from_secs(2),
             slow_down_below: 0.05,
+            egress: fctr_ports::Egress::direct(),
         }
     }
 }

@@ -185,7 +185,10 @@ pub(crate) fn rate_headers(headers: &HeaderMap) -> Option<(u64, u64, Duration)> 
 
 /// Maps a transport error without ever formatting it (its `Display` carries the URL, which holds ids and
 /// search text). `Unavailable` means the request never left; `Timeout` means the outcome is unknown.
-pub(crate) fn transport_error(op: &Op, e: &reqwest::Error) -> PortError {
+///
+/// `egress` is the path in words (`via proxy host:port`): a proxy that cannot be reached or refuses the tunnel is
+/// a transport error like an org that cannot be reached, so the log names the path tried.
+pub(crate) fn transport_error(op: &Op, e: &reqwest::Error, egress: &str) -> PortError {
     let kind = if e.is_connect() {
         "connect"
     } else if e.is_timeout() {
@@ -195,7 +198,12 @@ pub(crate) fn transport_error(op: &Op, e: &reqwest::Error) -> PortError {
     } else {
         "request"
     };
-    tracing::warn!(op = op.name, transport_error = kind, "okta request failed");
+    tracing::warn!(
+        op = op.name,
+        transport_error = kind,
+        egress,
+        "okta request failed"
+    );
     if e.is_connect() {
         PortError::Unavailable
     } else if e.is_timeout() {

@@ -3,7 +3,7 @@
 use crate::errors::{rate_headers, retry_after, transport_error, www_authenticate_error};
 use crate::token::{TokenKind, TokenSource};
 use chrono::{DateTime, Utc};
-use fctr_ports::PortError;
+use fctr_ports::{Egress, PortError};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -120,6 +120,8 @@ pub(crate) struct Transport {
     pub(crate) org: Url,
     pub(crate) credential: Credential,
     pub(crate) limits: Limits,
+    /// The egress path in words (`direct`, `via proxy host:port`, …), for transport-error logs.
+    pub(crate) egress: String,
     budgets: Mutex<HashMap<&'static str, Observed>>,
     last_bucket: Mutex<Option<&'static str>>,
 }
@@ -133,12 +135,14 @@ impl fmt::Debug for Transport {
     }
 }
 
-/// Builds the one client: rustls, timeouts, no redirects, a User-Agent, `Accept: application/json`.
+/// Builds the one client: rustls, timeouts, no redirects, a User-Agent, `Accept: application/json`, and the
+/// configured egress path ([`apply_egress`]).
 pub(crate) fn build_client(
     user_agent: &str,
     connect_timeout: Duration,
     request_timeout: Duration,
     loopback: bool,
+    egress: &Egress,
 ) -> Result<reqwest::Client, crate::ConfigError> {
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -155,11 +159,33 @@ pub(crate) fn build_client(
         .user_agent(user_agent)
         .default_headers(headers)
         .pool_idle_timeout(Duration::from_secs(60));
-    if loopback {
-        // A test or fake on this machine: never route it through a proxy from the environment.
-        b = b.no_proxy();
-    }
+    b = apply_egress(b, egress)?;
     b.build().map_err(|_| crate::ConfigError::HttpClient)
+}
+
+/// Sends every request of `b` the way `egress` says, and no other way: proxies from the environment
+/// (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are dropped; the configured proxy, if any, takes every request
+/// (loopback targets too: no `NO_PROXY` exception), `https` ones through a `CONNECT` tunnel so TLS stays end to
+/// end, with its credentials in a sensitive `Proxy-Authorization` header; `bind` fixes the source address.
+pub(crate) fn apply_egress(
+    b: reqwest::ClientBuilder,
+    egress: &Egress,
+) -> Result<reqwest::ClientBuilder, crate::ConfigError> {
+    let mut b = b.no_proxy();
+    if let Some(p) = egress.proxy() {
+        let mut proxy = reqwest::Proxy::all(p.url()).map_err(|_| crate::ConfigError::HttpClient)?;
+        if let Some(auth) = p.authorization() {
+            let mut v = HeaderValue::from_str(auth.expose_secret())
+                .map_err(|_| crate::ConfigError::HttpClient)?;
+            v.set_sensitive(true);
+            proxy = proxy.custom_http_auth(v);
+        }
+        b = b.proxy(proxy);
+    }
+    if let Some(ip) = egress.bind() {
+        b = b.local_address(ip);
+    }
+    Ok(b)
 }
 
 /// Reads a body, refusing one larger than `limit`.
@@ -200,12 +226,14 @@ impl Transport {
         org: Url,
         credential: Credential,
         limits: Limits,
+        egress: &Egress,
     ) -> Self {
         Self {
             client,
             org,
             credential,
             limits,
+            egress: egress.to_string(),
             budgets: Mutex::new(HashMap::new()),
             last_bucket: Mutex::new(None),
         }
@@ -338,7 +366,7 @@ impl Transport {
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    let err = transport_error(op, &e);
+                    let err = transport_error(op, &e, &self.egress);
                     let before_sending = e.is_connect();
                     if idempotent && !transport_retried && (before_sending || !e.is_timeout()) {
                         transport_retried = true;

@@ -6,6 +6,7 @@ mod common;
 mod contract;
 mod contract_entra;
 mod doctor;
+mod egress;
 mod entra_cli;
 mod lookup;
 mod policy;

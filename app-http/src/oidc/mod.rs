@@ -110,6 +110,9 @@ pub struct OidcSettings {
     pub groups_claim: String,
     /// Refuse tokens without MFA in `amr`.
     pub require_mfa: bool,
+    /// The path requests to the issuer take (`[network] egress_proxy`, `egress_bind`): discovery, token
+    /// exchange, signing keys and userinfo alike.
+    pub egress: fctr_ports::Egress,
 }
 
 impl std::fmt::Debug for OidcSettings {
@@ -118,6 +121,7 @@ impl std::fmt::Debug for OidcSettings {
             .field("issuer", &self.issuer.as_str())
             .field("client_id", &self.client_id)
             .field("client_auth", &self.client_auth.method())
+            .field("egress", &self.egress)
             .finish_non_exhaustive()
     }
 }
@@ -252,11 +256,17 @@ impl Oidc {
         timing: JwksRefresh,
     ) -> Result<Self, OidcError> {
         // No redirects: an IdP endpoint must not bounce our credentials elsewhere (SSRF).
-        let http = openidconnect::reqwest::ClientBuilder::new()
-            .redirect(openidconnect::reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|_| OidcError::Config("HTTP client"))?;
+        // Every request to the issuer (discovery, token, JWKS, userinfo) uses this one client, on the configured
+        // egress path.
+        let http = crate::egress::apply(
+            openidconnect::reqwest::ClientBuilder::new()
+                .redirect(openidconnect::reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(10)),
+            &settings.egress,
+        )
+        .map_err(OidcError::Config)?
+        .build()
+        .map_err(|_| OidcError::Config("HTTP client"))?;
         let issuer = IssuerUrl::new(settings.issuer.as_str().trim_end_matches('/').to_owned())
             .map_err(|_| OidcError::Config("issuer"))?;
         let meta = match CoreProviderMetadata::discover_async(issuer.clone(), &http).await {
@@ -268,7 +278,7 @@ impl Oidc {
                 CoreProviderMetadata::discover_async(as_written, &http)
                     .await
                     .map_err(|e| {
-                        tracing::warn!(error = %e, "OIDC discovery failed");
+                        tracing::warn!(error = %e, egress = %settings.egress, "OIDC discovery failed");
                         OidcError::Discovery
                     })?
             }

@@ -35,26 +35,26 @@ permissions = ["lookup", "verify", "clear_sessions", "expire_password"]
 "#;
 
 /// How the app registration proves itself in the test configuration.
-enum Credential {
+pub(crate) enum Credential {
     Secret,
     Certificate,
 }
 
-struct EntraPortal {
-    fake: FakeEntra,
-    state: AppState,
-    app: Router,
-    _dir: tempfile::TempDir,
+pub(crate) struct EntraPortal {
+    pub(crate) fake: FakeEntra,
+    pub(crate) state: AppState,
+    pub(crate) app: Router,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
-fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).unwrap();
     p
 }
 
 /// The configuration file of a portal whose IdP is the fake Entra tenant.
-fn config_text(fake: &FakeEntra, dir: &Path, credential: &Credential) -> String {
+pub(crate) fn config_text(fake: &FakeEntra, dir: &Path, credential: &Credential) -> String {
     let app_credential = match credential {
         Credential::Secret => {
             let s = write(
@@ -173,7 +173,7 @@ impl EntraPortal {
         to_resp(self.app.clone().oneshot(req).await.unwrap()).await
     }
 
-    async fn get(&self, b: &mut Browser, path: &str) -> Resp {
+    pub(crate) async fn get(&self, b: &mut Browser, path: &str) -> Resp {
         let req = Request::get(path)
             .header(header::COOKIE, b.cookie_header())
             .body(Body::empty())
@@ -183,7 +183,7 @@ impl EntraPortal {
         r
     }
 
-    async fn post(&self, b: &mut Browser, path: &str, form: &[(&str, &str)]) -> Resp {
+    pub(crate) async fn post(&self, b: &mut Browser, path: &str, form: &[(&str, &str)]) -> Resp {
         let req = Request::post(path)
             .header(header::COOKIE, b.cookie_header())
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -196,7 +196,7 @@ impl EntraPortal {
     }
 
     /// Signs `handle` in through the fake Entra's authorize page; returns the browser with session and CSRF.
-    async fn sign_in(&self, handle: &str) -> Browser {
+    pub(crate) async fn sign_in(&self, handle: &str) -> Browser {
         let mut b = Browser::default();
         let r = self.get(&mut b, "/auth/login?return_to=%2Fsearch").await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
@@ -257,7 +257,7 @@ impl EntraPortal {
     }
 
     /// Searches and returns the card path of the first result.
-    async fn find(&self, b: &mut Browser, q: &str) -> String {
+    pub(crate) async fn find(&self, b: &mut Browser, q: &str) -> String {
         let csrf = b.csrf.clone();
         let r = self.post(b, "/search", &[("csrf", &csrf), ("q", q)]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -280,7 +280,7 @@ impl EntraPortal {
 }
 
 /// The id of a fixture user's method of this kind.
-fn method(fake: &FakeEntra, user: &str, kind: FixtureMethod) -> String {
+pub(crate) fn method(fake: &FakeEntra, user: &str, kind: FixtureMethod) -> String {
     let u = fake.fixtures().user(user).unwrap();
     u.methods
         .iter()

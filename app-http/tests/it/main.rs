@@ -10,6 +10,7 @@ mod auth;
 mod auth_paths;
 mod certified_provider;
 mod config;
+mod egress;
 mod entra;
 mod flow;
 mod gate;

@@ -238,11 +238,15 @@ async fn okta_dpop_from_the_configuration_talks_dpop_to_an_org_that_requires_it(
             .unwrap()
     };
     let user = SubjectId::parse(fake.fixtures().id_of("alice")).unwrap();
-    let with = section(true).adapter().unwrap();
+    let with = section(true)
+        .adapter(&fctr_ports::Egress::direct())
+        .unwrap();
     with.get_user(&user)
         .await
         .expect("DPoP-bound token accepted");
-    let without = section(false).adapter().unwrap();
+    let without = section(false)
+        .adapter(&fctr_ports::Egress::direct())
+        .unwrap();
     let e = without.get_user(&user).await.unwrap_err();
     assert!(
         matches!(

@@ -169,6 +169,7 @@ async fn main() -> ExitCode {
             );
             println!("oidc_redirect_uris:  {}", oidc.redirect_uris.join(" "));
             println!("phone_page:          {base}/_fake/phone");
+            println!("peer_log:            {base}/_fake/peers");
             println!("users:");
             for u in &okta.fixtures().users {
                 let factors: Vec<&str> = u.factors.iter().map(|f| f.factor_type.as_str()).collect();
@@ -246,6 +247,7 @@ async fn run_entra(entra: FakeEntra, key_out: Option<PathBuf>) -> ExitCode {
     );
     println!("oidc_redirect_uris:  {}", oidc.redirect_uris.join(" "));
     println!("phone_page:          {base}/_fake/phone");
+    println!("peer_log:            {base}/_fake/peers");
     println!("users:");
     for u in &entra.fixtures().users {
         let methods: Vec<&str> = u.methods.iter().map(|m| m.method.odata_type()).collect();

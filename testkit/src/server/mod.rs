@@ -12,6 +12,8 @@
 //!   implements: its records, its JSON field names and the words of its phone page.
 //! - `serve`: binding, the accept loop (so a fault can drop a connection), shutdown, and [`FakeServer`], the
 //!   running fake, started from any state that implements [`Launch`].
+//! - `peers`: [`PeerLog`], the peer address of every connection and request a fake saw (`GET /_fake/peers`), so
+//!   egress tests can prove where IdP traffic came from.
 //! - `fixtures`: the fixture vocabulary both tenants share (roles, group names, TOTP seeds).
 //! - `contract`: the contract-suite drivers ([`crate::contract::Phone`], [`crate::contract::CodeSource`],
 //!   [`crate::contract::FaultInjector`], [`crate::contract::Upstream`]) for any running fake.
@@ -24,6 +26,7 @@ pub(crate) mod control;
 pub(crate) mod edge;
 pub(crate) mod fault;
 pub(crate) mod fixtures;
+pub(crate) mod peers;
 pub(crate) mod phones;
 pub(crate) mod serve;
 
@@ -37,6 +40,7 @@ use crate::common::oidc::IdTokenTweak;
 
 pub(crate) use control::Tenant;
 pub use fault::{Fault, Faults};
+pub use peers::{PeerConnection, PeerLog, PeerRequest};
 pub use phones::{PhoneAnswer, PhoneBook, Phones};
 pub use serve::{FakeServer, Launch, StartError};
 

@@ -10,6 +10,8 @@ use url::Url;
 
 use crate::common::keys::KeyError;
 
+use super::peers::PeerLog;
+
 use axum::body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -79,6 +81,7 @@ pub struct FakeServer<S> {
     addr: SocketAddr,
     base_url: Url,
     server: Server,
+    peers: PeerLog,
 }
 
 impl<S: Launch> std::fmt::Debug for FakeServer<S> {
@@ -103,14 +106,23 @@ impl<S: Launch> FakeServer<S> {
             source,
         })?;
         let state = build_async::<S>(&options, base_url.clone()).await?;
-        let server = Server::spawn(listener, state.clone().router());
+        let peers = PeerLog::default();
+        let app = state.clone().router().merge(peers.routes());
+        let server = Server::spawn_logged(listener, app, peers.clone());
         tracing::debug!(%base_url, "{} listening", S::NAME);
         Ok(Self {
             state,
             addr,
             base_url,
             server,
+            peers,
         })
+    }
+
+    /// Who connected: the peer address of every connection accepted and every request served (also at
+    /// `GET /_fake/peers`).
+    pub fn peers(&self) -> &PeerLog {
+        &self.peers
     }
 
     /// `http://127.0.0.1:PORT`: what the server is bound to (links in bodies use the fake's issuer or base).
@@ -153,10 +165,11 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Serves `app` on `listener` until shutdown or drop.
-    pub(crate) fn spawn(listener: TcpListener, app: axum::Router) -> Self {
+    /// Serves `app` on `listener` until shutdown or drop, recording every connection and request in `peers` (and
+    /// handing handlers the peer as `ConnectInfo<SocketAddr>`).
+    pub(crate) fn spawn_logged(listener: TcpListener, app: axum::Router, peers: PeerLog) -> Self {
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, app, stop_rx));
+        let task = tokio::spawn(accept_loop(listener, app, stop_rx, peers));
         Self {
             stop,
             task: Some(task),
@@ -193,17 +206,20 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     app: axum::Router,
     mut stop: watch::Receiver<bool>,
+    peers: PeerLog,
 ) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else {
+                let Ok((stream, peer)) = accepted else {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                conns.spawn(serve_connection(stream, app.clone(), stop.clone()));
+                let id = peers.connection(peer);
+                let conn = Conn { id, peer, log: peers.clone() };
+                conns.spawn(serve_connection(stream, app.clone(), stop.clone(), conn));
             }
             _ = stop.changed() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -217,16 +233,28 @@ pub(crate) async fn accept_loop(
     conns.abort_all();
 }
 
+/// An accepted connection: its number and peer, and the log its requests go to.
+struct Conn {
+    id: u64,
+    peer: SocketAddr,
+    log: PeerLog,
+}
+
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     app: axum::Router,
     mut stop: watch::Receiver<bool>,
+    conn: Conn,
 ) {
     let kill = Arc::new(Notify::new());
     let kill_ext = ConnKill(Arc::clone(&kill));
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let mut req = req.map(Body::new);
+        conn.log
+            .request(conn.id, conn.peer, req.method().as_str(), req.uri().path());
         req.extensions_mut().insert(kill_ext.clone());
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(conn.peer));
         let app = app.clone();
         async move { Ok::<_, Infallible>(app.oneshot(req).await.unwrap_or_else(|e| match e {})) }
     });

@@ -8,6 +8,7 @@ use fctr_entra::{
     AssertionAlgorithm, CertificateRef, ConnectorOtpMode, EntraAdapter, EntraConfig,
     EntraCredential, MfaConnectorConfig, NameSearch, TapBounds,
 };
+use fctr_ports::Egress;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use url::Url;
@@ -278,14 +279,17 @@ impl EntraSection {
         Ok(c)
     }
 
-    /// Builds the adapter (validating every setting; no request is made).
+    /// Builds the adapter (validating every setting; no request is made), sending all its traffic (Graph, token,
+    /// connector) by `egress` (`[network]`, [`super::NetworkSection::egress`]).
     ///
     /// # Errors
     /// As [`EntraSection::adapter_config`], plus [`ConfigError::Invalid`] naming `entra` with the adapter's own
     /// rule (a tenant or client id that is not a GUID, a non-https URL off loopback, an unusable key, bad TAP
     /// bounds, …).
-    pub fn adapter(&self) -> Result<EntraAdapter, ConfigError> {
-        EntraAdapter::new(self.adapter_config()?).map_err(|e| entra_error(&e))
+    pub fn adapter(&self, egress: &Egress) -> Result<EntraAdapter, ConfigError> {
+        let mut c = self.adapter_config()?;
+        c.egress = egress.clone();
+        EntraAdapter::new(c).map_err(|e| entra_error(&e))
     }
 }
 

@@ -7,7 +7,8 @@ use url::Url;
 impl Config {
     /// Applies overrides: `FCTR_SERVER_LISTEN`, `FCTR_SERVER_PUBLIC_URL`, `FCTR_SERVER_TENANT`,
     /// `FCTR_OKTA_ORG_URL`, `FCTR_ENTRA_TENANT_ID`, `FCTR_ENTRA_CLIENT_ID`, `FCTR_ENTRA_AUTHORITY`,
-    /// `FCTR_ENTRA_GRAPH_BASE`, `FCTR_SIGN_IN_ISSUER`, `FCTR_SIGN_IN_CLIENT_ID`, `FCTR_POLICY_FILE`,
+    /// `FCTR_ENTRA_GRAPH_BASE`, `FCTR_SIGN_IN_ISSUER`, `FCTR_SIGN_IN_CLIENT_ID`, `FCTR_NETWORK_EGRESS_PROXY`,
+    /// `FCTR_NETWORK_EGRESS_BIND` (per host, e.g. each replica's own allow-listed address), `FCTR_POLICY_FILE`,
     /// `FCTR_AUDIT_SQLITE_PATH`.
     ///
     /// # Errors
@@ -80,6 +81,22 @@ impl Config {
                     ));
                 }
             }
+        }
+        if let Some(v) = get("FCTR_NETWORK_EGRESS_PROXY") {
+            // Checked as the file's key is; the error names the rule, never the value (it could hold
+            // credentials someone put in the URL).
+            self.network.egress_proxy = Some(
+                fctr_ports::EgressProxy::parse(&v)
+                    .map_err(|e| invalid("FCTR_NETWORK_EGRESS_PROXY", e.to_string()))?,
+            );
+        }
+        if let Some(v) = get("FCTR_NETWORK_EGRESS_BIND") {
+            self.network.egress_bind = Some(v.trim().parse().map_err(|_| {
+                invalid(
+                    "FCTR_NETWORK_EGRESS_BIND",
+                    "must be an IP address of this host (no port)",
+                )
+            })?);
         }
         if let Some(v) = get("FCTR_POLICY_FILE") {
             self.policy.file = Some(PathBuf::from(v));

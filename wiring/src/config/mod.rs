@@ -20,6 +20,10 @@
 //! [network]
 //! allow = ["10.0.0.0/8", "2001:db8::/32"]    # default: loopback and private ranges
 //! trusted_proxies = ["10.0.0.5/32"]          # X-Forwarded-For honoured only from these peers
+//! egress_proxy = "http://proxy.internal:3128" # all IdP traffic through this forward proxy (default: direct)
+//! egress_proxy_username = "fctr"             # with egress_proxy_password_env / _file
+//! egress_proxy_password_file = "/run/secrets/fctr-proxy-password"
+//! egress_bind = "192.0.2.10"                 # source address of IdP connections
 //!
 //! [limits]
 //! sign_in_per_ip_per_minute = 30             # /auth/login and /auth/callback, per truncated client IP
@@ -249,10 +253,11 @@ impl Config {
             .as_ref()
             .ok_or_else(|| invalid("server.public_url", "missing"))?;
         require_https_off_loopback("server.public_url", public)?;
+        let egress = self.network.egress()?;
         match self.identity_provider()? {
             IdpSection::Okta(okta) => okta.validate()?,
             IdpSection::Entra(entra) => {
-                entra.adapter()?;
+                entra.adapter(&egress)?;
             }
         }
         let s = self
@@ -373,7 +378,8 @@ impl Config {
         }
     }
 
-    /// The adapter for whichever of `[okta]` and `[entra]` is present (credentials read now, no request made).
+    /// The adapter for whichever of `[okta]` and `[entra]` is present (credentials read now, no request made),
+    /// sending its traffic by the `[network]` egress path ([`Config::egress`]).
     ///
     /// # Errors
     /// As [`Config::identity_provider`], [`OktaSection::adapter`] and [`EntraSection::adapter`].
@@ -390,16 +396,26 @@ impl Config {
         &self,
         coordinator: Option<Arc<dyn fctr_ports::Coordinator>>,
     ) -> Result<Arc<dyn IdentityProvider>, ConfigError> {
+        let egress = self.network.egress()?;
         Ok(match self.identity_provider()? {
-            IdpSection::Okta(o) => Arc::new(o.adapter()?),
+            IdpSection::Okta(o) => Arc::new(o.adapter(&egress)?),
             IdpSection::Entra(e) => {
-                let adapter = e.adapter()?;
+                let adapter = e.adapter(&egress)?;
                 if let Some(c) = coordinator {
                     adapter.share_pending_pushes(c);
                 }
                 Arc::new(adapter)
             }
         })
+    }
+
+    /// The path traffic to the identity provider takes (`[network] egress_proxy`, `egress_bind`): for the
+    /// adapters and for agent sign-in alike. Direct when neither is set.
+    ///
+    /// # Errors
+    /// As [`NetworkSection::egress`].
+    pub fn egress(&self) -> Result<fctr_ports::Egress, ConfigError> {
+        self.network.egress()
     }
 
     /// The listen address (default `127.0.0.1:8080`).
@@ -569,6 +585,44 @@ mod tests {
         let url = a.postgres_url().unwrap().unwrap();
         assert!(secrecy::ExposeSecret::expose_secret(&url).ends_with("@db/fctr"));
         assert!(!format!("{a:?}").contains(&password));
+    }
+
+    #[test]
+    fn egress_keys_parse_and_the_environment_can_set_them_per_host() {
+        let mut c = Config::parse(
+            "[network]\negress_proxy = \"http://proxy.internal:3128\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.egress().unwrap().to_string(),
+            "via proxy proxy.internal:3128"
+        );
+        c.apply_env(|k| match k {
+            "FCTR_NETWORK_EGRESS_PROXY" => Some("http://10.1.2.3:8080".to_owned()),
+            "FCTR_NETWORK_EGRESS_BIND" => Some("192.0.2.7".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            c.egress().unwrap().to_string(),
+            "via proxy 10.1.2.3:8080, bound to 192.0.2.7"
+        );
+        let password = format!("pw{}", 13 * 17);
+        let e = c
+            .apply_env(|k| {
+                (k == "FCTR_NETWORK_EGRESS_PROXY").then(|| format!("http://u:{password}@p:1"))
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FCTR_NETWORK_EGRESS_PROXY"), "{e}");
+        assert!(!e.contains(&password), "{e}");
+        let e = c
+            .apply_env(|k| (k == "FCTR_NETWORK_EGRESS_BIND").then(|| "eth0".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FCTR_NETWORK_EGRESS_BIND"), "{e}");
+        assert!(Config::default().egress().unwrap().is_direct());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use super::{ConfigError, invalid};
 use crate::secret::SecretSource;
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig, SigningAlgorithm};
+use fctr_ports::Egress;
 use serde::Deserialize;
 use std::path::PathBuf;
 use url::Url;
@@ -93,14 +94,16 @@ impl OktaSection {
         }
     }
 
-    /// Builds the adapter (no request is made).
+    /// Builds the adapter (no request is made), sending its traffic by `egress` (`[network]`,
+    /// [`super::NetworkSection::egress`]).
     ///
     /// # Errors
     /// As [`OktaSection::auth`], plus [`ConfigError::Invalid`] naming `okta` with the adapter's own rule (an org
     /// URL that is not https off loopback, or has a path).
-    pub fn adapter(&self) -> Result<OktaAdapter, ConfigError> {
-        OktaAdapter::new(OktaConfig::new(self.org_url.clone(), self.auth()?))
-            .map_err(|e| invalid("okta", e.to_string()))
+    pub fn adapter(&self, egress: &Egress) -> Result<OktaAdapter, ConfigError> {
+        let mut c = OktaConfig::new(self.org_url.clone(), self.auth()?);
+        c.egress = egress.clone();
+        OktaAdapter::new(c).map_err(|e| invalid("okta", e.to_string()))
     }
 
     /// Checks the section without the network: the service app's keys go together, the algorithm is known,
@@ -124,7 +127,7 @@ impl OktaSection {
                 }
             }
         }
-        self.adapter()?;
+        self.adapter(&Egress::direct())?;
         Ok(())
     }
 }

@@ -4,9 +4,10 @@
 
 use super::{ConfigError, invalid};
 use crate::secret::SecretSource;
+use fctr_ports::{Egress, EgressProxy, ProxyCredentials};
 use secrecy::SecretString;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use url::Url;
 
@@ -37,16 +38,116 @@ pub struct TlsSection {
     pub key_file: PathBuf,
 }
 
-/// `[network]`: who may reach the portal at all.
+/// `[network]`: who may reach the portal at all, and the path its own traffic to the identity provider takes.
+///
+/// The egress keys apply to every request to the IdP, from the portal and from the CLI: the Okta management API
+/// and token endpoint, Microsoft Graph, the Entra token endpoint and MFA connector, and agent sign-in (discovery,
+/// token exchange, signing keys, userinfo). Without them the path is direct; environment proxies (`HTTP_PROXY`,
+/// `HTTPS_PROXY`) never apply.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawNetwork")]
 pub struct NetworkSection {
     /// CIDRs allowed to reach the portal (IPv4 and IPv6). Default: loopback and the private ranges
     /// (10/8, 172.16/12, 192.168/16, fc00::/7). `["0.0.0.0/0", "::/0"]` opens it to everyone.
     pub allow: Option<Vec<String>>,
     /// CIDRs of reverse proxies whose `X-Forwarded-For` is believed (default: none).
-    #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// `egress_proxy = "http://host:port"`: the HTTP forward proxy IdP traffic goes through (`CONNECT` for
+    /// https, so TLS stays end to end). Checked when the file is parsed: http only, a host and a port, no
+    /// credentials in the URL.
+    pub egress_proxy: Option<EgressProxy>,
+    /// `egress_proxy_username`: the proxy user (with `egress_proxy_password_env` / `_file`).
+    pub egress_proxy_username: Option<String>,
+    /// The proxy password (`egress_proxy_password_env` or `egress_proxy_password_file`).
+    pub egress_proxy_password: Option<SecretSource>,
+    /// `egress_bind = "ADDRESS"`: the source address of connections to the IdP (or to the proxy).
+    pub egress_bind: Option<IpAddr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    allow: Option<Vec<String>>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    egress_proxy: Option<String>,
+    egress_proxy_username: Option<String>,
+    egress_proxy_password_env: Option<String>,
+    egress_proxy_password_file: Option<PathBuf>,
+    egress_bind: Option<String>,
+}
+
+impl TryFrom<RawNetwork> for NetworkSection {
+    type Error = String;
+    fn try_from(r: RawNetwork) -> Result<Self, String> {
+        let egress_proxy = r
+            .egress_proxy
+            .as_deref()
+            .map(EgressProxy::parse)
+            .transpose()
+            .map_err(|e| format!("egress_proxy: {e}"))?;
+        let egress_proxy_password = SecretSource::from_keys(
+            "egress_proxy_password",
+            r.egress_proxy_password_env,
+            r.egress_proxy_password_file,
+        )?;
+        if egress_proxy.is_none()
+            && (r.egress_proxy_username.is_some() || egress_proxy_password.is_some())
+        {
+            return Err(
+                "egress_proxy_username and egress_proxy_password_* need egress_proxy".to_owned(),
+            );
+        }
+        if r.egress_proxy_username.is_some() != egress_proxy_password.is_some() {
+            return Err(
+                "set egress_proxy_username and egress_proxy_password_env (or \
+                        egress_proxy_password_file) together, or neither"
+                    .to_owned(),
+            );
+        }
+        let egress_bind = r
+            .egress_bind
+            .as_deref()
+            .map(|b| {
+                b.trim().parse::<IpAddr>().map_err(|_| {
+                    "egress_bind: must be an IP address of this host (IPv4 or IPv6, no port)"
+                        .to_owned()
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            allow: r.allow,
+            trusted_proxies: r.trusted_proxies,
+            egress_proxy,
+            egress_proxy_username: r.egress_proxy_username,
+            egress_proxy_password,
+            egress_bind,
+        })
+    }
+}
+
+impl NetworkSection {
+    /// The egress path: the proxy (its password read now) and the source address. Direct when neither is set.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `network.egress_proxy_password` (unreadable or empty source) or
+    /// `network.egress_proxy_username` (a bad user name or password), never showing the password.
+    pub fn egress(&self) -> Result<Egress, ConfigError> {
+        let proxy = match (&self.egress_proxy, &self.egress_proxy_username) {
+            (None, _) => None,
+            (Some(p), None) => Some(p.clone()),
+            (Some(p), Some(user)) => {
+                let password = SecretSource::resolve_required(
+                    self.egress_proxy_password.as_ref(),
+                    "network.egress_proxy_password",
+                )?;
+                let creds = ProxyCredentials::parse(user, password)
+                    .map_err(|e| invalid("network.egress_proxy_username", e.to_string()))?;
+                Some(p.clone().with_credentials(creds))
+            }
+        };
+        Ok(Egress::new(proxy, self.egress_bind))
+    }
 }
 
 /// `[limits]`: edge rate limits (the engine's own limits are in the policy file) and request hygiene.

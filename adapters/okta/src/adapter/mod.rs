@@ -83,6 +83,7 @@ impl OktaAdapter {
             config.connect_timeout,
             config.request_timeout,
             is_loopback(&org),
+            &config.egress,
         )?;
         let credential = match config.auth {
             OktaAuth::ApiToken(token) => {
@@ -138,7 +139,13 @@ impl OktaAdapter {
             slow_down_below: config.slow_down_below,
         };
         Ok(Self {
-            inner: Arc::new(Transport::new(client, org, credential, limits)),
+            inner: Arc::new(Transport::new(
+                client,
+                org,
+                credential,
+                limits,
+                &config.egress,
+            )),
             users_in_flight: Arc::new(InFlight::default()),
         })
     }

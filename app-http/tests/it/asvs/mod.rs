@@ -88,6 +88,7 @@ async fn the_algorithm_allow_list_does_not_follow_the_discovery_document() {
         redirect_uri: url::Url::parse(&format!("{PUBLIC}/auth/callback")).unwrap(),
         groups_claim: "groups".into(),
         require_mfa: false,
+        egress: fctr_ports::Egress::direct(),
     })
     .await
     .unwrap();
