@@ -50,7 +50,7 @@ IVAN = "b5a5ae21-bfbd-431c-994a-034073c6d1b9"
 JUDY = "0d0e9547-dc36-4f3e-aa02-d9ba1dbd9fe8"
 KIM_UPN = "kim_partner.example#EXT#@fctrfake.onmicrosoft.com"
 KIM = "19ac0d05-bcae-4d0e-a730-85d62b3ef914"
-ALICE_AUTHENTICATOR = "baae86fe-86c4-4b34-8e0b-06c2f166beb1"
+ALICE_APP_METHOD = "baae86fe-86c4-4b34-8e0b-06c2f166beb1"
 PASSWORD_METHOD = "28c10230-6103-485e-b985-444c60001490"
 PROTECTED_GROUP = "fctr-protected"
 
@@ -219,7 +219,7 @@ async def main():
             f"types {kinds}",
         )
         expect(type(page.value[1]).__name__ == "MicrosoftAuthenticatorAuthenticationMethod", type(page.value[1]).__name__)
-        expect(page.value[1].id == ALICE_AUTHENTICATOR, f"id {page.value[1].id}")
+        expect(page.value[1].id == ALICE_APP_METHOD, f"id {page.value[1].id}")
 
     async def list_software_oath_methods():
         page = await users.by_user_id(BOB).authentication.software_oath_methods.get()
@@ -255,10 +255,10 @@ async def main():
 
     async def delete_authenticator_method():
         await users.by_user_id(ALICE).authentication.microsoft_authenticator_methods.by_microsoft_authenticator_authentication_method_id(
-            ALICE_AUTHENTICATOR
+            ALICE_APP_METHOD
         ).delete()
         page = await users.by_user_id(ALICE).authentication.methods.get()
-        expect(ALICE_AUTHENTICATOR not in [m.id for m in page.value], "method still listed")
+        expect(ALICE_APP_METHOD not in [m.id for m in page.value], "method still listed")
 
     async def patch_account_enabled():
         await users.by_user_id(GRACE).patch(User(account_enabled=True))

