@@ -7,9 +7,9 @@
 //! reads the groups claim out of the verified token, or, when the token has no such claim (providers that follow
 //! the spec release `groups` at the userinfo endpoint), from userinfo, whose `sub` must be the token's.
 //!
-//! The portal authenticates at the token endpoint with the method registered for it
-//! (`client_secret_basic`, `client_secret_post` or `private_key_jwt`; [`assertion`]), checked against the
-//! provider's discovery document at start.
+//! The portal authenticates at the token endpoint with the method registered for it (`client_secret_basic`,
+//! `client_secret_post` or `private_key_jwt`, the last in the `assertion` module), checked against the provider's
+//! discovery document at start.
 //!
 //! The provider's signing keys (JWKS) are not fixed at discovery: an ID token whose key is not in the cached set
 //! (an unknown `kid`, or, without a `kid`, a signature no cached key verifies) makes the portal refetch the JWKS
