@@ -13,12 +13,20 @@ use secrecy::ExposeSecret as _;
 ///
 /// # Errors
 /// `"egress proxy"` when the proxy cannot be set up (never the credentials).
+/// A forward proxy relaying plain `http` (not a `CONNECT` tunnel) may close the client connection after each
+/// response (tinyproxy does) without saying so; a request sent on that pooled connection in the moment before the
+/// close is seen fails. So with a proxy and plain-http targets (only the loopback fakes: real IdPs are https),
+/// idle connections are not reused. `https` targets keep their pooled `CONNECT` tunnels.
 pub(crate) fn apply(
     b: reqwest::ClientBuilder,
     egress: &Egress,
+    plain_http: bool,
 ) -> Result<reqwest::ClientBuilder, &'static str> {
     let mut b = b.no_proxy();
     if let Some(p) = egress.proxy() {
+        if plain_http {
+            b = b.pool_max_idle_per_host(0);
+        }
         let mut proxy = reqwest::Proxy::all(p.url()).map_err(|_| "egress proxy")?;
         if let Some(auth) = p.authorization() {
             let mut v = reqwest::header::HeaderValue::from_str(auth.expose_secret())

@@ -48,7 +48,11 @@ pub(crate) fn build_client(config: &EntraConfig) -> Result<reqwest::Client, Conf
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(ua.to_owned())
         .default_headers(headers);
-    apply_egress(b, &config.egress)?
+    let plain_http = [&config.authority, &config.graph_base]
+        .into_iter()
+        .chain(config.connector.as_ref().map(|c| &c.endpoint))
+        .any(|u| u.scheme() == "http");
+    apply_egress(b, &config.egress, plain_http)?
         .build()
         .map_err(|_| ConfigError::HttpClient)
 }
@@ -57,12 +61,21 @@ pub(crate) fn build_client(config: &EntraConfig) -> Result<reqwest::Client, Conf
 /// (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are dropped; the configured proxy, if any, takes every request
 /// (loopback targets too: no `NO_PROXY` exception), `https` ones through a `CONNECT` tunnel so TLS stays end to
 /// end, with its credentials in a sensitive `Proxy-Authorization` header; `bind` fixes the source address.
+///
+/// A forward proxy relaying plain `http` (not a `CONNECT` tunnel) may close the client connection after each
+/// response (tinyproxy does) without saying so; a request sent on that pooled connection in the moment before the
+/// close is seen fails. So with a proxy and plain-http targets (only the loopback fakes: real IdPs are https),
+/// idle connections are not reused. `https` targets keep their pooled `CONNECT` tunnels.
 pub(crate) fn apply_egress(
     b: reqwest::ClientBuilder,
     egress: &fctr_ports::Egress,
+    plain_http: bool,
 ) -> Result<reqwest::ClientBuilder, ConfigError> {
     let mut b = b.no_proxy();
     if let Some(p) = egress.proxy() {
+        if plain_http {
+            b = b.pool_max_idle_per_host(0);
+        }
         let mut proxy = reqwest::Proxy::all(p.url()).map_err(|_| ConfigError::HttpClient)?;
         if let Some(auth) = p.authorization() {
             let mut v =

@@ -159,7 +159,7 @@ pub(crate) fn build_client(
         .user_agent(user_agent)
         .default_headers(headers)
         .pool_idle_timeout(Duration::from_secs(60));
-    b = apply_egress(b, egress)?;
+    b = apply_egress(b, egress, loopback)?;
     b.build().map_err(|_| crate::ConfigError::HttpClient)
 }
 
@@ -167,12 +167,21 @@ pub(crate) fn build_client(
 /// (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are dropped; the configured proxy, if any, takes every request
 /// (loopback targets too: no `NO_PROXY` exception), `https` ones through a `CONNECT` tunnel so TLS stays end to
 /// end, with its credentials in a sensitive `Proxy-Authorization` header; `bind` fixes the source address.
+///
+/// A forward proxy relaying plain `http` (not a `CONNECT` tunnel) may close the client connection after each
+/// response (tinyproxy does) without saying so; a request sent on that pooled connection in the moment before the
+/// close is seen fails. So with a proxy and plain-http targets (only the loopback fakes: real IdPs are https),
+/// idle connections are not reused. `https` targets keep their pooled `CONNECT` tunnels.
 pub(crate) fn apply_egress(
     b: reqwest::ClientBuilder,
     egress: &Egress,
+    plain_http: bool,
 ) -> Result<reqwest::ClientBuilder, crate::ConfigError> {
     let mut b = b.no_proxy();
     if let Some(p) = egress.proxy() {
+        if plain_http {
+            b = b.pool_max_idle_per_host(0);
+        }
         let mut proxy = reqwest::Proxy::all(p.url()).map_err(|_| crate::ConfigError::HttpClient)?;
         if let Some(auth) = p.authorization() {
             let mut v = HeaderValue::from_str(auth.expose_secret())

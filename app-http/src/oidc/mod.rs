@@ -263,6 +263,7 @@ impl Oidc {
                 .redirect(openidconnect::reqwest::redirect::Policy::none())
                 .timeout(std::time::Duration::from_secs(10)),
             &settings.egress,
+            settings.issuer.scheme() == "http",
         )
         .map_err(OidcError::Config)?
         .build()
