@@ -186,6 +186,7 @@ fn request_context() -> RequestContext {
     RequestContext {
         request_id: RequestId::parse(id).ok(),
         client_ip: None,
+        ticket: None,
     }
 }
 

@@ -35,6 +35,7 @@ pub(crate) fn request_context(parts: &axum::http::request::Parts) -> RequestCont
             .and_then(|v| v.to_str().ok())
             .and_then(|v| RequestId::parse(v.to_owned()).ok()),
         client_ip: parts.extensions.get::<ClientIp>().map(|c| c.0),
+        ticket: None,
     }
 }
 
@@ -46,6 +47,7 @@ fn context(req: &Request, client_ip: Option<IpAddr>) -> RequestContext {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| RequestId::parse(v.to_owned()).ok()),
         client_ip,
+        ticket: None,
     }
 }
 

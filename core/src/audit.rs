@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use fctr_ports::{
     ActionKind, AuditDetail, AuditEvent, EventKind, FactorKind, Outcome, PseudoId, Reason,
-    RequestId, TenantId, TruncatedIp,
+    RequestId, TenantId, TicketRef, TruncatedIp,
 };
 use std::net::IpAddr;
 
@@ -57,6 +57,12 @@ impl AuditBuilder {
     /// The client address, truncated to /24 or /48.
     pub fn client_ip(mut self, ip: Option<IpAddr>) -> Self {
         self.0.client_ip = ip.map(TruncatedIp::from_ip);
+        self
+    }
+
+    /// The helpdesk ticket the request named.
+    pub fn ticket(mut self, ticket: Option<&TicketRef>) -> Self {
+        self.0.ticket = ticket.cloned();
         self
     }
 

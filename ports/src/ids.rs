@@ -142,6 +142,96 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// A helpdesk ticket reference as the agent typed it (ServiceNow `INC0012345`, Jira `HELP-123`, Zendesk `12345`,
+/// `#12345`), kept in audit events so an auditor can tie an event to its ticket.
+///
+/// The shape is narrow on purpose so that no personal data fits: an optional `#`, up to 12 letters, then one to
+/// three groups of digits each optionally led by `-` or `_` (at most 32 characters in all). No `@`, no spaces, no
+/// letters after the first digit: an e-mail address, a name or a login is refused, and the refusal never echoes the
+/// input.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TicketRef(String);
+
+impl TicketRef {
+    /// The longest reference accepted.
+    pub const MAX: usize = 32;
+
+    /// Parses a reference (surrounding whitespace trimmed).
+    ///
+    /// # Errors
+    /// [`IdError`] when it is empty, too long, or not of the shape above.
+    pub fn parse(s: impl Into<String>) -> Result<Self, IdError> {
+        const WHAT: &str = "ticket reference";
+        let s = s.into();
+        let s = s.trim();
+        check(WHAT, s, Self::MAX, |c: char| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '#')
+        })?;
+        let bad = IdError::BadCharacter { what: WHAT };
+        let rest = s.strip_prefix('#').unwrap_or(s);
+        let letters = rest.chars().take_while(char::is_ascii_alphabetic).count();
+        if letters > 12 {
+            return Err(bad);
+        }
+        // The rest is `([-_]?[0-9]+){1,3}`.
+        let mut groups = 0;
+        let mut in_digits = false;
+        let mut after_sep = false;
+        for c in rest[letters..].chars() {
+            match c {
+                '0'..='9' => {
+                    if !in_digits {
+                        groups += 1;
+                    }
+                    in_digits = true;
+                    after_sep = false;
+                }
+                '-' | '_' if !after_sep => {
+                    in_digits = false;
+                    after_sep = true;
+                }
+                _ => return Err(bad),
+            }
+        }
+        if groups == 0 || groups > 3 || after_sep {
+            return Err(bad);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The reference as typed.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TicketRef {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::parse(s)
+    }
+}
+
+impl From<TicketRef> for String {
+    fn from(v: TicketRef) -> String {
+        v.0
+    }
+}
+
+impl fmt::Debug for TicketRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TicketRef({:?})", self.0)
+    }
+}
+
+impl fmt::Display for TicketRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -236,6 +326,47 @@ mod tests {
         assert_eq!(serde_json::to_string(&id).unwrap(), "\"00u1\"");
     }
 
+    #[test]
+    fn ticket_refs_take_ticket_shapes_only() {
+        for ok in [
+            "INC0012345",
+            "HELP-123",
+            "12345",
+            "#12345",
+            "RITM0010001",
+            "SR-2024-0001",
+            " CHG_77 ",
+        ] {
+            assert!(TicketRef::parse(ok).is_ok(), "{ok:?} refused");
+        }
+        assert_eq!(TicketRef::parse(" CHG_77 ").unwrap().as_str(), "CHG_77");
+        for bad in [
+            "",
+            "alice@example.com",
+            "alice",
+            "Alice Smith",
+            "INC12a",
+            "HELP--1",
+            "HELP-",
+            "-",
+            "#",
+            "1-2-3-4",
+            "ABCDEFGHIJKLM1",
+            "INC 123",
+            "<b>1</b>",
+            "1\n2",
+        ] {
+            let e = TicketRef::parse(bad).unwrap_err();
+            assert!(
+                !e.to_string().contains(bad.trim()) || bad.trim().is_empty(),
+                "{e} echoes input"
+            );
+        }
+        assert!(TicketRef::parse("1".repeat(33)).is_err());
+        let t: Result<TicketRef, _> = serde_json::from_str("\"a@b\"");
+        assert!(t.is_err());
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics_and_accepts_only_safe(s in ".{0,200}") {
@@ -245,7 +376,11 @@ mod tests {
             }
             let _ = AgentId::parse(s.clone());
             let _ = TenantId::parse(s.clone());
-            let _ = RequestId::parse(s);
+            let _ = RequestId::parse(s.clone());
+            if let Ok(t) = TicketRef::parse(s) {
+                prop_assert!(!t.as_str().contains('@') && !t.as_str().contains(' '));
+                prop_assert!(t.as_str().chars().any(|c| c.is_ascii_digit()));
+            }
         }
     }
 }

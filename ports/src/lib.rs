@@ -63,7 +63,8 @@ pub use grant::{
     VerificationStatus,
 };
 pub use ids::{
-    AgentId, FactorId, GrantId, GroupRef, IdError, RequestId, SubjectId, TenantId, VerificationId,
+    AgentId, FactorId, GrantId, GroupRef, IdError, RequestId, SubjectId, TenantId, TicketRef,
+    VerificationId,
 };
 pub use pii::Pii;
 pub use ports::{

@@ -226,6 +226,7 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
     let ctx = RequestContext {
         request_id: None,
         client_ip: Some("203.0.113.77".parse().unwrap()),
+        ticket: None,
     };
     let subject = SubjectId::parse(CALLER_ID).unwrap();
 

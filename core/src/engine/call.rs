@@ -124,7 +124,10 @@ impl Engine {
     ) -> AuditBuilder {
         let b = AuditBuilder::new(self.tenant.clone(), self.now(), kind, outcome);
         match ctx {
-            Some(ctx) => b.request(ctx.request_id.as_ref()).client_ip(ctx.client_ip),
+            Some(ctx) => b
+                .request(ctx.request_id.as_ref())
+                .client_ip(ctx.client_ip)
+                .ticket(ctx.ticket.as_ref()),
             None => b,
         }
     }

@@ -30,7 +30,7 @@ use crate::pseudonym::Pseudonymizer;
 use chrono::{DateTime, Utc};
 use fctr_ports::{
     AgentId, AuditLog, Capabilities, Clock, GrantStore, IdentityProvider, PseudoId, RateLimiter,
-    RequestId, TenantId, UsageLedger, UsageRecord,
+    RequestId, TenantId, TicketRef, UsageLedger, UsageRecord,
 };
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -145,6 +145,8 @@ pub struct RequestContext {
     pub request_id: Option<RequestId>,
     /// The client address (truncated before it reaches the audit log).
     pub client_ip: Option<IpAddr>,
+    /// The helpdesk ticket the agent named for this request, stamped on its audit events.
+    pub ticket: Option<TicketRef>,
 }
 
 impl RequestContext {
@@ -154,7 +156,15 @@ impl RequestContext {
         Self {
             request_id,
             client_ip,
+            ticket: None,
         }
+    }
+
+    /// The same context naming a helpdesk ticket.
+    #[must_use]
+    pub fn with_ticket(mut self, ticket: Option<TicketRef>) -> Self {
+        self.ticket = ticket;
+        self
     }
 }
 

@@ -161,6 +161,7 @@ pub fn ctx() -> RequestContext {
     RequestContext {
         request_id: None,
         client_ip: Some("198.51.100.23".parse().unwrap()),
+        ticket: None,
     }
 }
 

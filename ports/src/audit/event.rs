@@ -148,6 +148,10 @@ pub struct AuditEvent {
     /// Structured detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<AuditDetail>,
+    /// The helpdesk ticket the agent named for this request (a reference of a narrow shape that holds no personal
+    /// data, see [`TicketRef`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<TicketRef>,
 }
 
 impl AuditEvent {
@@ -174,6 +178,7 @@ impl AuditEvent {
             request_id: None,
             client_ip: None,
             detail: None,
+            ticket: None,
         }
     }
 
@@ -200,7 +205,7 @@ impl AuditEvent {
         let mut first = true;
         out.push(b'{');
         // Keys in bytewise order: action, agent, at, client_ip, detail, factor, id, kind, outcome, reason,
-        // request_id, target, tenant.
+        // request_id, target, tenant, ticket.
         if let Some(a) = &self.action {
             key(&mut out, &mut first, "action");
             string(&mut out, a.as_str());
@@ -245,6 +250,10 @@ impl AuditEvent {
         }
         key(&mut out, &mut first, "tenant");
         string(&mut out, self.tenant.as_str());
+        if let Some(t) = &self.ticket {
+            key(&mut out, &mut first, "ticket");
+            string(&mut out, t.as_str());
+        }
         out.push(b'}');
         out
     }

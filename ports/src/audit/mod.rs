@@ -16,7 +16,7 @@
 
 use crate::action::ActionKind;
 use crate::directory::FactorKind;
-use crate::ids::{RequestId, TenantId};
+use crate::ids::{RequestId, TenantId, TicketRef};
 use crate::pseudo::PseudoId;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};

@@ -160,6 +160,7 @@ fn arb_event() -> impl proptest::strategy::Strategy<Value = AuditEvent> {
             }
             if action {
                 e.action = Some(ActionKind::IssueTemporaryAccessPass);
+                e.ticket = Some(crate::TicketRef::parse(format!("INC{secs}")).unwrap());
             }
             e.factor = factor.and_then(|f| FactorKind::parse(&f).ok());
             e.request_id = req.and_then(|r| RequestId::parse(r).ok());
