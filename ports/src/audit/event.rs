@@ -149,8 +149,12 @@ pub struct AuditEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<AuditDetail>,
     /// The helpdesk ticket the agent named for this request (a reference of a narrow shape that holds no personal
-    /// data, see [`TicketRef`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// data, see [`TicketRef`]). Encoded as `helpdesk_ticket`: `tenant` stays the last key of the canonical form.
+    #[serde(
+        default,
+        rename = "helpdesk_ticket",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ticket: Option<TicketRef>,
 }
 
@@ -204,8 +208,8 @@ impl AuditEvent {
         let mut out = Vec::with_capacity(320);
         let mut first = true;
         out.push(b'{');
-        // Keys in bytewise order: action, agent, at, client_ip, detail, factor, id, kind, outcome, reason,
-        // request_id, target, tenant, ticket.
+        // Keys in bytewise order: action, agent, at, client_ip, detail, factor, helpdesk_ticket, id, kind, outcome,
+        // reason, request_id, target, tenant.
         if let Some(a) = &self.action {
             key(&mut out, &mut first, "action");
             string(&mut out, a.as_str());
@@ -229,6 +233,10 @@ impl AuditEvent {
             key(&mut out, &mut first, "factor");
             string(&mut out, f.as_str());
         }
+        if let Some(t) = &self.ticket {
+            key(&mut out, &mut first, "helpdesk_ticket");
+            string(&mut out, t.as_str());
+        }
         key(&mut out, &mut first, "id");
         let mut buf = uuid::Uuid::encode_buffer();
         string(&mut out, self.id.hyphenated().encode_lower(&mut buf));
@@ -250,10 +258,6 @@ impl AuditEvent {
         }
         key(&mut out, &mut first, "tenant");
         string(&mut out, self.tenant.as_str());
-        if let Some(t) = &self.ticket {
-            key(&mut out, &mut first, "ticket");
-            string(&mut out, t.as_str());
-        }
         out.push(b'}');
         out
     }
