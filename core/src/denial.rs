@@ -168,7 +168,7 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
         ),
         Reason::IdpError => (
             "The identity provider failed or refused the request.",
-            "Retry in a moment; if it persists, check fctr's status page or run `fctr doctor`.",
+            "Retry in a moment. If it keeps failing, try another of the caller's factors, or tell your team lead that the identity provider is not answering.",
         ),
         Reason::Unsupported => (
             "The identity provider cannot do this.",
@@ -182,6 +182,10 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
         Reason::StateUnavailable => (
             "The portal's shared state store cannot be reached, so nothing was done.",
             "Retry in a minute; tell the fctr operators if it persists.",
+        ),
+        Reason::CallerLockedOut => (
+            "The caller's account is locked out, so the identity provider will not send a push or check a code.",
+            "Follow the locked-out procedure on the caller card: unlock first where policy allows it, then verify; otherwise escalate.",
         ),
         Reason::InvalidInput => ("The request was not valid.", "Check the input and retry."),
         Reason::IpNotAllowed => (

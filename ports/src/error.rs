@@ -30,6 +30,9 @@ pub enum PortError {
     /// The operation is not allowed in the object's current state (e.g. unlocking an active user).
     #[error("not allowed in the current state")]
     InvalidState,
+    /// The IdP refuses to challenge or verify the user because their account is locked out (Okta `E0000069`).
+    #[error("the account is locked out")]
+    AccountLocked,
     /// This adapter or IdP cannot do that.
     #[error("not supported by this identity provider")]
     Unsupported,
@@ -75,6 +78,7 @@ impl PortError {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
             Self::InvalidState => "invalid_state",
+            Self::AccountLocked => "account_locked",
             Self::Unsupported => "unsupported",
             Self::Timeout => "timeout",
             Self::Upstream { .. } => "upstream",

@@ -133,6 +133,14 @@ impl ScriptedIdp {
         self.lock().users.insert(user.record.id.clone(), user);
     }
 
+    /// Sets a user's account status (and the locked-out risk fact with it); an unlock sets it back to active.
+    pub fn set_status(&self, subject: &SubjectId, status: fctr_ports::AccountStatus) {
+        if let Some(u) = self.lock().users.get_mut(subject) {
+            u.risk.locked_out = status == fctr_ports::AccountStatus::LockedOut;
+            u.record.status = status;
+        }
+    }
+
     /// What the polls of every later push answer, in order (the last answer repeats).
     pub fn script_push(&self, answers: impl IntoIterator<Item = ChallengeState>) {
         self.lock().push_script = answers.into_iter().collect();
@@ -323,7 +331,16 @@ impl Lifecycle for ScriptedIdp {
         if !self.caps.actions.contains(&action.kind()) {
             return Err(PortError::Unsupported);
         }
-        self.lock().executed.push((subject.clone(), action.clone()));
+        {
+            let mut st = self.lock();
+            st.executed.push((subject.clone(), action.clone()));
+            if matches!(action, Action::Unlock) {
+                if let Some(u) = st.users.get_mut(subject) {
+                    u.risk.locked_out = false;
+                    u.record.status = fctr_ports::AccountStatus::Active;
+                }
+            }
+        }
         let secret = |kind, value: &str| {
             Some(OneTimeSecret {
                 kind,

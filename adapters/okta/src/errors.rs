@@ -109,6 +109,7 @@ fn map_status(status: StatusCode, headers: &HeaderMap, err: &OktaError, op: &Op)
                     missing: Some(MISSING_ADMIN_ROLE.to_owned()),
                 },
                 Some("E0000038" | "E0000032") => PortError::InvalidState,
+                Some("E0000069") => PortError::AccountLocked,
                 _ => PortError::Upstream { status: 403, code },
             }
         }

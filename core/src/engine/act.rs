@@ -4,14 +4,15 @@
 //! (a Temporary Access Pass's lifetime and one-time use come from policy) and builds the [`Action`] the IdP runs.
 
 use super::call::{Call, upstream_detail};
+use super::rate::RateScope;
 use super::views::ActionOutcome;
 use super::{Agent, Engine, RequestContext, store_ttl};
 use crate::denial::Denial;
-use crate::policy::Permission;
+use crate::policy::{LockedOutProcedure, Permission};
 use crate::verification::Grant;
 use fctr_ports::{
-    Action, ActionKind, EventKind, FactorId, GrantConsumption, Outcome, PortError, Reason,
-    SubjectId, UsageKind,
+    AccountStatus, Action, ActionKind, EventKind, FactorId, GrantConsumption, Outcome, PortError,
+    Reason, SubjectId, UsageKind,
 };
 
 /// What an agent asked to do to a caller. The engine decides the terms ([`Engine::perform_action`]).
@@ -149,6 +150,14 @@ impl Engine {
             Err(reason) => return Err(self.deny(&c, reason).await),
         };
         let now = self.now();
+        if kind == ActionKind::Unlock {
+            if let Some(outcome) = self
+                .unlock_before_verification(&c, subject, &action)
+                .await?
+            {
+                return Ok(outcome);
+            }
+        }
         // One atomic step decides and spends: no find-then-take here, so two requests can never both act.
         let grant = match self
             .ports
@@ -174,13 +183,8 @@ impl Engine {
         if let Err(reason) = grant.admits(&agent.pseudo, &target, &self.tenant, kind, now) {
             return Err(self.deny(&c, reason).await);
         }
-        if let Err(d) = self
-            .must_append(
-                &c,
-                self.event(&c, EventKind::ActionIntent, Outcome::Pending),
-            )
-            .await
-        {
+        let intent = self.event(&c, EventKind::ActionIntent, Outcome::Pending);
+        if let Err(d) = self.must_append(&c, intent).await {
             // Nothing ran: give the grant back (only if its "used" marker is still ours). If even that fails the
             // grant stays spent: the agent verifies again, which is the safe side.
             if grant.single_use() {
@@ -193,11 +197,56 @@ impl Engine {
             }
             return Err(d);
         }
-        match self.ports.idp.execute(subject, &action).await {
+        self.run_action(&c, subject, &action).await
+    }
+
+    /// The locked-out procedure's unlock: with `[locked_out] procedure = "unlock_then_verify"`, a caller the IdP
+    /// reports locked out *now* (read fresh, not from the card) may be unlocked without a grant, at most
+    /// `unlocks_per_caller_per_day` times a day by all agents. Unlocking hands out no credential: the caller can
+    /// only try their current password again, which the IdP's own auto-unlock would also allow. The grant, if
+    /// any, is left untouched. `Ok(None)` when the procedure does not apply (the normal, granted path runs).
+    async fn unlock_before_verification(
+        &self,
+        c: &Call<'_>,
+        subject: &SubjectId,
+        action: &Action,
+    ) -> Result<Option<ActionOutcome>, Denial> {
+        let rule = self.policy.locked_out();
+        let user = self
+            .idp_or_deny(c, self.ports.idp.get_user(subject).await)
+            .await?;
+        if user.status != AccountStatus::LockedOut {
+            return Ok(None);
+        }
+        if rule.procedure != LockedOutProcedure::UnlockThenVerify {
+            return Err(self.deny(c, Reason::CallerLockedOut).await);
+        }
+        let target = c
+            .target()
+            .cloned()
+            .ok_or(Denial::new(Reason::InvalidInput))?;
+        self.rate(c, RateScope::UnlocksForTarget(&target)).await?;
+        let intent = self
+            .event(c, EventKind::ActionIntent, Outcome::Pending)
+            .reason(Reason::CallerLockedOut);
+        self.must_append(c, intent).await?;
+        self.run_action(c, subject, action).await.map(Some)
+    }
+
+    /// Runs an action whose intent is durably audited, and audits its outcome. A failed IdP call is never retried.
+    async fn run_action(
+        &self,
+        c: &Call<'_>,
+        subject: &SubjectId,
+        action: &Action,
+    ) -> Result<ActionOutcome, Denial> {
+        match self.ports.idp.execute(subject, action).await {
             Ok(receipt) => {
-                self.record(self.event(&c, EventKind::ActionOutcome, Outcome::Success))
+                self.record(self.event(c, EventKind::ActionOutcome, Outcome::Success))
                     .await;
-                let usage_recorded = self.record_usage(agent, UsageKind::Action, now).await;
+                let usage_recorded = self
+                    .record_usage(c.agent(), UsageKind::Action, self.now())
+                    .await;
                 Ok(ActionOutcome {
                     receipt,
                     usage_recorded,
@@ -210,7 +259,7 @@ impl Engine {
                     _ => Reason::IdpError,
                 };
                 let b = self
-                    .event(&c, EventKind::ActionOutcome, Outcome::Failed)
+                    .event(c, EventKind::ActionOutcome, Outcome::Failed)
                     .reason(reason)
                     .detail(upstream_detail(&e));
                 self.record(b).await;

@@ -51,6 +51,11 @@ impl<'a> Call<'a> {
         self.factor = kind;
     }
 
+    /// The caller the call is about, once known.
+    pub(crate) fn target(&self) -> Option<&PseudoId> {
+        self.target.as_ref()
+    }
+
     /// The agent.
     pub(crate) fn agent(&self) -> &'a Agent {
         self.agent
@@ -81,6 +86,7 @@ pub(crate) fn idp_reason(e: &PortError) -> Reason {
         PortError::NotFound => Reason::TargetNotFound,
         PortError::Unsupported => Reason::Unsupported,
         PortError::RateLimited { .. } => Reason::RateLimited,
+        PortError::AccountLocked => Reason::CallerLockedOut,
         _ => Reason::IdpError,
     }
 }

@@ -6,12 +6,25 @@ use super::views::{ActionView, CallerCard, FactorView, GrantView, grant_view};
 use super::{Agent, Engine, RequestContext};
 use crate::assurance;
 use crate::denial::Denial;
-use crate::policy::{Explanation, FactorChoice, Permission, TargetClass};
+use crate::policy::{Explanation, FactorChoice, LockedOutProcedure, Permission, TargetClass};
 use crate::verification::Grant;
 use fctr_ports::{
-    ActionKind, EventKind, FactorKind, FactorStatus, Outcome, PseudoId, Reason, SubjectId,
-    UserQuery, UserRecord,
+    AccountStatus, ActionKind, EventKind, FactorKind, FactorStatus, Outcome, PseudoId, Reason,
+    SubjectId, UserQuery, UserRecord,
 };
+
+/// Whether `kind` makes sense for an account in `status` (a shell offers only these).
+fn applies(kind: ActionKind, status: &AccountStatus, locked: bool, active: &[FactorKind]) -> bool {
+    let gone = matches!(status, AccountStatus::Deprovisioned);
+    let suspended = matches!(status, AccountStatus::Suspended | AccountStatus::Disabled);
+    match kind {
+        ActionKind::Unlock => locked,
+        ActionKind::Unsuspend => suspended,
+        ActionKind::Suspend => !suspended && !gone,
+        ActionKind::ResetFactors | ActionKind::RemoveFactor => !active.is_empty() && !gone,
+        _ => !gone,
+    }
+}
 
 /// Most search results returned.
 const SEARCH_LIMIT: usize = 20;
@@ -73,7 +86,10 @@ impl Engine {
             .filter(|f| f.status == FactorStatus::Active)
             .map(|f| f.kind.clone())
             .collect();
-        let recommended_factor = if protected {
+        let locked = risk.locked_out || user.status == AccountStatus::LockedOut;
+        let lock_rule = self.policy.locked_out();
+        let unlock_first = locked && lock_rule.procedure == LockedOutProcedure::UnlockThenVerify;
+        let recommended_factor = if protected || locked {
             None
         } else {
             self.policy
@@ -93,9 +109,11 @@ impl Engine {
                 };
                 FactorView {
                     assurance: assurance::classify(&info.kind).label(),
-                    accepted: check.is_ok() && !protected,
+                    accepted: check.is_ok() && !protected && !locked,
                     refusal: if protected {
                         Some(Reason::ProtectedTarget)
+                    } else if locked && check.is_ok() {
+                        Some(Reason::CallerLockedOut)
                     } else {
                         check.err()
                     },
@@ -109,15 +127,23 @@ impl Engine {
             .map(|kind| {
                 let permitted = self.policy.permits(role, Permission::Act(kind));
                 let supported = caps.actions.contains(&kind);
-                let available_now = permitted
+                let before_verification = kind == ActionKind::Unlock
+                    && unlock_first
+                    && permitted
                     && supported
-                    && !protected
-                    && grant.as_ref().is_some_and(|g| g.actions.contains(&kind));
+                    && !protected;
+                let available_now = before_verification
+                    || (permitted
+                        && supported
+                        && !protected
+                        && grant.as_ref().is_some_and(|g| g.actions.contains(&kind)));
                 ActionView {
                     kind,
                     permitted_for_role: permitted,
                     supported,
                     available_now,
+                    applies: applies(kind, &user.status, locked, &active_kinds),
+                    before_verification,
                     explanation: self.policy.explain(
                         Some(role),
                         kind,
@@ -137,6 +163,8 @@ impl Engine {
             actions,
             grant,
             recommended_factor,
+            locked_out: locked.then_some(lock_rule.procedure),
+            escalation: lock_rule.escalation.clone(),
         })
     }
 

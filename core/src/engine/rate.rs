@@ -7,7 +7,7 @@
 use super::call::Call;
 use super::{Agent, Engine, bad_key};
 use crate::denial::Denial;
-use crate::policy::Limits;
+use crate::policy::Policy;
 use fctr_ports::{AuditDetail, PseudoId, RateDecision, RateKey, RateRule, Reason};
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ pub(crate) enum RateScope<'a> {
     CodesForTarget(&'a PseudoId),
     /// Wrong codes entered by one agent, per lockout period.
     CodesByAgent(&'a PseudoId),
+    /// Unlocks of one caller before verification (the locked-out procedure), by any agent, per 24 hours.
+    UnlocksForTarget(&'a PseudoId),
 }
 
 impl RateScope<'_> {
@@ -35,12 +37,14 @@ impl RateScope<'_> {
             Self::ChallengesToTarget(p) => ("challenge", "target", p),
             Self::CodesForTarget(p) => ("code", "target", p),
             Self::CodesByAgent(p) => ("code", "agent", p),
+            Self::UnlocksForTarget(p) => ("unlock", "target", p),
         };
         RateKey::parse(format!("{what}:{whose}:{}", p.as_str()))
     }
 
     /// The rule policy sets for this scope.
-    pub(crate) fn rule(&self, limits: &Limits) -> RateRule {
+    pub(crate) fn rule(&self, policy: &Policy) -> RateRule {
+        let limits = policy.limits();
         let hourly = |limit| RateRule {
             limit,
             window: Duration::from_secs(3600),
@@ -53,6 +57,10 @@ impl RateScope<'_> {
                 limit: limits.wrong_codes_before_lockout,
                 window: Duration::from_secs(u64::from(limits.lockout_minutes) * 60),
             },
+            Self::UnlocksForTarget(_) => RateRule {
+                limit: policy.locked_out().unlocks_per_caller_per_day,
+                window: Duration::from_secs(24 * 3600),
+            },
         }
     }
 
@@ -63,6 +71,7 @@ impl RateScope<'_> {
             Self::ChallengesByAgent(_) => "challenges_per_agent",
             Self::ChallengesToTarget(_) => "challenges_per_target",
             Self::CodesForTarget(_) | Self::CodesByAgent(_) => "wrong_codes_before_lockout",
+            Self::UnlocksForTarget(_) => "unlocks_per_caller_per_day",
         }
     }
 
@@ -84,12 +93,7 @@ impl Engine {
     /// Counts one hit against `scope`; an audited refusal (with the rule's name and the wait) when over it.
     pub(crate) async fn rate(&self, c: &Call<'_>, scope: RateScope<'_>) -> Result<(), Denial> {
         let key = scope.key().map_err(bad_key)?;
-        match self
-            .ports
-            .rate
-            .hit(&key, scope.rule(self.policy.limits()))
-            .await
-        {
+        match self.ports.rate.hit(&key, scope.rule(&self.policy)).await {
             Ok(RateDecision::Allowed { .. }) => Ok(()),
             Ok(RateDecision::Limited { retry_after }) => {
                 let detail = AuditDetail::RateLimit {
@@ -123,12 +127,7 @@ impl Engine {
     ) -> Result<(), Denial> {
         for scope in RateScope::codes(c.agent(), target) {
             let key = scope.key().map_err(bad_key)?;
-            match self
-                .ports
-                .rate
-                .peek(&key, scope.rule(self.policy.limits()))
-                .await
-            {
+            match self.ports.rate.peek(&key, scope.rule(&self.policy)).await {
                 Ok(RateDecision::Allowed { .. }) => {}
                 Ok(RateDecision::Limited { retry_after }) => {
                     return Err(self
@@ -155,7 +154,7 @@ impl Engine {
         let mut counted = Vec::with_capacity(2);
         for scope in RateScope::codes(c.agent(), target) {
             let key = scope.key().map_err(bad_key)?;
-            let rule = scope.rule(self.policy.limits());
+            let rule = scope.rule(&self.policy);
             let refused = match self.ports.rate.hit(&key, rule).await {
                 Ok(RateDecision::Allowed { .. }) => {
                     counted.push((key, rule));
@@ -209,9 +208,10 @@ mod tests {
     #[test]
     fn rules_come_from_policy_limits() {
         let p = PseudoId::parse("k1:AAAAAAAAAAAAAAAAAAAAAA").unwrap();
-        let l = Limits::default();
+        let policy = Policy::default();
+        let l = *policy.limits();
         let hour = Duration::from_secs(3600);
-        let rule = |s: RateScope<'_>| s.rule(&l);
+        let rule = |s: RateScope<'_>| s.rule(&policy);
         assert_eq!(
             rule(RateScope::LookupsByAgent(&p)),
             RateRule {
@@ -232,6 +232,13 @@ mod tests {
             RateRule {
                 limit: l.wrong_codes_before_lockout,
                 window: Duration::from_secs(u64::from(l.lockout_minutes) * 60)
+            }
+        );
+        assert_eq!(
+            rule(RateScope::UnlocksForTarget(&p)),
+            RateRule {
+                limit: policy.locked_out().unlocks_per_caller_per_day,
+                window: Duration::from_secs(24 * 3600)
             }
         );
     }

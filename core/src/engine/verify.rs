@@ -461,7 +461,8 @@ impl Engine {
                 return self.approve(&c, v, prev).await;
             }
             CodeVerdict::Replayed => Reason::CodeReplayed,
-            CodeVerdict::Locked => Reason::VerificationLocked,
+            // The IdP's lock is the account's (Okta E0000069), not fctr's code lockout.
+            CodeVerdict::Locked => Reason::CallerLockedOut,
             _ => Reason::WrongCode,
         };
         let b = self

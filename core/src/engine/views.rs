@@ -4,7 +4,7 @@
 
 use super::Engine;
 use crate::assurance;
-use crate::policy::{Explanation, TargetClass};
+use crate::policy::{Explanation, LockedOutProcedure, TargetClass};
 use crate::verification::Grant;
 use chrono::{DateTime, Utc};
 use fctr_ports::{
@@ -79,8 +79,14 @@ pub struct ActionView {
     pub permitted_for_role: bool,
     /// The IdP can do it.
     pub supported: bool,
-    /// A live grant covers it right now.
+    /// A live grant covers it right now (or, for an unlock, the locked-out procedure allows it before
+    /// verification: see [`ActionView::before_verification`]).
     pub available_now: bool,
+    /// It makes sense for this account as it is now (no unlock for an account that is not locked out, no
+    /// unsuspend for one that is not suspended). A shell offers only actions that apply.
+    pub applies: bool,
+    /// Available without a verification, under the locked-out procedure (an unlock of a locked-out caller).
+    pub before_verification: bool,
     /// What policy requires, and why.
     pub explanation: Explanation,
 }
@@ -103,8 +109,12 @@ pub struct CallerCard {
     pub actions: Vec<ActionView>,
     /// The agent's live grant for this caller, if any.
     pub grant: Option<GrantView>,
-    /// The factor policy would challenge first.
+    /// The factor policy would challenge first (none while the account is locked out: the IdP would refuse).
     pub recommended_factor: Option<FactorId>,
+    /// The locked-out procedure, when the IdP reports the account locked out.
+    pub locked_out: Option<LockedOutProcedure>,
+    /// What the agent is told to do when the procedure escalates (policy's words).
+    pub escalation: String,
 }
 
 /// What an action returned.

@@ -56,6 +56,7 @@ struct Rules {
     push_without_number_matching: PushWithoutNumberMatching,
     limits: Limits,
     tap: TapPolicy,
+    locked_out: LockedOutPolicy,
 }
 
 /// The digest reported by [`Policy::source_digest`] for the built-in default.
@@ -124,6 +125,7 @@ impl Default for Rules {
             push_without_number_matching: PushWithoutNumberMatching::RequireAnotherFactor,
             limits: Limits::default(),
             tap: TapPolicy::default(),
+            locked_out: LockedOutPolicy::default(),
         }
     }
 }
@@ -295,6 +297,12 @@ impl Policy {
     #[must_use]
     pub fn temporary_access_pass(&self) -> &TapPolicy {
         &self.rules.tap
+    }
+
+    /// What agents may do for a caller whose account the IdP reports locked out.
+    #[must_use]
+    pub fn locked_out(&self) -> &LockedOutPolicy {
+        &self.rules.locked_out
     }
 
     /// Whether the role has the permission.
@@ -487,6 +495,55 @@ impl PushWithoutNumberMatching {
         match self {
             Self::RequireAnotherFactor => "require_another_factor",
             Self::Refuse => "refuse",
+        }
+    }
+}
+
+/// What agents may do for a caller whose account the IdP reports locked out (`[locked_out]`). Okta does not
+/// challenge a locked-out account (docs/idp-behaviour.md), so verifying first cannot work there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockedOutPolicy {
+    /// The procedure (default [`LockedOutProcedure::UnlockThenVerify`]).
+    pub procedure: LockedOutProcedure,
+    /// Unlocks before verification per caller per 24 hours, by all agents (1..=5, default 1). Unlocking gives
+    /// back password attempts; more than this per day is escalated.
+    pub unlocks_per_caller_per_day: u32,
+    /// What the agent is told to do when the procedure is escalation, or unlocking is refused (plain words from the
+    /// policy file; at most 300 characters).
+    pub escalation: String,
+}
+
+impl Default for LockedOutPolicy {
+    fn default() -> Self {
+        Self {
+            procedure: LockedOutProcedure::UnlockThenVerify,
+            unlocks_per_caller_per_day: 1,
+            escalation: "Escalate to the identity team with the ticket reference; do not verify or change the \
+                         account here."
+                .to_owned(),
+        }
+    }
+}
+
+/// The locked-out procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockedOutProcedure {
+    /// The agent may unlock a locked-out caller before verifying them (role permitting, audited, rate-limited):
+    /// unlocking restores only the ability to try the current password and hands out no credential. Every other
+    /// action still needs a verification.
+    UnlockThenVerify,
+    /// No action and no challenge: the card shows the escalation text.
+    Escalate,
+}
+
+impl LockedOutProcedure {
+    /// The policy-file name.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::UnlockThenVerify => "unlock_then_verify",
+            Self::Escalate => "escalate",
         }
     }
 }

@@ -3,7 +3,10 @@
 
 use super::error::{SpanError, closest, tick_list};
 use super::raw::{RawFactorClass, RawPolicy, RawPrivileged, RawRole, SpannedList};
-use super::{FactorRule, Limits, Permission, PushWithoutNumberMatching, Role, Rules, TapPolicy};
+use super::{
+    FactorRule, Limits, LockedOutPolicy, LockedOutProcedure, Permission, PushWithoutNumberMatching,
+    Role, Rules, TapPolicy,
+};
 use crate::assurance;
 use fctr_ports::FactorKind;
 use std::collections::BTreeSet;
@@ -109,6 +112,51 @@ impl TryFrom<RawPolicy> for Rules {
                     d.lifetime_minutes,
                 )?,
                 one_time: t.one_time.unwrap_or(d.one_time),
+            };
+        }
+
+        if let Some(l) = raw.locked_out {
+            let d = LockedOutPolicy::default();
+            let procedure = match &l.procedure {
+                None => d.procedure,
+                Some(p) => match p.get_ref().as_str() {
+                    "unlock_then_verify" => LockedOutProcedure::UnlockThenVerify,
+                    "escalate" => LockedOutProcedure::Escalate,
+                    other => {
+                        return Err(SpanError::new(
+                            p.span(),
+                            format!("unknown value `{other}` for locked_out.procedure"),
+                        )
+                        .hint("use \"unlock_then_verify\" or \"escalate\""));
+                    }
+                },
+            };
+            let escalation = match &l.escalation {
+                None => d.escalation,
+                Some(e) => {
+                    let text = e.get_ref().trim();
+                    if text.is_empty()
+                        || text.chars().count() > 300
+                        || text.chars().any(char::is_control)
+                    {
+                        return Err(SpanError::new(
+                            e.span(),
+                            "locked_out.escalation must be 1 to 300 characters of plain text"
+                                .to_owned(),
+                        ));
+                    }
+                    text.to_owned()
+                }
+            };
+            rules.locked_out = LockedOutPolicy {
+                procedure,
+                unlocks_per_caller_per_day: opt_ranged(
+                    l.unlocks_per_caller_per_day,
+                    "unlocks_per_caller_per_day",
+                    1..=5,
+                    d.unlocks_per_caller_per_day,
+                )?,
+                escalation,
             };
         }
 

@@ -18,6 +18,7 @@ pub(super) struct RawPolicy {
     pub verification: Option<RawVerification>,
     pub limits: Option<RawLimits>,
     pub temporary_access_pass: Option<RawTap>,
+    pub locked_out: Option<RawLockedOut>,
     pub protected: Option<RawProtected>,
     pub factors: Option<RawFactors>,
     pub roles: Option<Vec<RawRole>>,
@@ -52,6 +53,15 @@ pub(super) struct RawLimits {
 pub(super) struct RawTap {
     pub lifetime_minutes: Option<Spanned<i64>>,
     pub one_time: Option<bool>,
+}
+
+/// `[locked_out]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLockedOut {
+    pub procedure: Option<Spanned<String>>,
+    pub unlocks_per_caller_per_day: Option<Spanned<i64>>,
+    pub escalation: Option<Spanned<String>>,
 }
 
 /// `[protected]`

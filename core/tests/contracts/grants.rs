@@ -36,7 +36,7 @@ async fn code_verdicts_map_to_reasons() {
     let a = w.agent("agent2", "fctr-tier2");
     for (verdict, reason) in [
         (CodeVerdict::Replayed, Reason::CodeReplayed),
-        (CodeVerdict::Locked, Reason::VerificationLocked),
+        (CodeVerdict::Locked, Reason::CallerLockedOut),
         (CodeVerdict::OutsideWindow, Reason::WrongCode),
     ] {
         let v = w

@@ -7,6 +7,7 @@ mod common;
 mod boundaries;
 mod factors;
 mod flows;
+mod locked_out;
 
 use chrono::Duration;
 use common::{ctx, fid, sid, world, world_with};

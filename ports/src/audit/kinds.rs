@@ -186,11 +186,14 @@ pub enum Reason {
     /// The shared short-lived state (sessions, verifications, grants, rate limits: memory or Redis) could not be
     /// read or written, so nothing was done.
     StateUnavailable,
+    /// The caller's account is locked out at the IdP, which will not challenge it: policy's locked-out procedure
+    /// applies (unlock first, or escalate).
+    CallerLockedOut,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for exhaustive tests and documentation).
-    pub const ALL: [Reason; 33] = [
+    pub const ALL: [Reason; 34] = [
         Reason::NoRole,
         Reason::NotPermittedForRole,
         Reason::ProtectedTarget,
@@ -224,6 +227,7 @@ impl Reason {
         Reason::SelfAction,
         Reason::AgentRoleRevoked,
         Reason::StateUnavailable,
+        Reason::CallerLockedOut,
     ];
 
     /// Stable machine name.
@@ -256,6 +260,7 @@ impl Reason {
             Self::TargetNotFound => "target_not_found",
             Self::AuditUnavailable => "audit_unavailable",
             Self::StateUnavailable => "state_unavailable",
+            Self::CallerLockedOut => "caller_locked_out",
             Self::InvalidInput => "invalid_input",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::CsrfRejected => "csrf_rejected",

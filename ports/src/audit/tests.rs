@@ -77,6 +77,7 @@ fn reason_all_is_complete_and_names_are_unique() {
             Reason::SelfAction => 30,
             Reason::AgentRoleRevoked => 31,
             Reason::StateUnavailable => 32,
+            Reason::CallerLockedOut => 33,
         }
     }
     for (i, r) in Reason::ALL.iter().enumerate() {
