@@ -77,7 +77,7 @@ async fn push_and_answer(
         "the status changed in place (server-sent events), not by reloading the page"
     );
     assert_eq!(b.path().await, path, "the URL did not change");
-    b.shot(expect).await;
+    b.check_page(expect).await;
     path
 }
 
@@ -113,7 +113,7 @@ async fn tier2_push_turns_verified_live_and_the_reset_link_shows_once() {
     let secret = b.text(Locator::Id("one-time-secret")).await;
     assert!(secret.starts_with("http"), "a reset link: {secret:?}");
     assert!(b.source().await.contains("Shown once."));
-    b.shot("reset-link-shown").await;
+    b.check_page("reset-link-shown").await;
     // app.js replaced the history entry: the address bar names the card, not the POST.
     assert_eq!(b.path().await, card, "history entry replaced by the card");
 
@@ -122,14 +122,14 @@ async fn tier2_push_turns_verified_live_and_the_reset_link_shows_once() {
     b.wait(Locator::Id("caller-name")).await;
     assert!(!b.source().await.contains(&secret), "reload shows the link");
     assert!(!b.has(Locator::Id("one-time-secret")).await);
-    b.shot("after-reload").await;
+    b.check_page("after-reload").await;
 
     // Back: the verification page, no secret.
     b.client.back().await.expect("back");
     b.wait(Locator::Id("live")).await;
     assert_eq!(b.path().await, vpath);
     assert!(!b.source().await.contains(&secret), "back shows the link");
-    b.shot("after-back").await;
+    b.check_page("after-back").await;
 
     // Forward again: still no secret.
     b.client.forward().await.expect("forward");
@@ -138,7 +138,7 @@ async fn tier2_push_turns_verified_live_and_the_reset_link_shows_once() {
         !b.source().await.contains(&secret),
         "forward shows the link"
     );
-    b.shot("after-forward").await;
+    b.check_page("after-forward").await;
     b.close().await;
 }
 
@@ -182,7 +182,7 @@ async fn tier1_sees_no_action_buttons_and_a_forged_action_is_refused() {
     assert_eq!(reason, "not_permitted_for_role");
     let heading = b.text(Locator::Css("section.message h1")).await;
     assert_eq!(heading, "Refused");
-    b.shot("forged-action-refused").await;
+    b.check_page("forged-action-refused").await;
     b.close().await;
 }
 
@@ -211,14 +211,14 @@ async fn a_second_click_after_the_grant_was_used_is_refused_in_the_page() {
         .expect("switch");
     b.goto(&stack.url(&vpath)).await;
     b.wait(Locator::Id("act-clear_sessions")).await;
-    b.shot("second-tab-offers-the-action").await;
+    b.check_page("second-tab-offers-the-action").await;
 
     // First click, in the first tab: done, the grant (single use) is spent.
     b.client.switch_to_window(first).await.expect("switch");
     b.click(Locator::Id("act-clear_sessions")).await;
     let done = b.text(Locator::Css("main h1")).await;
     assert!(done.starts_with("Done:"), "{done}");
-    b.shot("first-click-done").await;
+    b.check_page("first-click-done").await;
     let revoked = stack
         .demo
         .fake
@@ -234,7 +234,7 @@ async fn a_second_click_after_the_grant_was_used_is_refused_in_the_page() {
     assert_eq!(reason, "grant_used");
     let what = b.text(Locator::Css("section.message .what")).await;
     assert!(!what.is_empty(), "the refusal says why in words");
-    b.shot("second-click-refused").await;
+    b.check_page("second-click-refused").await;
     assert_eq!(
         stack
             .demo
@@ -253,7 +253,7 @@ async fn a_second_click_after_the_grant_was_used_is_refused_in_the_page() {
         !b.has(Locator::Css(ACTION_BUTTONS)).await,
         "a used grant offers no action"
     );
-    b.shot("used-grant-offers-nothing").await;
+    b.check_page("used-grant-offers-nothing").await;
     b.close().await;
 }
 
@@ -274,7 +274,7 @@ async fn an_action_after_the_grant_expired_is_refused_in_the_page() {
     let reason = b.text(Locator::Id("reason-code")).await;
     assert_eq!(reason, "grant_expired");
     assert!(!b.has(Locator::Id("one-time-secret")).await);
-    b.shot("expired-grant-refused").await;
+    b.check_page("expired-grant-refused").await;
     b.close().await;
 }
 

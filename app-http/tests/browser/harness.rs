@@ -1,12 +1,18 @@
 //! The browser harness: a demo stack served on a random loopback port, a `chromedriver` child process driving
-//! headless Chromium, bounded waits, and numbered screenshots.
+//! headless Chromium, bounded waits, numbered screenshots at two widths, and accessibility checks with axe-core.
 //!
 //! Skipping: when `/usr/bin/chromium` or `chromedriver` is missing, a test prints why and passes, unless
 //! `FCTR_REQUIRE_BROWSER` is set (CI sets it), in which case it fails. `FCTR_CHROMIUM` and `FCTR_CHROMEDRIVER`
-//! override the two paths.
+//! override the two paths. Likewise when axe-core is missing (`scripts/axe.sh` installs it; `FCTR_AXE_JS` overrides
+//! the path): the accessibility checks print why and pass, or fail with `FCTR_REQUIRE_BROWSER` set.
+//!
+//! Every page a flow reaches gets [`Browser::check_page`]: full-page screenshots at 1280 and 390 CSS pixels, no
+//! horizontal scrolling at 390, and no axe-core violation of WCAG 2.0/2.1 A and AA.
 
+use base64::Engine as _;
 use chrono::Utc;
 use fantoccini::elements::Element;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use fctr_memory::ManualClock;
 use fctr_portal::demo::{Demo, DemoOptions, start_demo};
@@ -38,6 +44,20 @@ const FLAGS: [&str; 9] = [
     "--disable-sync",
     "--window-size=1280,1000",
 ];
+
+/// Where `scripts/axe.sh` installs axe-core's browser build (the workspace's `target/`, whatever
+/// `CARGO_TARGET_DIR` says: the script does not read it). `FCTR_AXE_JS` overrides it.
+const AXE_JS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../target/axe-core/node_modules/axe-core/axe.min.js"
+);
+
+/// The WCAG levels axe-core checks: WCAG 2.0 and 2.1, levels A and AA.
+const AXE_TAGS: [&str; 4] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+/// The desktop viewport every step runs at (CSS pixels), and the phone viewport each capture also checks.
+pub const WIDE: (u32, u32) = (1280, 1000);
+pub const NARROW: (u32, u32) = (390, 844);
 
 fn path_from_env(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
@@ -77,6 +97,17 @@ pub fn browser_or_skip(test: &str) -> bool {
             false
         }
     }
+}
+
+/// axe-core's browser build, or why it cannot be read.
+fn axe_source() -> Result<String, String> {
+    let path = path_from_env("FCTR_AXE_JS", AXE_JS);
+    std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "cannot read {} ({e}); `bash scripts/axe.sh` installs it",
+            path.display()
+        )
+    })
 }
 
 /// Where screenshots go: `<target dir>/artifacts/browser/<test>/`. The target dir is the parent of
@@ -211,6 +242,9 @@ pub struct Browser {
     test: String,
     dir: PathBuf,
     shots: u32,
+    /// axe-core's source, or why it is missing (then the accessibility checks skip, or fail in CI).
+    axe: Result<String, String>,
+    axe_skip_said: bool,
     _profile: tempfile::TempDir,
     _driver: Driver,
 }
@@ -248,14 +282,25 @@ impl Browser {
         .await
         .unwrap_or_else(|_| panic!("{test}: no WebDriver session within 30 s"))
         .unwrap_or_else(|e| panic!("{test}: cannot start Chromium through chromedriver: {e}"));
-        Self {
+        let axe = axe_source();
+        if let Err(why) = &axe {
+            assert!(
+                std::env::var_os("FCTR_REQUIRE_BROWSER").is_none(),
+                "{test}: FCTR_REQUIRE_BROWSER is set but axe-core is missing: {why}"
+            );
+        }
+        let me = Self {
             client,
             test: test.to_owned(),
             dir,
             shots: 0,
+            axe,
+            axe_skip_said: false,
             _profile: profile,
             _driver: driver,
-        }
+        };
+        me.set_viewport(WIDE).await;
+        me
     }
 
     /// Ends the WebDriver session (Chromium quits); the driver process goes with `self`.
@@ -263,7 +308,8 @@ impl Browser {
         let _ = self.client.clone().close().await;
     }
 
-    /// Saves `<nn>-<step>.png` in this test's artifacts directory.
+    /// Saves a plain screenshot of the viewport as it is, `<nn>-<step>.png`, with no checks: for pages that are
+    /// not the portal's (the fake IdP's login page). The portal's own pages get [`Browser::check_page`].
     pub async fn shot(&mut self, step: &str) {
         self.shots += 1;
         let png = self
@@ -271,13 +317,212 @@ impl Browser {
             .screenshot()
             .await
             .unwrap_or_else(|e| panic!("{}: screenshot {step}: {e}", self.test));
+        self.save_png(&format!("{:02}-{step}.png", self.shots), &png);
+    }
+
+    fn save_png(&self, name: &str, png: &[u8]) {
         assert!(
             png.starts_with(b"\x89PNG"),
-            "{}: screenshot is not a PNG",
+            "{}: screenshot {name} is not a PNG",
             self.test
         );
-        let path = self.dir.join(format!("{:02}-{step}.png", self.shots));
+        let path = self.dir.join(name);
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// One Chrome DevTools command through chromedriver (`POST /session/{id}/goog/cdp/execute`), on the current
+    /// tab.
+    pub async fn cdp(&self, cmd: &'static str, params: Value) -> Value {
+        self.client
+            .issue_cmd(Cdp { cmd, params })
+            .await
+            .unwrap_or_else(|e| panic!("{}: DevTools {cmd}: {e}", self.test))
+    }
+
+    /// Sets the current tab's viewport to exactly `width` x `height` CSS pixels (DevTools device metrics: a
+    /// headless window's inner size differs from the size asked for, and has a minimum width), with overlay-like
+    /// hidden scrollbars as on a phone, so `clientWidth == innerWidth == width`. Checks `window.innerWidth`.
+    pub async fn set_viewport(&self, (width, height): (u32, u32)) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        )
+        .await;
+        self.cdp("Emulation.setScrollbarsHidden", json!({"hidden": true}))
+            .await;
+        let inner = self
+            .js(
+                "return [window.innerWidth, document.documentElement.clientWidth];",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            inner,
+            json!([width, width]),
+            "{}: viewport [innerWidth, clientWidth] after asking for {width} px",
+            self.test
+        );
+    }
+
+    /// A full-page PNG of the current tab at its current viewport width (DevTools `Page.captureScreenshot`
+    /// beyond the viewport: WebDriver's screenshot is the viewport only).
+    async fn full_page_png(&self) -> Vec<u8> {
+        let v = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await;
+        let data = v["data"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: Page.captureScreenshot gave no data", self.test));
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap_or_else(|e| panic!("{}: screenshot is not base64: {e}", self.test))
+    }
+
+    /// Screenshots the current page at both widths and checks that neither scrolls sideways:
+    /// `<nn>-<step>-1280.png` and `<nn>-<step>-390.png` (full page) in this test's artifacts directory. Fails when
+    /// `document.documentElement.scrollWidth > window.innerWidth` at either width, naming the elements that reach
+    /// past the right edge (widest reach first). Leaves the viewport at 1280.
+    pub async fn capture(&mut self, step: &str) {
+        self.shots += 1;
+        let n = self.shots;
+        for size in [WIDE, NARROW] {
+            self.set_viewport(size).await;
+            let png = self.full_page_png().await;
+            let name = format!("{n:02}-{step}-{}.png", size.0);
+            self.save_png(&name, &png);
+            let overflow = self.overflow().await;
+            if let Some(overflow) = overflow {
+                let url = self
+                    .client
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                self.set_viewport(WIDE).await;
+                self.finding(format!(
+                    "{}: step {step} ({url}) scrolls sideways at {} px: scrollWidth {} > innerWidth {}. Elements \
+                     past the right edge (CSS px), widest reach first:\n{}\nsee {}",
+                    self.test,
+                    size.0,
+                    overflow["scrollWidth"],
+                    overflow["innerWidth"],
+                    offenders(&overflow["offenders"]),
+                    self.dir.join(name).display()
+                ));
+            }
+        }
+        self.set_viewport(WIDE).await;
+    }
+
+    /// Whether the page scrolls sideways at the current viewport: `None` when
+    /// `document.documentElement.scrollWidth <= window.innerWidth`, else `{scrollWidth, innerWidth, offenders:
+    /// [{selector, right, width, text}]}` with up to 12 elements reaching past the right edge, widest reach first.
+    pub async fn overflow(&self) -> Option<Value> {
+        Some(self.js(OVERFLOW_JS, vec![]).await).filter(|v| !v.is_null())
+    }
+
+    /// axe-core's violations on the current page (WCAG 2.0/2.1 A and AA rules), each `{id, impact, help, helpUrl,
+    /// nodes: [{target, summary}]}`; `None` when axe-core is missing (said once per test). The script goes in
+    /// through WebDriver's Execute Script, which the page's CSP (`script-src 'self'`) does not apply to, once
+    /// per document.
+    pub async fn axe_violations(&mut self, page_name: &str) -> Option<Vec<Value>> {
+        let src = match &self.axe {
+            Ok(src) => src.clone(),
+            Err(why) => {
+                if !self.axe_skip_said {
+                    println!("SKIPPED accessibility checks in {}: {why}", self.test);
+                    self.axe_skip_said = true;
+                }
+                return None;
+            }
+        };
+        let loaded = self
+            .js("return typeof window.axe === 'object';", vec![])
+            .await;
+        if loaded != json!(true) {
+            let script = format!("{src}\n;return typeof window.axe === 'object';");
+            let ok = self.js(&script, vec![]).await;
+            assert_eq!(
+                ok,
+                json!(true),
+                "{}: axe-core did not load into the page",
+                self.test
+            );
+        }
+        let run = r"
+            const [tags, done] = arguments;
+            axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})
+              .then(r => done({violations: r.violations.map(v => ({
+                  id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+                  nodes: v.nodes.map(n => ({target: n.target, summary: n.failureSummary || ''})),
+              }))}))
+              .catch(e => done({error: String(e && e.stack || e)}));
+        ";
+        let result = self
+            .client
+            .execute_async(run, vec![json!(AXE_TAGS)])
+            .await
+            .unwrap_or_else(|e| panic!("{}: axe.run on {page_name}: {e}", self.test));
+        if let Some(e) = result.get("error") {
+            panic!("{}: axe.run on {page_name} failed: {e}", self.test);
+        }
+        Some(result["violations"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Runs axe-core on the current page (see [`Browser::axe_violations`]) and fails listing every violation:
+    /// rule id, impact, help text, and each node's CSS selector with axe's summary of what to fix; the full list
+    /// is saved as `<nn>-<page_name>-axe.json`. When axe-core is missing it prints why and passes (fails with
+    /// `FCTR_REQUIRE_BROWSER` set: see the module doc).
+    pub async fn assert_accessible(&mut self, page_name: &str) {
+        let Some(violations) = self.axe_violations(page_name).await else {
+            return;
+        };
+        if violations.is_empty() {
+            return;
+        }
+        let report_path = self
+            .dir
+            .join(format!("{:02}-{page_name}-axe.json", self.shots));
+        let _ = std::fs::write(
+            &report_path,
+            serde_json::to_string_pretty(&violations).unwrap_or_default(),
+        );
+        let url = self
+            .client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        self.finding(format!(
+            "{}: {} accessibility violation(s) (axe-core, {}) on {page_name} ({url}):\n{}\nfull report: {}",
+            self.test,
+            violations.len(),
+            AXE_TAGS.join(", "),
+            violations.iter().map(violation).collect::<Vec<_>>().join("\n"),
+            report_path.display()
+        ));
+    }
+
+    /// A failed page check: panics, or with `FCTR_BROWSER_CHECKS=report` prints it and goes on (to see every
+    /// page's findings in one run while fixing them; ignored when `CI` is set).
+    fn finding(&self, what: String) {
+        let report = std::env::var("FCTR_BROWSER_CHECKS").as_deref() == Ok("report")
+            && std::env::var_os("CI").is_none();
+        if report {
+            println!("FINDING {what}\n");
+        } else {
+            panic!("{what}");
+        }
+    }
+
+    /// The check every flow step gets: [`Browser::capture`] (screenshots at 1280 and 390 px, no sideways
+    /// scrolling at 390), then [`Browser::assert_accessible`].
+    pub async fn check_page(&mut self, step: &str) {
+        self.capture(step).await;
+        self.assert_accessible(step).await;
     }
 
     pub async fn goto(&self, url: &str) {
@@ -478,9 +723,20 @@ impl Browser {
 
     /// Signs `agent` in through the fake Okta's own login page and lands on the search page.
     pub async fn sign_in(&mut self, stack: &Stack, agent: &str, role: &str) {
+        self.sign_in_at_idp(stack, agent).await;
+        // The callback page continues (meta refresh) to the search page.
+        self.wait(Locator::Id("q")).await;
+        let who = self.text(Locator::Css(".role strong")).await;
+        assert_eq!(who, role, "{agent} signed in with role {who}");
+        self.check_page("signed-in").await;
+    }
+
+    /// From the portal's sign-in page (checked) through the fake Okta's login page as `agent`, up to the
+    /// portal's callback; the caller waits for what the portal shows next.
+    pub async fn sign_in_at_idp(&mut self, stack: &Stack, agent: &str) {
         self.goto(&stack.url("/")).await;
         self.wait(Locator::Id("sign-in")).await;
-        self.shot("sign-in").await;
+        self.check_page("sign-in").await;
         self.click(Locator::Id("sign-in")).await;
         let button = format!("//button[normalize-space(.)='Sign in as {agent}@example.com']");
         self.wait(Locator::XPath(&button)).await;
@@ -491,11 +747,6 @@ impl Browser {
         );
         self.shot("idp-login").await;
         self.click(Locator::XPath(&button)).await;
-        // The callback page continues (meta refresh) to the search page.
-        self.wait(Locator::Id("q")).await;
-        let who = self.text(Locator::Css(".role strong")).await;
-        assert_eq!(who, role, "{agent} signed in with role {who}");
-        self.shot("signed-in").await;
     }
 
     /// Searches for `query` and opens the first result's caller card; returns the card's path.
@@ -516,12 +767,12 @@ impl Browser {
             ))
             .await;
         }
-        self.shot("search-results").await;
+        self.check_page("search-results").await;
         self.click(Locator::Css("table.results a")).await;
         self.wait(Locator::Id("caller-name")).await;
         let path = self.path().await;
         assert!(path.starts_with("/callers/"), "{path}");
-        self.shot("caller-card").await;
+        self.check_page("caller-card").await;
         path
     }
 
@@ -534,7 +785,7 @@ impl Browser {
         assert!(path.starts_with("/verifications/"), "{path}");
         let status = self.status().await;
         assert_eq!(status, "challenged");
-        self.shot("push-sent").await;
+        self.check_page("push-sent").await;
         let n = number
             .trim()
             .parse()
@@ -554,4 +805,101 @@ impl Browser {
         let sel = format!("#status-panel[data-status='{status}']");
         self.wait(Locator::Css(&sel)).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// DevTools, overflow and axe-core reports
+
+/// A Chrome DevTools Protocol command sent through chromedriver's `goog/cdp/execute` extension.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base: &Url, session: Option<&str>) -> Result<Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({"cmd": self.cmd, "params": self.params});
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Null when the page does not scroll sideways; else the widths and up to 12 elements whose box reaches past
+/// the right edge, widest reach first. Elements inside a box that clips or scrolls its own overflow are not
+/// counted (they do not widen the page).
+const OVERFLOW_JS: &str = r"
+    const root = document.documentElement;
+    const W = window.innerWidth;
+    if (root.scrollWidth <= W) return null;
+    const clipped = el => {
+        for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+            if (getComputedStyle(p).overflowX !== 'visible') return true;
+        }
+        return false;
+    };
+    const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+        Array.from(el.classList).map(c => '.' + c).join('');
+    const path = el => {
+        const parts = [];
+        for (let e = el; e && e !== document.body && parts.length < 4; e = e.parentElement) parts.unshift(name(e));
+        return parts.join(' > ');
+    };
+    const out = [];
+    for (const el of document.body.querySelectorAll('*')) {
+        const r = el.getBoundingClientRect();
+        if (r.width > 0 && r.right > W + 0.5 && !clipped(el)) {
+            out.push({selector: path(el), right: Math.round(r.right), width: Math.round(r.width),
+                      text: (el.textContent || '').trim().slice(0, 40)});
+        }
+    }
+    out.sort((a, b) => b.right - a.right);
+    return {scrollWidth: root.scrollWidth, innerWidth: W, offenders: out.slice(0, 12)};
+";
+
+fn offenders(list: &Value) -> String {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| {
+                    format!(
+                        "  {} right={} width={} {:?}",
+                        o["selector"].as_str().unwrap_or("?"),
+                        o["right"],
+                        o["width"],
+                        o["text"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+fn violation(v: &Value) -> String {
+    let nodes: Vec<String> = v["nodes"]
+        .as_array()
+        .map(|ns| {
+            ns.iter()
+                .map(|n| {
+                    let summary = n["summary"].as_str().unwrap_or_default().replace('\n', " ");
+                    format!("      {} : {summary}", n["target"])
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "  - {} [{}] {} ({})\n{}",
+        v["id"].as_str().unwrap_or("?"),
+        v["impact"].as_str().unwrap_or("?"),
+        v["help"].as_str().unwrap_or_default(),
+        v["helpUrl"].as_str().unwrap_or_default(),
+        nodes.join("\n")
+    )
 }
