@@ -10,7 +10,7 @@
     es.addEventListener("status", function (ev) {
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      if (typeof msg.html === "string") el.innerHTML = msg.html;
+      if (typeof msg.html === "string") { el.innerHTML = msg.html; localTimes(el); copy(); countdowns(); }
       if (msg.done) { el.setAttribute("data-done", "true"); es.close(); }
     });
     es.onerror = function () {
@@ -40,9 +40,43 @@
     }
   }
 
+  // Times: <time datetime> shown in the agent's own time zone (the server only knows UTC).
+  function localTimes(root) {
+    var times = (root || document).querySelectorAll("time[datetime]");
+    Array.prototype.forEach.call(times, function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (isNaN(d.getTime())) return;
+      try {
+        t.textContent = d.toLocaleString(undefined, {
+          year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+        });
+      } catch (e) { /* keep the UTC text */ }
+    });
+  }
+
+  // Countdowns: a pending push and a live grant count down every second.
+  function countdowns() {
+    var started = Date.now();
+    var els = document.querySelectorAll(".countdown[data-seconds]");
+    Array.prototype.forEach.call(els, function (el) {
+      el.setAttribute("data-start", String(parseInt(el.getAttribute("data-seconds"), 10) || 0));
+    });
+    if (!els.length) return;
+    var timer = setInterval(function () {
+      var live = document.querySelectorAll(".countdown[data-start]");
+      if (!live.length) { clearInterval(timer); return; }
+      Array.prototype.forEach.call(live, function (el) {
+        var left = Math.max(0, parseInt(el.getAttribute("data-start"), 10) - Math.floor((Date.now() - started) / 1000));
+        el.textContent = Math.floor(left / 60) + " min " + (left % 60) + " s";
+      });
+    }, 1000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     live();
     copy();
     secretOnce();
+    localTimes();
+    countdowns();
   });
 })();

@@ -65,6 +65,15 @@ pub(crate) struct MessagePage {
     pub back_label: String,
 }
 
+impl MessagePage {
+    /// The wait before a retry, in minutes or hours as an agent reads it.
+    pub fn retry_words(&self) -> String {
+        self.retry_after
+            .map(crate::web::duration_words)
+            .unwrap_or_default()
+    }
+}
+
 /// A refusal page: the engine's words, the remedy and the reason code (no `Retry-After` header: the caller adds
 /// it).
 pub(crate) fn refusal_page(
@@ -163,7 +172,18 @@ impl Page {
             reason: d.reason.as_str().into(),
             retry_after: d.retry_after_secs(),
             back: back.into(),
-            back_label: "Back".into(),
+            back_label: match d.reason {
+                fctr_ports::Reason::NoLiveGrant
+                | fctr_ports::Reason::GrantUsed
+                | fctr_ports::Reason::GrantExpired
+                | fctr_ports::Reason::GrantDoesNotCoverAction
+                    if back.starts_with("/callers/") =>
+                {
+                    "Verify the caller again".into()
+                }
+                _ if back.starts_with("/callers/") => "Back to the caller".into(),
+                _ => "Back".into(),
+            },
         };
         let mut resp = render(status, &t);
         if let Some(r) = d.retry_after_secs() {

@@ -1,6 +1,6 @@
 //! Actions under a live grant, and the one-time secret page.
 
-use super::{FactorForm, label, when};
+use super::{FactorForm, consequence, label, severity, when};
 use crate::auth::page::for_action;
 use crate::auth::{CsrfForm, SignedIn};
 use crate::reply::html::{Chrome, Page};
@@ -22,10 +22,28 @@ pub(crate) fn secret_kind_words(k: SecretKind) -> &'static str {
 }
 
 #[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    c: Chrome,
+    kind: &'static str,
+    label: String,
+    caller: String,
+    login: String,
+    consequence: &'static str,
+    severity: &'static str,
+    severity_words: &'static str,
+    before_verification: bool,
+    grant_note: String,
+    handle: String,
+}
+
+#[derive(Template)]
 #[template(path = "secret.html")]
 struct SecretPage<'a> {
     c: Chrome,
     label: String,
+    caller: String,
+    ticket: String,
     handle: String,
     secret: Option<&'a str>,
     secret_kind: &'static str,
@@ -65,6 +83,22 @@ pub(crate) async fn act(
         Ok(x) => x,
         Err(d) => return ctx.denial_page(&d, &back),
     };
+    if f.confirmed != "yes" {
+        return confirm(&ctx, &agent, &subject, &handle, kind).await;
+    }
+    let ticket = match super::ticket(&f.ticket) {
+        Ok(t) => t,
+        Err(_) => {
+            return ctx.message(
+                StatusCode::BAD_REQUEST,
+                "Ticket reference not accepted",
+                "A ticket reference looks like INC0012345, HELP-123 or 12345: letters, then digits. Never a name or an e-mail address. Nothing was done.",
+                &back,
+            );
+        }
+    };
+    let mut ctx = ctx;
+    ctx.rctx = ctx.rctx.clone().with_ticket(ticket.clone());
     // The agent says what; the engine decides the terms.
     let action = match fctr_core::ActionRequest::new(kind, factor) {
         Ok(a) => a,
@@ -84,9 +118,12 @@ pub(crate) async fn act(
         Err(d) => return ctx.denial_page(&d, &back),
     };
     let receipt = outcome.receipt;
+    let caller: String = f.caller.chars().take(200).collect();
     let page = SecretPage {
         c: ctx.chrome(),
         label: label(receipt.kind),
+        caller,
+        ticket: ticket.map(|t| t.as_str().to_owned()).unwrap_or_default(),
         handle,
         secret: receipt.secret.as_ref().map(|s| s.value.expose_secret()),
         secret_kind: receipt
@@ -106,6 +143,74 @@ pub(crate) async fn act(
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // `receipt` (and its SecretString) is dropped, and zeroized, here.
     r
+}
+
+/// The confirmation step: the caller's name, what the action does, how severe it is, and whether it runs under a
+/// verification or before one (the locked-out procedure). Reads the card again, so what it says is current.
+async fn confirm(
+    ctx: &Page,
+    agent: &fctr_core::Agent,
+    subject: &fctr_ports::SubjectId,
+    handle: &str,
+    kind: ActionKind,
+) -> Response {
+    let back = format!("/callers/{handle}");
+    let card = match ctx.state.engine().lookup(agent, &ctx.rctx, subject).await {
+        Ok(c) => c,
+        Err(d) => return ctx.denial_page(&d, &back),
+    };
+    let Some(view) = card.actions.iter().find(|a| a.kind == kind) else {
+        return ctx.message(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such action.",
+            &back,
+        );
+    };
+    if !view.available_now {
+        // The engine refuses it anyway; say why before the agent confirms anything.
+        let reason = if !view.permitted_for_role {
+            fctr_ports::Reason::NotPermittedForRole
+        } else if card.protected {
+            fctr_ports::Reason::ProtectedTarget
+        } else if !view.supported {
+            fctr_ports::Reason::Unsupported
+        } else {
+            fctr_ports::Reason::NoLiveGrant
+        };
+        return ctx.denial_page(&fctr_core::Denial::new(reason), &back);
+    }
+    let now = ctx.state.0.clock.now();
+    let u = &card.user;
+    let (severity, severity_words) = severity(kind);
+    let page = ConfirmPage {
+        c: ctx.chrome(),
+        kind: kind.as_str(),
+        label: label(kind),
+        caller: u.display_name.as_ref().map_or_else(
+            || u.login.expose_pii().to_owned(),
+            |n| n.expose_pii().to_owned(),
+        ),
+        login: u.login.expose_pii().to_owned(),
+        consequence: consequence(kind),
+        severity,
+        severity_words,
+        before_verification: view.before_verification,
+        grant_note: card
+            .grant
+            .as_ref()
+            .map(|g| {
+                let l = super::grant_line(g, now);
+                if g.single_use {
+                    format!("This uses your verification (valid {} more).", l.remaining)
+                } else {
+                    format!("Your verification stays valid {} more.", l.remaining)
+                }
+            })
+            .unwrap_or_default(),
+        handle: handle.to_owned(),
+    };
+    render(StatusCode::OK, &page)
 }
 
 /// `GET /callers/{handle}/actions/{action}`: actions change state, so GET is refused (405); this is also what a

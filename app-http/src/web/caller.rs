@@ -1,6 +1,9 @@
 //! The caller card.
 
-use super::{GrantLine, Offer, grant_line, label, role_permits, when};
+use super::{
+    GrantLine, Moment, factor_words, grant_line, label, moment, role_permits, severity,
+    status_tone, status_words,
+};
 use crate::auth::SignedIn;
 use crate::reply::html::Chrome;
 use crate::reply::render;
@@ -9,24 +12,37 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use fctr_core::Denial;
-use fctr_core::policy::Permission;
-use fctr_ports::FactorKind;
+use fctr_core::policy::{LockedOutProcedure, Permission, TargetClass};
+use fctr_core::{ActionView, Denial};
+use fctr_ports::{ActionKind, Reason};
 
-struct FactorRow {
+/// A factor the agent may choose, in plain words.
+struct FactorChoice {
     id: String,
-    kind: String,
-    assurance: &'static str,
-    accepted: bool,
-    refusal: String,
+    words: String,
     recommended: bool,
-    verb: &'static str,
+    why_not: String,
 }
 
+/// A status badge.
+struct Badge {
+    tone: &'static str,
+    text: String,
+}
+
+/// One action the card offers (only actions that apply to the account as it is).
 struct ActionRow {
+    kind: &'static str,
     label: String,
-    permitted: bool,
-    lines: Vec<String>,
+    enabled: bool,
+    why: String,
+    severity: &'static str,
+}
+
+/// A dated fact.
+struct Fact {
+    label: &'static str,
+    at: Option<Moment>,
 }
 
 #[derive(Template)]
@@ -38,21 +54,34 @@ struct CallerPage {
     login: String,
     email: String,
     phone: String,
-    status: String,
-    class: &'static str,
-    protected: bool,
-    risk: Vec<String>,
+    status_text: String,
+    status_tone: &'static str,
+    badges: Vec<Badge>,
     grant: Option<GrantLine>,
-    factors: Vec<FactorRow>,
+    choices: Vec<FactorChoice>,
+    unusable: Vec<FactorChoice>,
+    required: u8,
     can_verify: bool,
-    offered: Vec<Offer>,
+    verify_blocked: String,
+    unlock_first: Option<ActionRow>,
+    escalation: String,
     actions: Vec<ActionRow>,
+    facts: Vec<Fact>,
+    synced: &'static str,
 }
 
-fn opt_time(label: &str, t: Option<&DateTime<Utc>>) -> String {
-    match t {
-        Some(t) => format!("{label}: {}", when(t)),
-        None => format!("{label}: unknown"),
+/// Why an action that applies is not available now, in one line.
+fn why_not(a: &ActionView, protected: bool, has_grant: bool) -> String {
+    if !a.permitted_for_role {
+        "Not for your role.".into()
+    } else if protected {
+        "Protected account.".into()
+    } else if !a.supported {
+        "The identity provider cannot do this here.".into()
+    } else if !has_grant {
+        "Verify the caller first.".into()
+    } else {
+        "Your verification does not cover this: verify again with the factors it needs.".into()
     }
 }
 
@@ -76,92 +105,162 @@ pub(crate) async fn caller(me: SignedIn, Path(handle): Path<String>) -> Response
         Err(d) => return ctx.denial_page(&d, "/search"),
     };
     let now = ctx.state.0.clock.now();
+    let engine = ctx.state.engine();
+    let policy = engine.policy();
+    let provider = ctx.state.0.idp.capabilities().provider;
     let u = &card.user;
     let r = &card.risk;
-    let risk = vec![
-        if r.locked_out {
-            "Account is locked out".to_owned()
-        } else {
-            "Not locked out".to_owned()
-        },
-        opt_time("Created", r.created.as_ref()),
-        opt_time("Status changed", r.status_changed.as_ref()),
-        opt_time("Password changed", r.password_changed.as_ref()),
-        opt_time("Last sign-in", r.last_login.as_ref()),
-        opt_time("Factors last changed", r.last_factor_change.as_ref()),
-        match r.directory_synced {
-            Some(true) => "Synced from an on-premises directory".to_owned(),
-            Some(false) => "Cloud-only account".to_owned(),
-            None => "Directory sync: unknown".to_owned(),
-        },
-    ];
-    let factors = card
-        .factors
-        .iter()
-        .map(|f| FactorRow {
+    let required = policy.factor_rule(card.class).required();
+    let can_verify_role = role_permits(&ctx.state, &agent, Permission::Verify);
+
+    let mut badges = Vec::new();
+    if card.protected {
+        badges.push(Badge {
+            tone: "bad",
+            text: "Protected account: no helpdesk action may touch it".into(),
+        });
+    }
+    if card.locked_out.is_some() {
+        badges.push(Badge {
+            tone: "warn",
+            text: "Locked out".into(),
+        });
+    }
+    if matches!(card.class, TargetClass::Privileged) {
+        badges.push(Badge {
+            tone: "warn",
+            text: format!("Privileged account: {required} different factors needed"),
+        });
+    }
+    if r.directory_synced == Some(true) {
+        badges.push(Badge {
+            tone: "info",
+            text: "Synced from on-premises directory".into(),
+        });
+    }
+    if card.grant.is_some() {
+        badges.push(Badge {
+            tone: "ok",
+            text: "Verified by you".into(),
+        });
+    }
+
+    let mut choices = Vec::new();
+    let mut unusable = Vec::new();
+    for f in &card.factors {
+        let choice = FactorChoice {
             id: f.info.id.as_str().to_owned(),
-            kind: f.info.kind.as_str().to_owned(),
-            assurance: f.assurance,
-            accepted: f.accepted,
-            refusal: f
+            words: factor_words(&f.info.kind, &provider),
+            recommended: card.recommended_factor.as_ref() == Some(&f.info.id),
+            why_not: f
                 .refusal
                 .map(|r| Denial::new(r).message().to_owned())
                 .unwrap_or_default(),
-            recommended: card.recommended_factor.as_ref() == Some(&f.info.id),
-            verb: if matches!(f.info.kind, FactorKind::Push) {
-                "Send push"
-            } else {
-                "Verify with code"
-            },
-        })
-        .collect();
-    let offered = card
-        .actions
-        .iter()
-        .filter(|a| a.available_now)
-        .map(|a| Offer {
-            kind: a.kind.as_str(),
-            label: label(a.kind),
-        })
-        .collect();
+        };
+        if f.accepted {
+            choices.push(choice);
+        } else {
+            unusable.push(choice);
+        }
+    }
+    // The recommended factor first.
+    choices.sort_by_key(|c| !c.recommended);
+    if !choices.iter().any(|c| c.recommended) {
+        if let Some(first) = choices.first_mut() {
+            first.recommended = true;
+        }
+    }
+
+    let has_grant = card.grant.is_some();
+    let row = |a: &ActionView| ActionRow {
+        kind: a.kind.as_str(),
+        label: label(a.kind),
+        enabled: a.available_now,
+        why: if a.available_now {
+            String::new()
+        } else {
+            why_not(a, card.protected, has_grant)
+        },
+        severity: severity(a.kind).0,
+    };
+    let unlock_first = card.actions.iter().find(|a| a.before_verification).map(row);
     let actions = card
         .actions
         .iter()
-        .filter(|a| a.supported)
-        .map(|a| ActionRow {
-            label: label(a.kind),
-            permitted: a.permitted_for_role,
-            lines: a.explanation.lines.clone(),
-        })
+        .filter(|a| a.applies && a.supported && !a.before_verification)
+        .filter(|a| a.kind != ActionKind::RemoveFactor)
+        .map(row)
         .collect();
+    let verify_blocked = if card.protected {
+        Denial::new(Reason::ProtectedTarget).message().to_owned()
+    } else if !can_verify_role {
+        "Your role does not allow verifying callers.".to_owned()
+    } else if card.locked_out == Some(LockedOutProcedure::UnlockThenVerify) {
+        "Unlock the account first: the identity provider does not challenge a locked-out account."
+            .to_owned()
+    } else if card.locked_out.is_some() {
+        "The account is locked out and policy says to escalate.".to_owned()
+    } else if choices.is_empty() {
+        Denial::new(Reason::NotEnoughFactors).message().to_owned()
+    } else {
+        String::new()
+    };
+    let at = |t: Option<&DateTime<Utc>>| t.map(|t| moment(t, now));
+    let facts = vec![
+        Fact {
+            label: "Last sign-in",
+            at: at(r.last_login.as_ref()),
+        },
+        Fact {
+            label: "Password changed",
+            at: at(r.password_changed.as_ref()),
+        },
+        Fact {
+            label: "Sign-in methods last changed",
+            at: at(r.last_factor_change.as_ref()),
+        },
+        Fact {
+            label: "Status changed",
+            at: at(r.status_changed.as_ref()),
+        },
+        Fact {
+            label: "Account created",
+            at: at(r.created.as_ref()),
+        },
+    ];
+    let pii =
+        |p: Option<&fctr_ports::Pii>| p.map(|n| n.expose_pii().to_owned()).unwrap_or_default();
     let page = CallerPage {
         c: ctx.chrome(),
         handle,
-        name: u
-            .display_name
-            .as_ref()
-            .map(|n| n.expose_pii().to_owned())
-            .unwrap_or_default(),
+        name: pii(u.display_name.as_ref()),
         login: u.login.expose_pii().to_owned(),
-        email: u
-            .email
-            .as_ref()
-            .map(|n| n.expose_pii().to_owned())
-            .unwrap_or_default(),
-        phone: u
-            .phone
-            .as_ref()
-            .map(|n| n.expose_pii().to_owned())
-            .unwrap_or_default(),
-        status: u.status.as_str().to_owned(),
-        class: card.class.as_str(),
-        protected: card.protected,
-        risk,
+        email: pii(u.email.as_ref()).replace(u.login.expose_pii(), ""),
+        phone: pii(u.phone.as_ref()),
+        status_text: status_words(&u.status),
+        status_tone: status_tone(&u.status),
+        badges,
         grant: card.grant.as_ref().map(|g| grant_line(g, now)),
-        factors,
-        can_verify: role_permits(&ctx.state, &agent, Permission::Verify) && !card.protected,
-        offered,
+        can_verify: verify_blocked.is_empty(),
+        choices,
+        unusable,
+        required,
+        verify_blocked,
+        unlock_first,
+        escalation: if card.locked_out == Some(LockedOutProcedure::Escalate) {
+            card.escalation.clone()
+        } else {
+            String::new()
+        },
         actions,
+        facts,
+        synced: match r.directory_synced {
+            Some(true) => {
+                "Synced from an on-premises directory: some changes may need doing there."
+            }
+            Some(false) => "Cloud-only account.",
+            None => "",
+        },
     };
     render(StatusCode::OK, &page)
 }

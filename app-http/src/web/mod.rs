@@ -18,12 +18,156 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use fctr_core::policy::Permission;
 use fctr_core::{Agent, GrantView};
-use fctr_ports::{ActionKind, VerificationId};
+use fctr_ports::{AccountStatus, ActionKind, FactorKind, VerificationId};
 use serde::Deserialize;
 
 /// A time as the pages show it.
 pub(crate) fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A time for a page: machine-readable (`<time datetime>`, which app.js rewrites into the agent's local time with
+/// its zone), the UTC text shown without JavaScript, and how long ago or from now.
+pub(crate) struct Moment {
+    pub iso: String,
+    pub utc: String,
+    pub relative: String,
+}
+
+/// A [`Moment`] for `t`, seen at `now`.
+pub(crate) fn moment(t: &DateTime<Utc>, now: DateTime<Utc>) -> Moment {
+    Moment {
+        iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        utc: t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        relative: relative(*t, now),
+    }
+}
+
+/// "3 days ago", "in 4 min", "just now".
+pub(crate) fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (t - now).num_seconds();
+    let (n, future) = (secs.unsigned_abs(), secs > 0);
+    let amount = match n {
+        0..=44 => return "just now".to_owned(),
+        45..=5399 => format!("{} min", n.div_ceil(60)),
+        5400..=129_599 => format!("{} h", (n + 1800) / 3600),
+        129_600..=5_183_999 => format!("{} days", (n + 43_200) / 86_400),
+        _ => format!("{} months", n / 2_592_000),
+    };
+    if future {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+/// Seconds as the agent reads them: "45 seconds", "1 minute", "58 minutes", "2 hours".
+pub(crate) fn duration_words(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs} second{}", if secs == 1 { "" } else { "s" }),
+        60..=5399 => {
+            let m = secs.div_ceil(60);
+            format!("{m} minute{}", if m == 1 { "" } else { "s" })
+        }
+        _ => {
+            let h = secs.div_ceil(3600);
+            format!("{h} hour{}", if h == 1 { "" } else { "s" })
+        }
+    }
+}
+
+/// A factor kind in the words an agent uses, for this IdP (`okta`, `entra`).
+pub(crate) fn factor_words(kind: &FactorKind, provider: &str) -> String {
+    let okta = provider == "okta";
+    match kind {
+        FactorKind::Push if okta => "Okta Verify push with number".into(),
+        FactorKind::Push => "Microsoft Authenticator push".into(),
+        FactorKind::Totp if okta => "Code from Okta Verify or an authenticator app".into(),
+        FactorKind::Totp => "Code from Microsoft Authenticator or an authenticator app".into(),
+        FactorKind::Hotp => "Code from a counter-based token".into(),
+        FactorKind::HardwareOtp => "Code from a hardware token".into(),
+        FactorKind::Sms => "Code sent by text message".into(),
+        FactorKind::Voice => "Code read out by phone call".into(),
+        FactorKind::Email => "Code sent by e-mail".into(),
+        FactorKind::SecurityQuestion => "Security question".into(),
+        FactorKind::WebAuthn => "Security key or passkey".into(),
+        FactorKind::PlatformCredential => "Device sign-in (Windows Hello, platform passkey)".into(),
+        FactorKind::TemporaryAccessPass => "Temporary Access Pass".into(),
+        FactorKind::Password => "Password".into(),
+        other => format!("Other sign-in method ({})", other.as_str()),
+    }
+}
+
+/// An account status in words.
+pub(crate) fn status_words(s: &AccountStatus) -> String {
+    match s {
+        AccountStatus::Active => "Active".into(),
+        AccountStatus::Staged => "Not activated yet".into(),
+        AccountStatus::Provisioned => "Activated, no password set yet".into(),
+        AccountStatus::Recovery => "In password recovery".into(),
+        AccountStatus::PasswordExpired => "Password expired".into(),
+        AccountStatus::LockedOut => "Locked out".into(),
+        AccountStatus::Suspended => "Suspended".into(),
+        AccountStatus::Deprovisioned => "Deactivated".into(),
+        AccountStatus::Disabled => "Sign-in disabled".into(),
+        other => format!("Status: {}", other.as_str()),
+    }
+}
+
+/// The badge tone of an account status (`ok`, `warn`, `bad`).
+pub(crate) fn status_tone(s: &AccountStatus) -> &'static str {
+    match s {
+        AccountStatus::Active => "ok",
+        AccountStatus::LockedOut | AccountStatus::PasswordExpired | AccountStatus::Recovery => {
+            "warn"
+        }
+        _ => "bad",
+    }
+}
+
+/// What an action does to the caller, in one sentence for the confirmation step.
+pub(crate) fn consequence(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::ClearSessions => {
+            "Signs the caller out of every application and device; they must sign in again everywhere."
+        }
+        ActionKind::ResetPassword => {
+            "Makes a one-time password reset link for you to give the caller; their current password keeps working until they use it."
+        }
+        ActionKind::ExpirePassword => {
+            "Replaces the password with a temporary one that the caller must change at their next sign-in."
+        }
+        ActionKind::Unlock => {
+            "Lets the caller try their current password again. It gives them no new password or code."
+        }
+        ActionKind::ResetFactors => {
+            "Removes every MFA method; the caller must enrol again before signing in with MFA."
+        }
+        ActionKind::RemoveFactor => {
+            "Removes one MFA method; the caller must enrol it again to use it."
+        }
+        ActionKind::IssueTemporaryAccessPass => {
+            "Makes a time-limited pass the caller signs in with once to register new methods."
+        }
+        ActionKind::Suspend => "Stops the caller signing in until the account is unsuspended.",
+        ActionKind::Unsuspend => "Lets the caller sign in again.",
+        _ => "Changes the caller's account.",
+    }
+}
+
+/// How severe an action is: (`high`/`medium`/`low`, words).
+pub(crate) fn severity(kind: ActionKind) -> (&'static str, &'static str) {
+    match kind {
+        ActionKind::ResetFactors
+        | ActionKind::RemoveFactor
+        | ActionKind::IssueTemporaryAccessPass
+        | ActionKind::ResetPassword
+        | ActionKind::ExpirePassword => {
+            ("high", "High risk: hands over or removes a way to sign in")
+        }
+        ActionKind::Suspend | ActionKind::ClearSessions => ("medium", "Disruptive for the caller"),
+        _ => ("low", "Low risk"),
+    }
 }
 
 /// Time left until `until`, in minutes and seconds.
@@ -55,7 +199,9 @@ pub(crate) fn role_permits(st: &AppState, agent: &Agent, p: Permission) -> bool 
 pub(crate) struct GrantLine {
     pub assurance: &'static str,
     pub expires_at: String,
+    pub expires_iso: String,
     pub remaining: String,
+    pub remaining_secs: i64,
     pub single_use: bool,
 }
 
@@ -64,22 +210,56 @@ pub(crate) fn grant_line(g: &GrantView, now: DateTime<Utc>) -> GrantLine {
     GrantLine {
         assurance: g.assurance,
         expires_at: when(&g.expires_at),
+        expires_iso: g
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         remaining: remaining(&g.expires_at, now),
+        remaining_secs: (g.expires_at - now).num_seconds().max(0),
         single_use: g.single_use,
     }
 }
 
-/// An action offered now under a live grant.
+/// An action offered now: its confirmation step is one click away.
 pub(crate) struct Offer {
     pub kind: &'static str,
     pub label: String,
+    pub severity: &'static str,
 }
 
-/// A form naming a factor (optional: policy's preferred one when empty).
+impl Offer {
+    pub(crate) fn new(kind: ActionKind) -> Self {
+        Self {
+            kind: kind.as_str(),
+            label: label(kind),
+            severity: severity(kind).0,
+        }
+    }
+}
+
+/// An optional ticket reference from a form: `Ok(None)` when empty, the refusal when it has a shape no ticket has
+/// (an e-mail address, a name: [`fctr_ports::TicketRef`]).
+pub(crate) fn ticket(s: &str) -> Result<Option<fctr_ports::TicketRef>, fctr_core::Denial> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    fctr_ports::TicketRef::parse(s)
+        .map(Some)
+        .map_err(|_| fctr_core::Denial::new(fctr_ports::Reason::InvalidInput))
+}
+
+/// A form naming a factor (optional: policy's preferred one when empty), with an optional ticket reference.
 #[derive(Deserialize)]
 pub(crate) struct FactorForm {
     #[serde(default)]
     pub factor_id: String,
+    #[serde(default)]
+    pub ticket: String,
+    /// The confirmation step was shown and confirmed (actions only).
+    #[serde(default)]
+    pub confirmed: String,
+    /// The caller's name as the confirmation step showed it, for the result page (display only; actions only).
+    #[serde(default)]
+    pub caller: String,
 }
 
 /// A verification id from the path.

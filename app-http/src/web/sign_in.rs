@@ -149,8 +149,8 @@ pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>
                     remedy: d.remedy().into(),
                     reason: d.reason.as_str().into(),
                     retry_after: None,
-                    back: String::new(),
-                    back_label: String::new(),
+                    back: "/".into(),
+                    back_label: "Back to the sign-in page".into(),
                 },
             );
             return (CookieJar::new().add(clear_pre), r).into_response();

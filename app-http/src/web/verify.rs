@@ -1,7 +1,7 @@
 //! A verification: starting it from the caller card, its page with the live status (server-sent events from the
 //! one shared poller), the code form and the next factor.
 
-use super::{FactorForm, GrantLine, Offer, grant_line, label, parse_vid};
+use super::{FactorForm, GrantLine, Offer, factor_words, grant_line, parse_vid, when};
 use crate::auth::page::for_action;
 use crate::auth::{CsrfForm, SignedIn};
 use crate::poller::Snapshot;
@@ -44,6 +44,19 @@ pub(crate) async fn verify(
         Ok(x) => x,
         Err(d) => return ctx.denial_page(&d, &format!("/callers/{handle}")),
     };
+    let ticket = match super::ticket(&f.ticket) {
+        Ok(t) => t,
+        Err(_) => {
+            return ctx.message(
+                StatusCode::BAD_REQUEST,
+                "Ticket reference not accepted",
+                "A ticket reference looks like INC0012345, HELP-123 or 12345: letters, then digits. Never a name or an e-mail address. Nothing was sent.",
+                &format!("/callers/{handle}"),
+            );
+        }
+    };
+    let mut ctx = ctx;
+    ctx.rctx = ctx.rctx.clone().with_ticket(ticket);
     let agent = match for_action(&ctx, &session, &agent, &format!("/callers/{handle}")).await {
         Ok(a) => a,
         Err(r) => return r,
@@ -78,20 +91,26 @@ pub(crate) async fn verify(
 struct StatusPart {
     id: String,
     status: &'static str,
+    heading: &'static str,
     status_text: String,
     number: Option<u16>,
+    pending_secs: Option<i64>,
     reason: String,
     message: String,
     remedy: String,
     code_form: bool,
+    code_error: String,
     next_factor: bool,
+    retry: bool,
     grant: Option<GrantLine>,
+    note: String,
     offered: Vec<Offer>,
     csrf: String,
     handle: String,
 }
 
-/// Renders the live part of the verification page; returns (html, done).
+/// Renders the live part of the verification page; returns (html, done). `code_error` is an inline message for
+/// the code form (a wrong code, with the attempts left).
 fn status_html(
     ctx_state: &crate::state::AppState,
     agent: &Agent,
@@ -99,52 +118,81 @@ fn status_html(
     handle: &str,
     id: VerificationId,
     snap: &Result<VerificationView, Denial>,
+    code_error: &str,
 ) -> (String, bool) {
     let now = ctx_state.0.clock.now();
+    let provider = ctx_state.0.idp.capabilities().provider;
     let mut part = StatusPart {
         id: id.to_string(),
         status: "error",
+        heading: "Verification refused",
         status_text: String::new(),
         number: None,
+        pending_secs: None,
         reason: String::new(),
         message: String::new(),
         remedy: String::new(),
         code_form: false,
+        code_error: code_error.to_owned(),
         next_factor: false,
+        retry: false,
         grant: None,
+        note: String::new(),
         offered: Vec::new(),
         csrf: csrf.to_owned(),
         handle: handle.to_owned(),
     };
     let done = match snap {
         Err(d) => {
-            part.status_text = "Refused.".into();
+            part.status_text = d.message().into();
             part.reason = d.reason.as_str().into();
-            part.message = d.message().into();
             part.remedy = d.remedy().into();
+            part.retry = !handle.is_empty();
             true
         }
         Ok(v) => {
             part.status = v.status.as_str();
             part.number = v.number;
             let push = matches!(v.factor, Some(FactorKind::Push));
-            part.status_text = match v.status {
-                VerificationStatus::Challenged if push => {
-                    "Waiting for the caller to approve the push on their phone\u{2026}".into()
-                }
-                VerificationStatus::Challenged => {
-                    "Ask the caller to read the current code from their authenticator app.".into()
-                }
-                VerificationStatus::Pending => format!(
-                    "{} of {} factors approved. Challenge the next factor.",
-                    v.approved, v.required
+            let words = v
+                .factor
+                .as_ref()
+                .map(|k| factor_words(k, &provider))
+                .unwrap_or_default();
+            part.pending_secs = v
+                .challenge_expires_at
+                .filter(|_| v.status == VerificationStatus::Challenged)
+                .map(|t| (t - now).num_seconds().max(0));
+            (part.heading, part.status_text) = match v.status {
+                VerificationStatus::Challenged if push => (
+                    "Waiting for the caller",
+                    format!(
+                        "{words} sent. Waiting for the caller to approve it on their phone\u{2026}"
+                    ),
                 ),
-                VerificationStatus::Verified => "Verified.".into(),
-                VerificationStatus::Rejected => {
-                    "Rejected: the caller denied the push or picked the wrong number.".into()
+                VerificationStatus::Challenged => (
+                    "Ask for the code",
+                    format!("Ask the caller to read the current code: {words}."),
+                ),
+                VerificationStatus::Pending => (
+                    "One more factor",
+                    format!(
+                        "{} of {} factors approved. Verify the next one with a different factor.",
+                        v.approved, v.required
+                    ),
+                ),
+                VerificationStatus::Verified => ("Verified", "The caller is verified.".into()),
+                VerificationStatus::Rejected => (
+                    "Push denied",
+                    "The caller denied the push or picked the wrong number.".into(),
+                ),
+                VerificationStatus::Expired => {
+                    ("No answer", "The caller did not answer in time.".into())
                 }
-                VerificationStatus::Expired => "Expired.".into(),
-                _ => "Failed.".into(),
+                _ => (
+                    "Verification failed",
+                    "The verification did not complete.".into(),
+                ),
             };
             if let Some(r) = v.reason {
                 let d = Denial::new(r);
@@ -154,18 +202,28 @@ fn status_html(
             }
             part.code_form = v.status == VerificationStatus::Challenged && !push;
             part.next_factor = v.status == VerificationStatus::Pending;
+            part.retry = v.status.is_final() && v.status != VerificationStatus::Verified;
             if let Some(g) = &v.grant {
-                part.grant = Some(grant_line(g, now));
+                let line = grant_line(g, now);
+                part.note = format!(
+                    "Caller identity verified with fctr at {}: {} ({}). Verification {}.",
+                    when(&now),
+                    g.factors
+                        .iter()
+                        .map(|k| factor_words(k, &provider))
+                        .collect::<Vec<_>>()
+                        .join(" + "),
+                    g.assurance,
+                    id,
+                );
+                part.grant = Some(line);
                 let policy = ctx_state.engine().policy();
                 let role = agent.role().and_then(|r| policy.role(r));
                 part.offered = g
                     .actions
                     .iter()
                     .filter(|k| role.is_some_and(|r| policy.permits(r, Permission::Act(**k))))
-                    .map(|k| Offer {
-                        kind: k.as_str(),
-                        label: label(*k),
-                    })
+                    .map(|k| Offer::new(*k))
                     .collect();
             }
             v.status.is_final()
@@ -210,7 +268,7 @@ pub(crate) async fn verification(me: SignedIn, Path(id): Path<String>) -> Respon
         }
     }
     let handle = session.verifications.get(&vid).cloned().unwrap_or_default();
-    let (html, done) = status_html(&ctx.state, &agent, &session.csrf, &handle, vid, &snap);
+    let (html, done) = status_html(&ctx.state, &agent, &session.csrf, &handle, vid, &snap, "");
     render(
         StatusCode::OK,
         &VerificationPage {
@@ -266,7 +324,7 @@ pub(crate) async fn events(me: SignedIn, Path(id): Path<String>) -> Response {
                 Err(_) => return None,
             };
             let res = snap?;
-            let (html, done) = status_html(&state, &agent, &csrf, &handle, vid, &res);
+            let (html, done) = status_html(&state, &agent, &csrf, &handle, vid, &res, "");
             let ev = Event::default()
                 .event("status")
                 .json_data(serde_json::json!({ "html": html, "done": done }))
@@ -285,13 +343,38 @@ pub(crate) struct CodeForm {
     code: String,
 }
 
+/// The verification page again, with an inline error at the code form (422: the code was not accepted).
+async fn code_page(
+    ctx: &crate::reply::html::Page,
+    agent: &Agent,
+    session: &crate::session::Session,
+    vid: VerificationId,
+    error: &str,
+) -> Response {
+    let snap = ctx.state.polls().current(agent, vid, FIRST_POLL_WAIT).await;
+    let handle = session.verifications.get(&vid).cloned().unwrap_or_default();
+    let (html, done) = status_html(&ctx.state, agent, &session.csrf, &handle, vid, &snap, error);
+    render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &VerificationPage {
+            c: ctx.chrome(),
+            id: vid.to_string(),
+            handle,
+            done,
+            status_html: html,
+        },
+    )
+}
+
 /// `POST /verifications/{id}/code`: checks the code the caller read out.
 pub(crate) async fn submit_code(
     Path(id): Path<String>,
     CsrfForm(me, f): CsrfForm<CodeForm>,
 ) -> Response {
     let SignedIn {
-        page: ctx, agent, ..
+        page: ctx,
+        agent,
+        session,
     } = me;
     let Some(vid) = parse_vid(&id) else {
         return ctx.denial_page(&Denial::new(Reason::VerificationNotFound), "/search");
@@ -299,7 +382,16 @@ pub(crate) async fn submit_code(
     let back = format!("/verifications/{vid}");
     let secret = match crate::input::code(&f.code) {
         Ok(c) => c.into_secret(),
-        Err(d) => return ctx.denial_page(&d, &back),
+        Err(_) => {
+            return code_page(
+                &ctx,
+                &agent,
+                &session,
+                vid,
+                "A code is 6 to 8 digits. Ask the caller to read it again.",
+            )
+            .await;
+        }
     };
     match ctx
         .state
@@ -310,6 +402,20 @@ pub(crate) async fn submit_code(
         Ok(view) => {
             ctx.state.polls().publish(&agent, vid, view);
             Redirect::to(&back).into_response()
+        }
+        Err(d) if matches!(d.reason, Reason::WrongCode | Reason::CodeReplayed) => {
+            let left = ctx.state.engine().code_attempts_left(&agent, vid).await;
+            let attempts = match left {
+                Some(0) => {
+                    " No attempts left: code checks for this caller are now locked for a while."
+                        .to_owned()
+                }
+                Some(1) => " 1 attempt left.".to_owned(),
+                Some(n) if n < 1000 => format!(" {n} attempts left."),
+                _ => String::new(),
+            };
+            let error = format!("{} {}{attempts}", d.message(), d.remedy());
+            code_page(&ctx, &agent, &session, vid, &error).await
         }
         Err(d) => ctx.denial_page(&d, &back),
     }

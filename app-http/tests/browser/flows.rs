@@ -99,17 +99,23 @@ async fn tier2_push_turns_verified_live_and_the_reset_link_shows_once() {
     let name = b.text(Locator::Id("caller-name")).await;
     assert!(name.contains("Alice"), "{name}");
     assert!(
-        b.text(Locator::Id("grant-status"))
-            .await
-            .starts_with("Not verified by you"),
+        b.has(Locator::Id("verify-button")).await,
+        "not verified yet: the verify step"
     );
     let vpath = verify(&mut b, &stack, "alice@example.com").await;
     let grant = b.text(Locator::Id("grant")).await;
-    assert!(grant.contains("Grant valid until"), "{grant}");
+    assert!(grant.contains("until"), "{grant}");
     assert!(b.has(Locator::Id("act-reset_password")).await);
 
-    // The action: the one-time link is on the answer page, once.
+    // The action: a confirmation step naming the caller, then the one-time link on the answer page, once.
     b.click(Locator::Id("act-reset_password")).await;
+    let confirm = b.text(Locator::Css("main h1")).await;
+    assert!(
+        confirm.contains("Alice"),
+        "the confirmation names the caller: {confirm}"
+    );
+    b.check_page("confirm-reset").await;
+    b.click(Locator::Id("confirm")).await;
     let secret = b.text(Locator::Id("one-time-secret")).await;
     assert!(secret.starts_with("http"), "a reset link: {secret:?}");
     assert!(b.source().await.contains("Shown once."));
@@ -124,12 +130,18 @@ async fn tier2_push_turns_verified_live_and_the_reset_link_shows_once() {
     assert!(!b.has(Locator::Id("one-time-secret")).await);
     b.check_page("after-reload").await;
 
-    // Back: the verification page, no secret.
+    // Back: the confirmation step's entry (a POST answer the browser does not resubmit by itself), no secret.
+    b.client.back().await.expect("back");
+    b.wait(Locator::Css("body")).await;
+    assert_ne!(b.path().await, card, "went back");
+    assert!(!b.source().await.contains(&secret), "back shows the link");
+    // Back once more: the verification page.
     b.client.back().await.expect("back");
     b.wait(Locator::Id("live")).await;
     assert_eq!(b.path().await, vpath);
     assert!(!b.source().await.contains(&secret), "back shows the link");
     b.check_page("after-back").await;
+    b.client.forward().await.expect("forward");
 
     // Forward again: still no secret.
     b.client.forward().await.expect("forward");
@@ -152,7 +164,10 @@ async fn tier1_sees_no_action_buttons_and_a_forged_action_is_refused() {
     let mut b = Browser::launch(TEST).await;
     b.sign_in(&stack, "agent1", "tier1").await;
     let card = b.open_caller("alice@example.com").await;
-    assert!(b.has(Locator::Id("no-actions")).await, "the card says so");
+    assert!(
+        b.source().await.contains("Not for your role."),
+        "the card says why each action is not offered"
+    );
     assert!(
         !b.has(Locator::Css(ACTION_BUTTONS)).await,
         "no action button on the card"
@@ -168,7 +183,9 @@ async fn tier1_sees_no_action_buttons_and_a_forged_action_is_refused() {
     // A forged POST from the page itself, with the session cookie and the page's CSRF token.
     let csrf = b.csrf().await;
     let action = format!("{card}/actions/reset_password");
-    let (status, body) = b.fetch_post(&action, &[("csrf", &csrf)]).await;
+    let (status, body) = b
+        .fetch_post(&action, &[("csrf", csrf.as_str()), ("confirmed", "yes")])
+        .await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("not_permitted_for_role"), "{body}");
     assert!(!body.contains("one-time-secret"), "{body}");
@@ -216,6 +233,7 @@ async fn a_second_click_after_the_grant_was_used_is_refused_in_the_page() {
     // First click, in the first tab: done, the grant (single use) is spent.
     b.client.switch_to_window(first).await.expect("switch");
     b.click(Locator::Id("act-clear_sessions")).await;
+    b.click(Locator::Id("confirm")).await;
     let done = b.text(Locator::Css("main h1")).await;
     assert!(done.starts_with("Done:"), "{done}");
     b.check_page("first-click-done").await;
@@ -230,8 +248,10 @@ async fn a_second_click_after_the_grant_was_used_is_refused_in_the_page() {
     // Second click on the same button, in the second tab: refused, with the reason in the page.
     b.client.switch_to_window(second).await.expect("switch");
     b.click(Locator::Id("act-clear_sessions")).await;
+    // The confirmation step re-reads the card: the single-use grant is spent, so there is nothing to confirm.
     let reason = b.text(Locator::Id("reason-code")).await;
-    assert_eq!(reason, "grant_used");
+    assert_eq!(reason, "no_live_grant");
+    assert!(b.has(Locator::Id("back")).await, "a way to verify again");
     let what = b.text(Locator::Css("section.message .what")).await;
     assert!(!what.is_empty(), "the refusal says why in words");
     b.check_page("second-click-refused").await;
@@ -272,7 +292,10 @@ async fn an_action_after_the_grant_expired_is_refused_in_the_page() {
     stack.clock.advance(chrono::TimeDelta::minutes(11));
     b.click(Locator::Id("act-reset_password")).await;
     let reason = b.text(Locator::Id("reason-code")).await;
-    assert_eq!(reason, "grant_expired");
+    assert_eq!(
+        reason, "no_live_grant",
+        "the confirmation step finds no live grant"
+    );
     assert!(!b.has(Locator::Id("one-time-secret")).await);
     b.check_page("expired-grant-refused").await;
     b.close().await;
@@ -296,8 +319,16 @@ async fn a_push_denied_on_the_phone_shows_rejected_live() {
         "rejected",
     )
     .await;
-    let text = b.text(Locator::Id("status-text")).await;
-    assert!(text.starts_with("Rejected"), "{text}");
+    let heading = b.text(Locator::Id("state-heading")).await;
+    assert_eq!(heading, "Push denied");
+    assert!(
+        b.has(Locator::Id("new-push")).await,
+        "a new push can be sent"
+    );
+    assert!(
+        b.has(Locator::Id("other-method")).await,
+        "or another method used"
+    );
     let panel = b.text(Locator::Id("status-panel")).await;
     assert!(panel.contains("challenge_rejected"), "{panel}");
     assert!(

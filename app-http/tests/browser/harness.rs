@@ -776,10 +776,10 @@ impl Browser {
         path
     }
 
-    /// On the caller card, presses "Send push"; returns the verification page's path and the number it shows.
+    /// On the caller card, verifies with the recommended factor (a push); returns the verification page's path and
+    /// the number it shows.
     pub async fn send_push(&mut self) -> (String, u8) {
-        self.click(Locator::XPath("//button[normalize-space(.)='Send push']"))
-            .await;
+        self.click(Locator::Id("verify-button")).await;
         let number = self.text(Locator::Id("number")).await;
         let path = self.path().await;
         assert!(path.starts_with("/verifications/"), "{path}");

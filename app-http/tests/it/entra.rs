@@ -358,7 +358,7 @@ async fn an_entra_portal_signs_agents_in_looks_a_caller_up_and_sends_a_push() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = t.get(&mut b, &verification).await.body;
     assert!(
-        page.contains("1 of 2 factors approved. Challenge the next factor."),
+        page.contains("1 of 2 factors approved. Verify the next one with a different factor."),
         "{page}"
     );
     let r = t

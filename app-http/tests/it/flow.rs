@@ -14,9 +14,13 @@ async fn tier2_verifies_by_push_and_resets_a_password_shown_once() {
     let r = t.get(&mut b, &card).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("alice@example.com"));
-    assert!(r.body.contains("Not verified by you"));
+    assert!(r.body.contains("id=\"verify-button\""), "{}", r.body);
     assert!(r.body.contains("recommended"));
-    assert!(r.body.contains("What policy requires"));
+    assert!(r.body.contains("Okta Verify push with number"));
+    assert!(
+        r.body.contains("Verify the caller first."),
+        "actions say why they wait"
+    );
     let factor = t
         .demo
         .fake
@@ -58,7 +62,13 @@ async fn tier2_verifies_by_push_and_resets_a_password_shown_once() {
     assert!(r.body.contains("Verified by you"));
     let csrf = b.csrf.clone();
     let action = format!("{card}/actions/reset_password");
-    let r = t.post(&mut b, &action, &[("csrf", &csrf)]).await;
+    let r = t
+        .post(
+            &mut b,
+            &action,
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let secret = between(&r.body, "id=\"one-time-secret\" class=\"one-time\">", "<")
@@ -69,7 +79,13 @@ async fn tier2_verifies_by_push_and_resets_a_password_shown_once() {
     let g = t.get(&mut b, &action).await;
     assert_eq!(g.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(!g.body.contains(&secret));
-    let again = t.post(&mut b, &action, &[("csrf", &csrf)]).await;
+    let again = t
+        .post(
+            &mut b,
+            &action,
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
+        )
+        .await;
     assert_eq!(again.status, StatusCode::FORBIDDEN);
     assert!(again.body.contains("grant_used"), "{}", again.body);
     assert!(!again.body.contains(&secret));
@@ -181,12 +197,15 @@ async fn totp_code_verifies_and_a_replay_is_refused() {
             &[("csrf", &csrf), ("code", "000000")],
         )
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Inline at the code form, with the attempts left: the agent stays on the page.
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("id=\"code-error\""), "{}", r.body);
     assert!(
-        r.body.contains("wrong_code") || r.body.contains("code_replayed"),
+        r.body.contains("The code is wrong") || r.body.contains("already used"),
         "{}",
         r.body
     );
+    assert!(r.body.contains("attempts left"), "{}", r.body);
     let code = t.demo.fake.state().totp_now("bob").unwrap();
     let r = t
         .post(
@@ -246,7 +265,7 @@ async fn an_expired_grant_is_refused_with_the_reason() {
         .post(
             &mut b,
             &format!("{card}/actions/clear_sessions"),
-            &[("csrf", &csrf)],
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);

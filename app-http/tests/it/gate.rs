@@ -300,7 +300,7 @@ async fn an_agent_removed_from_their_group_is_refused_at_the_next_action_and_sig
         .post(
             &mut b,
             &format!("{card}/actions/clear_sessions"),
-            &[("csrf", csrf.as_str())],
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
@@ -383,7 +383,7 @@ async fn an_unreadable_idp_refuses_actions_but_not_page_views() {
         .post(
             &mut b,
             &format!("{card}/actions/clear_sessions"),
-            &[("csrf", csrf.as_str())],
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
@@ -394,7 +394,7 @@ async fn an_unreadable_idp_refuses_actions_but_not_page_views() {
         .post(
             &mut b,
             &format!("{card}/actions/clear_sessions"),
-            &[("csrf", csrf.as_str())],
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

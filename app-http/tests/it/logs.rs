@@ -54,7 +54,7 @@ async fn trace_logs_over_a_full_flow_hold_no_pii_or_secrets() {
         .post(
             &mut b,
             &format!("{card}/actions/reset_password"),
-            &[("csrf", &csrf)],
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

@@ -143,7 +143,15 @@ async fn every_action_route_without_a_live_grant_is_refused() {
             .clone();
         let path = format!("{card}/actions/{}", kind.as_str());
         let r = t
-            .post(&mut b, &path, &[("csrf", &csrf), ("factor_id", &factor)])
+            .post(
+                &mut b,
+                &path,
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("confirmed", "yes"),
+                    ("factor_id", &factor),
+                ],
+            )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{kind:?}: {}", r.body);
         assert!(r.body.contains("Reason code"), "{kind:?}");
@@ -164,14 +172,14 @@ async fn tier1_is_offered_no_action_and_a_forged_post_is_refused() {
     let mut b = t.sign_in("agent1").await;
     let (card, _) = t.verified(&mut b, "alice").await;
     let r = t.get(&mut b, &card).await;
-    assert!(r.body.contains("id=\"no-actions\""), "{}", r.body);
+    assert!(r.body.contains("Not for your role."), "{}", r.body);
     assert!(!r.body.contains("/actions/"), "no action form offered");
     let csrf = b.csrf.clone();
     let r = t
         .post(
             &mut b,
             &format!("{card}/actions/reset_password"),
-            &[("csrf", &csrf)],
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);

@@ -191,7 +191,11 @@ impl Agent {
         let csrf = self.csrf.clone();
         self.post(
             &format!("{card}/actions/{action}"),
-            &[("csrf", &csrf), ("factor_id", "")],
+            &[
+                ("csrf", csrf.as_str()),
+                ("confirmed", "yes"),
+                ("factor_id", ""),
+            ],
         )
         .await
     }

@@ -144,6 +144,21 @@ impl Engine {
         Ok(())
     }
 
+    /// Wrong codes the agent may still enter for this caller before the lockout (the smaller of the caller's and
+    /// the agent's budget), without counting anything. `None` when the limiter cannot be read.
+    pub(crate) async fn codes_left(&self, agent: &Agent, target: &PseudoId) -> Option<u32> {
+        let mut left = u32::MAX;
+        for scope in RateScope::codes(agent, target) {
+            let key = scope.key().ok()?;
+            match self.ports.rate.peek(&key, scope.rule(&self.policy)).await {
+                Ok(RateDecision::Allowed { remaining }) => left = left.min(remaining),
+                Ok(RateDecision::Limited { .. }) => return Some(0),
+                Err(_) => return None,
+            }
+        }
+        Some(left)
+    }
+
     /// Counts one code attempt against the caller and the agent, atomically in the rate limiter. Refused (and
     /// nothing left counted) when either is locked out or the limiter cannot be reached.
     pub(crate) async fn count_code_attempt(

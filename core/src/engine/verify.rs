@@ -175,6 +175,18 @@ impl Engine {
         Ok((rec, c))
     }
 
+    /// How many more wrong codes the agent may enter in their verification `id` before fctr locks code checks for
+    /// this caller (for the page's "attempts left"). Reads only; audits nothing. `None` when the verification is
+    /// not the agent's or the limiter cannot be read.
+    pub async fn code_attempts_left(&self, agent: &Agent, id: VerificationId) -> Option<u32> {
+        match self.ports.grants.get_verification(id).await {
+            Ok(Some(r)) if r.agent == agent.pseudo && r.tenant == self.tenant => {
+                self.codes_left(agent, &r.subject_pseudo).await
+            }
+            _ => None,
+        }
+    }
+
     /// The agent's own verification as stored now, without asking the IdP anything: what a replica that is not
     /// polling the challenge shows its watchers (the replica that is polling moves the stored record on).
     ///

@@ -144,7 +144,7 @@ async fn idp_failures_give_a_generic_error_change_nothing_and_are_audited() {
         .post(
             &mut b,
             &format!("{card}/actions/reset_password"),
-            &[("csrf", &csrf)],
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
         )
         .await;
     assert_generic(&r, &marker, "action");

@@ -116,7 +116,7 @@ async fn planted_cr_lf_ansi_and_forged_json_never_break_a_log_line_or_the_audit_
         .post(
             &mut b,
             &format!("{card}/actions/clear_sessions"),
-            &[("csrf", &csrf)],
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

@@ -122,7 +122,7 @@ async fn no_url_of_a_full_flow_carries_pii_a_code_or_a_token() {
         .post(
             &mut b,
             &format!("{card}/actions/reset_password"),
-            &[("csrf", &csrf)],
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
