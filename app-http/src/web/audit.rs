@@ -133,7 +133,12 @@ struct Parsed {
 /// Parses a time: `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD` as UTC, or RFC 3339 with an offset.
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
-    for f in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"] {
+    for f in [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
             return Some(n.and_utc());
         }
@@ -429,11 +434,7 @@ impl ViewPage {
 
     fn fill(&mut self, p: &Parsed, result: &AuditPage, me: &PseudoId) {
         self.ran = true;
-        self.rows = result
-            .rows
-            .iter()
-            .map(|e| row(e, me, &p.carried))
-            .collect();
+        self.rows = result.rows.iter().map(|e| row(e, me, &p.carried)).collect();
         self.total = result.total;
         self.truncated = result.truncated;
         self.window = match p.query.until {
@@ -464,9 +465,9 @@ async fn show(me: &SignedIn, p: &Parsed, notice: Option<(&'static str, StatusCod
     let engine = ctx.state.engine();
     let viewer = me.agent.pseudonym();
     let mut t = ViewPage::new(ctx.chrome(), p, viewer);
-    let bad = notice.map(|(_, s)| s).or_else(|| {
-        (!p.errors.is_empty()).then_some(StatusCode::BAD_REQUEST)
-    });
+    let bad = notice
+        .map(|(_, s)| s)
+        .or_else(|| (!p.errors.is_empty()).then_some(StatusCode::BAD_REQUEST));
     if let Some(status) = bad {
         if !role_permits(&ctx.state, &me.agent, Permission::ViewAudit) {
             // The engine refuses, and audits the refusal, before it reads anything.
@@ -688,11 +689,7 @@ async fn export(me: SignedIn, q: Option<String>, format: Format) -> Response {
     };
     let (body, ctype, ext) = match format {
         Format::Csv => (csv(&result.rows), "text/csv; charset=utf-8", "csv"),
-        Format::Json => (
-            json(&p, &result, Utc::now()),
-            "application/json",
-            "json",
-        ),
+        Format::Json => (json(&p, &result, Utc::now()), "application/json", "json"),
     };
     let disposition = format!(
         "attachment; filename=\"fctr-audit-{}.{ext}\"",
@@ -739,10 +736,7 @@ mod tests {
                 "{bad:?} became {c:?}"
             );
         }
-        assert_eq!(
-            csv_cell("=HYPERLINK(\"x\")"),
-            "\"'=HYPERLINK(\"\"x\"\")\""
-        );
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("line\nbreak"), "\"line\nbreak\"");
@@ -758,12 +752,19 @@ mod tests {
         );
         let p = parse(&raw, &me());
         assert!(p.errors.is_empty(), "{:?}", p.errors);
-        assert_eq!(p.query.kind, Some(EventKind::ChallengeStarted), "the first value wins");
+        assert_eq!(
+            p.query.kind,
+            Some(EventKind::ChallengeStarted),
+            "the first value wins"
+        );
         assert_eq!(p.query.outcome, Some(Outcome::Denied));
         assert_eq!(p.query.agent, Some(me()));
         assert_eq!(p.query.sort, AuditSort::OldestFirst);
         assert_eq!(p.query.offset, 2 * PAGE_SIZE);
-        assert_eq!(p.carried.until, "2024-05-01T22:00", "offset converted to UTC");
+        assert_eq!(
+            p.carried.until, "2024-05-01T22:00",
+            "offset converted to UTC"
+        );
         assert_eq!(p.carried.page, "", "links set their own page");
 
         let raw = Fields::from_query(&format!(
@@ -775,7 +776,10 @@ mod tests {
         for e in &p.errors {
             assert!(!e.contains("alice") && !e.contains("yesterday"), "{e}");
         }
-        assert!(p.shown.target.is_empty(), "an over-long value is not shown back");
+        assert!(
+            p.shown.target.is_empty(),
+            "an over-long value is not shown back"
+        );
         assert!(p.carried.agent.is_empty() && p.carried.ticket.is_empty());
 
         let p = parse(

@@ -90,8 +90,14 @@ mod tests {
             assert!(seen.insert(l), "{l} labels two kinds");
             assert_ne!(l, k.as_str(), "{k:?}: a label, not the machine name");
         }
-        assert_eq!(event_kind(EventKind::ChallengeStarted), Some("Verification started"));
-        assert_eq!(event_kind(EventKind::ActionOutcome), Some("Action performed"));
+        assert_eq!(
+            event_kind(EventKind::ChallengeStarted),
+            Some("Verification started")
+        );
+        assert_eq!(
+            event_kind(EventKind::ActionOutcome),
+            Some("Action performed")
+        );
     }
 
     #[test]
@@ -105,7 +111,10 @@ mod tests {
 
     #[test]
     fn words_read_as_words() {
-        assert_eq!(reason(Reason::NotPermittedForRole), "Not permitted for role");
+        assert_eq!(
+            reason(Reason::NotPermittedForRole),
+            "Not permitted for role"
+        );
         assert_eq!(factor(&FactorKind::Push), "Push");
         assert_eq!(factor(&FactorKind::Totp), "TOTP code");
         assert_eq!(action(ActionKind::ResetPassword), "Reset the password");

@@ -5,9 +5,7 @@
 use crate::helpers::*;
 use axum::http::StatusCode;
 use chrono::Duration;
-use fctr_ports::{
-    AgentId, AuditEvent, EventKind, Outcome, PseudoId, Reason, SubjectId, TicketRef,
-};
+use fctr_ports::{AgentId, AuditEvent, EventKind, Outcome, PseudoId, Reason, SubjectId, TicketRef};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -48,8 +46,12 @@ fn times(body: &str) -> Vec<String> {
 }
 
 fn rel(body: &str, rel: &str) -> Option<String> {
-    between(body, "href=\"", &format!("\" rel=\"{rel}\""))
-        .map(|s| s.rsplit("href=\"").next().unwrap_or(s).replace("&#38;", "&"))
+    between(body, "href=\"", &format!("\" rel=\"{rel}\"")).map(|s| {
+        s.rsplit("href=\"")
+            .next()
+            .unwrap_or(s)
+            .replace("&#38;", "&")
+    })
 }
 
 /// `n` synthetic events a minute apart (newest one minute ago), all naming ticket `ticket`, every third one
@@ -126,12 +128,19 @@ async fn events_about_a_caller_by_login_leak_the_login_nowhere() {
         .append_pair("kind", "lookup")
         .append_pair("target", alice.as_str())
         .finish();
-    assert_eq!(to, format!("/audit?{want}"), "other filters kept, pseudonym only");
+    assert_eq!(
+        to,
+        format!("/audit?{want}"),
+        "other filters kept, pseudonym only"
+    );
 
     let page = t.get(&mut b3, &to).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains(alice.as_str()), "{}", page.body);
-    assert!(!page.body.contains(bob.as_str()), "bob's events are filtered out");
+    assert!(
+        !page.body.contains(bob.as_str()),
+        "bob's events are filtered out"
+    );
     // agent2's two lookups of alice and agent3's own lookup for the audit.
     assert!(page.body.contains("Events 1&ndash;3 of 3"), "{}", page.body);
     assert!(page.body.contains("<td>Caller looked up</td>"));
@@ -198,7 +207,11 @@ async fn you_and_agent_me() {
     assert!(!events.is_empty());
     let me = events[0]["agent"].as_str().unwrap().to_owned();
     assert!(events.iter().all(|e| e["agent"] == me.as_str()));
-    assert_eq!(doc["filter"]["agent"], me.as_str(), "the export names the pseudonym, not 'me'");
+    assert_eq!(
+        doc["filter"]["agent"],
+        me.as_str(),
+        "the export names the pseudonym, not 'me'"
+    );
     // agent2's events are not agent3's: the unfiltered view shows agent2 by pseudonym, not as "you".
     let all = t.get(&mut b3, "/audit/export.json").await;
     let agent2 = json(&all)["events"]
@@ -282,7 +295,10 @@ async fn exports_match_the_filtered_view_and_are_attachments() {
     );
     assert_eq!(lines.len(), 26);
     for l in &lines[1..] {
-        assert!(l.contains(",denied,") && l.ends_with(",not_permitted_for_role,HELP-7"), "{l}");
+        assert!(
+            l.contains(",denied,") && l.ends_with(",not_permitted_for_role,HELP-7"),
+            "{l}"
+        );
     }
 
     let j = t
@@ -314,11 +330,21 @@ async fn exports_match_the_filtered_view_and_are_attachments() {
     let csv = t.get(&mut b3, "/audit/export.csv?ticket=-123").await;
     let lines: Vec<&str> = csv.body.lines().collect();
     assert_eq!(lines.len(), 5, "{}", csv.body);
-    assert!(lines[1..].iter().all(|l| l.ends_with(",'-123")), "{}", csv.body);
+    assert!(
+        lines[1..].iter().all(|l| l.ends_with(",'-123")),
+        "{}",
+        csv.body
+    );
 
     // The page links to both exports with its filter.
-    assert!(r.body.contains("href=\"/audit/export.csv?outcome=denied&#38;ticket=HELP-7\""));
-    assert!(r.body.contains("href=\"/audit/export.json?outcome=denied&#38;ticket=HELP-7\""));
+    assert!(
+        r.body
+            .contains("href=\"/audit/export.csv?outcome=denied&#38;ticket=HELP-7\"")
+    );
+    assert!(
+        r.body
+            .contains("href=\"/audit/export.json?outcome=denied&#38;ticket=HELP-7\"")
+    );
 }
 
 #[tokio::test]
@@ -326,7 +352,12 @@ async fn view_find_and_exports_need_view_audit() {
     let t = start().await;
     let mut b2 = t.sign_in("agent2").await;
     let before = t.denials(Reason::NotPermittedForRole).await.len();
-    for path in ["/audit", "/audit/export.csv", "/audit/export.json", "/audit?kind=bogus"] {
+    for path in [
+        "/audit",
+        "/audit/export.csv",
+        "/audit/export.json",
+        "/audit?kind=bogus",
+    ] {
         let r = t.get(&mut b2, path).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
         assert!(r.body.contains("Your role does not allow this."), "{path}");
@@ -341,7 +372,10 @@ async fn view_find_and_exports_need_view_audit() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(t.denials(Reason::NotPermittedForRole).await.len(), before + 5);
+    assert_eq!(
+        t.denials(Reason::NotPermittedForRole).await.len(),
+        before + 5
+    );
     // The refused find did not look anybody up.
     let alice = subject_pseudo(&t, "alice");
     assert!(
@@ -364,10 +398,16 @@ async fn bad_filter_input_is_a_clear_400_never_a_500() {
         ("outcome=maybe", "Unknown outcome"),
         ("agent=alice%40example.com", "must be a pseudonym"),
         ("target=k1:short", "must be a pseudonym"),
-        ("ticket=%3Cscript%3Ealert(1)%3C/script%3E", "not of a ticket"),
+        (
+            "ticket=%3Cscript%3Ealert(1)%3C/script%3E",
+            "not of a ticket",
+        ),
         ("sort=sideways", "Unknown sort order"),
         ("page=99999", "out of range"),
-        ("since=2024-05-02T00:00&until=2024-05-01T00:00", "before the end time"),
+        (
+            "since=2024-05-02T00:00&until=2024-05-01T00:00",
+            "before the end time",
+        ),
         (&format!("agent={long}"), "too long"),
     ] {
         for path in ["/audit", "/audit/export.csv", "/audit/export.json"] {
@@ -375,12 +415,21 @@ async fn bad_filter_input_is_a_clear_400_never_a_500() {
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}?{q}: {}", r.body);
             assert!(r.body.contains(words), "{path}?{q}: {}", r.body);
             assert!(!r.body.contains("<script>"), "escaped");
-            assert!(!r.body.contains(&long), "an over-long value is not shown back");
+            assert!(
+                !r.body.contains(&long),
+                "an over-long value is not shown back"
+            );
         }
     }
     // Malformed percent-encoding and repeated keys do not reach a 500 either.
-    let r = t.get(&mut b3, "/audit?kind=%ZZ&kind=login&kind=lookup").await;
-    assert!(r.status.is_client_error() || r.status == StatusCode::OK, "{}", r.status);
+    let r = t
+        .get(&mut b3, "/audit?kind=%ZZ&kind=login&kind=lookup")
+        .await;
+    assert!(
+        r.status.is_client_error() || r.status == StatusCode::OK,
+        "{}",
+        r.status
+    );
 
     // Find: not a login nor an id, and a login nobody has; the text is not shown back.
     let csrf = b3.csrf.clone();
@@ -392,7 +441,12 @@ async fn bad_filter_input_is_a_clear_400_never_a_500() {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body.contains("Enter the caller&#39;s login") || r.body.contains("Enter the caller's login"), "{}", r.body);
+    assert!(
+        r.body.contains("Enter the caller&#39;s login")
+            || r.body.contains("Enter the caller's login"),
+        "{}",
+        r.body
+    );
     assert!(!r.body.contains("Anderson"));
     let r = t
         .post(
@@ -402,7 +456,11 @@ async fn bad_filter_input_is_a_clear_400_never_a_500() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert!(r.body.contains("No single user has that login"), "{}", r.body);
+    assert!(
+        r.body.contains("No single user has that login"),
+        "{}",
+        r.body
+    );
     assert!(!r.body.contains("canary"));
     assert!(
         !serde_json::to_string(&t.audit_events().await)

@@ -102,7 +102,10 @@ impl AuditViewQuery {
     fn keeps(&self, e: &SealedEvent) -> bool {
         let e = &e.event;
         self.outcome.is_none_or(|o| e.outcome == o)
-            && self.agent.as_ref().is_none_or(|a| e.agent.as_ref() == Some(a))
+            && self
+                .agent
+                .as_ref()
+                .is_none_or(|a| e.agent.as_ref() == Some(a))
             && self
                 .target
                 .as_ref()

@@ -166,7 +166,11 @@ async fn no_url_of_a_full_flow_carries_pii_a_code_or_a_token() {
         .post(
             &mut b,
             "/audit/find",
-            &[("csrf", &csrf), ("q", "alice@example.com"), ("kind", "lookup")],
+            &[
+                ("csrf", &csrf),
+                ("q", "alice@example.com"),
+                ("kind", "lookup"),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
