@@ -174,6 +174,9 @@ pub fn router(state: AppState) -> Router {
             post(web::verify::continue_verification),
         )
         .route("/audit", get(web::audit::audit))
+        .route("/audit/find", post(web::audit::find))
+        .route("/audit/export.csv", get(web::audit::export_csv))
+        .route("/audit/export.json", get(web::audit::export_json))
         .route("/static/app.js", get(app_js))
         .route("/static/app.css", get(app_css))
         .route("/healthz", get(ops::healthz))

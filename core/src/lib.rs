@@ -43,8 +43,8 @@ pub mod verification;
 pub use audit::AuditBuilder;
 pub use denial::Denial;
 pub use engine::{
-    ActionOutcome, ActionRequest, ActionView, Agent, AuditRow, AuditViewQuery, CallerCard, Engine,
-    EngineBuilder, FactorView, GrantView, MissingPart, Ports, RequestContext, Retention,
-    VerificationView,
+    ActionOutcome, ActionRequest, ActionView, Agent, AuditPage, AuditRow, AuditSort,
+    AuditViewQuery, CallerCard, Engine, EngineBuilder, FactorView, GrantView, MissingPart, Ports,
+    RequestContext, Retention, VerificationView,
 };
 pub use pseudonym::{KeyError, Pseudonymizer};

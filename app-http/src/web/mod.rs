@@ -7,6 +7,7 @@
 pub(crate) mod actions;
 pub(crate) mod audit;
 pub(crate) mod caller;
+pub(crate) mod labels;
 pub(crate) mod search;
 pub(crate) mod sign_in;
 pub(crate) mod verify;

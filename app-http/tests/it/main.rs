@@ -6,6 +6,7 @@ mod helpers;
 mod api;
 mod api_contract;
 mod asvs;
+mod audit_view;
 mod auth;
 mod auth_paths;
 mod certified_provider;

@@ -10,7 +10,7 @@
 //! | `lookup.rs` | [`Engine::search`], [`Engine::lookup`], [`Engine::explain`] |
 //! | `verify.rs` | [`Engine::begin_verification`], [`Engine::continue_verification`], [`Engine::poll_verification`], [`Engine::submit_code`] |
 //! | `act.rs` | [`Engine::perform_action`] with the [`ActionRequest`] a shell passes |
-//! | `audit_view.rs` | [`Engine::audit_view`] |
+//! | `audit_view.rs` | [`Engine::audit_view`], [`Engine::audit_caller_pseudonym`] |
 //! | `retention.rs` | [`Engine::purge_expired`] |
 //!
 //! Shared steps, `pub(crate)`: `call.rs` (the [`call::Call`] context every audit event of a call is built from,
@@ -50,7 +50,7 @@ mod verify;
 mod views;
 
 pub use act::ActionRequest;
-pub use audit_view::{AuditRow, AuditViewQuery};
+pub use audit_view::{AuditPage, AuditRow, AuditSort, AuditViewQuery};
 pub use builder::{EngineBuilder, MissingPart};
 pub use views::{ActionOutcome, ActionView, CallerCard, FactorView, GrantView, VerificationView};
 

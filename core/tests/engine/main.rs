@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audit_view;
 mod boundaries;
 mod factors;
 mod flows;

@@ -99,6 +99,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, from success to failure. The one list shells offer as filters.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Success,
+        Outcome::Pending,
+        Outcome::Denied,
+        Outcome::Rejected,
+        Outcome::Failed,
+    ];
+
+    /// Parses a stable machine name ([`Outcome::as_str`]).
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
     /// Stable machine name.
     #[must_use]
     pub fn as_str(&self) -> &'static str {

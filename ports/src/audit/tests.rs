@@ -38,6 +38,30 @@ fn event_kind_all_is_complete_and_names_round_trip() {
     assert_eq!(EventKind::parse("no_such_kind"), None);
 }
 
+/// `Outcome::ALL` lists every variant exactly once, in order (the match is exhaustive), and its names parse back
+/// and are the serde names.
+#[test]
+fn outcome_all_is_complete_and_names_round_trip() {
+    fn index(o: Outcome) -> usize {
+        match o {
+            Outcome::Success => 0,
+            Outcome::Pending => 1,
+            Outcome::Denied => 2,
+            Outcome::Rejected => 3,
+            Outcome::Failed => 4,
+        }
+    }
+    for (i, o) in Outcome::ALL.into_iter().enumerate() {
+        assert_eq!(index(o), i, "{o:?}");
+        assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        assert_eq!(
+            serde_json::to_value(o).unwrap(),
+            serde_json::Value::from(o.as_str())
+        );
+    }
+    assert_eq!(Outcome::parse("no_such_outcome"), None);
+}
+
 /// `Reason::ALL` lists every variant exactly once, in order (the match is exhaustive: a new variant fails to
 /// compile here until it is added to `ALL`).
 #[test]

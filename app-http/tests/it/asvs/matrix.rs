@@ -243,6 +243,43 @@ const MATRIX: &[Row] = &[
             (200, ""),
         ],
     },
+    // Events about a caller: the login is posted (`q`), the answer a redirect to the pseudonym's view.
+    Row {
+        method: "POST",
+        route: "/audit/find",
+        path: "/audit/find",
+        expect: [
+            (401, ""),
+            (401, ""),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (303, ""),
+        ],
+    },
+    Row {
+        method: "GET",
+        route: "/audit/export.csv",
+        path: "/audit/export.csv",
+        expect: [
+            (401, ""),
+            (401, ""),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (200, "at,kind,kind_label"),
+        ],
+    },
+    Row {
+        method: "GET",
+        route: "/audit/export.json",
+        path: "/audit/export.json",
+        expect: [
+            (401, ""),
+            (401, ""),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (200, "\"events\""),
+        ],
+    },
     Row {
         method: "GET",
         route: "/static/app.js",

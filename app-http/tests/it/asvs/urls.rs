@@ -161,6 +161,24 @@ async fn no_url_of_a_full_flow_carries_pii_a_code_or_a_token() {
         assert_eq!(r.status, StatusCode::OK);
         record("audit", &r, path);
     }
+    // Events about a caller: the login is posted, the redirect and every link after it carry the pseudonym.
+    let r = t
+        .post(
+            &mut b,
+            "/audit/find",
+            &[
+                ("csrf", &csrf),
+                ("q", "alice@example.com"),
+                ("kind", "lookup"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    record("audit find", &r, "/audit/find");
+    let about = r.location();
+    let r = t.get(&mut b, &about).await;
+    assert_eq!(r.status, StatusCode::OK);
+    record("audit about a caller", &r, &about);
 
     // The API.
     let tok = id_token(&t, "agent3").await;
@@ -271,6 +289,10 @@ async fn no_url_of_a_full_flow_carries_pii_a_code_or_a_token() {
                 "code" => ours && u.path() == "/auth/callback",
                 "state" => u.path() == "/auth/callback" || u.path().ends_with("/authorize"),
                 "return_to" | "kind" | "since" | "until" => ours,
+                // The audit view's filter: pseudonyms, machine names, a ticket reference, the order and page.
+                "outcome" | "agent" | "target" | "ticket" | "sort" | "page" => {
+                    ours && u.path().starts_with("/audit")
+                }
                 other => {
                     !ours && u.path().ends_with("/authorize") && oidc_authorize.contains(&other)
                 }
