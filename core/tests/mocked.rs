@@ -91,6 +91,17 @@ async fn idp_error_during_poll_mints_no_grant_and_no_action_runs() {
         })
     });
     idp.expect_execute().times(0);
+    // The unlock reads the account's status fresh (the locked-out procedure): active, so it needs a grant.
+    idp.expect_get_user().returning(|s| {
+        Ok(UserRecord {
+            id: s.clone(),
+            login: Pii::new("x@example.com"),
+            email: None,
+            display_name: None,
+            phone: None,
+            status: AccountStatus::Active,
+        })
+    });
     let audit = Arc::new(MemoryAuditLog::new());
     let e = engine(Arc::new(idp), audit, clock);
     let agent = e.resolve_agent(AgentId::parse("a2").unwrap(), &["fctr-tier2".into()]);

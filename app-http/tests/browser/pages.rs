@@ -42,7 +42,7 @@ async fn pages_outside_the_flows_pass_the_page_checks() {
     b.sign_in(&stack, "agent3", "tier3").await;
     b.click(Locator::XPath("//nav//a[normalize-space(.)='Audit log']"))
         .await;
-    b.wait(Locator::Css("table.audit tbody tr")).await;
+    b.wait(Locator::Css("table.audit-table tbody tr")).await;
     b.check_page("audit").await;
     b.goto(&stack.url("/search")).await;
     let q = b.wait(Locator::Id("q")).await;
