@@ -143,7 +143,13 @@ pub(crate) fn denial(d: &Denial) -> Fail {
         None => d.remedy().to_owned(),
     };
     match d.reason {
-        Reason::IdpError => Fail::idp(message, next),
+        // The engine's words are for agents; an operator at the command line gets the operator's tool too.
+        Reason::IdpError => Fail::idp(
+            message,
+            format!(
+                "{next} Operators: run `fctr doctor` to check the IdP connection and credentials."
+            ),
+        ),
         Reason::NoRole
         | Reason::InvalidInput
         | Reason::AuditUnavailable

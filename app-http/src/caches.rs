@@ -190,6 +190,7 @@ mod tests {
         Identity {
             subject: "00uagent".to_owned(),
             groups: Some(vec!["helpdesk-tier2".to_owned()]),
+            name: None,
         }
     }
 

@@ -149,6 +149,13 @@ async fn app_css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS).into_response()
 }
 
+/// The product icon (also the favicon), a static SVG with no script.
+const FAVICON: &str = include_str!("../static/favicon.svg");
+
+async fn favicon() -> Response {
+    ([(header::CONTENT_TYPE, "image/svg+xml")], FAVICON).into_response()
+}
+
 /// The whole application: pages, API, operations, static assets, with the middleware stack.
 pub fn router(state: AppState) -> Router {
     let pages = Router::new()
@@ -179,6 +186,8 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/export.json", get(web::audit::export_json))
         .route("/static/app.js", get(app_js))
         .route("/static/app.css", get(app_css))
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));

@@ -48,6 +48,17 @@ impl Settings {
         }
     }
 
+    /// The cookie with the agent's display name for the page header (the name stays in the agent's browser: the
+    /// server keeps no copy).
+    #[must_use]
+    pub fn name_cookie(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-fctr-name"
+        } else {
+            "fctr-name"
+        }
+    }
+
     /// The short-lived pre-login cookie name.
     #[must_use]
     pub fn pre_login_cookie(&self) -> &'static str {

@@ -156,7 +156,7 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
         ),
         Reason::ChallengeTimedOut => (
             "The caller did not answer in time.",
-            "Start a new verification.",
+            "Send a new push once the caller has the app open, or verify with a code instead.",
         ),
         Reason::WrongCode => (
             "The code is wrong.",

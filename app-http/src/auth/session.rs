@@ -97,6 +97,47 @@ pub(crate) fn set_cookie(
     c.build()
 }
 
+/// The display-name cookie: the name base64url-encoded (cookie-safe), `SameSite=Strict`, `HttpOnly`, for the
+/// browser's session. Display only: an agent who edits it changes only what their own header says.
+pub(crate) fn name_cookie(settings: &Settings, name: &str) -> Cookie<'static> {
+    use base64::Engine as _;
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name.as_bytes());
+    set_cookie(
+        settings,
+        settings.name_cookie(),
+        value,
+        SameSite::Strict,
+        None,
+    )
+}
+
+/// Clears the display-name cookie.
+pub(crate) fn clear_name_cookie(settings: &Settings) -> Cookie<'static> {
+    set_cookie(
+        settings,
+        settings.name_cookie(),
+        String::new(),
+        SameSite::Strict,
+        Some(0),
+    )
+}
+
+/// The agent's display name from their name cookie: valid UTF-8, no control characters, at most 80 characters;
+/// empty otherwise.
+pub(crate) fn agent_name(st: &AppState, headers: &HeaderMap) -> String {
+    use base64::Engine as _;
+    cookie(headers, st.settings().name_cookie())
+        .filter(|v| v.len() <= 440)
+        .and_then(|v| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(v)
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| !s.chars().any(char::is_control) && s.chars().count() <= 80)
+        .unwrap_or_default()
+}
+
 /// The session cookie, `SameSite=Strict`, for the browser's session.
 pub(crate) fn session_cookie(settings: &Settings, id: String) -> Cookie<'static> {
     set_cookie(

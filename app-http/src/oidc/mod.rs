@@ -181,6 +181,18 @@ pub struct Identity {
     /// Group (or role) names from the configured claim; `None` when the token has no such claim (a bearer token
     /// from a provider that releases groups only at userinfo: the caller reads them from the directory).
     pub groups: Option<Vec<String>>,
+    /// The agent's display name from the token's `name` claim, for the page header only (held in memory and in
+    /// the agent's own browser; never logged, stored or audited).
+    pub name: Option<String>,
+}
+
+/// A `name` claim fit for a page header: trimmed, no control characters, at most 80 characters.
+fn display_name(v: Option<&serde_json::Value>) -> Option<String> {
+    let s = v?.as_str()?.trim();
+    if s.is_empty() || s.chars().any(char::is_control) {
+        return None;
+    }
+    Some(s.chars().take(80).collect())
 }
 
 impl std::fmt::Debug for Identity {
@@ -472,6 +484,7 @@ impl Oidc {
                 .and_then(serde_json::Value::as_object)
                 .and_then(|v| claim_at(v, &self.settings.groups_claim))
                 .map(group_names),
+            name: display_name(payload.as_ref().and_then(|p| p.get("name"))),
         }
     }
 }

@@ -18,6 +18,8 @@ pub(crate) struct Chrome {
     pub role: String,
     pub csrf: String,
     pub can_audit: bool,
+    /// The signed-in agent's display name (from their own name cookie), empty when unknown.
+    pub agent_name: String,
 }
 
 impl Chrome {
@@ -117,6 +119,7 @@ impl Page {
             c.role = s.role.clone().unwrap_or_default();
             c.csrf = s.csrf.clone();
             let policy = self.state.engine().policy();
+            c.agent_name = crate::auth::session::agent_name(&self.state, &self.headers);
             c.can_audit = s
                 .role
                 .as_deref()

@@ -167,6 +167,14 @@ async fn confirm(
             &back,
         );
     };
+    if !view.applies {
+        return ctx.message(
+            StatusCode::CONFLICT,
+            "Nothing to do",
+            "This action does not apply to the account as it is now (for example, it is not locked out or not suspended). Nothing was done.",
+            &back,
+        );
+    }
     if !view.available_now {
         // The engine refuses it anyway; say why before the agent confirms anything.
         let reason = if !view.permitted_for_role {

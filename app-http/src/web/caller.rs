@@ -14,7 +14,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use fctr_core::policy::{LockedOutProcedure, Permission, TargetClass};
 use fctr_core::{ActionView, Denial};
-use fctr_ports::{ActionKind, Reason};
+use fctr_ports::{AccountStatus, ActionKind, Reason};
 
 /// A factor the agent may choose, in plain words.
 struct FactorChoice {
@@ -138,6 +138,22 @@ pub(crate) async fn caller(me: SignedIn, Path(handle): Path<String>) -> Response
             text: "Synced from on-premises directory".into(),
         });
     }
+    if card.verified_by_another_recently {
+        badges.push(Badge {
+            tone: "warn",
+            text: "Verified by another agent in the last hour: ask why they are calling again"
+                .into(),
+        });
+    }
+    let wait_words = card
+        .challenges_blocked_for
+        .map(|d| super::duration_words(u64::try_from(d.num_seconds()).unwrap_or(0).max(1)));
+    if let Some(w) = &wait_words {
+        badges.push(Badge {
+            tone: "warn",
+            text: format!("Challenge limit reached: next one in {w}"),
+        });
+    }
     if card.grant.is_some() {
         badges.push(Badge {
             tone: "ok",
@@ -200,6 +216,19 @@ pub(crate) async fn caller(me: SignedIn, Path(handle): Path<String>) -> Response
             .to_owned()
     } else if card.locked_out.is_some() {
         "The account is locked out and policy says to escalate.".to_owned()
+    } else if matches!(
+        u.status,
+        AccountStatus::Suspended | AccountStatus::Deprovisioned | AccountStatus::Disabled
+    ) {
+        format!(
+            "The account is {}: the identity provider will not challenge it, so the caller cannot be verified here. {}",
+            status_words(&u.status).to_lowercase(),
+            policy.locked_out().escalation
+        )
+    } else if let Some(w) = &wait_words {
+        format!(
+            "Too many pushes and codes were sent to this caller in the last hour (this stops push bombing). You can verify again in {w}; until then, escalate if the call is urgent."
+        )
     } else if choices.is_empty() {
         Denial::new(Reason::NotEnoughFactors).message().to_owned()
     } else {
@@ -247,7 +276,12 @@ pub(crate) async fn caller(me: SignedIn, Path(handle): Path<String>) -> Response
         required,
         verify_blocked,
         unlock_first,
-        escalation: if card.locked_out == Some(LockedOutProcedure::Escalate) {
+        escalation: if card.unlock_used_up {
+            format!(
+                "It was already unlocked once in the last 24 hours and is locked out again, which can mean someone is guessing the password. {}",
+                card.escalation
+            )
+        } else if card.locked_out == Some(LockedOutProcedure::Escalate) {
             card.escalation.clone()
         } else {
             String::new()

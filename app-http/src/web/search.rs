@@ -33,6 +33,7 @@ struct ResultRow {
     name: String,
     login: String,
     status: String,
+    tone: &'static str,
 }
 
 /// `GET /search`.
@@ -91,7 +92,8 @@ pub(crate) async fn search_submit(CsrfForm(me, f): CsrfForm<SearchForm>) -> Resp
                 .map(|n| n.expose_pii().to_owned())
                 .unwrap_or_default(),
             login: u.login.expose_pii().to_owned(),
-            status: u.status.as_str().to_owned(),
+            status: super::status_words(&u.status),
+            tone: super::status_tone(&u.status),
         });
     }
     render(

@@ -1,7 +1,8 @@
 //! Agent sign-in (OIDC code + PKCE + state + nonce), the callback, and sign-out.
 
 use crate::auth::session::{
-    MAX_ID_LEN, clear_session_cookie, cookie, session_cookie, session_id, set_cookie,
+    MAX_ID_LEN, clear_name_cookie, clear_session_cookie, cookie, name_cookie, session_cookie,
+    session_id, set_cookie,
 };
 use crate::auth::{CsrfForm, NoFields};
 use crate::reply::html::{Chrome, LoginPage, MessagePage, Page};
@@ -185,9 +186,12 @@ pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>
             target: pre.return_to,
         },
     );
-    let jar = CookieJar::new()
+    let mut jar = CookieJar::new()
         .add(session_cookie(st.settings(), sid))
         .add(clear_pre);
+    if let Some(name) = identity.name.as_deref() {
+        jar = jar.add(name_cookie(st.settings(), name));
+    }
     (jar, r).into_response()
 }
 
@@ -241,6 +245,7 @@ pub(crate) async fn logout(CsrfForm(me, _): CsrfForm<NoFields>) -> Response {
     }
     ctx.state.engine().sign_out(agent, &ctx.rctx).await;
     let clear = clear_session_cookie(ctx.state.settings());
+    let clear_name = clear_name_cookie(ctx.state.settings());
     let page = LoginPage {
         c: Chrome {
             signed_in: false,
@@ -250,5 +255,5 @@ pub(crate) async fn logout(CsrfForm(me, _): CsrfForm<NoFields>) -> Response {
         return_to: "%2Fsearch".into(),
     };
     let r = render(StatusCode::OK, &page);
-    (CookieJar::new().add(clear), r).into_response()
+    (CookieJar::new().add(clear).add(clear_name), r).into_response()
 }

@@ -14,7 +14,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use fctr_core::policy::Permission;
 use fctr_core::{Agent, Denial, VerificationView};
-use fctr_ports::{FactorKind, Reason, VerificationId, VerificationStatus};
+use fctr_ports::{ActionKind, FactorKind, Reason, VerificationId, VerificationStatus};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -197,7 +197,10 @@ fn status_html(
             if let Some(r) = v.reason {
                 let d = Denial::new(r);
                 part.reason = r.as_str().into();
-                part.message = d.message().into();
+                // The heading and status line already say a push was denied or went unanswered.
+                if !matches!(r, Reason::ChallengeRejected | Reason::ChallengeTimedOut) {
+                    part.message = d.message().into();
+                }
                 part.remedy = d.remedy().into();
             }
             part.code_form = v.status == VerificationStatus::Challenged && !push;
@@ -219,9 +222,12 @@ fn status_html(
                 part.grant = Some(line);
                 let policy = ctx_state.engine().policy();
                 let role = agent.role().and_then(|r| policy.role(r));
+                // Unlock and unsuspend apply only to an account in that state, which this page does not know:
+                // the caller card offers them when they apply.
                 part.offered = g
                     .actions
                     .iter()
+                    .filter(|k| !matches!(k, ActionKind::Unlock | ActionKind::Unsuspend))
                     .filter(|k| role.is_some_and(|r| policy.permits(r, Permission::Act(**k))))
                     .map(|k| Offer::new(*k))
                     .collect();

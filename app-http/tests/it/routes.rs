@@ -122,6 +122,8 @@ async fn every_route_and_every_error_carries_every_secure_header() {
         ("GET", "/audit/export.json", "/audit/export.json".into()),
         ("GET", "/static/app.js", "/static/app.js".into()),
         ("GET", "/static/app.css", "/static/app.css".into()),
+        ("GET", "/static/favicon.svg", "/static/favicon.svg".into()),
+        ("GET", "/favicon.ico", "/favicon.ico".into()),
         ("GET", "/healthz", "/healthz".into()),
         ("GET", "/readyz", "/readyz".into()),
         ("GET", "/metrics", "/metrics".into()),

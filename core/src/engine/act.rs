@@ -225,7 +225,18 @@ impl Engine {
             .target()
             .cloned()
             .ok_or(Denial::new(Reason::InvalidInput))?;
-        self.rate(c, RateScope::UnlocksForTarget(&target)).await?;
+        // Over the daily limit the procedure is escalation: refused as `caller_locked_out` (its remedy says so),
+        // with the rule and the wait in the audit detail.
+        if let Err(d) = self.rate(c, RateScope::UnlocksForTarget(&target)).await {
+            return Err(if d.reason == Reason::RateLimited {
+                Denial {
+                    reason: Reason::CallerLockedOut,
+                    ..d
+                }
+            } else {
+                d
+            });
+        }
         let intent = self
             .event(c, EventKind::ActionIntent, Outcome::Pending)
             .reason(Reason::CallerLockedOut);

@@ -89,6 +89,9 @@ impl Engine {
         let locked = risk.locked_out || user.status == AccountStatus::LockedOut;
         let lock_rule = self.policy.locked_out();
         let unlock_first = locked && lock_rule.procedure == LockedOutProcedure::UnlockThenVerify;
+        // Already unlocked before verification today (and locked again): the procedure is escalation now.
+        let unlock_used_up = unlock_first && self.unlocks_used_up(&target).await;
+        let unlock_first = unlock_first && !unlock_used_up;
         let recommended_factor = if protected || locked {
             None
         } else {
@@ -163,8 +166,17 @@ impl Engine {
             actions,
             grant,
             recommended_factor,
-            locked_out: locked.then_some(lock_rule.procedure),
+            locked_out: locked.then_some(if unlock_used_up {
+                LockedOutProcedure::Escalate
+            } else {
+                lock_rule.procedure
+            }),
+            unlock_used_up,
             escalation: lock_rule.escalation.clone(),
+            verified_by_another_recently: self
+                .verified_by_another_recently(&agent.pseudo, &target)
+                .await,
+            challenges_blocked_for: self.challenge_wait(&target).await,
         })
     }
 

@@ -26,11 +26,28 @@ pub(crate) enum RateScope<'a> {
     CodesByAgent(&'a PseudoId),
     /// Unlocks of one caller before verification (the locked-out procedure), by any agent, per 24 hours.
     UnlocksForTarget(&'a PseudoId),
+    /// Completed verifications of one caller by any agent in the last hour (a counter, never a refusal: the card
+    /// warns when another agent verified this caller recently).
+    VerifiedTarget(&'a PseudoId),
+    /// Completed verifications of one caller by one agent in the last hour (the agent's own share of the above).
+    VerifiedPair(&'a PseudoId, &'a PseudoId),
 }
+
+/// The window of the "recently verified" counters.
+const RECENT: Duration = Duration::from_secs(3600);
+/// A limit the "recently verified" counters never reach.
+const COUNTER_LIMIT: u32 = 100_000;
 
 impl RateScope<'_> {
     /// The limiter's key: `<what>:<whose>:<pseudonym>`.
     pub(crate) fn key(&self) -> Result<RateKey, fctr_ports::IdError> {
+        if let Self::VerifiedPair(agent, target) = self {
+            return RateKey::parse(format!(
+                "verified:pair:{}:{}",
+                agent.as_str(),
+                target.as_str()
+            ));
+        }
         let (what, whose, p) = match self {
             Self::LookupsByAgent(p) => ("lookup", "agent", p),
             Self::ChallengesByAgent(p) => ("challenge", "agent", p),
@@ -38,6 +55,7 @@ impl RateScope<'_> {
             Self::CodesForTarget(p) => ("code", "target", p),
             Self::CodesByAgent(p) => ("code", "agent", p),
             Self::UnlocksForTarget(p) => ("unlock", "target", p),
+            Self::VerifiedTarget(p) | Self::VerifiedPair(_, p) => ("verified", "target", p),
         };
         RateKey::parse(format!("{what}:{whose}:{}", p.as_str()))
     }
@@ -61,6 +79,10 @@ impl RateScope<'_> {
                 limit: policy.locked_out().unlocks_per_caller_per_day,
                 window: Duration::from_secs(24 * 3600),
             },
+            Self::VerifiedTarget(_) | Self::VerifiedPair(..) => RateRule {
+                limit: COUNTER_LIMIT,
+                window: RECENT,
+            },
         }
     }
 
@@ -72,6 +94,7 @@ impl RateScope<'_> {
             Self::ChallengesToTarget(_) => "challenges_per_target",
             Self::CodesForTarget(_) | Self::CodesByAgent(_) => "wrong_codes_before_lockout",
             Self::UnlocksForTarget(_) => "unlocks_per_caller_per_day",
+            Self::VerifiedTarget(_) | Self::VerifiedPair(..) => "recently_verified",
         }
     }
 
@@ -142,6 +165,63 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Counts a completed verification of `target` by `agent` (best effort: a counter the card reads, not a
+    /// rule).
+    pub(crate) async fn count_verified(&self, agent: &PseudoId, target: &PseudoId) {
+        for scope in [
+            RateScope::VerifiedTarget(target),
+            RateScope::VerifiedPair(agent, target),
+        ] {
+            if let Ok(key) = scope.key() {
+                let _ = self.ports.rate.hit(&key, scope.rule(&self.policy)).await;
+            }
+        }
+    }
+
+    /// Hits against `scope` in its window, without counting one (0 when unknown).
+    async fn count_of(&self, scope: RateScope<'_>) -> u32 {
+        let Ok(key) = scope.key() else { return 0 };
+        let rule = scope.rule(&self.policy);
+        match self.ports.rate.peek(&key, rule).await {
+            Ok(RateDecision::Allowed { remaining }) => rule.limit.saturating_sub(remaining),
+            Ok(RateDecision::Limited { .. }) => rule.limit,
+            Err(_) => 0,
+        }
+    }
+
+    /// Whether another agent completed a verification of `target` in the last hour.
+    pub(crate) async fn verified_by_another_recently(
+        &self,
+        agent: &PseudoId,
+        target: &PseudoId,
+    ) -> bool {
+        let all = self.count_of(RateScope::VerifiedTarget(target)).await;
+        if all == 0 {
+            return false;
+        }
+        all > self.count_of(RateScope::VerifiedPair(agent, target)).await
+    }
+
+    /// Whether the daily limit of unlocks before verification of `target` is used up (without counting one).
+    pub(crate) async fn unlocks_used_up(&self, target: &PseudoId) -> bool {
+        let scope = RateScope::UnlocksForTarget(target);
+        let Ok(key) = scope.key() else { return true };
+        !matches!(
+            self.ports.rate.peek(&key, scope.rule(&self.policy)).await,
+            Ok(RateDecision::Allowed { .. })
+        )
+    }
+
+    /// How long until another challenge may be sent to `target` (`None`: one may be sent now).
+    pub(crate) async fn challenge_wait(&self, target: &PseudoId) -> Option<chrono::Duration> {
+        let scope = RateScope::ChallengesToTarget(target);
+        let key = scope.key().ok()?;
+        match self.ports.rate.peek(&key, scope.rule(&self.policy)).await {
+            Ok(RateDecision::Limited { retry_after }) => Some(wait(retry_after)),
+            _ => None,
+        }
     }
 
     /// Wrong codes the agent may still enter for this caller before the lockout (the smaller of the caller's and

@@ -250,8 +250,11 @@ impl Engine {
         match state {
             ChallengeState::Waiting => {
                 if self.now() >= ticket.expires_at {
+                    // Unanswered in time: an expiry, not a denial (the agent may send a new push).
+                    let mut rec = v.reject();
+                    rec.status = VerificationStatus::Expired;
                     return self
-                        .end_challenge(&c, v.reject(), prev, Reason::ChallengeTimedOut)
+                        .end_challenge(&c, rec, prev, Reason::ChallengeTimedOut)
                         .await;
                 }
                 Ok(self.view(v.record(), None))
@@ -403,6 +406,8 @@ impl Engine {
                     return Err(self.deny(c, Reason::StateUnavailable).await);
                 }
                 self.record(self.event(c, EventKind::GrantIssued, Outcome::Success))
+                    .await;
+                self.count_verified(&c.agent().pseudo, &rec.subject_pseudo)
                     .await;
                 // A row the ledger refuses is held and retried (see `Engine::pending_usage`); the verification
                 // stands either way, and its view has no use for the flag.

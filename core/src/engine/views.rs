@@ -115,6 +115,14 @@ pub struct CallerCard {
     pub locked_out: Option<LockedOutProcedure>,
     /// What the agent is told to do when the procedure escalates (policy's words).
     pub escalation: String,
+    /// The caller was already unlocked before verification within the last 24 hours and is locked out again: the
+    /// procedure is escalation ([`CallerCard::locked_out`] says `Escalate`).
+    pub unlock_used_up: bool,
+    /// Another agent completed a verification of this caller in the last hour (a social-engineering signal: the
+    /// same story told to several agents).
+    pub verified_by_another_recently: bool,
+    /// How long until another challenge may be sent to this caller, when the per-caller limit is reached.
+    pub challenges_blocked_for: Option<chrono::Duration>,
 }
 
 /// What an action returned.
@@ -145,7 +153,11 @@ impl Engine {
     pub(crate) fn view(&self, rec: &VerificationRecord, grant: Option<&Grant>) -> VerificationView {
         let reason = match rec.status {
             VerificationStatus::Rejected => Some(Reason::ChallengeRejected),
-            VerificationStatus::Expired => Some(Reason::VerificationExpired),
+            // The window closed, or only the outstanding push went unanswered.
+            VerificationStatus::Expired if self.now() >= rec.expires_at => {
+                Some(Reason::VerificationExpired)
+            }
+            VerificationStatus::Expired => Some(Reason::ChallengeTimedOut),
             VerificationStatus::Failed => Some(Reason::IdpError),
             _ => None,
         };

@@ -555,7 +555,7 @@ pub struct Limits {
     pub challenges_per_target_per_hour: u32,
     /// Challenges one agent may send per hour. Default 60.
     pub challenges_per_agent_per_hour: u32,
-    /// Wrong codes for one caller before their verification is locked. Default 5.
+    /// Wrong codes for one caller before their verification is locked. Default 3: below the 5 failed API factor checks after which Okta locks the account itself.
     pub wrong_codes_before_lockout: u32,
     /// How long that lock lasts. Default 30.
     pub lockout_minutes: u32,
@@ -568,7 +568,7 @@ impl Default for Limits {
         Self {
             challenges_per_target_per_hour: 5,
             challenges_per_agent_per_hour: 60,
-            wrong_codes_before_lockout: 5,
+            wrong_codes_before_lockout: 3,
             lockout_minutes: 30,
             lookups_per_agent_per_hour: 300,
         }

@@ -74,9 +74,13 @@ async fn a_locked_out_caller_is_unlocked_without_a_grant_once_a_day_then_verifie
             .any(|e| e.kind == EventKind::ActionOutcome && e.outcome == Outcome::Success)
     );
 
-    // Locked again the same day (by another agent's caller, or an attacker guessing): the second unlock is refused.
+    // Locked again the same day (someone guessing the password): the card escalates and the unlock is refused.
     lock(&w, "alice");
     let b = w.agent("agent2b", "fctr-tier2");
+    let card = w.engine.lookup(&b, &ctx(), &sid("alice")).await.unwrap();
+    assert!(card.unlock_used_up);
+    assert_eq!(card.locked_out, Some(LockedOutProcedure::Escalate));
+    assert!(card.actions.iter().all(|x| !x.before_verification));
     let d = w
         .engine
         .perform_action(
@@ -87,7 +91,12 @@ async fn a_locked_out_caller_is_unlocked_without_a_grant_once_a_day_then_verifie
         )
         .await
         .unwrap_err();
-    assert_eq!(d.reason, Reason::RateLimited);
+    assert_eq!(
+        d.reason,
+        Reason::CallerLockedOut,
+        "escalate, not 'wait and retry'"
+    );
+    assert!(d.retry_after.is_some());
     assert_eq!(w.idp.executed().len(), 1, "nothing ran the second time");
 
     // A day later it works again; then the caller verifies as usual and nothing else ran without a grant.

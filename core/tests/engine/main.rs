@@ -6,6 +6,7 @@ mod common;
 
 mod audit_view;
 mod boundaries;
+mod card;
 mod factors;
 mod flows;
 mod locked_out;

@@ -96,7 +96,7 @@ fn default_policy_has_the_documented_values() {
             l.lockout_minutes,
             l.lookups_per_agent_per_hour
         ),
-        (5, 60, 5, 30, 300)
+        (5, 60, 3, 30, 300)
     );
     assert_eq!(p.temporary_access_pass().lifetime_minutes, 60);
     assert!(p.temporary_access_pass().one_time);

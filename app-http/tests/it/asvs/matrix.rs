@@ -294,6 +294,18 @@ const MATRIX: &[Row] = &[
     },
     Row {
         method: "GET",
+        route: "/static/favicon.svg",
+        path: "/static/favicon.svg",
+        expect: [(200, "<svg"); 5],
+    },
+    Row {
+        method: "GET",
+        route: "/favicon.ico",
+        path: "/favicon.ico",
+        expect: [(200, "<svg"); 5],
+    },
+    Row {
+        method: "GET",
         route: "/healthz",
         path: "/healthz",
         expect: [(200, ""); 5],
