@@ -164,7 +164,11 @@ async fn a_locked_out_caller_is_unlocked_then_verified_then_helped_and_a_second_
     // The card: locked out, step 1 unlock, no way to verify yet (the IdP does not challenge a locked account).
     assert_eq!(status_badge(&mut b).await, "Locked out");
     let badges = b.text(Locator::Id("badges")).await;
-    assert!(badges.contains("Locked out"), "{badges}");
+    assert_eq!(
+        badges.matches("Locked out").count(),
+        1,
+        "said once, by the status badge: {badges}"
+    );
     assert!(b.has(Locator::Id("unlock-step")).await, "the unlock step");
     assert!(b.has(Locator::Id("act-unlock")).await, "Tier 2 may unlock");
     assert!(
@@ -236,6 +240,8 @@ async fn a_locked_out_caller_is_unlocked_then_verified_then_helped_and_a_second_
         b.click(Locator::Id("act-unlock")).await;
         b.wait(Locator::Css("#confirm, #reason-code")).await;
         if b.has(Locator::Id("confirm")).await {
+            println!("{TEST}: the second unlock reached the confirmation step");
+            b.check_page("confirm-second-unlock").await;
             b.click(Locator::Id("confirm")).await;
         }
         let reason = b.text(Locator::Id("reason-code")).await;
