@@ -6,10 +6,10 @@ use fantoccini::Locator;
 use fctr_testkit::okta::PendingPush;
 
 /// Any action button or action form (the card's and the verification page's).
-const ACTION_BUTTONS: &str = "form.action, button[id^='act-']";
+pub(crate) const ACTION_BUTTONS: &str = "form.action, button[id^='act-']";
 
 /// How the simulated phone answers.
-enum Phone {
+pub(crate) enum Phone {
     /// Approve, picking the number the page shows (the fake's in-process handle).
     ApproveShownNumber,
     /// "No, it's not me", over the fake's control API (`POST /_fake/pushes/{tx}/answer`).
@@ -19,7 +19,7 @@ enum Phone {
 /// Sends a push from the open caller card, lets the simulated phone answer it, and waits for the live panel to
 /// read `expect` WITHOUT a reload: the same document (a marker set on it survives) at the same URL. Returns the
 /// verification page's path.
-async fn push_and_answer(
+pub(crate) async fn push_and_answer(
     b: &mut Browser,
     stack: &Stack,
     login: &str,
@@ -82,7 +82,7 @@ async fn push_and_answer(
 }
 
 /// A push approved with the number the page showed.
-async fn verify(b: &mut Browser, stack: &Stack, login: &str) -> String {
+pub(crate) async fn verify(b: &mut Browser, stack: &Stack, login: &str) -> String {
     push_and_answer(b, stack, login, Phone::ApproveShownNumber, "verified").await
 }
 

@@ -11,3 +11,5 @@ mod harness;
 mod flows;
 
 mod pages;
+
+mod paths;
