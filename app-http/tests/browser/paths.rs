@@ -235,22 +235,23 @@ async fn a_locked_out_caller_is_unlocked_then_verified_then_helped_and_a_second_
     b.wait(Locator::Id("caller-name")).await;
     assert_eq!(status_badge(&mut b).await, "Locked out");
     b.check_page("locked-out-again").await;
-    if b.has(Locator::Id("act-unlock")).await {
-        // Offered: then the confirmation step or the unlock itself must refuse.
-        b.click(Locator::Id("act-unlock")).await;
-        b.wait(Locator::Css("#confirm, #reason-code")).await;
-        if b.has(Locator::Id("confirm")).await {
-            println!("{TEST}: the second unlock reached the confirmation step");
-            b.check_page("confirm-second-unlock").await;
-            b.click(Locator::Id("confirm")).await;
-        }
-        let reason = b.text(Locator::Id("reason-code")).await;
-        assert_eq!(reason, "rate_limited", "one unlock per caller per day");
-        b.check_page("second-unlock-refused").await;
-    } else {
-        let why = b.text(Locator::Id("unlock-why")).await;
-        assert!(!why.is_empty(), "the card says why there is no unlock");
-    }
+    // The card no longer offers the unlock: it escalates, and says why.
+    assert!(
+        !b.has(Locator::Id("act-unlock")).await,
+        "no second unlock offered"
+    );
+    let esc = b.text(Locator::Id("escalate-step")).await;
+    assert!(esc.contains("already unlocked once"), "{esc}");
+    // A forged unlock (the old button, posted by hand) is refused by the engine as the locked-out procedure.
+    let csrf = b.csrf().await;
+    let (status, body) = b
+        .fetch_post(
+            &format!("{card}/actions/unlock"),
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("caller_locked_out"), "{body}");
     assert_eq!(
         fake.effects("erin").expect("erin").unlocks,
         1,

@@ -33,6 +33,42 @@ async fn roles_map_from_groups_and_no_role_is_not_authorized() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
+/// The header names the agent as the ID token's `name` claim does, from the agent's own HttpOnly cookie: the
+/// server keeps no copy, a forged cookie changes only the forger's own header (escaped), and sign-out clears it.
+#[tokio::test]
+async fn the_header_names_the_agent_from_their_own_cookie_only() {
+    let t = start().await;
+    let mut b = t.sign_in("agent2").await;
+    let u = t.demo.fake.fixtures().user("agent2").unwrap().clone();
+    let name = format!("{} {}", u.first_name, u.last_name);
+    let r = t.get(&mut b, "/search").await;
+    assert!(
+        r.body.contains(&format!(
+            "<span class=\"agent\" id=\"agent-name\">{name}</span>"
+        )),
+        "{}",
+        r.body
+    );
+    // The session store holds no name: a browser with the session cookie but without the name cookie shows none.
+    b.cookies.retain(|(k, _)| !k.ends_with("-name"));
+    let r = t.get(&mut b, "/search").await;
+    assert!(!r.body.contains("agent-name"), "{}", r.body);
+    // A hand-made cookie is shown escaped, and a control character is refused.
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    b.cookies.push(("fctr-name".into(), b64("<b>x</b>")));
+    let r = t.get(&mut b, "/search").await;
+    assert!(
+        r.body.contains("&lt;b&gt;x&lt;/b&gt;") || r.body.contains("&#60;b&#62;"),
+        "{}",
+        r.body
+    );
+    b.cookies.retain(|(k, _)| k != "fctr-name");
+    b.cookies.push(("fctr-name".into(), b64("a\nb")));
+    let r = t.get(&mut b, "/search").await;
+    assert!(!r.body.contains("agent-name"));
+}
+
 #[tokio::test]
 async fn session_cookie_attributes_and_rotation_at_sign_in() {
     let t = start().await;

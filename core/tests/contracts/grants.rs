@@ -52,6 +52,8 @@ async fn code_verdicts_map_to_reasons() {
             .unwrap_err();
         assert_eq!(d.reason, reason, "{verdict:?}");
         *idp.verdict.lock().unwrap() = None;
+        // Each verdict on its own: past the wrong-code lockout window (3 by default) before the next.
+        w.clock.advance(chrono::Duration::minutes(31));
     }
 }
 

@@ -116,10 +116,7 @@ async fn ended_pushes_show_why() {
     let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
     assert_eq!(
         (v.status, v.reason),
-        (
-            VerificationStatus::Expired,
-            Some(Reason::VerificationExpired)
-        )
+        (VerificationStatus::Expired, Some(Reason::ChallengeTimedOut))
     );
     w.idp
         .script_push([ChallengeState::Failed(FailureReason::IdpError)]);
