@@ -94,7 +94,7 @@ pub(crate) fn factor_words(kind: &FactorKind, provider: &str) -> String {
         FactorKind::WebAuthn => "Security key or passkey".into(),
         FactorKind::PlatformCredential => "Device sign-in (Windows Hello, platform passkey)".into(),
         FactorKind::TemporaryAccessPass => "Temporary Access Pass".into(),
-        FactorKind::Password => "Password".into(),
+        FactorKind::Password => "Password".into(), // pragma: allowlist secret (a label)
         other => format!("Other sign-in method ({})", other.as_str()),
     }
 }
@@ -106,7 +106,7 @@ pub(crate) fn status_words(s: &AccountStatus) -> String {
         AccountStatus::Staged => "Not activated yet".into(),
         AccountStatus::Provisioned => "Activated, no password set yet".into(),
         AccountStatus::Recovery => "In password recovery".into(),
-        AccountStatus::PasswordExpired => "Password expired".into(),
+        AccountStatus::PasswordExpired => "Password expired".into(), // pragma: allowlist secret (a label)
         AccountStatus::LockedOut => "Locked out".into(),
         AccountStatus::Suspended => "Suspended".into(),
         AccountStatus::Deprovisioned => "Deactivated".into(),
