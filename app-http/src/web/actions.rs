@@ -86,19 +86,10 @@ pub(crate) async fn act(
     if f.confirmed != "yes" {
         return confirm(&ctx, &agent, &subject, &handle, kind).await;
     }
-    let ticket = match super::ticket(&f.ticket) {
-        Ok(t) => t,
-        Err(_) => {
-            return ctx.message(
-                StatusCode::BAD_REQUEST,
-                "Ticket reference not accepted",
-                "A ticket reference looks like INC0012345, HELP-123 or 12345: letters, then digits. Never a name or an e-mail address. Nothing was done.",
-                &back,
-            );
-        }
+    let (ctx, ticket) = match super::with_ticket(ctx, &f.ticket, &back) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let mut ctx = ctx;
-    ctx.rctx = ctx.rctx.clone().with_ticket(ticket.clone());
     // The agent says what; the engine decides the terms.
     let action = match fctr_core::ActionRequest::new(kind, factor) {
         Ok(a) => a,

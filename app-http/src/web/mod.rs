@@ -237,6 +237,27 @@ impl Offer {
     }
 }
 
+/// The request with the form's optional ticket reference stamped on its audit context, or (for a reference of a
+/// shape no ticket has) a 400 page that says what a reference looks like; nothing was done then.
+pub(crate) fn with_ticket(
+    mut ctx: Page,
+    text: &str,
+    back: &str,
+) -> Result<(Page, Option<fctr_ports::TicketRef>), Response> {
+    match ticket(text) {
+        Ok(t) => {
+            ctx.rctx = ctx.rctx.clone().with_ticket(t.clone());
+            Ok((ctx, t))
+        }
+        Err(_) => Err(ctx.message(
+            StatusCode::BAD_REQUEST,
+            "Ticket reference not accepted",
+            "A ticket reference looks like INC0012345, HELP-123 or 12345: letters, then digits. Never a name or an e-mail address. Nothing was done.",
+            back,
+        )),
+    }
+}
+
 /// An optional ticket reference from a form: `Ok(None)` when empty, the refusal when it has a shape no ticket has
 /// (an e-mail address, a name: [`fctr_ports::TicketRef`]).
 pub(crate) fn ticket(s: &str) -> Result<Option<fctr_ports::TicketRef>, fctr_core::Denial> {

@@ -44,19 +44,10 @@ pub(crate) async fn verify(
         Ok(x) => x,
         Err(d) => return ctx.denial_page(&d, &format!("/callers/{handle}")),
     };
-    let ticket = match super::ticket(&f.ticket) {
-        Ok(t) => t,
-        Err(_) => {
-            return ctx.message(
-                StatusCode::BAD_REQUEST,
-                "Ticket reference not accepted",
-                "A ticket reference looks like INC0012345, HELP-123 or 12345: letters, then digits. Never a name or an e-mail address. Nothing was sent.",
-                &format!("/callers/{handle}"),
-            );
-        }
+    let (ctx, _) = match super::with_ticket(ctx, &f.ticket, &format!("/callers/{handle}")) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let mut ctx = ctx;
-    ctx.rctx = ctx.rctx.clone().with_ticket(ticket);
     let agent = match for_action(&ctx, &session, &agent, &format!("/callers/{handle}")).await {
         Ok(a) => a,
         Err(r) => return r,

@@ -353,3 +353,65 @@ async fn audit_view_is_for_view_audit_roles_and_pseudonymous() {
     assert!(r.body.contains("<td>Agent signed in</td>"));
     assert!(!r.body.contains("<td>Caller looked up</td>"));
 }
+
+/// A ticket reference rides on the request's audit events as typed; a value shaped like personal data (an e-mail
+/// address, a name) is refused with a clear page before anything is sent or changed, and is never recorded.
+#[tokio::test]
+async fn a_ticket_reference_is_audited_as_given_and_personal_data_is_refused() {
+    let t = start().await;
+    let mut b = t.sign_in("agent2").await;
+    let card = t.find(&mut b, "alice@example.com").await;
+    let csrf = b.csrf.clone();
+    let before = t.audit_events().await.len();
+    for bad in ["alice@example.com", "Alice Smith", "INC12ab"] {
+        let r = t
+            .post(
+                &mut b,
+                &format!("{card}/verify"),
+                &[("csrf", csrf.as_str()), ("ticket", bad)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert!(r.body.contains("Ticket reference not accepted"));
+        assert!(!r.body.contains(bad), "the refusal does not echo {bad}");
+    }
+    assert_eq!(
+        t.audit_events().await.len(),
+        before,
+        "nothing was sent or audited"
+    );
+    assert!(
+        t.demo
+            .fake
+            .phones()
+            .wait_for_push("alice@example.com", Duration::from_millis(200))
+            .await
+            .is_none(),
+        "no push was sent"
+    );
+
+    let r = t
+        .post(
+            &mut b,
+            &format!("{card}/verify"),
+            &[("csrf", csrf.as_str()), ("ticket", "INC0012345")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let events = t.audit_events().await;
+    let started = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == fctr_ports::EventKind::ChallengeStarted)
+        .expect("the challenge is audited");
+    assert_eq!(
+        started.ticket.as_ref().map(fctr_ports::TicketRef::as_str),
+        Some("INC0012345")
+    );
+    assert!(
+        events[before..]
+            .iter()
+            .all(|e| !format!("{e:?}").contains("alice")),
+        "no personal data in the events"
+    );
+}

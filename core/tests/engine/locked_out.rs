@@ -9,6 +9,23 @@ fn lock(w: &common::World, who: &str) {
     w.idp.set_status(&sid(who), AccountStatus::LockedOut);
 }
 
+/// `agent` asks for `kind` on `who`.
+async fn act(
+    w: &common::World,
+    agent: &fctr_core::Agent,
+    who: &str,
+    kind: ActionKind,
+) -> Result<fctr_core::ActionOutcome, fctr_core::Denial> {
+    w.engine
+        .perform_action(
+            agent,
+            &ctx(),
+            &sid(who),
+            fctr_core::ActionRequest::new(kind, None).unwrap(),
+        )
+        .await
+}
+
 #[tokio::test]
 async fn the_card_of_a_locked_out_caller_offers_unlock_first_and_no_factor() {
     let w = world();
@@ -54,13 +71,7 @@ async fn a_locked_out_caller_is_unlocked_without_a_grant_once_a_day_then_verifie
     let w = world();
     lock(&w, "alice");
     let a = w.agent("agent2", "fctr-tier2");
-    w.engine
-        .perform_action(
-            &a,
-            &ctx(),
-            &sid("alice"),
-            fctr_core::ActionRequest::new(ActionKind::Unlock, None).unwrap(),
-        )
+    act(&w, &a, "alice", ActionKind::Unlock)
         .await
         .expect("unlock before verification");
     assert_eq!(w.idp.executed(), vec![(sid("alice"), ActionKind::Unlock)]);
@@ -81,16 +92,7 @@ async fn a_locked_out_caller_is_unlocked_without_a_grant_once_a_day_then_verifie
     assert!(card.unlock_used_up);
     assert_eq!(card.locked_out, Some(LockedOutProcedure::Escalate));
     assert!(card.actions.iter().all(|x| !x.before_verification));
-    let d = w
-        .engine
-        .perform_action(
-            &b,
-            &ctx(),
-            &sid("alice"),
-            fctr_core::ActionRequest::new(ActionKind::Unlock, None).unwrap(),
-        )
-        .await
-        .unwrap_err();
+    let d = act(&w, &b, "alice", ActionKind::Unlock).await.unwrap_err();
     assert_eq!(
         d.reason,
         Reason::CallerLockedOut,
@@ -101,23 +103,8 @@ async fn a_locked_out_caller_is_unlocked_without_a_grant_once_a_day_then_verifie
 
     // A day later it works again; then the caller verifies as usual and nothing else ran without a grant.
     w.clock.advance(Duration::hours(25));
-    w.engine
-        .perform_action(
-            &b,
-            &ctx(),
-            &sid("alice"),
-            fctr_core::ActionRequest::new(ActionKind::Unlock, None).unwrap(),
-        )
-        .await
-        .unwrap();
-    let d = w
-        .engine
-        .perform_action(
-            &b,
-            &ctx(),
-            &sid("alice"),
-            fctr_core::ActionRequest::new(ActionKind::ResetPassword, None).unwrap(),
-        )
+    act(&w, &b, "alice", ActionKind::Unlock).await.unwrap();
+    let d = act(&w, &b, "alice", ActionKind::ResetPassword)
         .await
         .unwrap_err();
     assert_eq!(d.reason, Reason::NoLiveGrant);
@@ -128,42 +115,15 @@ async fn a_locked_out_caller_is_unlocked_without_a_grant_once_a_day_then_verifie
 async fn an_unlocked_caller_needs_a_grant_to_be_unlocked_and_tier1_never_unlocks() {
     let w = world();
     let a = w.agent("agent2", "fctr-tier2");
-    let d = w
-        .engine
-        .perform_action(
-            &a,
-            &ctx(),
-            &sid("alice"),
-            fctr_core::ActionRequest::new(ActionKind::Unlock, None).unwrap(),
-        )
-        .await
-        .unwrap_err();
+    let d = act(&w, &a, "alice", ActionKind::Unlock).await.unwrap_err();
     assert_eq!(d.reason, Reason::NoLiveGrant);
     lock(&w, "alice");
     let t1 = w.agent("agent1", "fctr-tier1");
-    let d = w
-        .engine
-        .perform_action(
-            &t1,
-            &ctx(),
-            &sid("alice"),
-            fctr_core::ActionRequest::new(ActionKind::Unlock, None).unwrap(),
-        )
-        .await
-        .unwrap_err();
+    let d = act(&w, &t1, "alice", ActionKind::Unlock).await.unwrap_err();
     assert_eq!(d.reason, Reason::NotPermittedForRole);
     // A protected caller stays untouchable even when locked out.
     lock(&w, "root");
-    let d = w
-        .engine
-        .perform_action(
-            &a,
-            &ctx(),
-            &sid("root"),
-            fctr_core::ActionRequest::new(ActionKind::Unlock, None).unwrap(),
-        )
-        .await
-        .unwrap_err();
+    let d = act(&w, &a, "root", ActionKind::Unlock).await.unwrap_err();
     assert_eq!(d.reason, Reason::ProtectedTarget);
     assert!(w.idp.executed().is_empty());
 }
@@ -181,16 +141,7 @@ async fn the_escalate_procedure_refuses_the_unlock_and_shows_the_policy_words() 
     assert_eq!(card.locked_out, Some(LockedOutProcedure::Escalate));
     assert_eq!(card.escalation, "Call the IAM on-call (ext. 4242).");
     assert!(card.actions.iter().all(|x| !x.available_now));
-    let d = w
-        .engine
-        .perform_action(
-            &a,
-            &ctx(),
-            &sid("alice"),
-            fctr_core::ActionRequest::new(ActionKind::Unlock, None).unwrap(),
-        )
-        .await
-        .unwrap_err();
+    let d = act(&w, &a, "alice", ActionKind::Unlock).await.unwrap_err();
     assert_eq!(d.reason, Reason::CallerLockedOut);
     assert!(w.idp.executed().is_empty());
 }
