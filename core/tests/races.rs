@@ -218,3 +218,35 @@ async fn a_right_code_does_not_count_towards_the_lockout() {
     }
     assert_eq!(idp.verify_code.calls(), limit + 2);
 }
+
+/// Two agents unlock the same locked-out caller before verification (the locked-out procedure) at the same
+/// moment: the first is parked inside the IdP's unlock, after its status read, its count and its audited intent;
+/// the second still reads the account as locked out, and the once-a-day count refuses it. One unlock runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_unlocks_before_verification_at_once_run_one() {
+    let (w, idp, _) = gated_world();
+    w.idp
+        .set_status(&sid("alice"), fctr_ports::AccountStatus::LockedOut);
+    let a = w.agent("agent2", "fctr-tier2");
+    let b = w.agent("agent2b", "fctr-tier2");
+    idp.execute.arm(1);
+    let first = {
+        let engine = w.engine.clone();
+        tokio::spawn(async move {
+            engine
+                .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+                .await
+                .map(|_| ())
+        })
+    };
+    idp.execute.wait_parked(1).await;
+    let second = w
+        .engine
+        .perform_action(&b, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(second.reason, Reason::CallerLockedOut);
+    idp.execute.release(1);
+    first.await.unwrap().unwrap();
+    assert_eq!(w.idp.executed().len(), 1, "one unlock reached the IdP");
+}

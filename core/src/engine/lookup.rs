@@ -157,6 +157,11 @@ impl Engine {
                 }
             })
             .collect();
+        // The card's two warnings: limiter reads, side by side rather than one after the other.
+        let (verified_by_another_recently, challenges_blocked_for) = futures::join!(
+            self.verified_by_another_recently(&agent.pseudo, &target),
+            self.challenge_wait(&target),
+        );
         Ok(CallerCard {
             user,
             factors: factor_views,
@@ -173,10 +178,8 @@ impl Engine {
             }),
             unlock_used_up,
             escalation: lock_rule.escalation.clone(),
-            verified_by_another_recently: self
-                .verified_by_another_recently(&agent.pseudo, &target)
-                .await,
-            challenges_blocked_for: self.challenge_wait(&target).await,
+            verified_by_another_recently,
+            challenges_blocked_for,
         })
     }
 

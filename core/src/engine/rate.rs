@@ -197,11 +197,11 @@ impl Engine {
         agent: &PseudoId,
         target: &PseudoId,
     ) -> bool {
-        let all = self.count_of(RateScope::VerifiedTarget(target)).await;
-        if all == 0 {
-            return false;
-        }
-        all > self.count_of(RateScope::VerifiedPair(agent, target)).await
+        let (all, own) = futures::join!(
+            self.count_of(RateScope::VerifiedTarget(target)),
+            self.count_of(RateScope::VerifiedPair(agent, target)),
+        );
+        all > own
     }
 
     /// Whether the daily limit of unlocks before verification of `target` is used up (without counting one).
