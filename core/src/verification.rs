@@ -103,6 +103,8 @@ pub struct NewVerification {
     pub subject_pseudo: PseudoId,
     /// Distinct factors required (at least 1).
     pub required_factors: u8,
+    /// Whether the caller is in a privileged group (kept for the approval).
+    pub privileged: bool,
     /// Now.
     pub now: DateTime<Utc>,
     /// The verification window.
@@ -124,6 +126,7 @@ impl Verification<Pending> {
                 challenge: None,
                 approved: Vec::new(),
                 required_factors: p.required_factors.max(1),
+                privileged: Some(p.privileged),
                 created_at: p.now,
                 expires_at: p.now + p.window,
                 grant: None,
@@ -425,6 +428,7 @@ mod tests {
             subject: SubjectId::parse("00u1").unwrap(),
             subject_pseudo: PseudoId::parse("k1:BBBBBBBBBBBBBBBBBBBBBA").unwrap(),
             required_factors: 2,
+            privileged: false,
             now: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
             window: Duration::minutes(10),
         })

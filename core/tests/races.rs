@@ -250,3 +250,57 @@ async fn two_unlocks_before_verification_at_once_run_one() {
     first.await.unwrap().unwrap();
     assert_eq!(w.idp.executed().len(), 1, "one unlock reached the IdP");
 }
+
+/// The reuse window never outlives an action: a card whose read of the caller's groups began before an action ran
+/// (parked inside the IdP while the action runs and drops what was known) is shown, but not kept for the next
+/// step, which reads the IdP again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_card_read_in_flight_while_an_action_runs_is_not_reused_after_it() {
+    let (w, idp, _) = gated_world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    // Past the window of the verification's reads: the next card reads the groups again.
+    w.clock.advance(chrono::Duration::seconds(31));
+    idp.groups.arm(1);
+    let card = {
+        let (engine, a) = (w.engine.clone(), a.clone());
+        tokio::spawn(async move { engine.lookup(&a, &ctx(), &sid("alice")).await })
+    };
+    idp.groups.wait_parked(1).await;
+    // The action reads the groups itself (the parked read is not in the window yet), runs, and drops alice.
+    act(&w, &a).await.unwrap();
+    w.clock.advance(chrono::Duration::seconds(1));
+    let reads_before = idp.groups.calls();
+    idp.groups.release(1);
+    card.await.unwrap().unwrap();
+    w.engine.lookup(&a, &ctx(), &sid("alice")).await.unwrap();
+    assert_eq!(
+        idp.groups.calls(),
+        reads_before + 1,
+        "the card after the action read the groups again"
+    );
+    // And that read is reused by the next step.
+    w.engine.lookup(&a, &ctx(), &sid("alice")).await.unwrap();
+    assert_eq!(idp.groups.calls(), reads_before + 1);
+}
+
+/// The approval judges the factors by the class the verification began with: polling a push to approval reads
+/// no groups (the action checks protection again before it runs).
+#[tokio::test]
+async fn the_approval_reads_no_groups() {
+    let (w, idp, _) = gated_world();
+    let a = w.agent("agent2", "fctr-tier2");
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    w.clock.advance(chrono::Duration::seconds(31));
+    let before = idp.groups.calls();
+    for _ in 0..2 {
+        w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    }
+    let v = w.engine.verification_view(&a, &ctx(), v.id).await.unwrap();
+    assert_eq!(v.status, VerificationStatus::Verified);
+    assert_eq!(idp.groups.calls(), before);
+}

@@ -98,6 +98,11 @@ pub struct VerificationRecord {
     pub approved: Vec<ApprovedFactor>,
     /// Distinct factors policy requires.
     pub required_factors: u8,
+    /// Whether the caller was in a privileged group when the verification began: the approval judges the factors
+    /// by this class instead of reading the caller's groups again (the action still re-checks protection). `None`
+    /// for a record written before the field existed: the engine then reads the groups (fail closed).
+    #[serde(default)]
+    pub privileged: Option<bool>,
     /// When it started.
     pub created_at: DateTime<Utc>,
     /// When the verification window closes.

@@ -146,7 +146,12 @@ async fn confirm(
     kind: ActionKind,
 ) -> Response {
     let back = format!("/callers/{handle}");
-    let card = match ctx.state.engine().lookup(agent, &ctx.rctx, subject).await {
+    let card = match ctx
+        .state
+        .engine()
+        .lookup_again(agent, &ctx.rctx, subject)
+        .await
+    {
         Ok(c) => c,
         Err(d) => return ctx.denial_page(&d, &back),
     };

@@ -172,6 +172,11 @@ pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>
         Ok(false) => return fail(&ctx, clear_pre, "session id collision").await,
         Err(_) => return ctx.state_down_page(),
     }
+    // The role just came from the IdP's own token: as fresh as a directory read, so the first high-risk action
+    // within the role cache's minute needs no second read of the agent's groups.
+    if agent.role().is_some() {
+        st.0.roles.put(&agent, now).await;
+    }
     metrics::counter!("fctr_sign_ins_total", "outcome" => "success").increment(1);
     tracing::info!(agent = %agent.pseudonym(), role = ?agent.role(), "agent signed in");
     // A page on our own origin continues to the target, so the SameSite=Strict cookie is sent (a redirect

@@ -16,6 +16,7 @@ mod entra;
 mod flow;
 mod gate;
 mod gate_push;
+mod idp_calls;
 mod jwks;
 mod logs;
 mod network;

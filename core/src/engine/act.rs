@@ -139,12 +139,8 @@ impl Engine {
         if !self.ports.idp.capabilities().actions.contains(&kind) {
             return Err(self.deny(&c, Reason::Unsupported).await);
         }
-        let groups = self
-            .idp_or_deny(&c, self.ports.idp.groups(subject).await)
-            .await?;
-        if self.policy.is_protected(&groups) {
-            return Err(self.deny(&c, Reason::ProtectedTarget).await);
-        }
+        // Protection is checked on groups at most one reuse window old (read again otherwise).
+        self.unprotected_class(&c, subject).await?;
         let action = match self.terms(&request) {
             Ok(a) => a,
             Err(reason) => return Err(self.deny(&c, reason).await),
@@ -212,9 +208,12 @@ impl Engine {
         action: &Action,
     ) -> Result<Option<ActionOutcome>, Denial> {
         let rule = self.policy.locked_out();
+        // Read fresh (not from the reuse window): the daily count is spent only on a caller locked out now.
+        let started = self.now();
         let user = self
             .idp_or_deny(c, self.ports.idp.get_user(subject).await)
             .await?;
+        self.reads.put(subject, &user, started, self.now());
         if user.status != AccountStatus::LockedOut {
             return Ok(None);
         }
@@ -251,7 +250,10 @@ impl Engine {
         subject: &SubjectId,
         action: &Action,
     ) -> Result<ActionOutcome, Denial> {
-        match self.ports.idp.execute(subject, action).await {
+        let done = self.ports.idp.execute(subject, action).await;
+        // Whatever happened, the next card reads the caller afresh.
+        self.reads.forget(subject, self.now());
+        match done {
             Ok(receipt) => {
                 self.record(self.event(c, EventKind::ActionOutcome, Outcome::Success))
                     .await;

@@ -146,6 +146,24 @@ impl Engine {
         }
     }
 
+    /// Runs an IdP read while its audit event is appended, and returns what was read only when both are done: a
+    /// read changes nothing, so its event need not come first, only before anything is shown. A failed read is
+    /// refused as such (its refusal recorded after the event that it was asked for); a failed append refuses the
+    /// request and nothing read is shown.
+    pub(crate) async fn read_audited<T>(
+        &self,
+        c: &Call<'_>,
+        b: AuditBuilder,
+        read: impl std::future::Future<Output = Result<T, PortError>>,
+    ) -> Result<T, Denial> {
+        let (read, logged) = futures::join!(read, self.ports.audit.append(b.build()));
+        let v = self.idp_or_deny(c, read).await?;
+        if logged.is_err() {
+            return Err(self.deny(c, Reason::AuditUnavailable).await);
+        }
+        Ok(v)
+    }
+
     /// Appends an event after the fact. A failure cannot undo what happened, so it is not the request's error: it
     /// is counted ([`Engine::unrecorded_events`]) for metrics and readiness, and the store's own health checks
     /// report it.
@@ -229,14 +247,14 @@ impl Engine {
         Ok(())
     }
 
-    /// The caller's class from their groups, refusing a protected caller.
+    /// The caller's class from their groups (read within the reuse window), refusing a protected caller.
     pub(crate) async fn unprotected_class(
         &self,
         c: &Call<'_>,
         subject: &SubjectId,
     ) -> Result<TargetClass, Denial> {
         let groups = self
-            .idp_or_deny(c, self.ports.idp.groups(subject).await)
+            .idp_or_deny(c, self.caller_groups(subject).await)
             .await?;
         if self.policy.is_protected(&groups) {
             return Err(self.deny(c, Reason::ProtectedTarget).await);

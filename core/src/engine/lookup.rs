@@ -43,16 +43,14 @@ impl Engine {
         let c = Call::new(agent, ctx);
         self.authorize(&c, Permission::Lookup).await?;
         self.lookup_quota(&c).await?;
-        let users = self
-            .idp_or_deny(&c, self.ports.idp.find_users(query, SEARCH_LIMIT).await)
-            .await?;
-        self.must_append(&c, self.event(&c, EventKind::Lookup, Outcome::Success))
-            .await?;
-        Ok(users)
+        let event = self.event(&c, EventKind::Lookup, Outcome::Success);
+        self.read_audited(&c, event, self.ports.idp.find_users(query, SEARCH_LIMIT))
+            .await
     }
 
     /// Builds the caller card: account, factors with assurance and acceptance, risk facts, and per action what
-    /// policy requires.
+    /// policy requires. What the IdP says is read now (and kept for the next steps of the flow, within policy's
+    /// `reuse_idp_reads_seconds`).
     ///
     /// # Errors
     /// Role, rate-limit, not-found, IdP and audit denials.
@@ -62,20 +60,39 @@ impl Engine {
         ctx: &RequestContext,
         subject: &SubjectId,
     ) -> Result<CallerCard, Denial> {
+        self.card(agent, ctx, subject, false).await
+    }
+
+    /// The caller card again within one flow (a confirmation step before an action): like [`Engine::lookup`]
+    /// (authorized, counted, audited), but it reuses what the IdP said within policy's reuse window instead of
+    /// reading it again.
+    ///
+    /// # Errors
+    /// As [`Engine::lookup`].
+    pub async fn lookup_again(
+        &self,
+        agent: &Agent,
+        ctx: &RequestContext,
+        subject: &SubjectId,
+    ) -> Result<CallerCard, Denial> {
+        self.card(agent, ctx, subject, true).await
+    }
+
+    async fn card(
+        &self,
+        agent: &Agent,
+        ctx: &RequestContext,
+        subject: &SubjectId,
+        reuse: bool,
+    ) -> Result<CallerCard, Denial> {
         let target = self.pseudo.subject(subject);
         let c = Call::new(agent, ctx).about(target.clone());
         let role = self.authorize(&c, Permission::Lookup).await?;
         self.lookup_quota(&c).await?;
         let idp = &self.ports.idp;
-        let fetched = futures::future::try_join4(
-            idp.get_user(subject),
-            idp.list_factors(subject),
-            idp.groups(subject),
-            idp.risk_facts(subject),
-        )
-        .await;
-        let (user, factors, groups, risk) = self.idp_or_deny(&c, fetched).await?;
-        self.must_append(&c, self.event(&c, EventKind::Lookup, Outcome::Success))
+        let event = self.event(&c, EventKind::Lookup, Outcome::Success);
+        let (user, factors, groups, risk) = self
+            .read_audited(&c, event, self.caller_facts(subject, reuse))
             .await?;
 
         let caps = idp.capabilities();
@@ -222,11 +239,8 @@ impl Engine {
                     .action(action);
                 self.authorize(&c, Permission::Lookup).await?;
                 self.lookup_quota(&c).await?;
-                let groups = self
-                    .idp_or_deny(&c, self.ports.idp.groups(id).await)
-                    .await?;
-                self.must_append(&c, self.event(&c, EventKind::Lookup, Outcome::Success))
-                    .await?;
+                let event = self.event(&c, EventKind::Lookup, Outcome::Success);
+                let groups = self.read_audited(&c, event, self.caller_groups(id)).await?;
                 (
                     self.policy.classify(&groups),
                     self.policy.is_protected(&groups),

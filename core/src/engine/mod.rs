@@ -43,6 +43,7 @@ mod builder;
 pub(crate) mod call;
 mod lookup;
 pub(crate) mod rate;
+mod reads;
 mod retention;
 mod sign_in;
 mod usage;
@@ -179,6 +180,8 @@ pub struct Engine {
     pending_usage: std::sync::Mutex<Vec<UsageRecord>>,
     /// After-the-fact audit events the log refused (see [`Engine::unrecorded_events`]).
     unrecorded: AtomicU64,
+    /// What the IdP said about callers in the last few seconds (memory only; see `reads.rs`).
+    reads: reads::Reads,
 }
 
 impl std::fmt::Debug for Engine {
@@ -193,6 +196,7 @@ impl Engine {
     /// An engine for one tenant.
     #[must_use]
     pub fn new(ports: Ports, policy: Arc<Policy>, pseudo: Pseudonymizer, tenant: TenantId) -> Self {
+        let reads = reads::Reads::new(policy.reuse_idp_reads());
         Self {
             ports,
             policy,
@@ -201,6 +205,7 @@ impl Engine {
             retention: Retention::default(),
             pending_usage: std::sync::Mutex::new(Vec::new()),
             unrecorded: AtomicU64::new(0),
+            reads,
         }
     }
 

@@ -53,6 +53,7 @@ impl Engine {
             subject: subject.clone(),
             subject_pseudo: target,
             required_factors: required,
+            privileged: class == TargetClass::Privileged,
             now: self.now(),
             window: self.policy.verification_window(),
         });
@@ -103,7 +104,7 @@ impl Engine {
         self.check_lockout(&c, &target).await?;
         let subject = v.record().subject.clone();
         let factors = self
-            .idp_or_deny(&c, self.ports.idp.list_factors(&subject).await)
+            .idp_or_deny(&c, self.caller_factors(&subject).await)
             .await?;
         let caps = self.ports.idp.capabilities();
         let choice = FactorChoice::new(class, &caps, &factors).after(&v.record().approved);
@@ -338,15 +339,23 @@ impl Engine {
         let mut caps = self.ports.idp.capabilities();
         caps.push_number_matching =
             caps.push_number_matching && v.pushes_number_matched_if_approved();
-        let subject = v.record().subject.clone();
-        let groups = match self.ports.idp.groups(&subject).await {
-            Ok(g) => g,
-            Err(e) => return Err(self.deny_idp(c, Reason::IdpError, &e).await),
+        // The class the verification began with: no second read of the groups here (an action checks protection
+        // again before it runs). A record from before the class was kept reads the groups (fail closed).
+        let class = match v.record().privileged {
+            Some(true) => TargetClass::Privileged,
+            Some(false) => TargetClass::Standard,
+            None => {
+                let subject = v.record().subject.clone();
+                let groups = match self.caller_groups(&subject).await {
+                    Ok(g) => g,
+                    Err(e) => return Err(self.deny_idp(c, Reason::IdpError, &e).await),
+                };
+                if self.policy.is_protected(&groups) {
+                    return Err(self.deny(c, Reason::ProtectedTarget).await);
+                }
+                self.policy.classify(&groups)
+            }
         };
-        if self.policy.is_protected(&groups) {
-            return Err(self.deny(c, Reason::ProtectedTarget).await);
-        }
-        let class = self.policy.classify(&groups);
         let needed = self
             .policy
             .factors_still_needed(class, &caps, &v.kinds_if_approved());

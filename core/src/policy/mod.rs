@@ -50,6 +50,7 @@ struct Rules {
     protected_groups: Vec<String>,
     window_minutes: u32,
     grant_lifetime_minutes: u32,
+    reuse_idp_reads_seconds: u32,
     single_use_grants: bool,
     no_downgrade: bool,
     allow_agent_self_actions: bool,
@@ -119,6 +120,7 @@ impl Default for Rules {
             protected_groups: vec!["fctr-protected".to_owned()],
             window_minutes: 10,
             grant_lifetime_minutes: 10,
+            reuse_idp_reads_seconds: 30,
             single_use_grants: true,
             no_downgrade: true,
             allow_agent_self_actions: false,
@@ -261,6 +263,13 @@ impl Policy {
     #[must_use]
     pub fn grant_lifetime(&self) -> chrono::Duration {
         chrono::Duration::minutes(i64::from(self.rules.grant_lifetime_minutes))
+    }
+
+    /// How long what the IdP said about a caller (account, factors, groups, risk facts) is reused by the next
+    /// step of the same flow, in the engine's memory only (default 30 s; zero: every step reads the IdP).
+    #[must_use]
+    pub fn reuse_idp_reads(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.rules.reuse_idp_reads_seconds))
     }
 
     /// Whether one action consumes a grant (default true).

@@ -42,6 +42,9 @@ impl TryFrom<RawPolicy> for Rules {
             if let Some(g) = v.grant_lifetime_minutes {
                 rules.grant_lifetime_minutes = ranged(&g, "grant_lifetime_minutes", 1..=60)?;
             }
+            if let Some(r) = v.reuse_idp_reads_seconds {
+                rules.reuse_idp_reads_seconds = ranged(&r, "reuse_idp_reads_seconds", 0..=120)?;
+            }
             if let Some(s) = v.single_use_grants {
                 rules.single_use_grants = s;
             }

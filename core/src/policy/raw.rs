@@ -30,6 +30,7 @@ pub(super) struct RawPolicy {
 pub(super) struct RawVerification {
     pub window_minutes: Option<Spanned<i64>>,
     pub grant_lifetime_minutes: Option<Spanned<i64>>,
+    pub reuse_idp_reads_seconds: Option<Spanned<i64>>,
     pub single_use_grants: Option<bool>,
     pub no_downgrade: Option<bool>,
     pub allow_agent_self_actions: Option<bool>,

@@ -93,6 +93,8 @@ pub struct GatedIdp {
     pub verdict: std::sync::Mutex<Option<CodeVerdict>>,
     /// Counts (and can park) `poll` calls.
     pub poll: Gate,
+    /// Counts (and can park) `groups` calls.
+    pub groups: Gate,
 }
 
 impl GatedIdp {
@@ -107,6 +109,7 @@ impl GatedIdp {
             execute_error: std::sync::Mutex::new(None),
             verdict: std::sync::Mutex::new(None),
             poll: Gate::default(),
+            groups: Gate::default(),
         }
     }
 }
@@ -127,7 +130,10 @@ impl Directory for GatedIdp {
         if let Some(e) = *self.groups_error.lock().unwrap() {
             return Err(e());
         }
-        self.inner.groups(id).await
+        // Read first, then park: a parked call holds what the IdP said before whatever runs meanwhile.
+        let r = self.inner.groups(id).await;
+        self.groups.pass().await;
+        r
     }
     async fn risk_facts(&self, id: &SubjectId) -> Result<RiskFacts, PortError> {
         self.inner.risk_facts(id).await

@@ -301,3 +301,41 @@ async fn idp_failure_during_action_is_audited_not_retried() {
         .unwrap_err();
     assert_eq!(d.reason, Reason::GrantUsed);
 }
+
+/// A card's audit event is appended while the IdP is read: with the log down, the read may have happened but
+/// nothing is shown and the refusal says why; with the IdP down, the refusal is recorded after the lookup event.
+#[tokio::test]
+async fn a_card_is_shown_only_when_its_lookup_is_durably_audited() {
+    let w = world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.audit.fail_appends(true);
+    let d = w
+        .engine
+        .lookup(&a, &ctx(), &sid("alice"))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::AuditUnavailable);
+    let d = w
+        .engine
+        .search(
+            &a,
+            &ctx(),
+            &fctr_ports::UserQuery::Login(fctr_ports::Pii::new("alice@example.com".to_owned())),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::AuditUnavailable);
+    w.audit.fail_appends(false);
+
+    w.idp.fail(fctr_testkit::IdpMethod::Groups, true);
+    let d = w.engine.lookup(&a, &ctx(), &sid("bob")).await.unwrap_err();
+    assert_eq!(d.reason, Reason::IdpError);
+    let kinds: Vec<_> = w.events().await.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds[kinds.len() - 2..],
+        [fctr_ports::EventKind::Lookup, fctr_ports::EventKind::Denied]
+    );
+    w.idp.fail(fctr_testkit::IdpMethod::Groups, false);
+    let card = w.engine.lookup(&a, &ctx(), &sid("bob")).await.unwrap();
+    assert_eq!(card.user.id, sid("bob"));
+}

@@ -379,6 +379,12 @@ impl FakeOktaState {
     pub fn set_rate_limit(&self, per_minute: u32) {
         self.core().edge().set_rate_limit(per_minute);
     }
+
+    /// The request log of the vendor API: how many requests each `METHOD route-template` received (let through
+    /// or refused) since start or the last call, which empties it. Tests count an adapter's calls by kind with it.
+    pub fn take_requests(&self) -> std::collections::BTreeMap<String, u64> {
+        self.core().edge().take_requests()
+    }
 }
 
 impl Launch for FakeOktaState {

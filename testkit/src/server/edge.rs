@@ -20,6 +20,9 @@ pub(crate) struct Edge {
     pub faults: Vec<FaultRule>,
     buckets: HashMap<String, Bucket>,
     per_minute: u32,
+    /// Every vendor-API request seen (let through or not), by `METHOD template`, since start or the last
+    /// [`Edge::take_requests`].
+    requests: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +57,7 @@ impl Edge {
             faults: Vec::new(),
             buckets: HashMap::new(),
             per_minute,
+            requests: std::collections::BTreeMap::new(),
         }
     }
 
@@ -68,8 +72,17 @@ impl Edge {
         self.buckets.clear();
     }
 
+    /// The request log: requests by `METHOD template` (e.g. `GET /api/v1/users/{id}/groups`), emptied.
+    pub fn take_requests(&mut self) -> std::collections::BTreeMap<String, u64> {
+        std::mem::take(&mut self.requests)
+    }
+
     /// Counts a request to `method template` at `now` (Unix seconds).
     pub fn count(&mut self, method: &str, template: &str, now: i64) -> Quota {
+        *self
+            .requests
+            .entry(format!("{method} {template}"))
+            .or_default() += 1;
         let limit = self.per_minute;
         let b = self
             .buckets

@@ -419,6 +419,7 @@ fn verification(now: DateTime<Utc>, version: u64) -> Result<VerificationRecord, 
         challenge: None,
         approved: Vec::new(),
         required_factors: 1,
+        privileged: None,
         created_at: now,
         expires_at: now + TimeDelta::minutes(10),
         grant: None,
@@ -484,6 +485,7 @@ async fn verification_cas_one_winner(f: Arc<dyn StoreFixture>) -> Check {
         .map(|i| VerificationRecord {
             version: 1,
             required_factors: i + 1,
+            privileged: Some(false),
             status: VerificationStatus::Challenged,
             ..v0.clone()
         })

@@ -44,6 +44,7 @@ pub fn verification(version: u64) -> VerificationRecord {
         challenge: None,
         approved: Vec::new(),
         required_factors: 1,
+        privileged: Some(false),
         created_at: t0(),
         expires_at: t0() + TimeDelta::minutes(10),
         grant: None,

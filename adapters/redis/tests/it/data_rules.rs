@@ -167,6 +167,7 @@ async fn a_whole_flow_leaves_no_canary_and_no_key_without_a_ttl() {
         }),
         approved: vec![],
         required_factors: 1,
+        privileged: Some(false),
         created_at: now,
         expires_at: now + TimeDelta::minutes(5),
         grant: None,

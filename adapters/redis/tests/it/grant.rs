@@ -23,6 +23,7 @@ fn verification(version: u64) -> VerificationRecord {
         challenge: None,
         approved: vec![],
         required_factors: 1,
+        privileged: Some(false),
         created_at: now,
         expires_at: now + TimeDelta::minutes(5),
         grant: None,
