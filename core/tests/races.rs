@@ -253,7 +253,7 @@ async fn two_unlocks_before_verification_at_once_run_one() {
 
 /// The reuse window never outlives an action: a card whose read of the caller's groups began before an action ran
 /// (parked inside the IdP while the action runs and drops what was known) is shown, but not kept for the next
-/// step, which reads the IdP again.
+/// step, which reads the IdP again. (Without the drop's marker the parked read would be kept and reused.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_card_read_in_flight_while_an_action_runs_is_not_reused_after_it() {
     let (w, idp, _) = gated_world();
@@ -273,14 +273,21 @@ async fn a_card_read_in_flight_while_an_action_runs_is_not_reused_after_it() {
     let reads_before = idp.groups.calls();
     idp.groups.release(1);
     card.await.unwrap().unwrap();
-    w.engine.lookup(&a, &ctx(), &sid("alice")).await.unwrap();
+    // A step that reuses the window (a confirmation) finds nothing to reuse: it reads the groups again.
+    w.engine
+        .lookup_again(&a, &ctx(), &sid("alice"))
+        .await
+        .unwrap();
     assert_eq!(
         idp.groups.calls(),
         reads_before + 1,
-        "the card after the action read the groups again"
+        "the step after the action read the groups again"
     );
     // And that read is reused by the next step.
-    w.engine.lookup(&a, &ctx(), &sid("alice")).await.unwrap();
+    w.engine
+        .lookup_again(&a, &ctx(), &sid("alice"))
+        .await
+        .unwrap();
     assert_eq!(idp.groups.calls(), reads_before + 1);
 }
 

@@ -197,7 +197,7 @@ impl Engine {
     }
 
     /// The locked-out procedure's unlock: with `[locked_out] procedure = "unlock_then_verify"`, a caller the IdP
-    /// reports locked out *now* (read fresh, not from the card) may be unlocked without a grant, at most
+    /// reports locked out *now* (read again, not taken from the card) may be unlocked without a grant, at most
     /// `unlocks_per_caller_per_day` times a day by all agents. Unlocking hands out no credential: the caller can
     /// only try their current password again, which the IdP's own auto-unlock would also allow. The grant, if
     /// any, is left untouched. `Ok(None)` when the procedure does not apply (the normal, granted path runs).
@@ -208,12 +208,25 @@ impl Engine {
         action: &Action,
     ) -> Result<Option<ActionOutcome>, Denial> {
         let rule = self.policy.locked_out();
-        // Read fresh (not from the reuse window): the daily count is spent only on a caller locked out now.
-        let started = self.now();
-        let user = self
-            .idp_or_deny(c, self.ports.idp.get_user(subject).await)
+        // An account the reuse window holds as not locked takes the granted path at no cost (at worst a grant is
+        // asked for). One it holds as locked out is read again: the daily count is spent only on a caller locked
+        // out now.
+        let idp = &self.ports.idp;
+        let seen = self
+            .idp_or_deny(
+                c,
+                self.read_fact(subject, true, idp.get_user(subject)).await,
+            )
             .await?;
-        self.reads.put(subject, &user, started, self.now());
+        if seen.status != AccountStatus::LockedOut {
+            return Ok(None);
+        }
+        let user = self
+            .idp_or_deny(
+                c,
+                self.read_fact(subject, false, idp.get_user(subject)).await,
+            )
+            .await?;
         if user.status != AccountStatus::LockedOut {
             return Ok(None);
         }
