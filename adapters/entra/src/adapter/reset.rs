@@ -169,7 +169,7 @@ impl EntraAdapter {
         let deletable = plan(&methods, None)?;
         // The order matters only when there is more than one method to delete.
         let pending = if deletable.len() > 1 {
-            let default = self.default_kind(id).await;
+            let default = self.read_default_kind(id).await;
             plan(&methods, default)?
         } else {
             deletable
@@ -208,7 +208,7 @@ impl EntraAdapter {
     }
 
     /// The default method's kind from the beta `signInPreferences`, or `None` when Graph does not say.
-    async fn default_kind(&self, id: &SubjectId) -> Option<DefaultKind> {
+    async fn read_default_kind(&self, id: &SubjectId) -> Option<DefaultKind> {
         let Some(url) = beta_base(&self.graph().base).and_then(|b| {
             b.join(&format!(
                 "{}/authentication/signInPreferences",
