@@ -1,5 +1,7 @@
 //! [`EntraAdapter`]: the port implementations.
 
+mod reset;
+
 use crate::config::{
     ConfigError, EntraConfig, NameSearch, TapBounds, base_url, check_client_id, check_tenant,
 };
@@ -540,9 +542,10 @@ impl Lifecycle for EntraAdapter {
                 one_time,
             } => self.issue_tap(subject, *lifetime_minutes, *one_time).await,
             Action::RemoveFactor(factor) => self.remove_factor(subject, factor).await,
+            Action::ResetFactors => self.reset_factors(subject).await,
             Action::Suspend => self.set_enabled(subject, false, ActionKind::Suspend).await,
             Action::Unsuspend => self.set_enabled(subject, true, ActionKind::Unsuspend).await,
-            // resetPassword is delegated-only; Entra has no admin unlock or "reset all methods" call.
+            // resetPassword is delegated-only; Entra has no admin unlock call.
             _ => Err(PortError::Unsupported),
         }
     }
@@ -569,6 +572,7 @@ pub fn supported_actions() -> BTreeSet<ActionKind> {
         ActionKind::ClearSessions,
         ActionKind::ExpirePassword,
         ActionKind::IssueTemporaryAccessPass,
+        ActionKind::ResetFactors,
         ActionKind::RemoveFactor,
         ActionKind::Suspend,
         ActionKind::Unsuspend,

@@ -31,6 +31,50 @@ pub(crate) const ENABLE_DISABLE: Needs = Needs(
     "Graph application permission User.EnableDisableAccount.All (with User.Read.All) and a role covering the user",
 );
 
+/// A factor reset that stopped part-way: some authentication methods were deleted, then Graph refused or failed
+/// (or, for a method Graph kept refusing with 400, every other one was gone and it still refused). Returned inside
+/// [`PortError::Unexpected`] so the engine audits the action as failed; nothing is retried automatically.
+///
+/// It carries counts and the cause (a [`PortError`], codes only), never a method id, type or detail.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the Entra factor reset was partial: {removed} of {total} authentication methods were removed, then it stopped"
+)]
+pub struct PartialFactorReset {
+    removed: usize,
+    total: usize,
+    #[source]
+    cause: PortError,
+}
+
+impl PartialFactorReset {
+    pub(crate) fn new(removed: usize, total: usize, cause: PortError) -> Self {
+        Self {
+            removed,
+            total,
+            cause,
+        }
+    }
+
+    /// Methods deleted before the reset stopped.
+    #[must_use]
+    pub fn removed(&self) -> usize {
+        self.removed
+    }
+
+    /// Methods the reset set out to delete (every method but the password).
+    #[must_use]
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Why it stopped.
+    #[must_use]
+    pub fn cause(&self) -> &PortError {
+        &self.cause
+    }
+}
+
 #[derive(Deserialize)]
 struct GraphErrorBody {
     error: GraphErrorInner,

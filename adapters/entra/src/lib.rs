@@ -38,8 +38,29 @@
 //!   `microsoftAuthenticatorMethods`, `phoneMethods`, `fido2Methods`, `windowsHelloForBusinessMethods`,
 //!   `emailMethods`, `platformCredentialMethods`; passwords and other types are `Unsupported`); `Suspend` /
 //!   `Unsuspend` → `PATCH {"accountEnabled": false|true}`. `ResetPassword` is `Unsupported`: Graph's
-//!   `resetPassword` is delegated-only, and this adapter does not fake it. `Unlock` and `ResetFactors` are
-//!   `Unsupported`: Graph has no call for either.
+//!   `resetPassword` is delegated-only, and this adapter does not fake it. `Unlock` is `Unsupported`: Graph has no
+//!   call for it.
+//! - **Factor reset** ([`ActionKind::ResetFactors`](fctr_ports::ActionKind), needs
+//!   `UserAuthenticationMethod.ReadWrite.All`): Graph has no "reset all" call, so the methods are listed and every
+//!   one but the password is deleted, one `DELETE …/authentication/{type}Methods/{id}` (204) each, at the same
+//!   collections as `RemoveFactor`. A user holding a method of any other type (e.g. `qrCodePin`, external) is
+//!   refused with `Unsupported` before anything is deleted. Graph refuses to delete the user's **default** MFA
+//!   method while others remain (400 `badRequest`), so it goes last. Which one it is comes from the beta
+//!   `GET /beta/users/{id}/authentication/signInPreferences` (`userPreferredMethodForSecondaryAuthentication`:
+//!   `push`, `oath`, `sms`/`voiceMobile`, `voiceAlternateMobile`, `voiceOffice`), read beside a Graph base ending in
+//!   `v1.0/` and only when there are two or more methods. It is beta, so it may be missing or refused: then (403,
+//!   404, any error, `none`, an unknown value) the order ends with the likeliest default: e-mail, FIDO2, Windows
+//!   Hello and platform credentials first (never a default), then TAP, software OATH, the phones (office,
+//!   `alternateMobile`, then `mobile`, which Graph keeps while an `alternateMobile` exists), the Authenticator
+//!   last. Either way, a DELETE answered 400 is set aside and sent again once the others are done (nothing was
+//!   deleted, so this is not a retry of a change); a round in which every remaining method is refused ends the
+//!   reset. A 404 on a DELETE counts as already gone. The receipt is plain
+//!   ([`ActionReceipt`](fctr_ports::ActionReceipt) has no count); the number removed is logged. If the reset stops after deleting some methods, the error is
+//!   `PortError::Unexpected` wrapping a [`PartialFactorReset`] (removed, total, and the cause, codes only): the
+//!   engine audits a failed action, and nothing is retried. Stopped before any deletion, it is Graph's own error
+//!   (e.g. `Forbidden` naming the permission). Uncertain: whether Graph counts the password or a TAP among the
+//!   "other methods", and whether it honours the preference when system-preferred MFA is on; the 400 rule covers
+//!   both readings.
 //! - **Nothing leaks.** Secrets, keys, tokens, passwords, TAPs and codes live in
 //!   [`SecretString`](secrecy::SecretString) or [`zeroize::Zeroizing`] buffers; response bodies are zeroized
 //!   after parsing; personal data goes only into [`Pii`](fctr_ports::Pii). Graph's `error.message` and the token
@@ -56,6 +77,7 @@
 //! | timeout | not re-sent (`Timeout`) | **never** (outcome unknown) |
 //! | 5xx | not re-sent (`Upstream`) | **never** |
 //! | 401 | once, with a fresh token | once, with a fresh token: a 401 means Entra refused the token before running anything |
+//! | 400 | not re-sent | not re-sent; only a factor reset sends a refused method's DELETE again, after the others |
 //!
 //! ## Error mapping
 //! Graph `error.code` and status: 404 (`Request_ResourceNotFound`, `itemNotFound`) → `NotFound`; 403
@@ -155,11 +177,13 @@ pub use config::{
     DEFAULT_GRAPH_BASE, DEFAULT_MFA_CONNECTOR_ENDPOINT, DEFAULT_USER_AGENT, EntraConfig,
     EntraCredential, MFA_CONNECTOR_CLIENT_ID, MfaConnectorConfig, NameSearch, TapBounds,
 };
+pub use errors::PartialFactorReset;
 pub use token::{CONNECTOR_SCOPE, GRAPH_SCOPE, TokenError};
 
 /// Every Microsoft Graph application permission fctr can use (docs/entra-setup.md, section 2): reading users, their
 /// methods and group memberships; revoking sessions; setting a temporary password; Temporary Access Passes (the
-/// granular permission, or the methods one that also covers removing factors); enabling and disabling accounts.
+/// granular permission, or the methods one that also covers removing and resetting factors); enabling and
+/// disabling accounts.
 /// A permission outside this list is broader than fctr needs (for example `Directory.ReadWrite.All`,
 /// `User.ReadWrite.All`, or `Directory.Read.All` where `GroupMember.Read.All` suffices).
 pub const USED_GRAPH_PERMISSIONS: &[&str] = &[

@@ -32,6 +32,11 @@ required = 2
 name = "tier2"
 groups = ["fctr.tier2"]
 permissions = ["lookup", "verify", "clear_sessions", "expire_password"]
+
+[[roles]]
+name = "tier3"
+groups = ["fctr.tier3"]
+permissions = ["lookup", "verify", "reset_factors"]
 "#;
 
 /// How the app registration proves itself in the test configuration.
@@ -390,6 +395,92 @@ async fn an_entra_portal_signs_agents_in_looks_a_caller_up_and_sends_a_push() {
     ] {
         assert!(kinds.contains(&k), "{k:?} audited: {kinds:?}");
     }
+}
+
+/// A tier-3 agent verifies Bob (TOTP code, then an Authenticator push) and resets his factors through the portal:
+/// Graph deletes his software OATH app and Authenticator (the default, last), and only the password is left.
+#[tokio::test]
+async fn a_tier3_agent_verifies_a_caller_and_resets_their_factors() {
+    let t = start(Credential::Secret).await;
+    let mut b = t.sign_in("agent3").await;
+    let csrf = b.csrf.clone();
+    let card = t.find(&mut b, "bob@example.com").await;
+    let bob = t.fake.fixtures().user("bob").unwrap().clone();
+    let oath = method(&t.fake, "bob", FixtureMethod::SoftwareOath);
+    let r = t
+        .post(
+            &mut b,
+            &format!("{card}/verify"),
+            &[("csrf", &csrf), ("factor_id", &oath)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let verification = r.location();
+    let code = t.fake.state().totp_now(&bob.upn).unwrap();
+    let r = t
+        .post(
+            &mut b,
+            &format!("{verification}/code"),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = t
+        .post(
+            &mut b,
+            &format!("{verification}/continue"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let push = t
+        .fake
+        .phones()
+        .wait_for_push(&bob.upn, Duration::from_secs(10))
+        .await
+        .expect("the push reaches Bob's Authenticator");
+    t.fake.phones().approve(&push.session_id, None).unwrap();
+    let page = settled(&t, &mut b, &verification).await;
+    assert!(page.contains("data-status=\"verified\""), "{page}");
+    assert!(page.contains("id=\"act-reset_factors\""), "{page}");
+    assert_eq!(
+        t.fake.state().method_types(&bob.upn).unwrap().len(),
+        3,
+        "password, Authenticator, OATH app"
+    );
+
+    let r = t
+        .post(
+            &mut b,
+            &format!("{card}/actions/reset_factors"),
+            &[("csrf", &csrf), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Reset all MFA factors"), "{}", r.body);
+    assert_eq!(
+        t.fake.state().method_types(&bob.upn).unwrap(),
+        ["passwordAuthenticationMethod"],
+        "the fake shows the methods gone"
+    );
+    assert_eq!(t.fake.effects(&bob.upn).unwrap().methods_deleted, 2);
+    let kinds = t.audit_kinds().await;
+    for k in [
+        fctr_ports::EventKind::ActionIntent,
+        fctr_ports::EventKind::ActionOutcome,
+    ] {
+        assert!(kinds.contains(&k), "{k:?} audited: {kinds:?}");
+    }
+    // The grant was single-use: a second reset is refused before Graph is asked.
+    let again = t
+        .post(
+            &mut b,
+            &format!("{card}/actions/reset_factors"),
+            &[("csrf", &csrf), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN, "{}", again.body);
+    assert_eq!(t.fake.effects(&bob.upn).unwrap().methods_deleted, 2);
 }
 
 #[tokio::test]

@@ -32,6 +32,7 @@ pub(crate) fn build_router(state: FakeEntraState) -> Router {
         .route("/{tenant}/discovery/v2.0/keys", get(oidc::keys))
         .route("/oidc/userinfo", get(oidc::userinfo))
         .route("/v1.0/{*rest}", any(graph::dispatch))
+        .route("/beta/{*rest}", any(graph::dispatch_beta))
         .route(
             "/StrongAuthenticationService.svc/Connector/{op}",
             post(connector::handle),

@@ -46,6 +46,9 @@ pub enum FixtureMethod {
     WindowsHelloForBusiness,
     /// An e-mail address for SSPR.
     Email,
+    /// A platform credential (Platform SSO on macOS). No fixture user has one at start;
+    /// `FakeEntraState::register_method` adds one.
+    PlatformCredential,
 }
 
 impl FixtureMethod {
@@ -59,6 +62,7 @@ impl FixtureMethod {
             Self::Fido2 => "fido2AuthenticationMethod",
             Self::WindowsHelloForBusiness => "windowsHelloForBusinessAuthenticationMethod",
             Self::Email => "emailAuthenticationMethod",
+            Self::PlatformCredential => "platformCredentialAuthenticationMethod",
         }
     }
 }

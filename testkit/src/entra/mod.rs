@@ -1,5 +1,6 @@
 //! A faithful fake Microsoft Entra ID tenant: the v2.0 token endpoint (client secret or certificate assertion),
-//! a Microsoft Graph v1.0 subset (users, authentication methods, memberOf, lifecycle, Temporary Access Pass),
+//! a Microsoft Graph v1.0 subset (users, authentication methods and their deletion, the default method last,
+//! memberOf, lifecycle, Temporary Access Pass) and the beta sign-in preferences (the default MFA method),
 //! the unofficial Azure MFA connector (push and code checks, XML), an OIDC v2 provider for agent sign-in,
 //! simulated phones, fault injection and a control API.
 //!
@@ -54,7 +55,7 @@ pub use fixtures::{
     GLOBAL_ADMINISTRATOR, MOBILE_PHONE_METHOD_ID, PASSWORD_METHOD_ID, PRIVILEGED_GROUP,
     PROTECTED_GROUP, TIER_ROLES, VERIFIED_DOMAIN,
 };
-pub use state::{Effects, PushState, SessionKind, TapPolicy};
+pub use state::{Effects, PushState, SessionKind, SignInPreferences, TapPolicy};
 
 use state::{App, CertKey, Config, Inner, Shared};
 
@@ -393,6 +394,7 @@ impl FakeEntraState {
             codes: HashMap::new(),
             redirect_uris,
             tap_policy: options.tap_policy.clone(),
+            sign_in_preferences: SignInPreferences::default(),
         };
         Ok(Self {
             shared: Arc::new(Shared::new(
@@ -566,6 +568,69 @@ impl FakeEntraState {
             }
             None => false,
         }
+    }
+
+    /// How the beta `signInPreferences` read answers from now on (served, 403 or 404).
+    pub fn set_sign_in_preferences(&self, mode: SignInPreferences) {
+        self.shared.lock().sign_in_preferences = mode;
+    }
+
+    /// The id of the user's default MFA method (by id or UPN): `None` for an unknown user or one without a
+    /// default. Seeded as the Authenticator, else the mobile phone, else the software OATH app.
+    pub fn default_method(&self, user: &str) -> Option<String> {
+        let inner = self.shared.lock();
+        inner.users[inner.user_idx(user)?].default_method.clone()
+    }
+
+    /// Makes the method with this id the user's default MFA method (`None`: no default), as the user would in
+    /// their security info. Returns false for an unknown user, or a method id the user does not have.
+    pub fn set_default_method(&self, user: &str, method_id: Option<&str>) -> bool {
+        let mut inner = self.shared.lock();
+        let Some(i) = inner.user_idx(user) else {
+            return false;
+        };
+        let u = &mut inner.users[i];
+        match method_id {
+            None => u.default_method = None,
+            Some(id) => match u.methods.iter().find(|m| m.id.eq_ignore_ascii_case(id)) {
+                Some(m) => u.default_method = Some(m.id.clone()),
+                None => return false,
+            },
+        }
+        true
+    }
+
+    /// Registers another method of this kind on the user (by id or UPN), with a fresh id, as the user would in
+    /// their security info; returns its id. `None` for an unknown user, or a second phone method (the fake keeps
+    /// one `mobile` number).
+    pub fn register_method(&self, user: &str, method: FixtureMethod) -> Option<String> {
+        let now = self.shared.now();
+        let mut inner = self.shared.lock();
+        let i = inner.user_idx(user)?;
+        let handle = self.shared.fixtures.user(&inner.users[i].id).cloned()?;
+        let id = if method == FixtureMethod::MobilePhone {
+            if inner.users[i]
+                .methods
+                .iter()
+                .any(|m| m.kind == state::MethodKind::Phone)
+            {
+                return None;
+            }
+            MOBILE_PHONE_METHOD_ID.to_owned()
+        } else {
+            error::uuid_v4()
+        };
+        let m = state::seed_method(id.clone(), method, &handle, now);
+        inner.users[i].methods.push(m);
+        Some(id)
+    }
+
+    /// The `@odata.type`s (without `#microsoft.graph.`) of the user's methods, password included, in Graph's
+    /// order: what a reset left behind, without personal data. `None` for an unknown user.
+    pub fn method_types(&self, user: &str) -> Option<Vec<&'static str>> {
+        let inner = self.shared.lock();
+        let u = &inner.users[inner.user_idx(user)?];
+        Some(u.methods.iter().map(|m| m.kind.odata_type()).collect())
     }
 
     /// The TOTP code valid now for the user's Authenticator / software OATH methods (by id or UPN).

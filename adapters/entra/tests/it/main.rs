@@ -1,4 +1,5 @@
-//! Integration tests for fctr-entra: every request pinned with wiremock.
+//! Integration tests for fctr-entra: every request pinned with wiremock; the factor reset also against the fake
+//! Entra tenant (`reset`).
 
 // Test helpers panic on purpose when a fixture is wrong.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -9,4 +10,5 @@ mod errors;
 mod leaks;
 mod lifecycle;
 mod oauth;
+mod reset;
 mod support;

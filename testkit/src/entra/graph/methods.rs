@@ -1,4 +1,5 @@
-//! Graph authentication methods: list (all or one collection), get, delete, and Temporary Access Pass create.
+//! Graph authentication methods: list (all or one collection), get, delete (never the default while others
+//! remain), Temporary Access Pass create, and the beta sign-in preferences (the default method).
 
 use super::*;
 
@@ -101,7 +102,29 @@ pub(super) fn delete_method(
         .iter()
         .position(|m| m.id.eq_ignore_ascii_case(mid) && m.kind == kind)
         .ok_or_else(|| GraphError::not_found(mid))?;
+    // Graph refuses to delete the default MFA method while the user has others (the password aside): 400
+    // `badRequest` (messages seen: "Cannot delete default method with other methods configured…" and "The
+    // requested authentication method id of […] matches the user's current default authentication method…").
+    let is_default = u
+        .default_method
+        .as_deref()
+        .is_some_and(|d| d.eq_ignore_ascii_case(&u.methods[pos].id));
+    let others = u
+        .methods
+        .iter()
+        .enumerate()
+        .any(|(i, m)| i != pos && m.kind != MethodKind::Password);
+    if is_default && others {
+        return Err(GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "badRequest",
+            "Cannot delete default method with other methods configured. Please change default method before deletion.",
+        ));
+    }
     u.methods.remove(pos);
+    if is_default {
+        u.default_method = None;
+    }
     u.effects.methods_deleted += 1;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -222,4 +245,38 @@ pub(super) fn create_tap(st: &FakeEntraState, roles: &[String], key: &str, body:
     u.effects.taps_issued += 1;
     u.effects.last_tap = Some(pass);
     Ok(json_resp(StatusCode::CREATED, &v))
+}
+
+/// `GET /beta/users/{id}/authentication/signInPreferences` (beta only; Microsoft documents no v1.0 form):
+/// `isSystemPreferredAuthenticationMethodEnabled` and `userPreferredMethodForSecondaryAuthentication` (the
+/// default method's kind, `null` without one). The documented least privilege is a methods read permission, so
+/// either methods permission admits it. [`SignInPreferences`](crate::entra::SignInPreferences) makes it answer
+/// 403 or 404 instead.
+pub(super) fn sign_in_preferences(st: &FakeEntraState, roles: &[String], key: &str) -> GResult {
+    let inner = st.shared.lock();
+    match inner.sign_in_preferences {
+        SignInPreferences::Served => {}
+        SignInPreferences::Forbidden => return Err(GraphError::denied()),
+        SignInPreferences::NotFound => {
+            return Err(GraphError::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "The requested resource is not available.",
+            ));
+        }
+    }
+    need(roles, READ_METHODS)?;
+    let u = &inner.users[user_idx(&inner, key)?];
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({
+            "@odata.context": format!(
+                "{}/beta/$metadata#users('{}')/authentication/signInPreferences",
+                st.shared.cfg.base_str(),
+                u.id
+            ),
+            "isSystemPreferredAuthenticationMethodEnabled": false,
+            "userPreferredMethodForSecondaryAuthentication": u.preferred_method_value(),
+        }),
+    ))
 }

@@ -1,7 +1,8 @@
 //! The Microsoft Graph v1.0 subset under `/v1.0/…`: users (by id, UPN or `users('…')` key), `$select`,
 //! `$filter`, `$search`, `$count`, paging; authentication methods; `memberOf`; `revokeSignInSessions`;
 //! `PATCH` of `passwordProfile` and `accountEnabled`; Temporary Access Pass create, list and delete; method
-//! deletes. Routing is by hand so UPN quirks (`$`, `#` as `%23`, the key form) behave as on Graph.
+//! deletes (the default method last). Under `/beta/…` only the user's sign-in preferences (the default MFA method).
+//! Routing is by hand so UPN quirks (`$`, `#` as `%23`, the key form) behave as on Graph.
 
 mod methods;
 mod users;
@@ -15,12 +16,14 @@ use super::FakeEntraState;
 use super::error::GraphError;
 use super::odata::{self, Filter, Search};
 use super::permissions as p;
-use super::state::{ALL_PROPS, DEFAULT_PROPS, Inner, Method as AuthMethod, MethodKind, Tap};
+use super::state::{
+    ALL_PROPS, DEFAULT_PROPS, Inner, Method as AuthMethod, MethodKind, SignInPreferences, Tap,
+};
 use super::token::bearer;
 use crate::common::oidc::query_map;
 use crate::common::util::{b64url, b64url_decode};
 
-use methods::{create_tap, delete_method, get_method, list_methods};
+use methods::{create_tap, delete_method, get_method, list_methods, sign_in_preferences};
 use users::{count_users, get_user, list_users, member_of, patch_user, revoke};
 
 const JSON_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
@@ -47,6 +50,8 @@ pub(crate) enum Route {
     ResetPassword(String, String),
     MemberOf(String),
     Revoke(String),
+    /// Beta only.
+    SignInPreferences(String),
 }
 
 impl Route {
@@ -64,6 +69,7 @@ impl Route {
             }
             Self::MemberOf(_) => "/v1.0/users/{id}/memberOf",
             Self::Revoke(_) => "/v1.0/users/{id}/revokeSignInSessions",
+            Self::SignInPreferences(_) => "/beta/users/{id}/authentication/signInPreferences",
         }
     }
 }
@@ -132,6 +138,7 @@ pub(crate) fn parse_route(raw: &str) -> Result<Route, GraphError> {
         ["memberOf"] => Route::MemberOf(user),
         ["revokeSignInSessions"] => Route::Revoke(user),
         ["authentication", "methods"] => Route::Methods(user),
+        ["authentication", "signInPreferences"] => Route::SignInPreferences(user),
         ["authentication", "methods", mid, "resetPassword"] => {
             Route::ResetPassword(user, (*mid).to_owned())
         }
@@ -215,6 +222,10 @@ pub(crate) async fn dispatch(State(st): State<FakeEntraState>, req: Request) -> 
         .unwrap_or("")
         .to_owned();
     let route = match parse_route(&raw) {
+        // signInPreferences exists under /beta only.
+        Ok(Route::SignInPreferences(_)) => {
+            return segment_error("signInPreferences").into_response();
+        }
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
@@ -265,6 +276,46 @@ pub(crate) async fn dispatch(State(st): State<FakeEntraState>, req: Request) -> 
     };
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
     if let Some(v) = headers.get("client-request-id") {
+        resp.headers_mut().insert("client-request-id", v.clone());
+    }
+    resp
+}
+
+/// Entry point for `/beta/…`: only `GET users/{id}/authentication/signInPreferences`; every other beta path
+/// answers as an unknown segment. Auth, faults and throttling as for v1.0.
+pub(crate) async fn dispatch_beta(State(st): State<FakeEntraState>, req: Request) -> Response {
+    let raw = req
+        .uri()
+        .path()
+        .strip_prefix("/beta/")
+        .unwrap_or("")
+        .to_owned();
+    let id = match parse_route(&raw) {
+        Ok(Route::SignInPreferences(id)) => id,
+        Ok(_) => return segment_error(raw.split('/').next_back().unwrap_or("")).into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let method = req.method().clone();
+    let kill = crate::server::fault::conn_kill(&req);
+    let template = Route::SignInPreferences(String::new()).template();
+    if let Some(resp) = super::edge::graph_edge(&st, kill, method.as_str(), template).await {
+        return resp;
+    }
+    let token = match bearer(&st, req.headers(), "graph") {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let result = if method == Method::GET {
+        sign_in_preferences(&st, &token.roles, &id)
+    } else {
+        Err(GraphError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Request_BadRequest",
+            format!("The HTTP method '{method}' is not allowed on this resource."),
+        ))
+    };
+    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    if let Some(v) = req.headers().get("client-request-id") {
         resp.headers_mut().insert("client-request-id", v.clone());
     }
     resp

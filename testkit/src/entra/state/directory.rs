@@ -14,6 +14,7 @@ pub(crate) enum MethodKind {
     WindowsHello,
     Email,
     Tap,
+    PlatformCredential,
 }
 
 impl MethodKind {
@@ -27,6 +28,7 @@ impl MethodKind {
             Self::WindowsHello => "windowsHelloForBusinessAuthenticationMethod",
             Self::Email => "emailAuthenticationMethod",
             Self::Tap => "temporaryAccessPassAuthenticationMethod",
+            Self::PlatformCredential => "platformCredentialAuthenticationMethod",
         }
     }
 
@@ -41,6 +43,7 @@ impl MethodKind {
             Self::WindowsHello => "windowsHelloForBusinessMethods",
             Self::Email => "emailMethods",
             Self::Tap => "temporaryAccessPassMethods",
+            Self::PlatformCredential => "platformCredentialMethods",
         }
     }
 
@@ -54,6 +57,7 @@ impl MethodKind {
             Self::WindowsHello,
             Self::Email,
             Self::Tap,
+            Self::PlatformCredential,
         ]
         .into_iter()
         .find(|k| k.collection() == c)
@@ -139,6 +143,9 @@ pub(crate) struct User {
     pub member_of: Vec<String>,
     pub app_roles: Vec<String>,
     pub methods: Vec<Method>,
+    /// The id of the method that is the user's default for MFA (`userPreferredMethodForSecondaryAuthentication`),
+    /// if any. Graph refuses to delete it while the user has other methods (besides the password).
+    pub default_method: Option<String>,
     pub tap_policy_disabled: bool,
     pub totp_secret: Option<Vec<u8>>,
     pub last_otp_step: Option<i64>,
@@ -191,6 +198,27 @@ pub(crate) const ALL_PROPS: &[&str] = &[
 ];
 
 impl User {
+    /// The beta `signInPreferences` value naming the default method's kind, or `None` when there is no default
+    /// (the enum `userDefaultAuthenticationMethodType`: push, oath, voiceMobile, voiceAlternateMobile,
+    /// voiceOffice, sms).
+    pub fn preferred_method_value(&self) -> Option<&'static str> {
+        let id = self.default_method.as_deref()?;
+        let m = self
+            .methods
+            .iter()
+            .find(|m| m.id.eq_ignore_ascii_case(id))?;
+        Some(match m.kind {
+            MethodKind::Authenticator => "push",
+            MethodKind::SoftwareOath => "oath",
+            MethodKind::Phone => match m.fields.get("phoneType").and_then(Value::as_str) {
+                Some("alternateMobile") => "voiceAlternateMobile",
+                Some("office") => "voiceOffice",
+                _ => "sms",
+            },
+            _ => return None,
+        })
+    }
+
     /// One property's value, or `None` when the name is not a user property.
     pub fn prop(&self, name: &str) -> Option<Value> {
         let handle = self.upn.split('@').next().unwrap_or("").to_string();

@@ -18,7 +18,7 @@ use crate::server::phones::{Push, PushStates};
 use crate::server::{Base, Core};
 
 pub(crate) use directory::*;
-pub(crate) use seed::seed;
+pub(crate) use seed::{seed, seed_method};
 
 /// Graph's timestamp format: `2024-01-15T09:00:00Z`.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -183,6 +183,20 @@ impl Default for TapPolicy {
     }
 }
 
+/// How the fake answers the beta `GET /beta/users/{id}/authentication/signInPreferences` (the user's default MFA
+/// method), so both readings of an adapter can be tested: the preference is served, or it is not available.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInPreferences {
+    /// `200` with `userPreferredMethodForSecondaryAuthentication` (the default).
+    #[default]
+    Served,
+    /// `403 Authorization_RequestDenied`, as for an app the beta endpoint does not admit.
+    Forbidden,
+    /// `404`, as where the beta endpoint is not offered.
+    NotFound,
+}
+
 pub(crate) struct Inner {
     pub users: Vec<User>,
     pub objects: Vec<DirObject>,
@@ -194,6 +208,7 @@ pub(crate) struct Inner {
     pub codes: HashMap<String, AuthCode>,
     pub redirect_uris: Vec<String>,
     pub tap_policy: TapPolicy,
+    pub sign_in_preferences: SignInPreferences,
 }
 
 impl Inner {

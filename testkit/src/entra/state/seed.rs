@@ -3,7 +3,7 @@
 use super::*;
 
 /// Builds a method of `kind` for the `i`-th user.
-fn seed_method(
+pub(crate) fn seed_method(
     id: String,
     m: FixtureMethod,
     u: &fixtures::FixtureUser,
@@ -55,6 +55,11 @@ fn seed_method(
             json!({"emailAddress": format!("{}.personal@example.net", u.handle)}),
             None,
         ),
+        FixtureMethod::PlatformCredential => (
+            MethodKind::PlatformCredential,
+            json!({"displayName": "MacBook-01", "keyStrength": "normal", "platform": "macOS"}),
+            Some(created),
+        ),
     };
     Method {
         id,
@@ -63,6 +68,20 @@ fn seed_method(
         fields: fields.as_object().cloned().unwrap_or_default(),
         tap: None,
     }
+}
+
+/// The default MFA method a user gets at seeding: the Microsoft Authenticator (push), else the mobile phone
+/// (SMS), else a software OATH app (code), else none (FIDO2, Windows Hello, platform credentials, e-mail and TAP
+/// cannot be the default). The same order the connector uses when no method is named.
+pub(crate) fn default_method(methods: &[Method]) -> Option<String> {
+    [
+        MethodKind::Authenticator,
+        MethodKind::Phone,
+        MethodKind::SoftwareOath,
+    ]
+    .into_iter()
+    .find_map(|k| methods.iter().find(|m| m.kind == k))
+    .map(|m| m.id.clone())
 }
 
 /// Seeds users and directory objects from the fixture table.
@@ -125,6 +144,7 @@ pub(crate) fn seed(f: &Fixtures) -> (Vec<User>, Vec<DirObject>) {
                     created + chrono::Duration::days(1),
                 )
             }));
+            let default_method = default_method(&methods);
             User {
                 id: u.id.clone(),
                 upn: u.upn.clone(),
@@ -143,6 +163,7 @@ pub(crate) fn seed(f: &Fixtures) -> (Vec<User>, Vec<DirObject>) {
                 member_of,
                 app_roles: u.app_roles.clone(),
                 methods,
+                default_method,
                 tap_policy_disabled: u.tap_policy_disabled,
                 totp_secret: u
                     .totp_secret

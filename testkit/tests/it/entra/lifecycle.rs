@@ -1,7 +1,9 @@
 //! Authentication methods, Temporary Access Pass, revokeSignInSessions, PATCH passwordProfile / accountEnabled.
 
 use super::*;
-use fctr_testkit::entra::{FakeEntraOptions, MOBILE_PHONE_METHOD_ID, PASSWORD_METHOD_ID};
+use fctr_testkit::entra::{
+    FakeEntraOptions, FixtureMethod, MOBILE_PHONE_METHOD_ID, PASSWORD_METHOD_ID, SignInPreferences,
+};
 
 #[tokio::test]
 async fn methods_list_with_odata_types_and_per_type_collections() {
@@ -148,6 +150,206 @@ async fn method_deletes() {
     )
     .await;
     graph_error(resp, 403, "accessDenied").await;
+}
+
+/// Graph refuses to delete the default method while others remain (400 `badRequest`), and accepts it once it is the
+/// last one besides the password; every removable type has its collection, platform credentials included.
+#[tokio::test]
+async fn the_default_method_goes_last() {
+    let e = start().await;
+    let t = app_token(&e).await;
+    let alice = "alice@example.com";
+    let authenticator = e.fixtures().user("alice").unwrap().methods[0].id.clone();
+    assert_eq!(
+        e.state().default_method(alice).as_deref(),
+        Some(authenticator.as_str()),
+        "seeded: the Authenticator"
+    );
+    let auth_path =
+        format!("/users/{alice}/authentication/microsoftAuthenticatorMethods/{authenticator}");
+    let phone_path = format!("/users/{alice}/authentication/phoneMethods/{MOBILE_PHONE_METHOD_ID}");
+    graph_error(
+        graph(&e, Method::DELETE, &auth_path, &t, None).await,
+        400,
+        "badRequest",
+    )
+    .await;
+    assert_eq!(e.effects(alice).unwrap().methods_deleted, 0);
+    assert_eq!(
+        graph(&e, Method::DELETE, &phone_path, &t, None)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        graph(&e, Method::DELETE, &auth_path, &t, None)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        e.state().method_types(alice).unwrap(),
+        ["passwordAuthenticationMethod"]
+    );
+    assert_eq!(e.state().default_method(alice), None);
+    // Another default, chosen as the user would; a TAP counts as another method.
+    let ivan = "ivan@example.com";
+    let pc = e
+        .state()
+        .register_method(ivan, FixtureMethod::PlatformCredential)
+        .unwrap();
+    let oath = e
+        .state()
+        .register_method(ivan, FixtureMethod::SoftwareOath)
+        .unwrap();
+    assert!(e.state().set_default_method(ivan, Some(&oath)));
+    assert!(
+        !e.state()
+            .set_default_method(ivan, Some("not-a-method-of-ivan"))
+    );
+    let oath_path = format!("/users/{ivan}/authentication/softwareOathMethods/{oath}");
+    graph_error(
+        graph(&e, Method::DELETE, &oath_path, &t, None).await,
+        400,
+        "badRequest",
+    )
+    .await;
+    let pcs: Value = get(
+        &e,
+        &format!("/users/{ivan}/authentication/platformCredentialMethods"),
+        &t,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(pcs["value"][0]["id"], pc.as_str());
+    assert_eq!(pcs["value"][0]["platform"], "macOS");
+    assert_eq!(
+        graph(
+            &e,
+            Method::DELETE,
+            &format!("/users/{ivan}/authentication/platformCredentialMethods/{pc}"),
+            &t,
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_eq!(
+        graph(&e, Method::DELETE, &oath_path, &t, None)
+            .await
+            .status(),
+        204
+    );
+}
+
+/// The beta `signInPreferences` names the default method's kind; a switch makes it answer 403 or 404; v1.0 has no
+/// such segment.
+#[tokio::test]
+async fn sign_in_preferences_are_beta_only_and_can_be_withheld() {
+    let e = start().await;
+    let t = app_token(&e).await;
+    let beta = |user: &str| {
+        url(
+            &e,
+            &format!("/beta/users/{user}/authentication/signInPreferences"),
+        )
+    };
+    let read = |u: String| {
+        let t = t.clone();
+        async move { client().get(u).bearer_auth(t).send().await.unwrap() }
+    };
+    let prefs = |u: String| {
+        let r = read(u);
+        async move {
+            let resp = r.await;
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let v = prefs(beta("alice@example.com")).await;
+    assert_eq!(v["userPreferredMethodForSecondaryAuthentication"], "push");
+    assert_eq!(v["isSystemPreferredAuthenticationMethodEnabled"], false);
+    assert_eq!(
+        prefs(beta("heidi@example.com")).await["userPreferredMethodForSecondaryAuthentication"],
+        "sms"
+    );
+    assert_eq!(
+        prefs(beta("judy@example.com")).await["userPreferredMethodForSecondaryAuthentication"],
+        Value::Null,
+        "FIDO2, Windows Hello and e-mail are never the default"
+    );
+    assert!(
+        e.state().set_default_method(
+            "bob@example.com",
+            e.fixtures()
+                .user("bob")
+                .unwrap()
+                .methods
+                .get(1)
+                .map(|m| m.id.as_str())
+        )
+    );
+    assert_eq!(
+        prefs(beta("bob@example.com")).await["userPreferredMethodForSecondaryAuthentication"],
+        "oath"
+    );
+    graph_error(read(beta(&guid())).await, 404, "Request_ResourceNotFound").await;
+    let r = reader_token(&e).await;
+    assert_eq!(
+        client()
+            .get(beta("alice@example.com"))
+            .bearer_auth(r)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "a methods read permission is enough"
+    );
+    e.state()
+        .set_sign_in_preferences(SignInPreferences::Forbidden);
+    graph_error(
+        read(beta("alice@example.com")).await,
+        403,
+        "Authorization_RequestDenied",
+    )
+    .await;
+    e.state()
+        .set_sign_in_preferences(SignInPreferences::NotFound);
+    assert_eq!(read(beta("alice@example.com")).await.status(), 404);
+    e.state().set_sign_in_preferences(SignInPreferences::Served);
+    graph_error(
+        get(
+            &e,
+            "/users/alice@example.com/authentication/signInPreferences",
+            &t,
+        )
+        .await,
+        400,
+        "BadRequest",
+    )
+    .await;
+    graph_error(
+        read(url(
+            &e,
+            "/beta/users/alice@example.com/authentication/methods",
+        ))
+        .await,
+        400,
+        "BadRequest",
+    )
+    .await;
+    assert_eq!(
+        e.state()
+            .take_requests()
+            .get("GET /beta/users/{id}/authentication/signInPreferences")
+            .copied(),
+        Some(8),
+        "the beta reads (and only they) are in the request log"
+    );
 }
 
 #[tokio::test]
