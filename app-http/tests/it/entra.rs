@@ -308,6 +308,55 @@ async fn settled(t: &EntraPortal, b: &mut Browser, verification: &str) -> String
     last
 }
 
+/// Bob reads out his TOTP code (1 of 2 factors), then approves an Authenticator push through the connector as the
+/// second: returns the card, the verification page and the code he read out.
+async fn verify_bob_by_code_then_push(
+    t: &EntraPortal,
+    b: &mut Browser,
+) -> (String, String, String) {
+    let csrf = b.csrf.clone();
+    let card = t.find(b, "bob@example.com").await;
+    let bob = t.fake.fixtures().user("bob").unwrap().clone();
+    let oath = method(&t.fake, "bob", FixtureMethod::SoftwareOath);
+    let r = t
+        .post(
+            b,
+            &format!("{card}/verify"),
+            &[("csrf", &csrf), ("factor_id", &oath)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let verification = r.location();
+    let code = t.fake.state().totp_now(&bob.upn).unwrap();
+    let r = t
+        .post(
+            b,
+            &format!("{verification}/code"),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = t.get(b, &verification).await.body;
+    assert!(
+        page.contains("1 of 2 factors approved. Verify the next one with a different factor."),
+        "{page}"
+    );
+    let r = t
+        .post(b, &format!("{verification}/continue"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let push = t
+        .fake
+        .phones()
+        .wait_for_push(&bob.upn, Duration::from_secs(10))
+        .await
+        .expect("the push reaches Bob's Authenticator");
+    assert_eq!(push.user_id, bob.id);
+    assert_eq!(t.fake.phones().pending().len(), 1, "one push, to one user");
+    t.fake.phones().approve(&push.session_id, None).unwrap();
+    (card, verification, code)
+}
+
 #[tokio::test]
 async fn an_entra_portal_signs_agents_in_looks_a_caller_up_and_sends_a_push() {
     let t = start(Credential::Secret).await;
@@ -340,49 +389,7 @@ async fn an_entra_portal_signs_agents_in_looks_a_caller_up_and_sends_a_push() {
     assert!(t.fake.phones().pending().is_empty(), "no push was sent");
 
     // Bob reads out his TOTP code, then approves the push through the connector as the second factor.
-    let card = t.find(&mut b, "bob@example.com").await;
-    let bob = t.fake.fixtures().user("bob").unwrap().clone();
-    let oath = method(&t.fake, "bob", FixtureMethod::SoftwareOath);
-    let r = t
-        .post(
-            &mut b,
-            &format!("{card}/verify"),
-            &[("csrf", &csrf), ("factor_id", &oath)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let verification = r.location();
-    let code = t.fake.state().totp_now(&bob.upn).unwrap();
-    let r = t
-        .post(
-            &mut b,
-            &format!("{verification}/code"),
-            &[("csrf", &csrf), ("code", &code)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let page = t.get(&mut b, &verification).await.body;
-    assert!(
-        page.contains("1 of 2 factors approved. Verify the next one with a different factor."),
-        "{page}"
-    );
-    let r = t
-        .post(
-            &mut b,
-            &format!("{verification}/continue"),
-            &[("csrf", &csrf)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let push = t
-        .fake
-        .phones()
-        .wait_for_push(&bob.upn, Duration::from_secs(10))
-        .await
-        .expect("the push reaches Bob's Authenticator");
-    assert_eq!(push.user_id, bob.id);
-    assert_eq!(t.fake.phones().pending().len(), 1, "one push, to one user");
-    t.fake.phones().approve(&push.session_id, None).unwrap();
+    let (_, verification, code) = verify_bob_by_code_then_push(&t, &mut b).await;
     let last = settled(&t, &mut b, &verification).await;
     assert!(last.contains("data-status=\"verified\""), "{last}");
     assert!(!last.contains(&code), "the code is not echoed: {last}");
@@ -404,42 +411,8 @@ async fn a_tier3_agent_verifies_a_caller_and_resets_their_factors() {
     let t = start(Credential::Secret).await;
     let mut b = t.sign_in("agent3").await;
     let csrf = b.csrf.clone();
-    let card = t.find(&mut b, "bob@example.com").await;
     let bob = t.fake.fixtures().user("bob").unwrap().clone();
-    let oath = method(&t.fake, "bob", FixtureMethod::SoftwareOath);
-    let r = t
-        .post(
-            &mut b,
-            &format!("{card}/verify"),
-            &[("csrf", &csrf), ("factor_id", &oath)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let verification = r.location();
-    let code = t.fake.state().totp_now(&bob.upn).unwrap();
-    let r = t
-        .post(
-            &mut b,
-            &format!("{verification}/code"),
-            &[("csrf", &csrf), ("code", &code)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let r = t
-        .post(
-            &mut b,
-            &format!("{verification}/continue"),
-            &[("csrf", &csrf)],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let push = t
-        .fake
-        .phones()
-        .wait_for_push(&bob.upn, Duration::from_secs(10))
-        .await
-        .expect("the push reaches Bob's Authenticator");
-    t.fake.phones().approve(&push.session_id, None).unwrap();
+    let (card, verification, _) = verify_bob_by_code_then_push(&t, &mut b).await;
     let page = settled(&t, &mut b, &verification).await;
     assert!(page.contains("data-status=\"verified\""), "{page}");
     assert!(page.contains("id=\"act-reset_factors\""), "{page}");

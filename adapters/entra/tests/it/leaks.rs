@@ -7,8 +7,6 @@ use fctr_ports::{
 };
 use secrecy::SecretString;
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -36,30 +34,9 @@ fn debug_of_config_and_adapter_shows_no_secret() {
     assert!(!format!("{secret_cfg:?}").contains(SECRET));
 }
 
-/// A `Write` that appends to a shared buffer, for capturing logs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_full_flow_logs_no_pii_and_no_secret() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Logs::capture();
 
     let server = MockServer::start().await;
     mount_token(&server, 1).await;
@@ -149,7 +126,7 @@ async fn a_full_flow_logs_no_pii_and_no_secret() {
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.contains("entra:"), "nothing logged?");
     for needle in [
         "canary",

@@ -9,8 +9,6 @@ use fctr_testkit::entra::{
     SignInPreferences,
 };
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -224,31 +222,9 @@ async fn an_unknown_user_is_not_found_and_nothing_is_deleted() {
     assert_eq!((count(&log, DELETE), count(&log, PREFERENCES)), (0, 0));
 }
 
-/// A `Write` that appends to a shared buffer, for capturing logs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Errors and logs of a reset (done, partial, refused) name no person, phone, device or method.
 #[tokio::test]
 async fn no_personal_data_or_method_details_in_errors_or_logs() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Logs::capture();
 
     let f = fake().await;
     let a = adapter(&f);
@@ -272,7 +248,7 @@ async fn no_personal_data_or_method_details_in_errors_or_logs() {
     // Done.
     a.execute(&id, &Action::ResetFactors).await.unwrap();
 
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(logged.contains("partial"), "the stop is logged: {logged}");
     let authenticator = alice
         .methods
