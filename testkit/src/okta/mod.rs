@@ -379,6 +379,13 @@ impl FakeOktaState {
     pub fn set_rate_limit(&self, per_minute: u32) {
         self.core().edge().set_rate_limit(per_minute);
     }
+
+    /// Requests answered 429 by the rate limit since it was last set, by bucket (`METHOD /route/{template}`,
+    /// e.g. `GET /api/v1/users/{id}/factors/{factor_id}/transactions/{tx_id}` for push polls). Injected 429
+    /// faults are not counted.
+    pub fn rate_limit_refusals(&self) -> std::collections::BTreeMap<String, u64> {
+        self.core().edge().refusals()
+    }
 }
 
 impl Launch for FakeOktaState {
