@@ -445,10 +445,11 @@ impl PollRegistry {
         self.prune(&mut entries);
         let entry = entries.entry(key).or_insert_with(Entry::new);
         if !entry.running() {
-            if settled(&entry.tx.borrow()) {
-                // What a stopped poller last saw may be out of date (a grant used since, or an IdP error that a
-                // new look may clear): the new task answers from the store first. Cleared without waking anyone,
-                // so no watcher sees the gap.
+            if entry.task.is_some() {
+                // What a stopped poller last saw may be out of date (a grant used since, an approval another
+                // replica stored, an IdP error that a new look may clear): the new task answers first, from the
+                // store if the interval since the last poll is not over. Cleared without waking anyone, so no
+                // watcher sees the gap. (A view just published, with no poller yet, is fresh and stays.)
                 entry.tx.send_if_modified(|s| {
                     *s = None;
                     false

@@ -269,6 +269,11 @@ struct Target {
 }
 
 async fn upstream_polls(metrics: &[String]) -> f64 {
+    metric_sum(metrics, "fctr_upstream_polls_total", "").await
+}
+
+/// A counter summed over every portal process, over the series whose line contains `label` (`""`: all).
+async fn metric_sum(metrics: &[String], name: &str, label: &str) -> f64 {
     let http = reqwest::Client::new();
     let mut sum = 0.0;
     for url in metrics {
@@ -282,7 +287,8 @@ async fn upstream_polls(metrics: &[String]) -> f64 {
             .expect("metrics text");
         sum += text
             .lines()
-            .filter(|l| l.starts_with("fctr_upstream_polls_total"))
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter(|l| l.contains(label))
             .filter_map(|l| l.rsplit(' ').next())
             .filter_map(|v| v.parse::<f64>().ok())
             .sum::<f64>();
@@ -385,6 +391,14 @@ async fn run_client(
 
 async fn measure(t: Target, n: usize, spread: Duration, seed: u64) {
     let polls0 = upstream_polls(&t.metrics).await;
+    let verified = || {
+        metric_sum(
+            &t.metrics,
+            "fctr_verifications_total",
+            "outcome=\"verified\"",
+        )
+    };
+    let verified0 = verified().await;
     let refusals0: u64 = t.fake.rate_limit_refusals().values().sum();
     let t = Arc::new(t);
     let started = Instant::now();
@@ -405,6 +419,13 @@ async fn measure(t: Target, n: usize, spread: Duration, seed: u64) {
     // The pollers stop once they see the end; give the last ones a moment.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let polls = upstream_polls(&t.metrics).await - polls0;
+    let counted = metric_sum(
+        &t.metrics,
+        "fctr_verifications_total",
+        "outcome=\"verified\"",
+    )
+    .await
+        - verified0;
     let poll_refusals = t
         .fake
         .rate_limit_refusals()
@@ -485,6 +506,16 @@ async fn measure(t: Target, n: usize, spread: Duration, seed: u64) {
     );
     println!(
         "  429s from the fake's rate limit: {poll_refusals} on push polls, {all_refusals} in all"
+    );
+    println!(
+        "  fctr_verifications_total{{outcome=\"verified\"}} over every portal process: {counted:.0} for {} \
+         verified ({})",
+        taps.len(),
+        if (counted - taps.len() as f64).abs() < 0.5 {
+            "each once"
+        } else {
+            "MISCOUNTED"
+        }
     );
 }
 
