@@ -1,12 +1,13 @@
 //! The portal's view of the deployment configuration: the file itself is [`fctr_wiring::config`] (re-exported
 //! here, shared with the CLI); this module adds what only the portal reads from it ([`PortalConfig`]): the
-//! network edge, the transport rule, TLS termination and the sign-in key refresh.
+//! network edge, the transport rule, TLS termination, the sign-in key refresh and the live-status poll schedule.
 
 pub use fctr_wiring::config::*;
 
 /// The portal-only settings read from a [`Config`].
 pub trait PortalConfig {
-    /// [`Config::validate`], then the portal's own checks: sign-in key refresh, edge settings, transport, TLS.
+    /// [`Config::validate`], then the portal's own checks: sign-in key refresh, edge settings, transport, TLS, poll
+    /// schedule.
     ///
     /// # Errors
     /// The first problem found.
@@ -37,6 +38,14 @@ pub trait PortalConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] for a malformed CIDR or a zero limit.
     fn edge_settings(&self) -> Result<crate::edge::EdgeSettings, ConfigError>;
+
+    /// The live-status poll schedule (`[poll]`), defaults for absent keys.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the `poll.…` key: an interval outside 100 to 60,000 ms, `fast_interval_ms`
+    /// longer than `interval_ms`, `max_interval_ms` shorter than `interval_ms`, `backoff_after_secs` before
+    /// `fast_for_secs` or after an hour.
+    fn poll_settings(&self) -> Result<crate::poller::PollSettings, ConfigError>;
 }
 
 fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
@@ -53,7 +62,27 @@ impl PortalConfig for Config {
         self.edge_settings()?;
         self.check_transport()?;
         self.tls_config()?;
+        self.poll_settings()?;
         Ok(())
+    }
+
+    fn poll_settings(&self) -> Result<crate::poller::PollSettings, ConfigError> {
+        use std::time::Duration;
+        let d = crate::poller::PollSettings::default();
+        let p = &self.poll;
+        let ms = |v: Option<u64>, dflt: Duration| v.map_or(dflt, Duration::from_millis);
+        let secs = |v: Option<u64>, dflt: Duration| v.map_or(dflt, Duration::from_secs);
+        let schedule = crate::poller::PollSchedule {
+            fast: ms(p.fast_interval_ms, d.schedule.fast),
+            fast_for: secs(p.fast_for_secs, d.schedule.fast_for),
+            interval: ms(p.interval_ms, d.schedule.interval),
+            backoff_after: secs(p.backoff_after_secs, d.schedule.backoff_after),
+            max: ms(p.max_interval_ms, d.schedule.max),
+        };
+        schedule
+            .check()
+            .map_err(|(field, problem)| invalid(&format!("poll.{field}"), problem))?;
+        Ok(crate::poller::PollSettings { schedule, ..d })
     }
 
     fn check_transport(&self) -> Result<(), ConfigError> {

@@ -2,7 +2,7 @@
 //! in-process on loopback, fake people, a random pseudonymization key. The engine and stores come from the same
 //! [`fctr_wiring::Stack`] as in production ([`crate::startup`]); only the parts differ.
 
-use crate::metrics::CountingIdp;
+use crate::metrics::{CountingAudit, CountingIdp};
 use crate::oidc::{JwksRefresh, OidcSettings};
 use crate::poller::PollSettings;
 use crate::session::Timeouts;
@@ -91,6 +91,8 @@ pub struct Demo {
     pub fake: FakeOkta,
     /// The counting wrapper around the IdP (upstream polls).
     pub idp: Arc<CountingIdp>,
+    /// The counting wrapper around the audit log (how verifications ended).
+    pub outcomes: Arc<CountingAudit>,
 }
 
 impl std::fmt::Debug for Demo {
@@ -165,18 +167,32 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
     };
     let tenant = TenantId::parse("demo").map_err(|e| start("tenant", e))?;
     let shared = fctr_wiring::SharedState::memory(&opts.clock, opts.timeouts);
-    let stack = Stack::assemble(StackParts {
-        idp: Arc::clone(&idp) as Arc<dyn IdentityProvider>,
-        stores,
-        clock: opts.clock,
-        policy: Policy::default(),
-        pseudonymizer: pseudo,
-        tenant,
-        retention: Retention::default(),
-        shared,
-    })?;
+    let mut outcomes: Option<Arc<CountingAudit>> = None;
+    let stack = Stack::assemble_wrapping_audit(
+        StackParts {
+            idp: Arc::clone(&idp) as Arc<dyn IdentityProvider>,
+            stores,
+            clock: opts.clock,
+            policy: Policy::default(),
+            pseudonymizer: pseudo,
+            tenant,
+            retention: Retention::default(),
+            shared,
+        },
+        |audit| {
+            let counting = Arc::new(CountingAudit::new(audit));
+            outcomes = Some(Arc::clone(&counting));
+            counting
+        },
+    )?;
+    let outcomes = outcomes.ok_or_else(|| start("audit log", "not wrapped"))?;
     let interval =
         std::time::Duration::from_secs(fctr_wiring::config::DEFAULT_CHECKPOINT_INTERVAL_SECS);
     let state = assemble(stack, oidc, JwksRefresh::default(), settings, interval).await?;
-    Ok(Demo { state, fake, idp })
+    Ok(Demo {
+        state,
+        fake,
+        idp,
+        outcomes,
+    })
 }

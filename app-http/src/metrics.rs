@@ -1,14 +1,21 @@
-//! Prometheus metrics, and an identity-provider wrapper that counts upstream calls by operation.
+//! Prometheus metrics, an identity-provider wrapper that counts upstream calls by operation, and an audit-log
+//! wrapper that counts how verifications end.
 //!
 //! Metric names: `fctr_http_requests_total{route,method,status}`, `fctr_http_request_duration_seconds{route}`,
-//! `fctr_verifications_total{outcome}`, `fctr_idp_calls_total{op}`, `fctr_upstream_polls_total`,
-//! `fctr_oidc_jwks_refresh_total{result,trigger}` (recorded in [`crate::oidc`]).
+//! `fctr_verifications_total{outcome}` ([`CountingAudit`]), `fctr_idp_calls_total{op}`,
+//! `fctr_upstream_polls_total`, `fctr_oidc_jwks_refresh_total{result,trigger}` (recorded in [`crate::oidc`]),
+//! `fctr_pollers_running` (set in [`crate::ops`]).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use fctr_ports::{
     Action, ActionReceipt, Capabilities, ChallengeContext, ChallengeState, ChallengeTicket,
     Challenger, CodeVerdict, Directory, FactorInfo, GroupRef, IdentityProvider, Lifecycle,
-    PortError, RiskFacts, SecretString, SubjectId, UserQuery, UserRecord,
+    PortError, RiskFacts, SecretString, SubjectId, UpstreamBudget, UserQuery, UserRecord,
+};
+use fctr_ports::{
+    AuditDetail, AuditEvent, AuditLog, AuditQuery, ChainBreak, ChainSummary, EventKind, Outcome,
+    PurgeReport, Reason, SealedEvent,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,6 +118,9 @@ impl Challenger for CountingIdp {
         count("verify_code");
         self.inner.verify_code(subject, factor, code).await
     }
+    fn poll_budget(&self) -> Option<UpstreamBudget> {
+        self.inner.poll_budget()
+    }
 }
 
 #[async_trait]
@@ -129,5 +139,189 @@ impl Lifecycle for CountingIdp {
 impl IdentityProvider for CountingIdp {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+}
+
+/// How a verification ended, as `fctr_verifications_total{outcome}` labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerificationOutcome {
+    /// Every required factor approved: a grant was minted.
+    Verified,
+    /// The caller denied the push.
+    Rejected,
+    /// Nobody answered in time (the push or the verification window ran out).
+    Expired,
+    /// Anything else that ended it (an IdP error or an unknown push result).
+    Failed,
+}
+
+impl VerificationOutcome {
+    /// Every outcome, in label order.
+    pub const ALL: [Self; 4] = [Self::Verified, Self::Rejected, Self::Expired, Self::Failed];
+
+    /// The metric label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The final outcome an audit event records, if it records one. The engine appends exactly one
+    /// `challenge_result` event per state change of a verification (only the request that wins the
+    /// compare-and-set on the stored record appends it), so these events count each verification once, however
+    /// many pollers, watchers and replicas saw it end. A success that carries [`AuditDetail::Factors`] is one
+    /// factor of several (the verification goes on); one without it is the last factor, and a grant follows.
+    #[must_use]
+    pub fn of(event: &AuditEvent) -> Option<Self> {
+        if event.kind != EventKind::ChallengeResult {
+            return None;
+        }
+        match event.outcome {
+            Outcome::Success if matches!(event.detail, Some(AuditDetail::Factors { .. })) => None,
+            Outcome::Success => Some(Self::Verified),
+            Outcome::Pending => None,
+            _ => Some(match event.reason {
+                Some(Reason::ChallengeRejected) => Self::Rejected,
+                Some(Reason::ChallengeTimedOut | Reason::VerificationExpired) => Self::Expired,
+                _ => Self::Failed,
+            }),
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Verified => 0,
+            Self::Rejected => 1,
+            Self::Expired => 2,
+            Self::Failed => 3,
+        }
+    }
+}
+
+/// Counts verifications by how they end (`fctr_verifications_total{outcome}`), at the one place each outcome is
+/// recorded exactly once: the engine's `challenge_result` audit event (see [`VerificationOutcome::of`]). Push and
+/// code verifications alike. An event is counted when the engine hands it to the log, whether or not the store
+/// kept it: the change it reports has happened either way (the engine counts unrecorded events separately).
+pub struct CountingAudit {
+    inner: Arc<dyn AuditLog>,
+    counts: [AtomicU64; 4],
+}
+
+impl std::fmt::Debug for CountingAudit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountingAudit").finish_non_exhaustive()
+    }
+}
+
+impl CountingAudit {
+    /// Wraps an audit log.
+    #[must_use]
+    pub fn new(inner: Arc<dyn AuditLog>) -> Self {
+        Self {
+            inner,
+            counts: Default::default(),
+        }
+    }
+
+    /// Verifications that ended with `outcome` through this log so far (the metric is process-wide; this is
+    /// this wrapper's own count, for tests and benches).
+    #[must_use]
+    pub fn ended(&self, outcome: VerificationOutcome) -> u64 {
+        self.counts[outcome.index()].load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl AuditLog for CountingAudit {
+    async fn append(&self, event: AuditEvent) -> Result<SealedEvent, PortError> {
+        let outcome = VerificationOutcome::of(&event);
+        let r = self.inner.append(event).await;
+        if let Some(o) = outcome {
+            self.counts[o.index()].fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("fctr_verifications_total", "outcome" => o.as_str()).increment(1);
+        }
+        r
+    }
+    async fn read(&self, query: &AuditQuery) -> Result<Vec<SealedEvent>, PortError> {
+        self.inner.read(query).await
+    }
+    async fn verify_chain(&self) -> Result<Result<ChainSummary, ChainBreak>, PortError> {
+        self.inner.verify_chain().await
+    }
+    async fn purge_before(&self, before: DateTime<Utc>) -> Result<PurgeReport, PortError> {
+        self.inner.purge_before(before).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fctr_ports::TenantId;
+
+    fn event(kind: EventKind, outcome: Outcome) -> AuditEvent {
+        AuditEvent::new(TenantId::parse("t").unwrap(), Utc::now(), kind, outcome)
+    }
+
+    #[test]
+    fn only_final_challenge_results_are_outcomes() {
+        use VerificationOutcome as V;
+        let with_reason = |o: Outcome, r: Reason| {
+            let mut e = event(EventKind::ChallengeResult, o);
+            e.reason = Some(r);
+            e
+        };
+        assert_eq!(
+            V::of(&event(EventKind::ChallengeResult, Outcome::Success)),
+            Some(V::Verified)
+        );
+        let mut one_of_two = event(EventKind::ChallengeResult, Outcome::Success);
+        one_of_two.detail = Some(AuditDetail::Factors {
+            approved: 1,
+            required: 2,
+        });
+        assert_eq!(V::of(&one_of_two), None, "one factor of two is not the end");
+        let cases = [
+            (Outcome::Rejected, Reason::ChallengeRejected, V::Rejected),
+            (Outcome::Rejected, Reason::ChallengeTimedOut, V::Expired),
+            (Outcome::Rejected, Reason::VerificationExpired, V::Expired),
+            (Outcome::Failed, Reason::IdpError, V::Failed),
+        ];
+        for (o, r, want) in cases {
+            assert_eq!(V::of(&with_reason(o, r)), Some(want), "{o:?} {r:?}");
+        }
+        for kind in [
+            EventKind::ChallengeStarted,
+            EventKind::CodeSubmitted,
+            EventKind::GrantIssued,
+        ] {
+            assert_eq!(V::of(&event(kind, Outcome::Success)), None, "{kind:?}");
+        }
+        assert_eq!(
+            V::of(&event(EventKind::ChallengeResult, Outcome::Pending)),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn each_final_event_counts_once_and_is_passed_through() {
+        let inner = Arc::new(fctr_memory::MemoryAuditLog::new());
+        let counting = CountingAudit::new(inner.clone());
+        counting
+            .append(event(EventKind::ChallengeStarted, Outcome::Pending))
+            .await
+            .unwrap();
+        counting
+            .append(event(EventKind::ChallengeResult, Outcome::Success))
+            .await
+            .unwrap();
+        assert_eq!(counting.ended(VerificationOutcome::Verified), 1);
+        assert_eq!(counting.ended(VerificationOutcome::Failed), 0);
+        let all = inner.read(&AuditQuery::default()).await.unwrap();
+        assert_eq!(all.len(), 2, "every event reaches the log");
     }
 }

@@ -3,9 +3,8 @@
 //! Demo mode builds the same state around the fake Okta in [`crate::demo`] (feature `demo`).
 
 use crate::config::{Config, ConfigError, PortalConfig as _};
-use crate::metrics::CountingIdp;
+use crate::metrics::{CountingAudit, CountingIdp};
 use crate::oidc::{JwksRefresh, Oidc, OidcSettings};
-use crate::poller::PollSettings;
 use crate::state::{AppState, Checkpoints, Settings, StateParts};
 use fctr_wiring::{Stack, StackError, StackParts};
 use std::sync::Arc;
@@ -100,7 +99,7 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
     );
     let mut parts = StackParts::from_config(cfg).await?;
     parts.idp = Arc::new(CountingIdp::new(parts.idp));
-    let stack = Stack::assemble(parts)?;
+    let stack = Stack::assemble_wrapping_audit(parts, |audit| Arc::new(CountingAudit::new(audit)))?;
     let s = cfg.sign_in.as_ref().ok_or_else(|| missing("sign_in"))?;
     let public_url = cfg
         .server
@@ -121,7 +120,7 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         public_url,
         timeouts,
         demo: None,
-        poll: PollSettings::default(),
+        poll: cfg.poll_settings()?,
         edge: cfg.edge_settings()?,
     };
     let interval = cfg

@@ -157,6 +157,7 @@ impl AppState {
         let polls = Arc::new(PollRegistry::new(
             Arc::clone(&parts.engine),
             Arc::clone(&parts.shared.coordinator),
+            Arc::clone(&parts.idp),
             parts.settings.poll,
         ));
         let edge_limiter = Arc::clone(&parts.shared.rates);

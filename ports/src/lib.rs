@@ -72,7 +72,7 @@ pub use ports::{
     RateLimiter, SystemClock, UsageLedger,
 };
 pub use pseudo::{KeyId, PseudoId};
-pub use rate::{RateDecision, RateKey, RateRule};
+pub use rate::{RateDecision, RateKey, RateRule, UpstreamBudget};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use session::{PreLogin, Session, SessionStore, Timeouts, to_chrono};
 pub use usage::{Month, UsageKind, UsageRecord};

@@ -8,7 +8,7 @@ use crate::error::PortError;
 use crate::grant::{GrantConsumption, GrantRecord, VerificationRecord};
 use crate::ids::{GroupRef, SubjectId, VerificationId};
 use crate::pseudo::PseudoId;
-use crate::rate::{RateDecision, RateKey, RateRule};
+use crate::rate::{RateDecision, RateKey, RateRule, UpstreamBudget};
 use crate::usage::{Month, UsageRecord};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -94,6 +94,14 @@ pub trait Challenger: Send + Sync {
         factor: &FactorInfo,
         code: SecretString,
     ) -> Result<CodeVerdict, PortError>;
+
+    /// What is left of the provider's rate limit for [`Challenger::poll`]'s endpoint, as last observed, so that a
+    /// poller can slow down before the provider refuses it. `None` when the adapter knows nothing (the default:
+    /// in-memory and scripted providers, or no answer seen yet). Cheap and synchronous: no request is made.
+    /// Wrappers around a provider must pass it through.
+    fn poll_budget(&self) -> Option<UpstreamBudget> {
+        None
+    }
 }
 
 /// Runs high-risk lifecycle actions.

@@ -86,3 +86,78 @@ impl RateDecision {
         matches!(self, Self::Allowed { .. })
     }
 }
+
+/// What is left of the identity provider's own rate limit for one endpoint, as the adapter last observed it (for
+/// Okta the `X-Rate-Limit-*` headers of the endpoint's last answer; for Entra only a throttle after a 429). Plain
+/// numbers that callers pace themselves with; nothing here is enforced by the adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamBudget {
+    /// Requests left in the current window.
+    pub remaining: u64,
+    /// Requests allowed per window; `0` when the provider does not say (a throttle with only `Retry-After`, or
+    /// Okta's concurrency limit, which reports limit and remaining as 0).
+    pub limit: u64,
+    /// Time until the window resets (zero once the reset has passed: the figures are then stale and say nothing
+    /// about the new window).
+    pub reset_in: Duration,
+}
+
+impl UpstreamBudget {
+    /// A throttle: nothing left until `reset_in` has passed, window size unknown.
+    #[must_use]
+    pub fn exhausted_for(reset_in: Duration) -> Self {
+        Self {
+            remaining: 0,
+            limit: 0,
+            reset_in,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A provider that says nothing about its budget.
+    struct Silent;
+
+    #[async_trait::async_trait]
+    impl crate::Challenger for Silent {
+        async fn start(
+            &self,
+            _: &crate::SubjectId,
+            _: &crate::FactorInfo,
+            _: &crate::ChallengeContext,
+        ) -> Result<crate::ChallengeTicket, crate::PortError> {
+            Err(crate::PortError::Unsupported)
+        }
+        async fn poll(
+            &self,
+            _: &crate::ChallengeTicket,
+        ) -> Result<crate::ChallengeState, crate::PortError> {
+            Err(crate::PortError::Unsupported)
+        }
+        async fn verify_code(
+            &self,
+            _: &crate::SubjectId,
+            _: &crate::FactorInfo,
+            _: crate::SecretString,
+        ) -> Result<crate::CodeVerdict, crate::PortError> {
+            Err(crate::PortError::Unsupported)
+        }
+    }
+
+    #[test]
+    fn a_challenger_reports_no_budget_unless_it_says_otherwise() {
+        assert_eq!(crate::Challenger::poll_budget(&Silent), None);
+    }
+
+    #[test]
+    fn a_throttle_is_nothing_left_of_a_window_of_unknown_size() {
+        let b = UpstreamBudget::exhausted_for(Duration::from_secs(7));
+        assert_eq!(
+            (b.remaining, b.limit, b.reset_in),
+            (0, 0, Duration::from_secs(7))
+        );
+    }
+}

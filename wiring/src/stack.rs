@@ -406,6 +406,18 @@ impl Stack {
     /// # Errors
     /// [`StackError::Start`] naming the engine if a part is missing (it cannot be, with every field given).
     pub fn assemble(parts: StackParts) -> Result<Self, StackError> {
+        Self::assemble_wrapping_audit(parts, |audit| audit)
+    }
+
+    /// [`Stack::assemble`], with the audit log the store gives wrapped by `wrap` before the engine gets it (a
+    /// shell's decorator, e.g. one that counts outcomes from the events); [`Stack::audit`] is the wrapped log.
+    ///
+    /// # Errors
+    /// As [`Stack::assemble`].
+    pub fn assemble_wrapping_audit(
+        parts: StackParts,
+        wrap: impl FnOnce(Arc<dyn AuditLog>) -> Arc<dyn AuditLog>,
+    ) -> Result<Self, StackError> {
         let durable = parts.stores.durable();
         let (audit, usage): (Arc<dyn AuditLog>, Arc<dyn UsageLedger>) = match &parts.stores {
             Stores::Memory => (
@@ -415,6 +427,7 @@ impl Stack {
             Stores::Sqlite(s) => (Arc::new(s.clone()), Arc::new(s.clone())),
             Stores::Postgres(s) => (Arc::new(s.clone()), Arc::new(s.clone())),
         };
+        let audit = wrap(audit);
         let clock = parts.clock;
         let engine = Engine::builder()
             .idp(Arc::clone(&parts.idp))

@@ -111,6 +111,7 @@ impl EntraAdapter {
                     tokens,
                     max_rate_limit_retries: config.max_rate_limit_retries,
                     max_retry_wait: config.max_retry_wait,
+                    throttle: crate::http::Throttle::default(),
                 },
                 name_search: config.name_search,
                 tap: config.tap,
@@ -500,6 +501,12 @@ impl Challenger for EntraAdapter {
 
     async fn poll(&self, ticket: &ChallengeTicket) -> Result<ChallengeState, PortError> {
         self.connector()?.poll(ticket.handle.as_str()).await
+    }
+
+    /// Graph sends no budget headers: `None`, except after a 429 with `Retry-After`, when nothing is left until
+    /// then (the approval that follows a poll reads the caller's groups from Graph).
+    fn poll_budget(&self) -> Option<fctr_ports::UpstreamBudget> {
+        self.graph().throttle.budget()
     }
 
     async fn verify_code(

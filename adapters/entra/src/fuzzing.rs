@@ -49,6 +49,7 @@ fn graph() -> Option<&'static Graph> {
                 .ok()?,
                 max_rate_limit_retries: 2,
                 max_retry_wait: Duration::from_secs(10),
+                throttle: crate::http::Throttle::default(),
             })
         })
         .as_ref()

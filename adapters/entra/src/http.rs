@@ -7,7 +7,8 @@ use fctr_ports::PortError;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use url::Url;
 use zeroize::Zeroizing;
 
@@ -156,13 +157,39 @@ async fn send_raw(client: &reqwest::Client, req: &Req<'_>, token: &str) -> Resul
     })
 }
 
-/// The Graph side: base URL, token source and retry limits.
+/// Graph's throttling as last seen: after a 429 with `Retry-After`, the moment it ends. Graph publishes no budget
+/// headers, so this is all a caller can pace itself by ([`fctr_ports::Challenger::poll_budget`]).
+#[derive(Debug, Default)]
+pub(crate) struct Throttle {
+    until: Mutex<Option<Instant>>,
+}
+
+impl Throttle {
+    /// Records a 429 that said to wait `retry_after` (a later end replaces an earlier one, never the reverse).
+    pub(crate) fn throttled_for(&self, retry_after: Duration) {
+        let end = Instant::now() + retry_after;
+        let mut until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
+        if until.is_none_or(|u| u < end) {
+            *until = Some(end);
+        }
+    }
+
+    /// Nothing left until the throttle ends; `None` when not throttled (or no longer).
+    pub(crate) fn budget(&self) -> Option<fctr_ports::UpstreamBudget> {
+        let until = (*self.until.lock().unwrap_or_else(PoisonError::into_inner))?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then(|| fctr_ports::UpstreamBudget::exhausted_for(left))
+    }
+}
+
+/// The Graph side: base URL, token source, retry limits and the throttle last seen.
 pub(crate) struct Graph {
     pub(crate) client: reqwest::Client,
     pub(crate) base: Url,
     pub(crate) tokens: TokenSource,
     pub(crate) max_rate_limit_retries: u32,
     pub(crate) max_retry_wait: Duration,
+    pub(crate) throttle: Throttle,
 }
 
 impl Graph {
@@ -212,6 +239,11 @@ impl Graph {
             if resp.status.is_success() {
                 return Ok(resp);
             }
+            if resp.status == StatusCode::TOO_MANY_REQUESTS {
+                if let Some(wait) = retry_after(&resp.headers) {
+                    self.throttle.throttled_for(wait);
+                }
+            }
             if resp.status == StatusCode::TOO_MANY_REQUESTS
                 && rate_retries < self.max_rate_limit_retries
             {
@@ -251,6 +283,11 @@ impl Graph {
         if resp.status.is_success() {
             Ok(resp)
         } else {
+            if resp.status == StatusCode::TOO_MANY_REQUESTS {
+                if let Some(wait) = retry_after(&resp.headers) {
+                    self.throttle.throttled_for(wait);
+                }
+            }
             Err(self.fail(&resp, needs))
         }
     }

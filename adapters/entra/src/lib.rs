@@ -79,6 +79,11 @@
 //! | 401 | once, with a fresh token | once, with a fresh token: a 401 means Entra refused the token before running anything |
 //! | 400 | not re-sent | not re-sent; only a factor reset sends a refused method's DELETE again, after the others |
 //!
+//! Graph sends no rate-limit budget headers, so
+//! [`Challenger::poll_budget`](fctr_ports::Challenger::poll_budget) is `None` until Graph answers 429 with
+//! `Retry-After`, and then "nothing left" until that time has passed (the portal's poller waits it out: the
+//! approval that follows a poll reads the caller's groups from Graph).
+//!
 //! ## Error mapping
 //! Graph `error.code` and status: 404 (`Request_ResourceNotFound`, `itemNotFound`) → `NotFound`; 403
 //! (`Authorization_RequestDenied`, …) → `Forbidden { missing }` naming the Graph application permission (and

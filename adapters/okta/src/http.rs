@@ -74,7 +74,8 @@ pub(crate) struct Resp {
 /// The remaining rate-limit budget Okta reported for one endpoint bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateBudget {
-    /// The adapter's name for the endpoint bucket (`users.get`, `users.search`, `factors`, `lifecycle`, …).
+    /// The adapter's name for the endpoint bucket (`users.get`, `users.search`, `factors`, `factors.poll`,
+    /// `lifecycle`, …).
     pub bucket: &'static str,
     /// `X-Rate-Limit-Limit`: requests allowed in the window.
     pub limit: u64,
@@ -259,6 +260,17 @@ impl Transport {
             .unwrap_or_else(PoisonError::into_inner)
             .get(last)
             .map(|o| o.budget.clone())
+    }
+
+    /// The budget last observed for `bucket`, with the time left until its reset (zero once it has passed).
+    pub(crate) fn upstream_budget(&self, bucket: &str) -> Option<fctr_ports::UpstreamBudget> {
+        let budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        let o = budgets.get(bucket)?;
+        Some(fctr_ports::UpstreamBudget {
+            remaining: o.budget.remaining,
+            limit: o.budget.limit,
+            reset_in: o.reset_instant.saturating_duration_since(Instant::now()),
+        })
     }
 
     /// Every observed budget, by bucket.

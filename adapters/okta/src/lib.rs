@@ -40,7 +40,10 @@
 //! A push or lifecycle call is therefore sent at most once per port call (plus the single re-send after a
 //! credential refusal). When `X-Rate-Limit-Remaining` falls under 5 % of `X-Rate-Limit-Limit` for an endpoint,
 //! later requests to it pause briefly (at most [`OktaConfig::max_slow_down`]) to spread what is left until the
-//! reset. [`OktaAdapter::rate_budget`] shows the last observed budget.
+//! reset. [`OktaAdapter::rate_budget`] shows the last observed budget. The push poll keeps a budget of its own
+//! (bucket `factors.poll`, from the poll answers' headers only), which
+//! [`Challenger::poll_budget`](fctr_ports::Challenger::poll_budget) reports with the time left to its reset: the
+//! portal's poller slows down on it well before this 5 % pause (and before any 429).
 //!
 //! ## Error mapping
 //! 401 → `Unauthorized`; 403 `E0000006` → `Forbidden { missing: "an Okta admin role covering this user" }`;

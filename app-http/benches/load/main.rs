@@ -52,8 +52,9 @@ use lookups::*;
 use sse::*;
 use stack::*;
 
-/// The portal's poll interval (`PollSettings::default()`, what `from_config` uses).
-const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// The portal's poll interval in a push's first minute (`PollSchedule::default().fast`, what `from_config` uses
+/// without `[poll]`): phase (b) runs within the first minute of its pushes.
+const POLL_INTERVAL: Duration = Duration::from_millis(750);
 /// Extra callers the challenges are spread over (the policy allows at most 100 challenges per caller per hour).
 const CALLERS: usize = 20;
 /// A hard cap on requests per lookup phase, whatever the duration.

@@ -16,7 +16,7 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use fctr_memory::ManualClock;
 use fctr_portal::demo::{Demo, DemoOptions, start_demo};
-use fctr_portal::poller::PollSettings;
+use fctr_portal::poller::{PollSchedule, PollSettings};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -148,10 +148,14 @@ impl Stack {
         let mut opts = DemoOptions::new(base.clone());
         opts.clock = clock.clone();
         opts.poll = PollSettings {
-            interval: Duration::from_millis(200),
-            max_interval: Duration::from_millis(500),
-            backoff_after: Duration::from_secs(30),
-            idle_ticks: 3,
+            schedule: PollSchedule {
+                fast: Duration::from_millis(200),
+                fast_for: Duration::from_secs(30),
+                interval: Duration::from_millis(200),
+                backoff_after: Duration::from_secs(30),
+                max: Duration::from_millis(500),
+            },
+            ..PollSettings::default()
         };
         let demo = start_demo(opts).await.expect("demo stack starts");
         let app = fctr_portal::router(demo.state.clone())

@@ -456,3 +456,69 @@ fn jwks_refresh_minutes_defaults_to_an_hour_and_is_bounded() {
         );
     }
 }
+
+#[test]
+fn the_poll_schedule_has_defaults_is_configurable_and_bad_values_name_the_key() {
+    use fctr_portal::poller::{PollSchedule, PollSettings};
+    use std::time::Duration;
+    let with = |poll: &str| {
+        Config::parse(&format!("[poll]\n{poll}"), Path::new("x.toml"))
+            .unwrap()
+            .poll_settings()
+    };
+    assert_eq!(with("").unwrap(), PollSettings::default());
+    let s = with(
+        "fast_interval_ms = 500\nfast_for_secs = 90\ninterval_ms = 2000\nbackoff_after_secs = 300\n\
+         max_interval_ms = 10000\n",
+    )
+    .unwrap();
+    assert_eq!(
+        s.schedule,
+        PollSchedule {
+            fast: Duration::from_millis(500),
+            fast_for: Duration::from_secs(90),
+            interval: Duration::from_secs(2),
+            backoff_after: Duration::from_secs(300),
+            max: Duration::from_secs(10),
+        }
+    );
+    for (bad, key) in [
+        ("fast_interval_ms = 50", "poll.fast_interval_ms"),
+        ("fast_interval_ms = 1500", "poll.fast_interval_ms"),
+        ("interval_ms = 0", "poll.interval_ms"),
+        ("max_interval_ms = 600000", "poll.max_interval_ms"),
+        ("max_interval_ms = 900", "poll.max_interval_ms"),
+        ("fast_for_secs = 200", "poll.backoff_after_secs"),
+        ("backoff_after_secs = 7200", "poll.backoff_after_secs"),
+    ] {
+        let e = with(&format!("{bad}\n")).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::Invalid { key: ref k, .. } if k == key),
+            "{bad}: {e}"
+        );
+        assert!(e.to_string().contains(key), "{e}");
+    }
+    // Misspelled keys are refused with line and column, like every section's.
+    let e = Config::parse("[poll]\nfast_interval = 500\n", Path::new("x.toml")).unwrap_err();
+    assert!(e.to_string().contains("line 2"), "{e}");
+    // The portal refuses to start on a bad schedule (validate_portal checks it), and starts on a good one.
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "00abc").unwrap();
+    let okta = format!(
+        "[okta]\norg_url = \"https://acme.okta.com\"\napi_token_file = \"{}\"\n",
+        token.display()
+    );
+    let full = with_idp(dir.path(), &okta);
+    let good = format!("{full}[poll]\nfast_interval_ms = 500\n");
+    Config::parse(&good, Path::new("x.toml"))
+        .unwrap()
+        .validate_portal()
+        .unwrap();
+    let bad = format!("{full}[poll]\ninterval_ms = 0\n");
+    let e = Config::parse(&bad, Path::new("x.toml"))
+        .unwrap()
+        .validate_portal()
+        .unwrap_err();
+    assert_eq!(invalid_key(&e), "poll.interval_ms", "{e}");
+}

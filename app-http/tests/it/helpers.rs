@@ -8,7 +8,7 @@ use axum::http::{Request, Response, StatusCode, header};
 use chrono::Utc;
 use fctr_memory::ManualClock;
 use fctr_portal::demo::{Demo, DemoOptions, start_demo};
-use fctr_portal::poller::PollSettings;
+use fctr_portal::poller::{PollSchedule, PollSettings};
 use http_body_util::BodyExt as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,10 +72,14 @@ pub async fn start_with(f: impl FnOnce(&mut DemoOptions)) -> TestApp {
     let mut opts = DemoOptions::new(url::Url::parse(PUBLIC).unwrap());
     opts.clock = clock.clone();
     opts.poll = PollSettings {
-        interval: Duration::from_millis(50),
-        max_interval: Duration::from_millis(100),
-        backoff_after: Duration::from_secs(5),
-        idle_ticks: 3,
+        schedule: PollSchedule {
+            fast: Duration::from_millis(50),
+            fast_for: Duration::from_secs(5),
+            interval: Duration::from_millis(50),
+            backoff_after: Duration::from_secs(5),
+            max: Duration::from_millis(100),
+        },
+        ..PollSettings::default()
     };
     f(&mut opts);
     let demo = start_demo(opts).await.expect("demo stack starts");

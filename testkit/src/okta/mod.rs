@@ -385,6 +385,13 @@ impl FakeOktaState {
     pub fn take_requests(&self) -> std::collections::BTreeMap<String, u64> {
         self.core().edge().take_requests()
     }
+
+    /// Requests answered 429 by the rate limit since it was last set, by bucket (`METHOD /route/{template}`,
+    /// e.g. `GET /api/v1/users/{id}/factors/{factor_id}/transactions/{tx_id}` for push polls). Injected 429
+    /// faults are not counted.
+    pub fn rate_limit_refusals(&self) -> std::collections::BTreeMap<String, u64> {
+        self.core().edge().refusals()
+    }
 }
 
 impl Launch for FakeOktaState {

@@ -23,6 +23,8 @@ pub(crate) struct Edge {
     /// Every vendor-API request seen (let through or not), by `METHOD template`, since start or the last
     /// [`Edge::take_requests`].
     requests: std::collections::BTreeMap<String, u64>,
+    /// Requests refused by the rate limit since it was last set, by bucket.
+    refused: HashMap<String, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,7 +60,14 @@ impl Edge {
             buckets: HashMap::new(),
             per_minute,
             requests: std::collections::BTreeMap::new(),
+            refused: HashMap::new(),
         }
+    }
+
+    /// Requests the rate limit refused since it was last set, by `METHOD template` bucket (injected 429 faults
+    /// are not counted).
+    pub fn refusals(&self) -> std::collections::BTreeMap<String, u64> {
+        self.refused.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     /// Requests per minute per bucket.
@@ -70,6 +79,7 @@ impl Edge {
     pub fn set_rate_limit(&mut self, per_minute: u32) {
         self.per_minute = per_minute;
         self.buckets.clear();
+        self.refused.clear();
     }
 
     /// The request log: requests by `METHOD template` (e.g. `GET /api/v1/users/{id}/groups`), emptied.
@@ -79,18 +89,13 @@ impl Edge {
 
     /// Counts a request to `method template` at `now` (Unix seconds).
     pub fn count(&mut self, method: &str, template: &str, now: i64) -> Quota {
-        *self
-            .requests
-            .entry(format!("{method} {template}"))
-            .or_default() += 1;
+        let key = format!("{method} {template}");
+        *self.requests.entry(key.clone()).or_default() += 1;
         let limit = self.per_minute;
-        let b = self
-            .buckets
-            .entry(format!("{method} {template}"))
-            .or_insert(Bucket {
-                window_start: now,
-                used: 0,
-            });
+        let b = self.buckets.entry(key.clone()).or_insert(Bucket {
+            window_start: now,
+            used: 0,
+        });
         if now >= b.window_start + 60 {
             b.window_start = now;
             b.used = 0;
@@ -99,10 +104,15 @@ impl Edge {
         if allowed {
             b.used += 1;
         }
+        let used = b.used;
+        let reset = b.window_start + 60;
+        if !allowed {
+            *self.refused.entry(key).or_insert(0) += 1;
+        }
         Quota {
             limit,
-            remaining: limit.saturating_sub(b.used),
-            reset: b.window_start + 60,
+            remaining: limit.saturating_sub(used),
+            reset,
             allowed,
         }
     }
@@ -160,7 +170,16 @@ mod tests {
         assert_eq!((c.allowed, c.remaining, c.retry_after(120)), (false, 0, 40));
         assert!(e.count("POST", "/x", 120).allowed, "buckets are per method");
         assert!(e.count("GET", "/x", 160).allowed, "a new window");
+        assert_eq!(
+            e.refusals().into_iter().collect::<Vec<_>>(),
+            [("GET /x".to_owned(), 1)],
+            "the refusal is counted in its bucket"
+        );
         e.set_rate_limit(0);
+        assert!(
+            e.refusals().is_empty(),
+            "setting the limit clears the counts"
+        );
         assert!(!e.count("GET", "/x", 160).allowed);
     }
 }

@@ -94,8 +94,8 @@ pub use entra::{EntraConnectorSection, EntraSection};
 pub use okta::OktaSection;
 pub use sections::{
     AuditSection, AuditStoreSection, ContractTestSection, DEFAULT_CHECKPOINT_INTERVAL_SECS,
-    LimitsSection, LoggingSection, NetworkSection, PolicySection, PseudoSection, RetentionSection,
-    ServerConfig, TlsSection, is_loopback, require_https_off_loopback,
+    LimitsSection, LoggingSection, NetworkSection, PolicySection, PollSection, PseudoSection,
+    RetentionSection, ServerConfig, TlsSection, is_loopback, require_https_off_loopback,
 };
 pub use sign_in::{
     ClientAuth, ClientKey, ClientKeyAlg, DEFAULT_JWKS_REFRESH_MINUTES, SignInSection,
@@ -186,6 +186,9 @@ pub struct Config {
     /// Edge rate limits and request hygiene.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// The portal's live-status poll schedule.
+    #[serde(default)]
+    pub poll: PollSection,
     /// Runtime log files (stdout when absent).
     #[serde(default)]
     pub logging: LoggingSection,

@@ -164,6 +164,23 @@ pub struct LimitsSection {
     pub request_timeout_secs: Option<u64>,
 }
 
+/// `[poll]`: how often the portal's live-status poller asks the identity provider about a pending push, by time
+/// since the push (the portal checks the values; absent keys take its defaults).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PollSection {
+    /// The interval while callers usually answer (default 750).
+    pub fast_interval_ms: Option<u64>,
+    /// How long after the push the fast interval lasts (default 60).
+    pub fast_for_secs: Option<u64>,
+    /// The interval after that (default 1000).
+    pub interval_ms: Option<u64>,
+    /// When the interval starts doubling with each poll (default 120 after the push).
+    pub backoff_after_secs: Option<u64>,
+    /// The longest interval when backing off (default 5000).
+    pub max_interval_ms: Option<u64>,
+}
+
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -88,6 +88,52 @@ async fn a_long_retry_after_is_returned_not_waited() {
     ));
 }
 
+/// Graph publishes no budget: `poll_budget` is `None` until a 429, then nothing left until its `Retry-After`
+/// (what the portal's poller waits out), and `None` again once that has passed.
+#[tokio::test]
+async fn poll_budget_is_none_until_throttled_then_zero_until_retry_after() {
+    use fctr_ports::Challenger as _;
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    graph("GET", &format!("users/{UID}"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    graph("GET", &format!("users/{UID}/memberOf"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "60"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let a = adapter(&server);
+    assert_eq!(a.poll_budget(), None, "not throttled");
+    assert!(a.get_user(&subject()).await.is_err());
+    let b = a.poll_budget().expect("throttled");
+    assert_eq!((b.remaining, b.limit), (0, 0));
+    assert!(
+        b.reset_in > Duration::from_secs(118) && b.reset_in <= Duration::from_secs(120),
+        "{b:?}"
+    );
+    // A shorter throttle seen later does not shorten the one in force.
+    let _ = a.groups(&subject()).await;
+    assert!(a.poll_budget().expect("still throttled").reset_in > Duration::from_secs(100));
+
+    // A throttle that has run out (here waited out by the GET retry) is no budget at all.
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    graph("GET", &format!("users/{UID}"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_user(&server, user_json(), 1).await;
+    let a = adapter(&server);
+    a.get_user(&subject()).await.unwrap();
+    assert_eq!(a.poll_budget(), None, "the throttle has ended");
+}
+
 #[tokio::test]
 async fn server_errors_are_upstream_and_not_retried() {
     let server = MockServer::start().await;

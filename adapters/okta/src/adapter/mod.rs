@@ -47,7 +47,10 @@ const OP_RISK: Op = Op::read("risk_facts", "users.get");
 const OP_SEARCH: Op = Op::read("find_users", "users.search");
 const OP_FACTORS: Op = Op::read("list_factors", "factors");
 const OP_GROUPS: Op = Op::read("groups", "groups");
-const OP_POLL: Op = Op::read("poll", "factors");
+/// The push poll has a bucket of its own: what the poller paces itself by ([`Challenger::poll_budget`]) must be
+/// what the poll endpoint's own answers say. Okta counts limits per endpoint, and the transaction URL is not the
+/// factor list or the verify call: an answer from either could show a full bucket while the polls' is nearly empty.
+const OP_POLL: Op = Op::read("poll", "factors.poll");
 const OP_PUSH: Op = Op::verify("push");
 const OP_CODE: Op = Op::verify("verify_code");
 
@@ -481,6 +484,10 @@ impl Challenger for OktaAdapter {
             }
         };
         Ok(state)
+    }
+
+    fn poll_budget(&self) -> Option<fctr_ports::UpstreamBudget> {
+        self.inner.upstream_budget(OP_POLL.bucket)
     }
 
     #[tracing::instrument(name = "okta.verify_code", skip_all)]

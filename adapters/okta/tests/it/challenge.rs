@@ -4,9 +4,10 @@ use crate::support::*;
 use chrono::{Duration as TimeDelta, Utc};
 use fctr_ports::{
     ChallengeContext, ChallengeHandle, ChallengeState, ChallengeTicket, Challenger, CodeVerdict,
-    FactorId, FactorKind, FactorStatus, FailureReason, PortError, SecretString,
+    Directory, FactorId, FactorKind, FactorStatus, FailureReason, PortError, SecretString,
 };
 use serde_json::json;
+use std::time::Duration;
 use wiremock::matchers::{body_json, header};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -362,5 +363,54 @@ async fn verify_code_refuses_codeless_factors_and_is_not_retried() {
         .await;
     assert!(
         matches!(e, Err(PortError::Upstream { status: 502, ref code }) if code.as_deref() == Some("E0000009"))
+    );
+}
+
+/// The poller paces itself by `poll_budget`: the figures the poll endpoint's own answers carry, with the time left
+/// to the reset, and not those of the factor list (another Okta endpoint, another bucket).
+#[tokio::test]
+async fn poll_budget_is_what_the_poll_answers_said_and_only_they() {
+    let server = MockServer::start().await;
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 30;
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    pinned("GET", TX, None)
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("date", date.as_str())
+                .insert_header("x-rate-limit-limit", "100")
+                .insert_header("x-rate-limit-remaining", "7")
+                .insert_header("x-rate-limit-reset", reset.to_string().as_str())
+                .set_body_json(json!({"factorResult": "WAITING"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    pinned("GET", "/api/v1/users/00u1/factors", None)
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("date", date.as_str())
+                .insert_header("x-rate-limit-limit", "100")
+                .insert_header("x-rate-limit-remaining", "99")
+                .insert_header("x-rate-limit-reset", reset.to_string().as_str())
+                .set_body_json(json!([])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let okta = ssws(&server);
+    assert_eq!(okta.poll_budget(), None, "nothing observed yet");
+    okta.poll(&ticket(format!("{}{TX}", server.uri())))
+        .await
+        .unwrap();
+    okta.list_factors(&sid("00u1")).await.unwrap();
+    let b = okta.poll_budget().expect("observed");
+    assert_eq!((b.limit, b.remaining), (100, 7), "{b:?}");
+    assert!(
+        b.reset_in > Duration::from_secs(27) && b.reset_in <= Duration::from_secs(31),
+        "{b:?}"
     );
 }
