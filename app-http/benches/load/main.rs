@@ -34,7 +34,6 @@
 use base64::Engine as _;
 use fctr_portal::config::Config;
 use fctr_testkit::okta::{FakeOktaOptions, FakeOktaState, FixtureUser};
-use futures::future::BoxFuture;
 use sha2::{Digest as _, Sha256};
 use std::io::{BufRead as _, Write as _};
 use std::net::SocketAddr;
@@ -45,19 +44,23 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+// Shared with the replicas bench, which uses all of it.
+#[allow(dead_code)]
+mod loadgen;
 mod lookups;
 mod sse;
 mod stack;
+mod verify;
+use loadgen::*;
 use lookups::*;
 use sse::*;
 use stack::*;
+use verify::*;
 
 /// The portal's poll interval (`PollSettings::default()`, what `from_config` uses).
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Extra callers the challenges are spread over (the policy allows at most 100 challenges per caller per hour).
 const CALLERS: usize = 20;
-/// A hard cap on requests per lookup phase, whatever the duration.
-const MAX_REQUESTS: u64 = 2_000_000;
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
