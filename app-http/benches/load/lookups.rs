@@ -27,13 +27,14 @@ pub(crate) async fn upstream_of_one_lookup(
 
 #[allow(clippy::too_many_lines)]
 pub(crate) async fn run(start_rss: f64) {
-    let secs = env_num("FCTR_BENCH_SECONDS", 10);
+    let sweep_mode = env_num("FCTR_BENCH_SWEEP", 0) != 0;
+    // Each of a sweep's many runs is shorter by default.
+    let secs = env_num("FCTR_BENCH_SECONDS", if sweep_mode { 5 } else { 10 });
     let clients = usize::try_from(env_num("FCTR_BENCH_CLIENTS", 64)).unwrap_or(64);
     let challenges = usize::try_from(env_num("FCTR_BENCH_CHALLENGES", 1000)).unwrap_or(1000);
     let watchers = env_num("FCTR_BENCH_WATCHERS", 3);
     let watch_secs = env_num("FCTR_BENCH_WATCH_SECONDS", 10);
     let with_direct = env_num("FCTR_BENCH_DIRECT", 1) != 0;
-    let sweep_mode = env_num("FCTR_BENCH_SWEEP", 0) != 0;
     let verifications = usize::try_from(env_num("FCTR_BENCH_VERIFICATIONS", 200)).unwrap_or(200);
     // The sweep measures lookups only: no pending challenges, no verifications unless asked for.
     let challenges = if sweep_mode && std::env::var("FCTR_BENCH_CHALLENGES").is_err() {

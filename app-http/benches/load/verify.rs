@@ -41,7 +41,7 @@ pub(crate) async fn verification_phase(st: &Stack, tokens: &Arc<Vec<String>>, n:
             );
             let c = http();
             let mut tasks = Vec::new();
-            for w in 0..workers {
+            for (user, factor) in callers.into_iter().take(workers) {
                 let (c, next, base, token, cookie) = (
                     c.clone(),
                     next.clone(),
@@ -49,7 +49,6 @@ pub(crate) async fn verification_phase(st: &Stack, tokens: &Arc<Vec<String>>, n:
                     token.clone(),
                     cookie.clone(),
                 );
-                let (user, factor) = callers[w].clone();
                 let phones = phones.clone();
                 tasks.push(tokio::spawn(async move {
                     let mut took = Vec::new();

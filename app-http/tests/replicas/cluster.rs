@@ -348,6 +348,7 @@ checkpoint_key_file = "{f3}"
     }
 
     /// The process ids of the replicas, haproxy and Redis (the bench reads their CPU from `/proc`).
+    #[allow(dead_code)]
     pub fn pids(&self) -> (Vec<u32>, Option<u32>, Option<u32>) {
         (
             self.replicas
