@@ -63,7 +63,7 @@ pub(crate) fn fake_runtime() -> &'static tokio::runtime::Runtime {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(usize::try_from(env_num("FCTR_BENCH_FAKE_THREADS", 2)).unwrap_or(2))
             .thread_name(FAKE_THREADS)
             .enable_all()
             .build()

@@ -336,6 +336,13 @@ impl Writer {
                 .await?;
             return Ok(());
         }
+        // A lone usage record (a verification's or an action's, counted after its events) is one statement too.
+        if let ([], [u]) = (rows.as_slice(), usage.as_slice()) {
+            bind_usage(sqlx::query(USAGE_SQL), u)
+                .execute(&mut self.conn)
+                .await?;
+            return Ok(());
+        }
         let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
         // Multi-row INSERTs in a few fixed sizes, so the prepared-statement cache stays small.
         let mut rest = rows.as_slice();
@@ -353,17 +360,9 @@ impl Writer {
             rest = tail;
         }
         for u in &usage {
-            sqlx::query(
-                "INSERT INTO usage (month, tenant, agent, kind, count) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (month, tenant, agent, kind) DO UPDATE SET count = count + excluded.count",
-            )
-            .bind(u.month.to_string())
-            .bind(u.tenant.as_str())
-            .bind(u.agent.as_str())
-            .bind(u.kind.as_str())
-            .bind(i64::try_from(u.count).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?;
+            bind_usage(sqlx::query(USAGE_SQL), u)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await
     }
@@ -464,6 +463,22 @@ const INSERT_SIZES: [usize; 4] = [64, 16, 4, 1];
 /// (any count: at most 16 more cached statements), or exactly one of [`INSERT_SIZES`].
 fn single_statement(n: usize) -> bool {
     (1..=16).contains(&n) || INSERT_SIZES.contains(&n)
+}
+
+/// Adds a usage record to its month's count.
+const USAGE_SQL: &str = "INSERT INTO usage (month, tenant, agent, kind, count) VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (month, tenant, agent, kind) DO UPDATE SET count = count + excluded.count";
+
+/// Binds a usage record's columns, in [`USAGE_SQL`] order.
+fn bind_usage<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    u: &'q UsageRecord,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    q.bind(u.month.to_string())
+        .bind(u.tenant.as_str())
+        .bind(u.agent.as_str())
+        .bind(u.kind.as_str())
+        .bind(i64::try_from(u.count).unwrap_or(i64::MAX))
 }
 
 /// Binds each row's columns, in `insert_sql` order.
