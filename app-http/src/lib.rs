@@ -62,11 +62,13 @@ form-action 'self'; base-uri 'none'; object-src 'none'";
 const APP_JS: &str = include_str!("../static/app.js");
 const APP_CSS: &str = include_str!("../static/app.css");
 
-/// Secure headers on every response, including 404s and errors. Everything but static assets is `no-store`:
-/// pages carry caller data, and API answers may carry one-time secrets.
+/// The API's error envelope on `/api/` paths ([`reply::envelope_errors`]), then secure headers on every response,
+/// including 404s and errors. Everything but static assets is `no-store`: pages carry caller data, and API answers
+/// may carry one-time secrets. One middleware for both (they were two adjacent layers, each a boxed future per
+/// request).
 async fn secure_headers(req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
-    let mut resp = next.run(req).await;
+    let mut resp = reply::envelope_errors(req, next).await;
     let h = resp.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, k: HeaderName, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
@@ -120,8 +122,10 @@ async fn server_request_id(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Request count and latency by route template (never the raw path: it may hold ids).
-async fn track(req: Request, next: Next) -> Response {
+/// Request count and latency by route template (never the raw path: it may hold ids). Called by the edge
+/// middleware ([`edge::guard`]) around everything it lets through, so requests it refuses are not counted here
+/// (they are in `fctr_edge_denials_total`).
+pub(crate) async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -208,9 +212,9 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The middleware stack [`router`] puts around the routes, outermost first: request id (always the server's
 /// UUID, see [`ClientRequestId`]), sensitive-header
 /// marking (so tracing never prints `Authorization`, `Cookie`, `Set-Cookie` or `X-CSRF-Token`), tracing, secure
-/// headers, the API's error envelope on `/api/` paths (`reply::envelope_errors`), panic to 500, body limit,
-/// timeout, the network edge ([`edge`]: allow-list, proxies, sign-in rate
-/// limit, cross-site refusal, API content types), metrics. Public so tests can put extra routes behind exactly
+/// headers and the API's error envelope on `/api/` paths (`reply::envelope_errors`, one middleware), panic to 500,
+/// body limit, timeout, the network edge ([`edge`]: allow-list, proxies, sign-in rate limit, cross-site refusal,
+/// API content types) with the request metrics inside it. Public so tests can put extra routes behind exactly
 /// the same stack.
 pub fn with_middleware(app: Router, state: &AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
@@ -221,60 +225,56 @@ pub fn with_middleware(app: Router, state: &AppState) -> Router {
         header::PROXY_AUTHORIZATION,
         HeaderName::from_static("x-csrf-token"),
     ]);
-    app.layer(axum::middleware::from_fn(track))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            edge::guard,
-        ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            edge_settings.request_timeout,
-        ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            edge_settings.body_limit_bytes,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            panic_response,
-        ))
-        // Outside the panic handler, the body limit, the timeout and the edge, so their answers on /api/ paths
-        // are the JSON error envelope too.
-        .layer(axum::middleware::from_fn(reply::envelope_errors))
-        .layer(axum::middleware::from_fn(secure_headers))
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let route = req
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or("unmatched", MatchedPath::as_str);
-                let id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                let client = req
-                    .extensions()
-                    .get::<ClientRequestId>()
-                    .map(|c| c.0.to_string());
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    route,
-                    request_id = id,
-                    client_request_id = client
-                )
-            }),
-        )
-        .layer(
-            tower_http::sensitive_headers::SetSensitiveResponseHeadersLayer::new([
-                header::SET_COOKIE,
-            ]),
-        )
-        .layer(
-            tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::from_shared(
-                sensitive_request,
-            ),
-        )
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(axum::middleware::from_fn(server_request_id))
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        edge::guard,
+    ))
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        edge_settings.request_timeout,
+    ))
+    .layer(tower_http::limit::RequestBodyLimitLayer::new(
+        edge_settings.body_limit_bytes,
+    ))
+    .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        panic_response,
+    ))
+    // Outside the panic handler, the body limit, the timeout and the edge, so their answers on /api/ paths
+    // are the JSON error envelope too (and carry the secure headers).
+    .layer(axum::middleware::from_fn(secure_headers))
+    .layer(
+        tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let client = req
+                .extensions()
+                .get::<ClientRequestId>()
+                .map(|c| c.0.to_string());
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                route,
+                request_id = id,
+                client_request_id = client
+            )
+        }),
+    )
+    .layer(
+        tower_http::sensitive_headers::SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]),
+    )
+    .layer(
+        tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::from_shared(
+            sensitive_request,
+        ),
+    )
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    .layer(axum::middleware::from_fn(server_request_id))
 }

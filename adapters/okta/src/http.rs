@@ -384,7 +384,7 @@ impl Transport {
                     .header("X-Okta-Retry-For", id.as_str())
                     .header("X-Okta-Retry-Count", rate_retries.to_string());
             }
-            let resp = match req.send().await {
+            let mut resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
                     let err = transport_error(op, &e, &self.egress);
@@ -397,7 +397,8 @@ impl Transport {
                 }
             };
             let status = resp.status();
-            let headers = resp.headers().clone();
+            // Taken, not cloned: the body is read from `resp` below, its headers are not needed there.
+            let headers = std::mem::take(resp.headers_mut());
             self.observe(op, &headers);
             tracing::debug!(op = op.name, status = status.as_u16(), "okta answered");
 

@@ -53,6 +53,24 @@ pub(crate) fn extra_callers() -> Vec<FixtureUser> {
         .collect()
 }
 
+/// Thread name of the fake Okta's runtime.
+pub(crate) const FAKE_THREADS: &str = "fake-okta";
+
+/// The runtime the fake Okta is served on: two worker threads of its own, named [`FAKE_THREADS`], so that the
+/// bench can tell the fake's CPU from the portal's (`/proc/self/task/*/stat`) and a profile can tell their
+/// samples apart (perf's `comm`). Never dropped.
+pub(crate) fn fake_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::try_from(env_num("FCTR_BENCH_FAKE_THREADS", 2)).unwrap_or(2))
+            .thread_name(FAKE_THREADS)
+            .enable_all()
+            .build()
+            .expect("the fake's runtime")
+    })
+}
+
 pub(crate) async fn start_fake() -> Fake {
     let opts = FakeOktaOptions {
         // The fake's own per-route rate limit (600/min by default) would throttle the load, not the portal.
@@ -60,9 +78,10 @@ pub(crate) async fn start_fake() -> Fake {
         extra_users: extra_callers(),
         ..FakeOktaOptions::default()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the fake");
+    // Bound here, registered with the fake's own runtime below (a tokio listener belongs to the runtime that
+    // made it).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fake");
+    listener.set_nonblocking(true).expect("non-blocking");
     let base = url::Url::parse(&format!(
         "http://{}",
         listener.local_addr().expect("address")
@@ -86,7 +105,8 @@ pub(crate) async fn start_fake() -> Fake {
             next.run(req)
         },
     ));
-    tokio::spawn(async move {
+    fake_runtime().spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
         let _ = axum::serve(listener, app).await;
     });
     Fake {

@@ -180,6 +180,12 @@ impl Cluster {
     /// Starts `n` replicas (1 to 3) behind haproxy, with the policy text `policy` when given (the bench raises
     /// the per-agent lookup limit).
     pub async fn start_with_policy(n: usize, policy: Option<&str>) -> Self {
+        Self::start_with(n, policy, "").await
+    }
+
+    /// Starts `n` replicas (1 to 3) behind haproxy, with the policy text `policy` when given and `extra`
+    /// appended to the configuration file (whole sections: the capacity sweep raises `[limits]`).
+    pub async fn start_with(n: usize, policy: Option<&str>, extra: &str) -> Self {
         assert!((1..=3).contains(&n));
         let dir = tempfile::tempdir().expect("temp dir");
         let lb_port = free_port();
@@ -258,6 +264,7 @@ checkpoint_key_file = "{f3}"
             }
             None => text,
         };
+        let text = format!("{text}\n{extra}\n");
         std::fs::write(&config, text).expect("config");
         let mut c = Self {
             fake,
@@ -338,6 +345,19 @@ checkpoint_key_file = "{f3}"
             .spawn()
             .expect("fctr-portal starts");
         r.child = Some(child);
+    }
+
+    /// The process ids of the replicas, haproxy and Redis (the bench reads their CPU from `/proc`).
+    #[allow(dead_code)]
+    pub fn pids(&self) -> (Vec<u32>, Option<u32>, Option<u32>) {
+        (
+            self.replicas
+                .iter()
+                .filter_map(|r| r.child.as_ref().and_then(Child::id))
+                .collect(),
+            self.haproxy.as_ref().and_then(Child::id),
+            self.redis.child.as_ref().and_then(Child::id),
+        )
     }
 
     /// `kill -9` of replica `name`.

@@ -325,6 +325,24 @@ impl Writer {
                 other => refuse(other),
             }
         }
+        // The usual batch (a few appends, no usage record) is one statement: SQLite runs it in its own implicit
+        // transaction, atomic and, with `synchronous=FULL`, fsynced before it returns, exactly as BEGIN / INSERT /
+        // COMMIT would be, but in one round trip to sqlx's connection thread instead of three (each a thread
+        // wake-up: the largest cost of an append at low rates).
+        if usage.is_empty() && single_statement(rows.len()) {
+            let sql = insert_sql(rows.len());
+            bind_rows(sqlx::query(&sql), &rows)
+                .execute(&mut self.conn)
+                .await?;
+            return Ok(());
+        }
+        // A lone usage record (a verification's or an action's, counted after its events) is one statement too.
+        if let ([], [u]) = (rows.as_slice(), usage.as_slice()) {
+            bind_usage(sqlx::query(USAGE_SQL), u)
+                .execute(&mut self.conn)
+                .await?;
+            return Ok(());
+        }
         let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
         // Multi-row INSERTs in a few fixed sizes, so the prepared-statement cache stays small.
         let mut rest = rows.as_slice();
@@ -336,33 +354,15 @@ impl Writer {
                 .unwrap_or(1);
             let (chunk, tail) = rest.split_at(n.min(rest.len()));
             let sql = insert_sql(chunk.len());
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(&r.tenant)
-                    .bind(r.seq)
-                    .bind(&r.id)
-                    .bind(&r.at)
-                    .bind(r.kind)
-                    .bind(&r.event)
-                    .bind(&r.prev_hash)
-                    .bind(&r.hash);
-            }
-            q.execute(&mut *tx).await?;
+            bind_rows(sqlx::query(&sql), chunk)
+                .execute(&mut *tx)
+                .await?;
             rest = tail;
         }
         for u in &usage {
-            sqlx::query(
-                "INSERT INTO usage (month, tenant, agent, kind, count) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (month, tenant, agent, kind) DO UPDATE SET count = count + excluded.count",
-            )
-            .bind(u.month.to_string())
-            .bind(u.tenant.as_str())
-            .bind(u.agent.as_str())
-            .bind(u.kind.as_str())
-            .bind(i64::try_from(u.count).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?;
+            bind_usage(sqlx::query(USAGE_SQL), u)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await
     }
@@ -458,6 +458,47 @@ impl Writer {
 
 /// Rows per multi-row INSERT, largest first.
 const INSERT_SIZES: [usize; 4] = [64, 16, 4, 1];
+
+/// Whether a batch of `n` appends is written as one statement without an explicit transaction: up to 16 rows
+/// (any count: at most 16 more cached statements), or exactly one of [`INSERT_SIZES`].
+fn single_statement(n: usize) -> bool {
+    (1..=16).contains(&n) || INSERT_SIZES.contains(&n)
+}
+
+/// Adds a usage record to its month's count.
+const USAGE_SQL: &str = "INSERT INTO usage (month, tenant, agent, kind, count) VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (month, tenant, agent, kind) DO UPDATE SET count = count + excluded.count";
+
+/// Binds a usage record's columns, in [`USAGE_SQL`] order.
+fn bind_usage<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    u: &'q UsageRecord,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    q.bind(u.month.to_string())
+        .bind(u.tenant.as_str())
+        .bind(u.agent.as_str())
+        .bind(u.kind.as_str())
+        .bind(i64::try_from(u.count).unwrap_or(i64::MAX))
+}
+
+/// Binds each row's columns, in `insert_sql` order.
+fn bind_rows<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    rows: &'q [EventColumns],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for r in rows {
+        q = q
+            .bind(&r.tenant)
+            .bind(r.seq)
+            .bind(&r.id)
+            .bind(&r.at)
+            .bind(r.kind)
+            .bind(&r.event)
+            .bind(&r.prev_hash)
+            .bind(&r.hash);
+    }
+    q
+}
 
 /// `INSERT INTO audit_events (...) VALUES (...), (...)` for `n` rows.
 fn insert_sql(n: usize) -> String {
