@@ -63,7 +63,14 @@ pub(crate) fn fake_runtime() -> &'static tokio::runtime::Runtime {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(usize::try_from(env_num("FCTR_BENCH_FAKE_THREADS", 2)).unwrap_or(2))
+            // Parsed here, not with a bench's own `env_num`: the tap bench includes this file too.
+            .worker_threads(
+                std::env::var("FCTR_BENCH_FAKE_THREADS")
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|n| *n > 0)
+                    .unwrap_or(2),
+            )
             .thread_name(FAKE_THREADS)
             .enable_all()
             .build()
