@@ -254,11 +254,20 @@ async def main():
         expect(len(page.value) == 0, f"{len(page.value)} TAPs after delete")
 
     async def delete_authenticator_method():
-        await users.by_user_id(ALICE).authentication.microsoft_authenticator_methods.by_microsoft_authenticator_authentication_method_id(
-            ALICE_APP_METHOD
-        ).delete()
-        page = await users.by_user_id(ALICE).authentication.methods.get()
-        expect(ALICE_APP_METHOD not in [m.id for m in page.value], "method still listed")
+        # As on Graph, the default method (Alice's Authenticator) cannot go while her phone remains: 400
+        # badRequest. The phone goes first, then the Authenticator.
+        auth = users.by_user_id(ALICE).authentication
+        app = auth.microsoft_authenticator_methods.by_microsoft_authenticator_authentication_method_id(ALICE_APP_METHOD)
+        refused = await expect_odata_error(app.delete(), 400, "badRequest")
+        page = await auth.methods.get()
+        phones = [m.id for m in page.value if m.odata_type == "#microsoft.graph.phoneAuthenticationMethod"]
+        expect(len(phones) == 1, f"{len(phones)} phone methods")
+        await auth.phone_methods.by_phone_authentication_method_id(phones[0]).delete()
+        await app.delete()
+        page = await auth.methods.get()
+        left = [m.odata_type for m in page.value]
+        expect(left == ["#microsoft.graph.passwordAuthenticationMethod"], f"left {left}")
+        return f"default refused first ({refused}), then phone and Authenticator deleted"
 
     async def patch_account_enabled():
         await users.by_user_id(GRACE).patch(User(account_enabled=True))
