@@ -13,8 +13,9 @@
 //! challenge is a code the agent types in (nothing to poll), or when nobody has watched for a few intervals. A
 //! watcher that is not the owner gets its own entry, whose engine call is refused before the IdP is asked.
 //!
-//! **The interval** is [`poll_interval`]: the [`PollSchedule`] by the time since this replica first saw the
-//! challenge (the push itself on the replica that sent it), stretched when the adapter's tracked budget for the
+//! **The interval** is [`poll_interval`]: the [`PollSchedule`] by the time since the push was sent (the
+//! verification record's send time, which every replica reads; before a view has said it, since this replica first
+//! saw the challenge), stretched when the adapter's tracked budget for the
 //! poll endpoint ([`fctr_ports::Challenger::poll_budget`]) runs low, so that this replica's pollers together
 //! cannot spend what is left before the window resets.
 //!
@@ -244,11 +245,15 @@ pub fn poll_interval(
     base.max(stretched.min(until_reset))
 }
 
-/// What a registry remembers about an entry between its pollers: when this replica first saw the challenge, when
-/// it last polled upstream, and when the entry was last busy (for forgetting it).
+/// What a registry remembers about an entry between its pollers: when this replica first saw the challenge and
+/// when the record says it was sent, when it last polled upstream, and when the entry was last busy (for
+/// forgetting it).
 #[derive(Debug)]
 struct Times {
     since: Instant,
+    /// When the push was sent, by the verification's own record (earlier than `since` when another replica sent
+    /// it or this poller started late).
+    pushed: Mutex<Option<Instant>>,
     last_poll: Mutex<Option<Instant>>,
     touched: Mutex<Instant>,
 }
@@ -258,8 +263,30 @@ impl Times {
         let now = Instant::now();
         Self {
             since: now,
+            pushed: Mutex::new(None),
             last_poll: Mutex::new(None),
             touched: Mutex::new(now),
+        }
+    }
+    /// How long the push has been out: from the record's send time when a view said it, else from when this
+    /// replica first saw it.
+    fn age(&self) -> Duration {
+        let seen = self.since.elapsed();
+        self.pushed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(seen, |p| p.elapsed().max(seen))
+    }
+    /// Notes the send time a view gives. Wall clocks of replicas may differ: a send time in the future counts as
+    /// now, and one more than an hour back is ignored (no push lives that long).
+    fn pushed_at(&self, at: Option<chrono::DateTime<chrono::Utc>>) {
+        let Some(at) = at else { return };
+        let ago = (chrono::Utc::now() - at).to_std().unwrap_or(Duration::ZERO);
+        if ago > Duration::from_secs(3600) {
+            return;
+        }
+        if let Some(p) = Instant::now().checked_sub(ago) {
+            *self.pushed.lock().unwrap_or_else(PoisonError::into_inner) = Some(p);
         }
     }
     fn last_poll(&self) -> Option<Instant> {
@@ -532,7 +559,7 @@ impl PollRegistry {
         };
         let mut every;
         loop {
-            every = self.interval_now(times.since.elapsed());
+            every = self.interval_now(times.age());
             // Not before the interval since this replica's last upstream poll is over (a task started again
             // soon after the last one stopped, or an interval that grew since).
             let not_yet = times.last_poll().map_or(Duration::ZERO, |t| {
@@ -569,6 +596,9 @@ impl PollRegistry {
             } else {
                 self.engine.verification_view(&agent, &ctx, id).await
             };
+            if let Ok(v) = &result {
+                times.pushed_at(v.challenge_started_at);
+            }
             let snapshot = Some(result);
             let done = settled(&snapshot);
             let changed = publish_if_changed(&tx, snapshot);

@@ -2,9 +2,11 @@
 //! the engine's views.
 
 use chrono::{DateTime, Utc};
+use fctr_core::policy::Explanation;
 use fctr_core::{CallerCard, GrantView, VerificationView};
 use fctr_ports::{ActionKind, FactorKind, VerificationStatus};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
@@ -194,7 +196,14 @@ pub struct ActionDto {
     /// A live grant covers it now.
     pub available_now: bool,
     /// What policy requires, one sentence per line.
-    pub explanation: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    #[serde(serialize_with = "explanation_lines")]
+    pub explanation: Arc<Explanation>,
+}
+
+/// An action's explanation as its lines: shared with the engine's (composed once per role and class), not copied.
+fn explanation_lines<S: serde::Serializer>(e: &Arc<Explanation>, s: S) -> Result<S::Ok, S::Error> {
+    e.lines.serialize(s)
 }
 
 /// A live grant.
@@ -293,7 +302,7 @@ pub(crate) fn card_dto(c: &CallerCard) -> CallerCardDto {
                 permitted_for_role: a.permitted_for_role,
                 supported: a.supported,
                 available_now: a.available_now,
-                explanation: a.explanation.lines.clone(),
+                explanation: Arc::clone(&a.explanation),
             })
             .collect(),
         grant: c.grant.as_ref().map(grant_dto),

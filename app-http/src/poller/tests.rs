@@ -637,3 +637,23 @@ fn an_unchanged_result_wakes_no_watcher() {
         Some(Reason::VerificationNotFound)
     );
 }
+
+#[test]
+fn the_schedule_counts_from_the_push_the_record_gives_not_from_when_this_replica_first_saw_it() {
+    let t = Times::new();
+    assert!(t.age() < secs(1), "before a view: since this replica saw it");
+    // Another replica sent the push 50 s ago: this one is in the slower part of the schedule at once.
+    t.pushed_at(Some(Utc::now() - chrono::Duration::seconds(50)));
+    assert!(t.age() >= secs(49) && t.age() < secs(52), "{:?}", t.age());
+    // A send time ahead of this replica's clock counts as now, never as earlier than seen.
+    let skewed = Times::new();
+    skewed.pushed_at(Some(Utc::now() + chrono::Duration::seconds(30)));
+    assert!(skewed.age() < secs(1), "{:?}", skewed.age());
+    // One further back than any push lives is ignored (a wrong clock, not a real push).
+    let old = Times::new();
+    old.pushed_at(Some(Utc::now() - chrono::Duration::hours(2)));
+    assert!(old.age() < secs(1), "{:?}", old.age());
+    // No send time: nothing changes.
+    t.pushed_at(None);
+    assert!(t.age() >= secs(49));
+}

@@ -2,6 +2,7 @@
 //! Each is a lookup: authorized, counted against the agent's hourly quota, and audited.
 
 use super::call::Call;
+use super::explained::Explained;
 use super::views::{ActionView, CallerCard, FactorView, GrantView, grant_view};
 use super::{Agent, Engine, RequestContext};
 use crate::assurance;
@@ -142,6 +143,9 @@ impl Engine {
             })
             .collect();
         let grant = self.live_grant(&agent.pseudo, &target).await;
+        let explained = self
+            .explained
+            .get_or_init(|| Explained::new(&self.policy, &caps));
         let actions = ActionKind::ALL
             .into_iter()
             .map(|kind| {
@@ -164,13 +168,7 @@ impl Engine {
                     available_now,
                     applies: applies(kind, &user.status, locked, &active_kinds),
                     before_verification,
-                    explanation: self.policy.explain(
-                        Some(role),
-                        kind,
-                        class,
-                        protected,
-                        Some(&caps),
-                    ),
+                    explanation: explained.get(&self.policy, &caps, role, kind, class, protected),
                 }
             })
             .collect();

@@ -41,6 +41,7 @@ mod agent_check;
 mod audit_view;
 mod builder;
 pub(crate) mod call;
+mod explained;
 mod lookup;
 pub(crate) mod rate;
 mod reads;
@@ -182,6 +183,8 @@ pub struct Engine {
     unrecorded: AtomicU64,
     /// What the IdP said about callers in the last few seconds (memory only; see `reads.rs`).
     reads: reads::Reads,
+    /// The card's explanations, composed once, at the first card (see `explained.rs`).
+    explained: std::sync::OnceLock<explained::Explained>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -206,6 +209,7 @@ impl Engine {
             pending_usage: std::sync::Mutex::new(Vec::new()),
             unrecorded: AtomicU64::new(0),
             reads,
+            explained: std::sync::OnceLock::new(),
         }
     }
 

@@ -402,26 +402,24 @@ impl Engine {
                 if !matches!(self.store_verification(&rec, Some(prev)).await, Ok(true)) {
                     return self.reload_view(c, rec.id).await;
                 }
-                self.record(self.event(c, EventKind::ChallengeResult, Outcome::Success))
-                    .await;
+                // The result's event and the grant's store write side by side: the agent waits for one durable
+                // write, not two in a row. The grant is announced only once it is stored.
                 let grant_ttl = store_ttl(grant.expires_at() - now);
-                if self
-                    .ports
-                    .grants
-                    .put_grant(grant.record(), grant_ttl)
-                    .await
-                    .is_err()
-                {
+                let ((), stored) = futures::join!(
+                    self.record(self.event(c, EventKind::ChallengeResult, Outcome::Success)),
+                    self.ports.grants.put_grant(grant.record(), grant_ttl),
+                );
+                if stored.is_err() {
                     return Err(self.deny(c, Reason::StateUnavailable).await);
                 }
-                self.record(self.event(c, EventKind::GrantIssued, Outcome::Success))
-                    .await;
-                self.count_verified(&c.agent().pseudo, &rec.subject_pseudo)
-                    .await;
                 // A row the ledger refuses is held and retried (see `Engine::pending_usage`); the verification
-                // stands either way, and its view has no use for the flag.
-                self.record_usage(c.agent(), UsageKind::Verification, now)
-                    .await;
+                // stands either way, and its view has no use for the flag. The three writes are independent (the
+                // audit log and the ledger commit concurrent writes together).
+                futures::join!(
+                    self.record(self.event(c, EventKind::GrantIssued, Outcome::Success)),
+                    self.count_verified(&c.agent().pseudo, &rec.subject_pseudo),
+                    self.record_usage(c.agent(), UsageKind::Verification, now),
+                );
                 Ok(self.view(&rec, Some(&grant)))
             }
         }

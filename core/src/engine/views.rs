@@ -43,6 +43,9 @@ pub struct VerificationView {
     pub number: Option<u16>,
     /// When the outstanding challenge expires.
     pub challenge_expires_at: Option<DateTime<Utc>>,
+    /// When the outstanding challenge was sent (none before one is): what a poller's schedule counts from, on
+    /// whichever replica watches it.
+    pub challenge_started_at: Option<DateTime<Utc>>,
     /// When the verification window closes.
     pub expires_at: DateTime<Utc>,
     /// Distinct factors approved.
@@ -87,8 +90,8 @@ pub struct ActionView {
     pub applies: bool,
     /// Available without a verification, under the locked-out procedure (an unlock of a locked-out caller).
     pub before_verification: bool,
-    /// What policy requires, and why.
-    pub explanation: Explanation,
+    /// What policy requires, and why (shared: the same for every card of this role, class and protection).
+    pub explanation: std::sync::Arc<Explanation>,
 }
 
 /// What an agent sees about a caller. Holds personal data (in [`fctr_ports::Pii`]) for the agent's view only.
@@ -169,6 +172,7 @@ impl Engine {
             factor: rec.challenge.as_ref().map(|c| c.kind.clone()),
             number: ticket.and_then(|t| t.number),
             challenge_expires_at: ticket.map(|t| t.expires_at),
+            challenge_started_at: rec.challenge.as_ref().map(|c| c.started_at),
             expires_at: rec.expires_at,
             approved: u8::try_from(distinct.len()).unwrap_or(u8::MAX),
             required: rec.required_factors,
