@@ -36,6 +36,7 @@ pub mod assurance;
 mod audit;
 mod denial;
 mod engine;
+pub mod out_of_band;
 pub mod policy;
 mod pseudonym;
 pub mod verification;
@@ -43,7 +44,7 @@ pub mod verification;
 pub use audit::AuditBuilder;
 pub use denial::Denial;
 pub use engine::{
-    ActionOutcome, ActionRequest, ActionView, Agent, AuditPage, AuditRow, AuditSort,
+    ActionOutcome, ActionRequest, ActionView, Agent, AuditPage, ChangeReportError, AuditRow, AuditSort,
     AuditViewQuery, CallerCard, Engine, EngineBuilder, FactorView, GrantView, MissingPart, Ports,
     RequestContext, Retention, VerificationView,
 };

@@ -40,6 +40,7 @@ mod act;
 mod agent_check;
 mod audit_view;
 mod builder;
+mod changes;
 pub(crate) mod call;
 mod lookup;
 pub(crate) mod rate;
@@ -53,6 +54,7 @@ mod views;
 pub use act::ActionRequest;
 pub use audit_view::{AuditPage, AuditRow, AuditSort, AuditViewQuery};
 pub use builder::{EngineBuilder, MissingPart};
+pub use changes::ChangeReportError;
 pub use views::{ActionOutcome, ActionView, CallerCard, FactorView, GrantView, VerificationView};
 
 /// How long a verification record or grant outlives its window in the store (so late polls see "expired", not
