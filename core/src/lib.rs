@@ -44,8 +44,8 @@ pub mod verification;
 pub use audit::AuditBuilder;
 pub use denial::Denial;
 pub use engine::{
-    ActionOutcome, ActionRequest, ActionView, Agent, AuditPage, ChangeReportError, AuditRow, AuditSort,
-    AuditViewQuery, CallerCard, Engine, EngineBuilder, FactorView, GrantView, MissingPart, Ports,
-    RequestContext, Retention, VerificationView,
+    ActionOutcome, ActionRequest, ActionView, Agent, AuditPage, AuditRow, AuditSort,
+    AuditViewQuery, CallerCard, ChangeReportError, Engine, EngineBuilder, FactorView, GrantView,
+    MissingPart, Ports, RequestContext, Retention, VerificationView,
 };
 pub use pseudonym::{KeyError, Pseudonymizer};

@@ -259,9 +259,119 @@ fn a_rotated_key_still_matches_and_findings_are_sorted() {
 fn the_audit_query_widens_the_window_and_reads_actions_only() {
     let q = audit_query(t0(), t0() + TimeDelta::hours(1), DEFAULT_TOLERANCE);
     assert_eq!(q.since, Some(t0() - DEFAULT_TOLERANCE));
-    assert_eq!(q.until, Some(t0() + TimeDelta::hours(1) + DEFAULT_TOLERANCE));
+    assert_eq!(
+        q.until,
+        Some(t0() + TimeDelta::hours(1) + DEFAULT_TOLERANCE)
+    );
     assert_eq!(
         q.kinds,
         vec![EventKind::ActionIntent, EventKind::ActionOutcome]
     );
+}
+
+#[test]
+fn one_fctr_action_accounts_for_one_change_of_its_kind() {
+    let p = pseudo();
+    // fctr reset Alice's password (intent and outcome: one action); an admin reset it again two minutes later.
+    let a = [
+        audited(
+            &p,
+            EventKind::ActionIntent,
+            ActionKind::ResetPassword,
+            "00uALICE",
+            t0(),
+        ),
+        audited(
+            &p,
+            EventKind::ActionOutcome,
+            ActionKind::ResetPassword,
+            "00uALICE",
+            t0() + TimeDelta::seconds(1),
+        ),
+    ];
+    let c = [
+        change(ActionKind::ResetPassword, "00uALICE", t0(), app("0oafctr")),
+        change(
+            ActionKind::ResetPassword,
+            "00uALICE",
+            t0() + TimeDelta::minutes(2),
+            admin(),
+        ),
+    ];
+    let f = find_out_of_band(&c, &a, &p, Some("0oafctr"), DEFAULT_TOLERANCE);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        f[0].actor,
+        admin(),
+        "the admin's reset is the one left over"
+    );
+    // An intent with no outcome (a crash between them) still accounts for one change.
+    let f = find_out_of_band(&c[..1], &a[..1], &p, None, DEFAULT_TOLERANCE);
+    assert!(f.is_empty(), "{f:?}");
+    // One factor removal may be logged several times (Okta Verify push takes its TOTP along).
+    let a = [audited(
+        &p,
+        EventKind::ActionOutcome,
+        ActionKind::RemoveFactor,
+        "00uALICE",
+        t0(),
+    )];
+    let c = [
+        change(ActionKind::RemoveFactor, "00uALICE", t0(), app("0oafctr")),
+        change(ActionKind::RemoveFactor, "00uALICE", t0(), app("0oafctr")),
+    ];
+    assert!(find_out_of_band(&c, &a, &p, Some("0oafctr"), DEFAULT_TOLERANCE).is_empty());
+}
+
+#[test]
+fn an_alias_uses_the_action_up_a_side_effect_does_not() {
+    let p = pseudo();
+    let expire = audited(
+        &p,
+        EventKind::ActionOutcome,
+        ActionKind::ExpirePassword,
+        "00uALICE",
+        t0(),
+    );
+    // fctr's expiry logged as a reset: accounted for.
+    let fctr_entry = change(ActionKind::ResetPassword, "00uALICE", t0(), app("0oafctr"));
+    assert!(
+        find_out_of_band(
+            std::slice::from_ref(&fctr_entry),
+            std::slice::from_ref(&expire),
+            &p,
+            Some("0oafctr"),
+            DEFAULT_TOLERANCE
+        )
+        .is_empty()
+    );
+    // Logged as an expiry, plus a console reset a minute later: the console reset is reported.
+    let c = [
+        change(ActionKind::ExpirePassword, "00uALICE", t0(), app("0oafctr")),
+        change(
+            ActionKind::ResetPassword,
+            "00uALICE",
+            t0() + TimeDelta::minutes(1),
+            admin(),
+        ),
+        change(ActionKind::ClearSessions, "00uALICE", t0(), app("0oafctr")),
+    ];
+    let f = find_out_of_band(
+        &c,
+        std::slice::from_ref(&expire),
+        &p,
+        Some("0oafctr"),
+        DEFAULT_TOLERANCE,
+    );
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].kind, ActionKind::ResetPassword);
+    assert_eq!(f[0].actor, admin());
+    assert!(same_change(
+        ActionKind::ExpirePassword,
+        ActionKind::ResetPassword
+    ));
+    assert!(!side_effect(
+        ActionKind::ClearSessions,
+        ActionKind::ResetPassword
+    ));
 }
