@@ -119,7 +119,9 @@ fn actor(a: Option<ActorDto>) -> ChangeActor {
             Some(id)
                 if !id.is_empty()
                     && id.len() <= 128
-                    && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
             {
                 ChangeActor::App { client_id: id }
             }
@@ -152,7 +154,10 @@ fn to_change(e: LogEventDto) -> Result<Option<IdpChange>, ()> {
     };
     let target = SubjectId::parse(target).map_err(|_| ())?;
     let at = e.published.ok_or(())?;
-    let event_id = e.uuid.filter(|u| !u.is_empty() && u.len() <= 64).ok_or(())?;
+    let event_id = e
+        .uuid
+        .filter(|u| !u.is_empty() && u.len() <= 64)
+        .ok_or(())?;
     Ok(Some(IdpChange {
         kind,
         target,
@@ -288,9 +293,11 @@ mod tests {
         }
         // A reported type with a broken target is malformed, not skipped.
         assert!(
-            ev(serde_json::json!({"uuid": "e", "published": "2026-12-03T10:00:00Z",
+            ev(
+                serde_json::json!({"uuid": "e", "published": "2026-12-03T10:00:00Z",
                 "eventType": "user.session.clear", "target": [{"id": "a/b", "type": "User"}],
-                "outcome": {"result": "SUCCESS"}}))
+                "outcome": {"result": "SUCCESS"}})
+            )
             .is_err()
         );
     }

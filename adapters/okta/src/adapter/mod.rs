@@ -127,9 +127,7 @@ impl OktaAdapter {
                     .map_err(|_| ConfigError::OrgUrl("cannot derive the token URL"))?;
                 let dpop_key = || -> Result<Option<DpopKey>, ConfigError> {
                     if dpop {
-                        Ok(Some(
-                            DpopKey::generate().map_err(|_| ConfigError::DpopKey)?,
-                        ))
+                        Ok(Some(DpopKey::generate().map_err(|_| ConfigError::DpopKey)?))
                     } else {
                         Ok(None)
                     }
