@@ -109,7 +109,7 @@ fn param_time(q: &[(String, String)], name: &str) -> Result<Option<DateTime<Utc>
         None => Ok(None),
         Some((_, v)) => DateTime::parse_from_rfc3339(v)
             .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| OktaError::validation(name, &format!("{name}: Invalid date."))),
+            .map_err(|_| OktaError::validation(name, format!("{name}: Invalid date."))),
     }
 }
 
