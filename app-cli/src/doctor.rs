@@ -6,7 +6,7 @@ use crate::term::outln;
 use crate::{Exit, Fail, Globals, Outcome, config};
 use clap::Args;
 use fctr_okta::{OktaAdapter, TokenError};
-use fctr_ports::{AuditLog as _, Directory as _, Egress, PortError, UserQuery};
+use fctr_ports::{AuditLog as _, ChangeFeed as _, Directory as _, Egress, PortError, UserQuery};
 use fctr_wiring::DurableStore;
 use fctr_wiring::config::{Config, EntraSection, IdpSection};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -253,6 +253,30 @@ async fn check_okta(r: &mut Report, path: &Path, cfg: &Config, egress: &Egress) 
             "okta.read",
             format!("the users API failed ({})", e.code()),
             "retry; if it persists, check Okta's status page",
+        ),
+    }
+    check_okta_logs(r, &okta).await;
+}
+
+/// The System Log (out-of-band change detection, `fctr changes`): optional, so a missing grant is a warning.
+async fn check_okta_logs(r: &mut Report, okta: &OktaAdapter) {
+    let now = chrono::Utc::now();
+    match okta.changes(now - chrono::TimeDelta::minutes(1), now).await {
+        Ok(_) => r.ok(
+            "okta.logs",
+            "System Log readable (okta.logs.read): out-of-band change detection can run",
+        ),
+        Err(PortError::Forbidden { .. }) => r.warn(
+            "okta.logs",
+            "the System Log is not readable (okta.logs.read not granted): out-of-band change detection \
+             (fctr changes) cannot run",
+            "optional: Admin Console > Applications > the fctr service app > Okta API Scopes: grant \
+             okta.logs.read (see docs/out-of-band.md)",
+        ),
+        Err(e) => r.warn(
+            "okta.logs",
+            format!("the System Log could not be read ({})", e.code()),
+            "retry; out-of-band change detection needs it (docs/out-of-band.md)",
         ),
     }
 }

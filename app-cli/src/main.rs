@@ -22,6 +22,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod audit_cmd;
+mod changes_cmd;
 mod config;
 #[cfg(feature = "demo")]
 mod contract_cmd;
@@ -63,6 +64,13 @@ enum Command {
     /// Verify, export and follow the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// Changes to users made outside fctr: the IdP's own log matched against fctr's audit (exit 1 when found).
+    ///
+    /// Examples:
+    ///   fctr --config /etc/fctr/fctr.toml changes --since 24h
+    ///   fctr --config /etc/fctr/fctr.toml --json changes --since 2026-12-01T00:00:00Z
+    #[command(verbatim_doc_comment)]
+    Changes(changes_cmd::ChangesArgs),
     /// Monthly usage reports (pseudonymous, for billing).
     #[command(subcommand)]
     Usage(usage_cmd::UsageCommand),
@@ -202,6 +210,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Audit(c) => audit_cmd::run(c, &g).await,
             Command::Usage(c) => usage_cmd::run(c, &g).await,
+            Command::Changes(a) => changes_cmd::run(a, &g).await,
             #[cfg(feature = "demo")]
             Command::MockIdp(c) => mock_idp::run(c, &g).await,
             #[cfg(feature = "demo")]

@@ -42,7 +42,7 @@ pub(crate) enum MockIdpCommand {
         #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
         faults: Vec<FaultSpec>,
         /// Scopes granted to the fake's service app (space-separated; default `okta.users.read
-        /// okta.users.manage`), e.g. to see `fctr doctor` name a missing scope.
+        /// okta.users.manage okta.logs.read`), e.g. to see `fctr doctor` name a missing scope.
         #[arg(long, value_name = "SCOPES")]
         service_app_scopes: Option<String>,
         /// Write the service app's private key (PEM) to this file, for a `[okta] private_key_file` setup.

@@ -36,6 +36,7 @@ pub mod assurance;
 mod audit;
 mod denial;
 mod engine;
+pub mod out_of_band;
 pub mod policy;
 mod pseudonym;
 pub mod verification;
@@ -44,7 +45,7 @@ pub use audit::AuditBuilder;
 pub use denial::Denial;
 pub use engine::{
     ActionOutcome, ActionRequest, ActionView, Agent, AuditPage, AuditRow, AuditSort,
-    AuditViewQuery, CallerCard, Engine, EngineBuilder, FactorView, GrantView, MissingPart, Ports,
-    RequestContext, Retention, VerificationView,
+    AuditViewQuery, CallerCard, ChangeReportError, Engine, EngineBuilder, FactorView, GrantView,
+    MissingPart, Ports, RequestContext, Retention, VerificationView,
 };
 pub use pseudonym::{KeyError, Pseudonymizer};

@@ -24,6 +24,7 @@
 mod action;
 mod audit;
 mod challenge;
+mod changes;
 mod code;
 mod coordination;
 mod directory;
@@ -50,6 +51,7 @@ pub use audit::{
 pub use challenge::{
     ChallengeContext, ChallengeHandle, ChallengeState, ChallengeTicket, CodeVerdict, FailureReason,
 };
+pub use changes::{ChangeActor, ChangeFeed, IdpChange};
 pub use code::{OtpCode, OtpCodeError};
 pub use coordination::{Coordinator, Subscription};
 pub use directory::{

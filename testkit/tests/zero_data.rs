@@ -30,6 +30,8 @@ const PHONE: &str = "+1-555-0199-7734";
 const API_TOKEN: &str = "00CanaryApiToken-Zx81Lq0pWm77Rt";
 const PSEUDO_KEY: &str = "CanaryPseudonymKey-4b1f9e2a7c3d8e0f1a2b";
 const AGENT_ID: &str = "00uagent200000000000";
+/// The admin who resets the caller's password straight in the console (out-of-band change detection).
+const CONSOLE_ADMIN: &str = "rogue.console.admin.canary@example.com";
 
 /// A log writer into a file under the data directory.
 #[derive(Clone)]
@@ -186,13 +188,16 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         .await
         .unwrap();
     let clock: Arc<dyn fctr_ports::Clock> = Arc::new(SystemClock);
-    let idp = OktaAdapter::new(OktaConfig::new(
-        fake.base_url(),
-        OktaAuth::ApiToken(SecretString::from(API_TOKEN)),
-    ))
-    .unwrap();
+    let idp = Arc::new(
+        OktaAdapter::new(OktaConfig::new(
+            fake.base_url(),
+            OktaAuth::ApiToken(SecretString::from(API_TOKEN)),
+        ))
+        .unwrap(),
+    );
+    let flow_started = chrono::Utc::now() - chrono::TimeDelta::seconds(1);
     let ports = Ports {
-        idp: Arc::new(idp),
+        idp: idp.clone(),
         audit: Arc::new(store.clone()),
         usage: Arc::new(store.clone()),
         grants: Arc::new(MemoryGrantStore::new(clock.clone())),
@@ -393,6 +398,35 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
     assert_ne!(other.subject(&subject), mine);
     assert!(store.verify_chain().await.unwrap().is_ok());
 
+    // Out-of-band change detection: every change above went through fctr and is accounted for; a reset made
+    // straight in the console is found, with its admin, and the report (read through the System Log) leaves
+    // nothing at rest either.
+    run.fake
+        .state()
+        .console_change(CONSOLE_ADMIN, CALLER_ID, "user.account.reset_password");
+    let findings = run
+        .engine
+        .out_of_band_changes(
+            idp.as_ref(),
+            flow_started,
+            chrono::Utc::now() + chrono::TimeDelta::seconds(1),
+            fctr_core::out_of_band::DEFAULT_TOLERANCE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].target, mine);
+    match &findings[0].actor {
+        fctr_ports::ChangeActor::Admin { display, .. } => {
+            assert_eq!(display.expose_pii(), CONSOLE_ADMIN)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        run.fake.state().system_log_len() > 5,
+        "fctr's own changes are in the log"
+    );
+
     drop(run.engine);
     store.close().await;
     drop(_guard);
@@ -408,6 +442,7 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         ("pseudonymization key", PSEUDO_KEY),
         ("agent id", AGENT_ID),
         ("client ip", "203.0.113.77"),
+        ("console admin", CONSOLE_ADMIN),
     ]
     .into_iter()
     .map(|(a, b)| (a.to_owned(), b.to_owned()))

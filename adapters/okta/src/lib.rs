@@ -61,7 +61,9 @@
 //! 2. Client authentication: *Public key / Private key*; add your public key (JWK) with a unique `kid`. Keep the
 //!    private key (PKCS#8 PEM; ES256 on P-256 or RS256) in your secret store.
 //! 3. Okta API Scopes: grant **`okta.users.read`** and **`okta.users.manage`** (nothing else is needed; there are
-//!    no per-user `okta.factors.*` scopes).
+//!    no per-user `okta.factors.*` scopes). Optional: **`okta.logs.read`** for out-of-band change detection
+//!    ([`ChangeFeed`](fctr_ports::ChangeFeed) over the System Log, `GET /api/v1/logs`), asked for with a token of
+//!    its own so the management token never depends on it.
 //! 4. Admin roles: assign the app an admin role covering the users agents will serve (e.g. Help Desk
 //!    Administrator scoped to the right groups, or a custom role). Scopes limit *what* the app can do, the role
 //!    limits *whom*: without it every call answers 403 `E0000006`.

@@ -154,6 +154,8 @@ pub(crate) struct TokenSource {
     key_pem: SecretString,
     algorithm: SigningAlgorithm,
     token_url: Url,
+    /// The scopes asked for, space-separated (the management scopes, or `okta.logs.read` for the log reader).
+    scopes: &'static str,
     pub(crate) dpop: Option<DpopKey>,
     cache: tokio::sync::Mutex<Option<Arc<AccessToken>>>,
     token_nonce: Mutex<Option<String>>,
@@ -194,12 +196,31 @@ impl TokenSource {
         dpop: Option<DpopKey>,
         timeout: Duration,
     ) -> Self {
+        Self::with_scopes(
+            client_id, key_id, key_pem, algorithm, token_url, SCOPES, dpop, timeout,
+        )
+    }
+
+    /// A source asking for other scopes than the management ones (the log reader asks for `okta.logs.read` only,
+    /// so a service app without that grant still gets its management token).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn with_scopes(
+        client_id: String,
+        key_id: String,
+        key_pem: SecretString,
+        algorithm: SigningAlgorithm,
+        token_url: Url,
+        scopes: &'static str,
+        dpop: Option<DpopKey>,
+        timeout: Duration,
+    ) -> Self {
         Self {
             client_id,
             key_id,
             key_pem,
             algorithm,
             token_url,
+            scopes,
             dpop,
             cache: tokio::sync::Mutex::new(None),
             token_nonce: Mutex::new(None),
@@ -282,7 +303,7 @@ impl TokenSource {
             let body = Zeroizing::new(
                 url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("grant_type", "client_credentials")
-                    .append_pair("scope", SCOPES)
+                    .append_pair("scope", self.scopes)
                     .append_pair("client_assertion_type", ASSERTION_TYPE)
                     .append_pair("client_assertion", &assertion)
                     .finish(),
@@ -376,7 +397,11 @@ impl TokenSource {
                 (_, Some("invalid_client")) => return Err(TokenError::InvalidClient),
                 (_, Some("invalid_scope")) => {
                     return Err(TokenError::InvalidScope {
-                        scope: missing_scope(body.error_description.as_deref()),
+                        scope: if self.scopes == SCOPES {
+                            missing_scope(body.error_description.as_deref())
+                        } else {
+                            self.scopes
+                        },
                     });
                 }
                 (_, Some("unauthorized_client")) => return Err(TokenError::UnauthorizedClient),
@@ -422,7 +447,7 @@ impl TokenSource {
             return Err(TokenError::Malformed);
         }
         if let Some(granted) = &r.scope {
-            for wanted in SCOPES.split(' ') {
+            for wanted in self.scopes.split(' ') {
                 if !granted.split(' ').any(|g| g == wanted) {
                     tracing::warn!(scope = wanted, "the issued token lacks a scope fctr needs");
                 }

@@ -136,6 +136,7 @@ fn doctor_with_the_service_app_checks_token_and_scopes() {
     );
     assert!(r.out.contains("ok    okta.scopes        granted exactly what fctr asks for: okta.users.read okta.users.manage"), "{r:?}");
     assert!(!r.out.contains("okta.privilege"), "{r:?}");
+    assert!(r.out.contains("ok    okta.logs"), "{r:?}");
     assert!(
         r.out
             .contains("does not exist yet; its directory is writable"),
@@ -156,6 +157,9 @@ fn doctor_with_the_service_app_checks_token_and_scopes() {
     assert!(r.out.contains("FAIL  okta.scopes"), "{r:?}");
     assert!(r.out.contains("okta.users.manage"), "{r:?}");
     assert!(r.out.contains("next: Admin Console"), "{r:?}");
+    // The System Log is optional: without okta.logs.read, a warning that names it.
+    assert!(r.out.contains("WARN  okta.logs"), "{r:?}");
+    assert!(r.out.contains("okta.logs.read not granted"), "{r:?}");
 }
 
 /// `[entra]` (against a `fctr mock-idp entra`) plus the sections doctor checks besides the IdP.

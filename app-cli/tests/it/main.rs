@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod audit;
+mod changes;
 mod common;
 mod contract;
 mod contract_entra;

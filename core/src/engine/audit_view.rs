@@ -282,7 +282,7 @@ impl Engine {
 
     /// The agent's role allows viewing the audit log; otherwise an audited refusal. An agent without a role is
     /// refused like any other role that lacks the permission.
-    async fn may_view_audit(&self, c: &Call<'_>) -> Result<(), Denial> {
+    pub(super) async fn may_view_audit(&self, c: &Call<'_>) -> Result<(), Denial> {
         let allowed = self
             .role_of(c.agent())
             .is_some_and(|r| self.policy.permits(r, Permission::ViewAudit));

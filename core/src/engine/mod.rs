@@ -41,6 +41,7 @@ mod agent_check;
 mod audit_view;
 mod builder;
 pub(crate) mod call;
+mod changes;
 mod explained;
 mod lookup;
 pub(crate) mod rate;
@@ -54,6 +55,7 @@ mod views;
 pub use act::ActionRequest;
 pub use audit_view::{AuditPage, AuditRow, AuditSort, AuditViewQuery};
 pub use builder::{EngineBuilder, MissingPart};
+pub use changes::ChangeReportError;
 pub use views::{ActionOutcome, ActionView, CallerCard, FactorView, GrantView, VerificationView};
 
 /// How long a verification record or grant outlives its window in the store (so late polls see "expired", not

@@ -16,6 +16,7 @@ use super::{SCOPE_USERS_MANAGE, SCOPE_USERS_READ};
 pub(crate) enum Need {
     Read,
     Manage,
+    Logs,
 }
 
 impl Need {
@@ -23,6 +24,7 @@ impl Need {
         match self {
             Need::Read => SCOPE_USERS_READ,
             Need::Manage => SCOPE_USERS_MANAGE,
+            Need::Logs => super::SCOPE_LOGS_READ,
         }
     }
 }

@@ -14,7 +14,7 @@ use super::FakeOktaState;
 use super::control;
 use super::error::OktaError;
 use super::util::random_id;
-use super::{factors, oauth, oidc, users};
+use super::{factors, logs, oauth, oidc, users};
 use crate::server::edge::{self, EdgeErrors};
 use crate::server::{control as fake, fault};
 
@@ -36,6 +36,7 @@ pub(crate) fn build_router(state: FakeOktaState) -> Router {
             get(oidc::userinfo).post(oidc::userinfo),
         )
         .route("/oauth2/v1/logout", get(oidc::logout))
+        .route("/api/v1/logs", get(logs::list_logs))
         .route("/api/v1/users", get(users::list_users))
         .route("/api/v1/users/{id}", get(users::get_user))
         .route("/api/v1/users/{id}/groups", get(users::user_groups))
@@ -64,7 +65,8 @@ pub(crate) fn build_router(state: FakeOktaState) -> Router {
         .fallback(not_found);
 
     let fake = fake::routes(post(control::phone_answer))
-        .route("/_fake/plain-pushes", post(control::plain_pushes));
+        .route("/_fake/plain-pushes", post(control::plain_pushes))
+        .route("/_fake/console-change", post(logs::console_change));
 
     okta.merge(fake)
         .layer(middleware::from_fn_with_state(

@@ -95,6 +95,9 @@ pub(crate) async fn delete_factor(
     {
         tx.push.cancel();
     }
+    drop(inner);
+    let actor = super::logs::caller(&st.shared, &headers);
+    super::logs::record(&st.shared, actor, "user.mfa.factor.deactivate", &user_id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

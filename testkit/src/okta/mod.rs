@@ -21,6 +21,7 @@ mod edge;
 mod error;
 mod factors;
 mod fixtures;
+mod logs;
 mod oauth;
 mod oidc;
 mod search;
@@ -65,6 +66,8 @@ pub const DEFAULT_OIDC_CLIENT_SECRET: &str = "fctr-fake-portal-client-secret";
 pub const SCOPE_USERS_READ: &str = "okta.users.read";
 /// Scope for mutating endpoints.
 pub const SCOPE_USERS_MANAGE: &str = "okta.users.manage";
+/// Scope for the System Log.
+pub const SCOPE_LOGS_READ: &str = "okta.logs.read";
 
 /// Options for [`FakeOkta::start`] and [`FakeOktaState::new`]. Start from [`FakeOktaOptions::default`].
 #[derive(Debug, Clone)]
@@ -90,7 +93,7 @@ pub struct FakeOktaOptions {
     /// Answer a replayed or out-of-window passcode with 200 `{"factorResult":"PASSCODE_REPLAYED"}` /
     /// `TIME_WINDOW_EXCEEDED` instead of 403 E0000082 / E0000083 (okta.md marks this UNCERTAIN; default false).
     pub passcode_replay_as_body: bool,
-    /// Scopes granted to the service app (default `okta.users.read okta.users.manage`).
+    /// Scopes granted to the service app (default `okta.users.read okta.users.manage okta.logs.read`).
     pub service_app_scopes: Vec<String>,
     /// The service app requires DPoP-bound tokens (default false).
     pub require_dpop: bool,
@@ -114,7 +117,11 @@ impl Default for FakeOktaOptions {
             rate_limit_per_minute: 600,
             lockout_threshold: 5,
             passcode_replay_as_body: false,
-            service_app_scopes: vec![SCOPE_USERS_READ.into(), SCOPE_USERS_MANAGE.into()],
+            service_app_scopes: vec![
+                SCOPE_USERS_READ.into(),
+                SCOPE_USERS_MANAGE.into(),
+                SCOPE_LOGS_READ.into(),
+            ],
             require_dpop: false,
             service_client_id: DEFAULT_SERVICE_CLIENT_ID.into(),
             oidc_client_id: DEFAULT_OIDC_CLIENT_ID.into(),
@@ -223,6 +230,7 @@ impl FakeOktaState {
             require_dpop: options.require_dpop,
             plain_push_org: false,
             plain_push_users: std::collections::HashSet::new(),
+            system_log: Vec::new(),
         };
         let service_app = ServiceApp {
             client_id: options.service_client_id.clone(),

@@ -360,6 +360,8 @@ pub(crate) struct Inner {
     pub plain_push_org: bool,
     /// Users (by id) whose pushes come back without a number challenge.
     pub plain_push_users: std::collections::HashSet<String>,
+    /// The System Log, oldest first.
+    pub system_log: Vec<super::logs::LogEntry>,
 }
 
 impl Inner {

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::FakeOktaState;
 use super::auth::{Need, authorize};
 use super::error::OktaError;
+use super::logs;
 use super::search;
 use super::state::Inner;
 use super::util::random_id;
@@ -215,6 +216,10 @@ pub(crate) async fn revoke_sessions(
     if forget {
         e.devices_forgotten += 1;
     }
+    let target = inner.users[i].id.clone();
+    drop(inner);
+    let actor = logs::caller(&st.shared, &headers);
+    logs::record(&st.shared, actor, "user.session.clear", &target);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -248,7 +253,9 @@ pub(crate) async fn lifecycle(
         inner.users[i].status.as_str(),
         "ACTIVE" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "RECOVERY"
     );
-    match action.as_str() {
+    let target = inner.users[i].id.clone();
+    let revoke_too = bool_param(&q, "revokeSessions").ok().flatten() == Some(true);
+    let result = match action.as_str() {
         "reset_password" => {
             let send_email = bool_param(&q, "sendEmail")?.ok_or_else(|| {
                 OktaError::validation("sendEmail", "sendEmail: The value is required.")
@@ -354,5 +361,32 @@ pub(crate) async fn lifecycle(
             "E0000007",
             "Not found: Resource not found",
         )),
+    };
+    drop(inner);
+    if result.is_ok() {
+        let event = match action.as_str() {
+            "reset_password" => Some("user.account.reset_password"),
+            "expire_password" | "expire_password_with_temp_password" => {
+                Some("user.account.expire_password")
+            }
+            "unlock" => Some("user.account.unlock_by_admin"),
+            "reset_factors" => Some("user.mfa.factor.reset_all"),
+            "suspend" => Some("user.lifecycle.suspend"),
+            "unsuspend" => Some("user.lifecycle.unsuspend"),
+            _ => None,
+        };
+        let actor = logs::caller(&st.shared, &headers);
+        if let Some(event) = event {
+            logs::record(&st.shared, actor.clone(), event, &target);
+        }
+        if revoke_too
+            && matches!(
+                action.as_str(),
+                "reset_password" | "expire_password_with_temp_password"
+            )
+        {
+            logs::record(&st.shared, actor, "user.session.clear", &target);
+        }
     }
+    result
 }

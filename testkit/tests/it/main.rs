@@ -7,5 +7,6 @@ mod factors;
 mod helpers;
 mod lifecycle;
 mod oidc;
+mod out_of_band;
 mod token;
 mod users;

@@ -412,6 +412,21 @@ impl Config {
         })
     }
 
+    /// The reader of the IdP's own change log for out-of-band change detection (Okta System Log, scope
+    /// `okta.logs.read`), or `None` when the configured IdP has none in this build (Entra: not yet). The Okta
+    /// adapter asks for the log scope with a token of its own, so an app without that grant still works for
+    /// everything else.
+    ///
+    /// # Errors
+    /// As [`Config::idp_adapter`].
+    pub fn change_feed(&self) -> Result<Option<Arc<dyn fctr_ports::ChangeFeed>>, ConfigError> {
+        let egress = self.network.egress()?;
+        Ok(match self.identity_provider()? {
+            IdpSection::Okta(o) => Some(Arc::new(o.adapter(&egress)?)),
+            IdpSection::Entra(_) => None,
+        })
+    }
+
     /// The path traffic to the identity provider takes (`[network] egress_proxy`, `egress_bind`): for the
     /// adapters and for agent sign-in alike. Direct when neither is set.
     ///

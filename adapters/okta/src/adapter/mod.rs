@@ -27,6 +27,7 @@ use std::sync::Arc;
 use url::Url;
 use zeroize::Zeroizing;
 
+mod changes;
 mod lifecycle;
 mod single_flight;
 use single_flight::{Flight, InFlight, SharedBody};
@@ -59,6 +60,11 @@ const OP_CODE: Op = Op::verify("verify_code");
 #[derive(Clone)]
 pub struct OktaAdapter {
     inner: Arc<Transport>,
+    /// The System Log reader: the same client and credential, with a token of its own asking for
+    /// `okta.logs.read` only, so the management token never depends on that optional grant.
+    logs: Arc<Transport>,
+    /// The service app's client id (the System Log's actor for fctr's own calls); `None` with an SSWS token.
+    client_id: Option<String>,
     users_in_flight: Arc<InFlight>,
 }
 
@@ -88,7 +94,8 @@ impl OktaAdapter {
             is_loopback(&org),
             &config.egress,
         )?;
-        let credential = match config.auth {
+        let mut client_id_seen = None;
+        let (credential, logs_credential) = match config.auth {
             OktaAuth::ApiToken(token) => {
                 let t = token.expose_secret();
                 if t.trim().is_empty() {
@@ -103,7 +110,7 @@ impl OktaAdapter {
                         problem: "contains characters that cannot appear in a header",
                     });
                 }
-                Credential::Ssws(token)
+                (Credential::Ssws(token.clone()), Credential::Ssws(token))
             }
             OktaAuth::PrivateKeyJwt {
                 client_id,
@@ -118,20 +125,34 @@ impl OktaAdapter {
                 let token_url = org
                     .join("oauth2/v1/token")
                     .map_err(|_| ConfigError::OrgUrl("cannot derive the token URL"))?;
-                let dpop_key = if dpop {
-                    Some(DpopKey::generate().map_err(|_| ConfigError::DpopKey)?)
-                } else {
-                    None
+                let dpop_key = || -> Result<Option<DpopKey>, ConfigError> {
+                    if dpop {
+                        Ok(Some(DpopKey::generate().map_err(|_| ConfigError::DpopKey)?))
+                    } else {
+                        Ok(None)
+                    }
                 };
-                Credential::OAuth(Box::new(TokenSource::new(
+                client_id_seen = Some(client_id.clone());
+                let logs = Credential::OAuth(Box::new(TokenSource::with_scopes(
+                    client_id.clone(),
+                    key_id.clone(),
+                    private_key_pem.clone(),
+                    algorithm,
+                    token_url.clone(),
+                    changes::LOGS_SCOPE,
+                    dpop_key()?,
+                    config.request_timeout,
+                )));
+                let main = Credential::OAuth(Box::new(TokenSource::new(
                     client_id,
                     key_id,
                     private_key_pem,
                     algorithm,
                     token_url,
-                    dpop_key,
+                    dpop_key()?,
                     config.request_timeout,
-                )))
+                )));
+                (main, logs)
             }
         };
         let limits = Limits {
@@ -142,6 +163,14 @@ impl OktaAdapter {
             slow_down_below: config.slow_down_below,
         };
         Ok(Self {
+            logs: Arc::new(Transport::new(
+                client.clone(),
+                org.clone(),
+                logs_credential,
+                limits.clone(),
+                &config.egress,
+            )),
+            client_id: client_id_seen,
             inner: Arc::new(Transport::new(
                 client,
                 org,
