@@ -32,12 +32,14 @@ const QUEUE_LIMIT: usize = 1000;
 const COUNTER_LIMIT: u32 = 1_000_000;
 
 /// What one [`Engine::deliver_alerts`] round did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertDelivery {
     /// Alerts the sink accepted.
     pub delivered: usize,
     /// Alerts whose delivery finally failed (audited as `alert_raised` / `failed`).
     pub failed: usize,
+    /// Each alert handed to the sink, by rule, and whether it was delivered (for metrics).
+    pub outcomes: Vec<(AlertRule, bool)>,
 }
 
 /// Alerts waiting for delivery (memory only; they carry pseudonyms only).
@@ -140,9 +142,11 @@ impl Engine {
         for (alert, ctx) in self.alerts.take() {
             if sink.deliver(&alert).await.is_ok() {
                 done.delivered += 1;
+                done.outcomes.push((alert.rule, true));
                 continue;
             }
             done.failed += 1;
+            done.outcomes.push((alert.rule, false));
             let mut b = self
                 .system_event(EventKind::AlertRaised, Outcome::Failed, ctx.as_ref())
                 .detail(AuditDetail::Alert {
