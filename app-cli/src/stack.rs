@@ -340,6 +340,7 @@ pub(crate) async fn build(
         tenant,
         retention: Retention::default(),
         shared,
+        alerts: None,
     })
     .map_err(|e| Fail::usage(format!("{e}"), "report a bug"))?;
     let engine = Arc::clone(&inner.engine);

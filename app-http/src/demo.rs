@@ -46,6 +46,10 @@ pub struct DemoOptions {
     pub sign_in: Option<SignInHook>,
     /// The path to the fake IdP (Okta adapter and agent sign-in alike); default direct.
     pub egress: Egress,
+    /// Where alerts are delivered (tests: a webhook to a local receiver); `None`: audited only.
+    pub alerts: Option<Arc<dyn fctr_ports::AlertSink>>,
+    /// The policy (default: the built-in one).
+    pub policy: Option<Policy>,
 }
 
 /// A function that adjusts the sign-in ([`DemoOptions::sign_in`]).
@@ -79,6 +83,8 @@ impl DemoOptions {
             wrap_idp: None,
             sign_in: None,
             egress: Egress::direct(),
+            alerts: None,
+            policy: None,
         }
     }
 }
@@ -173,11 +179,12 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
             idp: Arc::clone(&idp) as Arc<dyn IdentityProvider>,
             stores,
             clock: opts.clock,
-            policy: Policy::default(),
+            policy: opts.policy.unwrap_or_default(),
             pseudonymizer: pseudo,
             tenant,
             retention: Retention::default(),
             shared,
+            alerts: opts.alerts,
         },
         |audit| {
             let counting = Arc::new(CountingAudit::new(audit));

@@ -180,6 +180,7 @@ pub fn router(state: AppState) -> Router {
         .route("/verifications/{id}", get(web::verify::verification))
         .route("/verifications/{id}/events", get(web::verify::events))
         .route("/verifications/{id}/code", post(web::verify::submit_code))
+        .route("/verifications/{id}/not-me", post(web::verify::not_me))
         .route(
             "/verifications/{id}/continue",
             post(web::verify::continue_verification),

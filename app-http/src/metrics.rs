@@ -4,7 +4,8 @@
 //! Metric names: `fctr_http_requests_total{route,method,status}`, `fctr_http_request_duration_seconds{route}`,
 //! `fctr_verifications_total{outcome}` ([`CountingAudit`]), `fctr_idp_calls_total{op}`,
 //! `fctr_upstream_polls_total`, `fctr_oidc_jwks_refresh_total{result,trigger}` (recorded in [`crate::oidc`]),
-//! `fctr_pollers_running` (set in [`crate::ops`]).
+//! `fctr_pollers_running` (set in [`crate::ops`]), `fctr_alerts_total{rule,outcome}` (alerts handed to the alert
+//! sink: `delivered` or `failed`, counted by the portal's delivery task).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -44,6 +44,25 @@ pub(crate) fn callback(public_url: &Url) -> Result<Url, BuildError> {
 
 /// The portal around a wiring [`Stack`]: the policy announced in the audit log, agent sign-in discovered,
 /// in-memory sessions, checkpoints of the durable store (SQLite or PostgreSQL) every `checkpoint_interval`.
+/// Hands the engine's queued alerts to its alert sink twice a second (docs/alarms.md), counting
+/// `fctr_alerts_total{rule,outcome}`; ends when the engine is dropped.
+fn spawn_alert_delivery(engine: std::sync::Weak<fctr_core::Engine>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            for (rule, delivered) in engine.deliver_alerts().await.outcomes {
+                let outcome = if delivered { "delivered" } else { "failed" };
+                metrics::counter!("fctr_alerts_total", "rule" => rule.as_str(), "outcome" => outcome)
+                    .increment(1);
+            }
+        }
+    });
+}
+
 pub(crate) async fn assemble(
     stack: Stack,
     oidc: OidcSettings,
@@ -63,6 +82,7 @@ pub(crate) async fn assemble(
         store,
         interval: checkpoint_interval,
     });
+    spawn_alert_delivery(Arc::downgrade(&stack.engine));
     Ok(AppState::new(StateParts {
         engine: stack.engine,
         idp: stack.idp,

@@ -187,6 +187,10 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
             "The caller's account is locked out, so the identity provider will not send a push or check a code.",
             "Follow the locked-out procedure on the caller card: unlock first where policy allows it, then verify; otherwise escalate.",
         ),
+        Reason::CallerBlocked => (
+            "The caller said a recent request was not theirs, so verifications and actions for them are blocked for a while.",
+            "Do not verify or change the account now; escalate to the security team with the ticket reference.",
+        ),
         Reason::InvalidInput => ("The request was not valid.", "Check the input and retry."),
         Reason::IpNotAllowed => (
             "Your network address is not allowed.",

@@ -44,7 +44,7 @@ pub mod verification;
 pub use audit::AuditBuilder;
 pub use denial::Denial;
 pub use engine::{
-    ActionOutcome, ActionRequest, ActionView, Agent, AuditPage, AuditRow, AuditSort,
+    ActionOutcome, ActionRequest, ActionView, Agent, AlertDelivery, AuditPage, AuditRow, AuditSort,
     AuditViewQuery, CallerCard, ChangeReportError, Engine, EngineBuilder, FactorView, GrantView,
     MissingPart, Ports, RequestContext, Retention, VerificationView,
 };

@@ -11,7 +11,8 @@
 use crate::pseudonym::Pseudonymizer;
 use chrono::{DateTime, TimeDelta, Utc};
 use fctr_ports::{
-    ActionKind, AuditEvent, AuditQuery, ChangeActor, EventKind, IdpChange, PseudoId, SubjectId,
+    ActionKind, AuditEvent, AuditQuery, ChangeActor, EventKind, IdpChange, Outcome, PseudoId,
+    SubjectId,
 };
 
 /// The default tolerance between the IdP's time and fctr's audit time (clocks and the IdP's log latency).
@@ -102,7 +103,11 @@ pub fn audit_query(since: DateTime<Utc>, until: DateTime<Utc>, tolerance: TimeDe
     AuditQuery {
         since: Some(since - tolerance),
         until: Some(until + tolerance),
-        kinds: vec![EventKind::ActionIntent, EventKind::ActionOutcome],
+        kinds: vec![
+            EventKind::ActionIntent,
+            EventKind::ActionOutcome,
+            EventKind::AlarmResponse,
+        ],
         ..AuditQuery::default()
     }
 }
@@ -116,11 +121,31 @@ struct Record<'a> {
     used: bool,
 }
 
+/// An action's outcome as the audit records it: a gated action's, or the session clear a "not me" alarm ran on
+/// its own (`alarm_response` naming `clear_sessions`, the only action an alarm runs; its block event names none).
+fn is_outcome(e: &AuditEvent) -> bool {
+    match e.kind {
+        EventKind::ActionOutcome => true,
+        EventKind::AlarmResponse => {
+            e.action == Some(ActionKind::ClearSessions) && e.outcome != Outcome::Pending
+        }
+        _ => false,
+    }
+}
+
+/// An action's intent: recorded before the IdP call.
+fn is_intent(e: &AuditEvent) -> bool {
+    match e.kind {
+        EventKind::ActionIntent => true,
+        EventKind::AlarmResponse => {
+            e.action == Some(ActionKind::ClearSessions) && e.outcome == Outcome::Pending
+        }
+        _ => false,
+    }
+}
+
 fn records(audit: &[AuditEvent], tolerance: TimeDelta) -> Vec<Record<'_>> {
-    let outcomes: Vec<&AuditEvent> = audit
-        .iter()
-        .filter(|e| e.kind == EventKind::ActionOutcome)
-        .collect();
+    let outcomes: Vec<&AuditEvent> = audit.iter().filter(|e| is_outcome(e)).collect();
     let has_outcome = |i: &AuditEvent| {
         outcomes.iter().any(|o| {
             o.target == i.target && o.action == i.action && o.at >= i.at && o.at - i.at <= tolerance
@@ -128,11 +153,7 @@ fn records(audit: &[AuditEvent], tolerance: TimeDelta) -> Vec<Record<'_>> {
     };
     audit
         .iter()
-        .filter(|e| match e.kind {
-            EventKind::ActionOutcome => true,
-            EventKind::ActionIntent => !has_outcome(e),
-            _ => false,
-        })
+        .filter(|e| is_outcome(e) || (is_intent(e) && !has_outcome(e)))
         .filter_map(|e| {
             Some(Record {
                 at: e.at,

@@ -6,7 +6,7 @@
 //! ## Writing an adapter
 //! An identity-provider adapter implements [`Directory`], [`Challenger`] and [`Lifecycle`] and then
 //! [`IdentityProvider`] (its [`Capabilities`]). A store implements [`AuditLog`], [`UsageLedger`], [`GrantStore`] or
-//! [`RateLimiter`]; a portal's shared state also needs [`SessionStore`] and [`Coordinator`]. Every method documents, under `# Errors`, which [`PortError`] it must return when; translate
+//! [`RateLimiter`]; an alert channel implements [`AlertSink`]; a portal's shared state also needs [`SessionStore`] and [`Coordinator`]. Every method documents, under `# Errors`, which [`PortError`] it must return when; translate
 //! vendor errors into those variants and keep vendor codes out of anything above the adapter.
 //!
 //! Rules every adapter keeps:
@@ -22,6 +22,7 @@
 #![cfg_attr(feature = "mock", allow(missing_docs))]
 
 mod action;
+mod alert;
 mod audit;
 mod challenge;
 mod changes;
@@ -43,6 +44,7 @@ mod usage;
 pub mod mock;
 
 pub use action::{Action, ActionKind, ActionReceipt, OneTimeSecret, SecretKind};
+pub use alert::{Alert, AlertRule, AlertSink, Severity};
 pub use audit::{
     AuditDetail, AuditEvent, AuditQuery, BreakKind, ChainAnchor, ChainBreak, ChainCheckpoint,
     ChainHash, ChainSummary, EventKind, Outcome, PurgeReport, RawLink, Reason, SealedEvent,

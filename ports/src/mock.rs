@@ -1,6 +1,7 @@
 //! mockall mocks of every port (feature `mock`). Single-trait mocks come from `#[automock]`; the composite
 //! [`MockIdentityProvider`] is built here.
 
+pub use crate::alert::MockAlertSink;
 pub use crate::changes::MockChangeFeed;
 pub use crate::ports::{
     MockAuditLog, MockChallenger, MockClock, MockDirectory, MockGrantStore, MockLifecycle,

@@ -109,6 +109,25 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// An alert sink that writes each alert's webhook body to a file in the data directory (so the scan covers what a
+/// webhook would receive).
+struct FileSink(std::path::PathBuf);
+
+#[async_trait::async_trait]
+impl fctr_ports::AlertSink for FileSink {
+    async fn deliver(&self, alert: &fctr_ports::Alert) -> Result<(), fctr_ports::PortError> {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.0)
+            .map_err(|_| fctr_ports::PortError::Unavailable)?;
+        f.write_all(&alert.payload())
+            .and_then(|()| f.write_all(b"\n"))
+            .map_err(|_| fctr_ports::PortError::Unavailable)
+    }
+}
+
 struct Run {
     engine: Engine,
     fake: FakeOkta,
@@ -222,7 +241,8 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         Arc::new(policy),
         pseudo,
         TenantId::parse("acme").unwrap(),
-    );
+    )
+    .with_alert_sink(Arc::new(FileSink(data.path().join("alerts.jsonl"))));
     let mut run = Run {
         engine,
         fake,
@@ -426,6 +446,23 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         run.fake.state().system_log_len() > 5,
         "fctr's own changes are in the log"
     );
+    // An alert about the caller (its factors are reset by now, so no push can be denied here; the "not me" flow
+    // itself is covered end to end in app-http/tests/it/alarms.rs): its webhook body goes to the data directory.
+    run.engine
+        .raise_alert(
+            fctr_ports::Alert::new(
+                fctr_ports::AlertRule::NotMe,
+                fctr_ports::Severity::Critical,
+                chrono::Utc::now(),
+            )
+            .caller(mine.clone())
+            .agent(agent.pseudonym().clone()),
+        )
+        .await;
+    let delivered = run.engine.deliver_alerts().await;
+    assert!(delivered.delivered >= 1, "{delivered:?}");
+    let alerts = std::fs::read_to_string(data.path().join("alerts.jsonl")).unwrap();
+    assert!(alerts.contains("\"rule\":\"not_me\""), "{alerts}");
 
     drop(run.engine);
     store.close().await;

@@ -8,7 +8,7 @@
 //! [`Engine::builder`](fctr_core::Engine::builder). What only one shell needs (the portal's sign-in,
 //! sessions and edge; the CLI's agent resolution) stays in that shell.
 
-use crate::config::{AuditStoreSection, Config, ConfigError};
+use crate::config::{AlertsSection, AuditStoreSection, Config, ConfigError};
 use crate::shared::SharedState;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -336,6 +336,8 @@ pub struct StackParts {
     pub retention: Retention,
     /// Where sessions, verifications, grants and rate limits live (memory, or Redis for replicas).
     pub shared: SharedState,
+    /// Where alerts are delivered (`[alerts]`); `None`: audited only.
+    pub alerts: Option<Arc<dyn fctr_ports::AlertSink>>,
 }
 
 impl std::fmt::Debug for StackParts {
@@ -371,6 +373,7 @@ impl StackParts {
             pseudonymizer: cfg.pseudonymizer()?,
             tenant: cfg.tenant()?,
             retention: cfg.retention.retention(),
+            alerts: cfg.alerts.as_ref().map(AlertsSection::sink).transpose()?,
         })
     }
 }
@@ -442,6 +445,10 @@ impl Stack {
             .retention(parts.retention)
             .build()
             .map_err(|e| start("engine", e))?;
+        let engine = match parts.alerts {
+            Some(sink) => engine.with_alert_sink(sink),
+            None => engine,
+        };
         Ok(Self {
             engine: Arc::new(engine),
             idp: parts.idp,

@@ -20,6 +20,9 @@ pub(crate) fn event_kind(k: EventKind) -> Option<&'static str> {
         EventKind::PolicyLoaded => "Policy loaded",
         EventKind::Purge => "Old records purged",
         EventKind::Checkpoint => "Chain checkpoint",
+        EventKind::NotMe => "Caller said \"not me\"",
+        EventKind::AlarmResponse => "Alarm response",
+        EventKind::AlertRaised => "Alert raised",
         _ => return None,
     })
 }

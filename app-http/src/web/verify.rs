@@ -419,6 +419,39 @@ pub(crate) async fn submit_code(
 }
 
 /// `POST /verifications/{id}/continue`: challenges the next factor.
+/// The "That was not me" form: nothing but the CSRF token.
+#[derive(Deserialize)]
+pub(crate) struct NotMeForm {}
+
+/// `POST /verifications/{id}/not-me`: the agent records that the caller said the request was not theirs; policy's
+/// response runs (docs/alarms.md) and the agent sees the outcome.
+pub(crate) async fn not_me(
+    Path(id): Path<String>,
+    CsrfForm(me, _): CsrfForm<NotMeForm>,
+) -> Response {
+    let SignedIn {
+        page: ctx, agent, ..
+    } = me;
+    let Some(vid) = parse_vid(&id) else {
+        return ctx.denial_page(&Denial::new(Reason::VerificationNotFound), "/search");
+    };
+    match ctx
+        .state
+        .engine()
+        .report_not_me(&agent, &ctx.rctx, vid)
+        .await
+    {
+        Ok(()) => ctx.message(
+            StatusCode::OK,
+            "Recorded: \"that was not me\"",
+            "The security team is alerted and, as policy sets, the caller's sessions are cleared and changes to \
+             their account are blocked for a while. Do not verify or change the account on this call.",
+            "/search",
+        ),
+        Err(d) => ctx.denial_page(&d, &format!("/verifications/{vid}")),
+    }
+}
+
 pub(crate) async fn continue_verification(
     Path(id): Path<String>,
     CsrfForm(me, f): CsrfForm<FactorForm>,

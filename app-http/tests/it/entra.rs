@@ -150,12 +150,17 @@ checkpoint_key_file = "{key}"
 }
 
 async fn start(credential: Credential) -> EntraPortal {
+    start_with_extra(credential, "").await
+}
+
+/// [`start`], with `extra` appended to the configuration file.
+pub(crate) async fn start_with_extra(credential: Credential, extra: &str) -> EntraPortal {
     // The fake's default portal secret has a `~`, which client_secret_basic sends form-URL-encoded as `%7E`
     // (RFC 6749 2.3.1): signing in with it proves the fake decodes the credentials as Entra does.
     let opts = FakeEntraOptions::default();
     let fake = FakeEntra::start(opts).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = config_text(&fake, dir.path(), &credential);
+    let text = config_text(&fake, dir.path(), &credential) + extra;
     let path = write(dir.path(), "fctr.toml", text.as_bytes());
     let cfg = Config::load(&path).unwrap();
     cfg.validate().unwrap();

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod alarms;
 mod api;
 mod api_contract;
 mod asvs;

@@ -170,6 +170,11 @@ async fn every_route_and_every_error_carries_every_secure_header() {
         ),
         ("GET", "/api/v1/{*rest}", "/api/v1/nope".into()),
         ("POST", "/api/v1/{*rest}", "/api/v1/nope".into()),
+        (
+            "POST",
+            "/verifications/{id}/not-me",
+            format!("/verifications/{vid}/not-me"),
+        ),
         ("POST", "/auth/logout", "/auth/logout".into()),
     ];
     for declared in declared_routes() {

@@ -145,6 +145,9 @@ impl Engine {
             Ok(a) => a,
             Err(reason) => return Err(self.deny(&c, reason).await),
         };
+        // The "not me" block is checked once, here, before anything is spent or run: an action past this point
+        // when a block is recorded was started before it and completes; every later one is refused.
+        self.refuse_blocked(&c, &target).await?;
         let now = self.now();
         if kind == ActionKind::Unlock {
             if let Some(outcome) = self

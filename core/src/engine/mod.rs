@@ -10,6 +10,7 @@
 //! | `lookup.rs` | [`Engine::search`], [`Engine::lookup`], [`Engine::explain`] |
 //! | `verify.rs` | [`Engine::begin_verification`], [`Engine::continue_verification`], [`Engine::poll_verification`], [`Engine::submit_code`] |
 //! | `act.rs` | [`Engine::perform_action`] with the [`ActionRequest`] a shell passes |
+//! | `alarms.rs` | [`Engine::report_not_me`], [`Engine::raise_alert`], [`Engine::deliver_alerts`]; the "not me" response, the block and the velocity counters |
 //! | `audit_view.rs` | [`Engine::audit_view`], [`Engine::audit_caller_pseudonym`] |
 //! | `retention.rs` | [`Engine::purge_expired`] |
 //!
@@ -38,6 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 mod act;
 mod agent_check;
+mod alarms;
 mod audit_view;
 mod builder;
 pub(crate) mod call;
@@ -53,6 +55,7 @@ mod verify;
 mod views;
 
 pub use act::ActionRequest;
+pub use alarms::AlertDelivery;
 pub use audit_view::{AuditPage, AuditRow, AuditSort, AuditViewQuery};
 pub use builder::{EngineBuilder, MissingPart};
 pub use changes::ChangeReportError;
@@ -187,6 +190,8 @@ pub struct Engine {
     reads: reads::Reads,
     /// The card's explanations, composed once, at the first card (see `explained.rs`).
     explained: std::sync::OnceLock<explained::Explained>,
+    /// Alerts waiting for the sink (see `alarms.rs`).
+    alerts: alarms::AlertQueue,
 }
 
 impl std::fmt::Debug for Engine {
@@ -212,6 +217,7 @@ impl Engine {
             unrecorded: AtomicU64::new(0),
             reads,
             explained: std::sync::OnceLock::new(),
+            alerts: alarms::AlertQueue::default(),
         }
     }
 

@@ -139,7 +139,9 @@ impl Engine {
     /// Counts a lookup against the agent's hourly quota.
     pub(crate) async fn lookup_quota(&self, c: &Call<'_>) -> Result<(), Denial> {
         self.rate(c, RateScope::LookupsByAgent(&c.agent().pseudo))
-            .await
+            .await?;
+        self.count_lookup(c).await;
+        Ok(())
     }
 
     /// Refuses (audited) when the caller or the agent is locked out after wrong codes, without counting.

@@ -45,6 +45,7 @@ impl Engine {
         let c = Call::new(agent, ctx).about(target.clone());
         self.authorize(&c, Permission::Verify).await?;
         self.refuse_self(&c, subject).await?;
+        self.refuse_blocked(&c, &target).await?;
         let class = self.unprotected_class(&c, subject).await?;
         let required = self.policy.factor_rule(class).required();
         let v = Verification::start(NewVerification {
@@ -77,6 +78,7 @@ impl Engine {
         if rec.status != VerificationStatus::Pending {
             return Err(self.deny(&c, Reason::InvalidState).await);
         }
+        self.refuse_blocked(&c, &rec.subject_pseudo).await?;
         let class = self.unprotected_class(&c, &rec.subject).await?;
         self.challenge_next(c, rec, factor, class, false).await
     }
@@ -160,7 +162,7 @@ impl Engine {
     }
 
     /// The agent's own verification, and the call about its caller. Another agent's is "not found".
-    async fn load_own<'a>(
+    pub(crate) async fn load_own<'a>(
         &self,
         agent: &'a Agent,
         ctx: &'a RequestContext,
@@ -262,8 +264,17 @@ impl Engine {
             }
             ChallengeState::Approved => self.approve(&c, v, prev).await,
             ChallengeState::Rejected => {
-                self.end_challenge(&c, v.reject(), prev, Reason::ChallengeRejected)
-                    .await
+                let subject = v.record().subject.clone();
+                let target = v.record().subject_pseudo.clone();
+                let (view, won) = self
+                    .end_challenge_once(&c, v.reject(), prev, Reason::ChallengeRejected)
+                    .await?;
+                // Only the request that recorded the rejection responds to it (one response across replicas).
+                if won {
+                    self.count_failure(&c, &target).await;
+                    self.push_denied(&c, &subject, &target).await;
+                }
+                Ok(view)
             }
             ChallengeState::TimedOut => {
                 let mut rec = v.reject();
@@ -285,6 +296,19 @@ impl Engine {
         prev: u64,
         reason: Reason,
     ) -> Result<VerificationView, Denial> {
+        self.end_challenge_once(c, rec, prev, reason)
+            .await
+            .map(|(v, _)| v)
+    }
+
+    /// As `end_challenge`, also saying whether this request recorded the end (`false`: another got there first).
+    async fn end_challenge_once(
+        &self,
+        c: &Call<'_>,
+        rec: VerificationRecord,
+        prev: u64,
+        reason: Reason,
+    ) -> Result<(VerificationView, bool), Denial> {
         if matches!(self.store_verification(&rec, Some(prev)).await, Ok(true)) {
             self.record(
                 self.event(
@@ -295,10 +319,10 @@ impl Engine {
                 .reason(reason),
             )
             .await;
-            return Ok(self.view(&rec, None));
+            return Ok((self.view(&rec, None), true));
         }
         // Another replica moved it first: show what it stored.
-        self.reload_view(c, rec.id).await
+        self.reload_view(c, rec.id).await.map(|v| (v, false))
     }
 
     async fn reload_view(
@@ -413,11 +437,12 @@ impl Engine {
                     return Err(self.deny(c, Reason::StateUnavailable).await);
                 }
                 // A row the ledger refuses is held and retried (see `Engine::pending_usage`); the verification
-                // stands either way, and its view has no use for the flag. The three writes are independent (the
+                // stands either way, and its view has no use for the flag. These writes are independent (the
                 // audit log and the ledger commit concurrent writes together).
                 futures::join!(
                     self.record(self.event(c, EventKind::GrantIssued, Outcome::Success)),
                     self.count_verified(&c.agent().pseudo, &rec.subject_pseudo),
+                    self.count_agent_on_caller(c, &rec.subject_pseudo),
                     self.record_usage(c.agent(), UsageKind::Verification, now),
                 );
                 Ok(self.view(&rec, Some(&grant)))
@@ -493,6 +518,7 @@ impl Engine {
             .event(&c, EventKind::CodeSubmitted, Outcome::Rejected)
             .reason(reason);
         self.record(b).await;
+        self.count_failure(&c, &target).await;
         if reason == Reason::VerificationLocked {
             return Err(self.deny(&c, Reason::VerificationLocked).await);
         }

@@ -265,7 +265,11 @@ fn the_audit_query_widens_the_window_and_reads_actions_only() {
     );
     assert_eq!(
         q.kinds,
-        vec![EventKind::ActionIntent, EventKind::ActionOutcome]
+        vec![
+            EventKind::ActionIntent,
+            EventKind::ActionOutcome,
+            EventKind::AlarmResponse
+        ]
     );
 }
 
@@ -374,4 +378,54 @@ fn an_alias_uses_the_action_up_a_side_effect_does_not() {
         ActionKind::ClearSessions,
         ActionKind::ResetPassword
     ));
+}
+
+#[test]
+fn a_not_me_alarms_own_session_clear_is_fctrs_not_out_of_band() {
+    let p = pseudo();
+    let c = [change(
+        ActionKind::ClearSessions,
+        "00uALICE",
+        t0(),
+        app("0oafctr"),
+    )];
+    // The alarm's response: its intent (pending) and outcome carry the action.
+    let mut intent = audited(
+        &p,
+        EventKind::AlarmResponse,
+        ActionKind::ClearSessions,
+        "00uALICE",
+        t0(),
+    );
+    intent.outcome = Outcome::Pending;
+    let outcome = audited(
+        &p,
+        EventKind::AlarmResponse,
+        ActionKind::ClearSessions,
+        "00uALICE",
+        t0() + TimeDelta::seconds(1),
+    );
+    assert!(
+        find_out_of_band(
+            &c,
+            &[intent.clone(), outcome],
+            &p,
+            Some("0oafctr"),
+            DEFAULT_TOLERANCE
+        )
+        .is_empty()
+    );
+    assert!(find_out_of_band(&c, &[intent], &p, Some("0oafctr"), DEFAULT_TOLERANCE).is_empty());
+    // The block event of the same alarm names no action: it accounts for nothing.
+    let mut block = audited(
+        &p,
+        EventKind::AlarmResponse,
+        ActionKind::ClearSessions,
+        "00uALICE",
+        t0(),
+    );
+    block.action = None;
+    let f = find_out_of_band(&c, &[block], &p, Some("0oafctr"), DEFAULT_TOLERANCE);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::OwnCredential);
 }

@@ -58,6 +58,7 @@ struct Rules {
     limits: Limits,
     tap: TapPolicy,
     locked_out: LockedOutPolicy,
+    alarms: AlarmPolicy,
 }
 
 /// The digest reported by [`Policy::source_digest`] for the built-in default.
@@ -128,6 +129,7 @@ impl Default for Rules {
             limits: Limits::default(),
             tap: TapPolicy::default(),
             locked_out: LockedOutPolicy::default(),
+            alarms: AlarmPolicy::default(),
         }
     }
 }
@@ -308,7 +310,13 @@ impl Policy {
         &self.rules.tap
     }
 
-    /// What agents may do for a caller whose account the IdP reports locked out.
+    /// The "not me" response and velocity alarms (`[alarms]`).
+    #[must_use]
+    pub fn alarms(&self) -> &AlarmPolicy {
+        &self.rules.alarms
+    }
+
+    /// The locked-out procedure (`[locked_out]`).
     #[must_use]
     pub fn locked_out(&self) -> &LockedOutPolicy {
         &self.rules.locked_out
@@ -598,6 +606,80 @@ impl Default for TapPolicy {
         Self {
             lifetime_minutes: 60,
             one_time: true,
+        }
+    }
+}
+
+/// "Not me" and velocity alarms (`[alarms]`): see docs/alarms.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct AlarmPolicy {
+    /// The response when a caller says a request was not theirs (`[alarms.not_me]`).
+    pub not_me: NotMePolicy,
+    /// Velocity rules (`[alarms.velocity]`).
+    pub velocity: VelocityPolicy,
+}
+
+/// What fctr does when a caller denies a push, or the agent records that the caller said "that was not me".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NotMePolicy {
+    /// Whether a push the caller denies triggers the response (default true). A "not me" the agent records always
+    /// does.
+    pub on_push_denied: bool,
+    /// Clear the caller's sessions at the IdP (default true). A protective action: it needs no grant.
+    pub clear_sessions: bool,
+    /// Raise a `not_me` alert (default true).
+    pub alert: bool,
+    /// Refuse new verifications of and actions on the caller for this long, in seconds (0..=86400, default 1800;
+    /// 0 = no block).
+    pub block_actions_seconds: u32,
+}
+
+impl Default for NotMePolicy {
+    fn default() -> Self {
+        Self {
+            on_push_denied: true,
+            clear_sessions: true,
+            alert: true,
+            block_actions_seconds: 1800,
+        }
+    }
+}
+
+/// A velocity threshold: an alert when `count` events happen within `window_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VelocityRule {
+    /// Events in the window that raise the alert (2..=10000).
+    pub count: u32,
+    /// The window in seconds (60..=86400); the alert fires at most once per window per subject.
+    pub window_seconds: u32,
+}
+
+/// The velocity rules; `None` is a rule switched off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VelocityPolicy {
+    /// Distinct agents that verified or failed to verify the same caller (default 3 in 1 hour).
+    pub distinct_agents_per_caller: Option<VelocityRule>,
+    /// Lookups by one agent (default 100 in 15 minutes; `[limits]` refuses at 300 an hour).
+    pub lookups_per_agent: Option<VelocityRule>,
+    /// Failed verifications of one caller: denied pushes, wrong codes (default 3 in 1 hour).
+    pub failures_per_caller: Option<VelocityRule>,
+    /// Failed verifications by one agent (default 10 in 1 hour).
+    pub failures_per_agent: Option<VelocityRule>,
+}
+
+impl Default for VelocityPolicy {
+    fn default() -> Self {
+        let rule = |count, window_seconds| {
+            Some(VelocityRule {
+                count,
+                window_seconds,
+            })
+        };
+        Self {
+            distinct_agents_per_caller: rule(3, 3600),
+            lookups_per_agent: rule(100, 900),
+            failures_per_caller: rule(3, 3600),
+            failures_per_agent: rule(10, 3600),
         }
     }
 }

@@ -2,10 +2,12 @@
 //! offending value.
 
 use super::error::{SpanError, closest, tick_list};
-use super::raw::{RawFactorClass, RawPolicy, RawPrivileged, RawRole, SpannedList};
+use super::raw::{
+    RawAlarms, RawFactorClass, RawPolicy, RawPrivileged, RawRole, RawVelocityRule, SpannedList,
+};
 use super::{
-    FactorRule, Limits, LockedOutPolicy, LockedOutProcedure, Permission, PushWithoutNumberMatching,
-    Role, Rules, TapPolicy,
+    AlarmPolicy, FactorRule, Limits, LockedOutPolicy, LockedOutProcedure, NotMePolicy, Permission,
+    PushWithoutNumberMatching, Role, Rules, TapPolicy, VelocityPolicy, VelocityRule,
 };
 use crate::assurance;
 use fctr_ports::FactorKind;
@@ -163,6 +165,10 @@ impl TryFrom<RawPolicy> for Rules {
             };
         }
 
+        if let Some(a) = raw.alarms {
+            rules.alarms = alarms(a)?;
+        }
+
         if let Some(p) = raw.protected {
             rules.protected_groups = groups(&p.groups)?;
         }
@@ -227,6 +233,87 @@ fn ranged(v: &Spanned<i64>, key: &str, range: RangeInclusive<u32>) -> Result<u32
             "see docs/policy.md for what `{key}` does and its default"
         ))),
     }
+}
+
+/// `[alarms]`: each key falls back to its default.
+fn alarms(raw: RawAlarms) -> Result<AlarmPolicy, SpanError> {
+    let d = AlarmPolicy::default();
+    let not_me = match raw.not_me {
+        None => d.not_me,
+        Some(n) => NotMePolicy {
+            on_push_denied: n.on_push_denied.unwrap_or(d.not_me.on_push_denied),
+            clear_sessions: n.clear_sessions.unwrap_or(d.not_me.clear_sessions),
+            alert: n.alert.unwrap_or(d.not_me.alert),
+            block_actions_seconds: opt_ranged(
+                n.block_actions_seconds,
+                "alarms.not_me.block_actions_seconds",
+                0..=86_400,
+                d.not_me.block_actions_seconds,
+            )?,
+        },
+    };
+    let velocity = match raw.velocity {
+        None => d.velocity,
+        Some(v) => {
+            let dv = d.velocity;
+            VelocityPolicy {
+                distinct_agents_per_caller: velocity_rule(
+                    v.distinct_agents_per_caller,
+                    "alarms.velocity.distinct_agents_per_caller",
+                    dv.distinct_agents_per_caller,
+                )?,
+                lookups_per_agent: velocity_rule(
+                    v.lookups_per_agent,
+                    "alarms.velocity.lookups_per_agent",
+                    dv.lookups_per_agent,
+                )?,
+                failures_per_caller: velocity_rule(
+                    v.failures_per_caller,
+                    "alarms.velocity.failures_per_caller",
+                    dv.failures_per_caller,
+                )?,
+                failures_per_agent: velocity_rule(
+                    v.failures_per_agent,
+                    "alarms.velocity.failures_per_agent",
+                    dv.failures_per_agent,
+                )?,
+            }
+        }
+    };
+    Ok(AlarmPolicy { not_me, velocity })
+}
+
+/// One velocity rule: `count` 2..=10000 in `window_seconds` 60..=86400 (a missing one keeps the default's);
+/// `enabled = false` turns the rule off (and then takes no other key).
+fn velocity_rule(
+    raw: Option<RawVelocityRule>,
+    key: &str,
+    default: Option<VelocityRule>,
+) -> Result<Option<VelocityRule>, SpanError> {
+    let Some(r) = raw else { return Ok(default) };
+    let base = default.unwrap_or(VelocityRule {
+        count: 10,
+        window_seconds: 3600,
+    });
+    if r.enabled == Some(false) {
+        if let Some(v) = r.count.as_ref().or(r.window_seconds.as_ref()) {
+            return Err(SpanError::new(
+                v.span(),
+                format!("{key} is disabled (`enabled = false`) but also sets a threshold"),
+            )
+            .hint("drop `enabled = false`, or drop `count` and `window_seconds`"));
+        }
+        return Ok(None);
+    }
+    Ok(Some(VelocityRule {
+        count: opt_ranged(r.count, &format!("{key}.count"), 2..=10_000, base.count)?,
+        window_seconds: opt_ranged(
+            r.window_seconds,
+            &format!("{key}.window_seconds"),
+            60..=86_400,
+            base.window_seconds,
+        )?,
+    }))
 }
 
 fn opt_ranged(

@@ -22,6 +22,44 @@ pub(super) struct RawPolicy {
     pub protected: Option<RawProtected>,
     pub factors: Option<RawFactors>,
     pub roles: Option<Vec<RawRole>>,
+    pub alarms: Option<RawAlarms>,
+}
+
+/// `[alarms]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlarms {
+    pub not_me: Option<RawNotMe>,
+    pub velocity: Option<RawVelocity>,
+}
+
+/// `[alarms.not_me]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotMe {
+    pub on_push_denied: Option<bool>,
+    pub clear_sessions: Option<bool>,
+    pub alert: Option<bool>,
+    pub block_actions_seconds: Option<Spanned<i64>>,
+}
+
+/// `[alarms.velocity]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVelocity {
+    pub distinct_agents_per_caller: Option<RawVelocityRule>,
+    pub lookups_per_agent: Option<RawVelocityRule>,
+    pub failures_per_caller: Option<RawVelocityRule>,
+    pub failures_per_agent: Option<RawVelocityRule>,
+}
+
+/// One velocity rule: `{ count = 3, window_seconds = 3600 }`, or `{ enabled = false }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVelocityRule {
+    pub enabled: Option<bool>,
+    pub count: Option<Spanned<i64>>,
+    pub window_seconds: Option<Spanned<i64>>,
 }
 
 /// `[verification]`

@@ -293,3 +293,53 @@ impl fctr_ports::UsageLedger for FlakyUsage {
         self.inner.purge_before(before).await
     }
 }
+
+/// A rate limiter that passes a gate right after a counted hit on a key with a chosen prefix (`alarm:count:`: the
+/// velocity count is taken, the alert not yet decided).
+pub struct GatedRate {
+    pub inner: Arc<dyn fctr_ports::RateLimiter>,
+    pub prefix: &'static str,
+    pub after_hit: Gate,
+}
+
+impl GatedRate {
+    pub fn new(inner: Arc<dyn fctr_ports::RateLimiter>, prefix: &'static str) -> Self {
+        Self {
+            inner,
+            prefix,
+            after_hit: Gate::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl fctr_ports::RateLimiter for GatedRate {
+    async fn hit(
+        &self,
+        key: &fctr_ports::RateKey,
+        rule: fctr_ports::RateRule,
+    ) -> Result<fctr_ports::RateDecision, PortError> {
+        let r = self.inner.hit(key, rule).await;
+        if key.as_str().starts_with(self.prefix) {
+            self.after_hit.pass().await;
+        }
+        r
+    }
+    async fn peek(
+        &self,
+        key: &fctr_ports::RateKey,
+        rule: fctr_ports::RateRule,
+    ) -> Result<fctr_ports::RateDecision, PortError> {
+        self.inner.peek(key, rule).await
+    }
+    async fn undo(
+        &self,
+        key: &fctr_ports::RateKey,
+        rule: fctr_ports::RateRule,
+    ) -> Result<(), PortError> {
+        self.inner.undo(key, rule).await
+    }
+    async fn reset(&self, key: &fctr_ports::RateKey) -> Result<(), PortError> {
+        self.inner.reset(key).await
+    }
+}

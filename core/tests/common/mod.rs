@@ -17,9 +17,37 @@ use std::sync::Arc;
 
 pub struct World {
     pub engine: Arc<Engine>,
+    /// Every alert the engine delivered.
+    pub alerts: Arc<RecordingSink>,
     pub idp: Arc<ScriptedIdp>,
     pub audit: Arc<MemoryAuditLog>,
     pub clock: ManualClock,
+}
+
+/// An alert sink that keeps what it is given.
+#[derive(Default)]
+pub struct RecordingSink {
+    pub got: std::sync::Mutex<Vec<fctr_ports::Alert>>,
+    /// When set, every delivery fails.
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl fctr_ports::AlertSink for RecordingSink {
+    async fn deliver(&self, alert: &fctr_ports::Alert) -> Result<(), fctr_ports::PortError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(fctr_ports::PortError::Unavailable);
+        }
+        self.got.lock().unwrap().push(alert.clone());
+        Ok(())
+    }
+}
+
+impl RecordingSink {
+    /// The rules of the alerts delivered so far.
+    pub fn rules(&self) -> Vec<fctr_ports::AlertRule> {
+        self.got.lock().unwrap().iter().map(|a| a.rule).collect()
+    }
 }
 
 pub fn sid(s: &str) -> SubjectId {
@@ -139,14 +167,19 @@ pub fn world_wrapped(
         &SecretString::from("test-key-0123456789-0123456789-0123456789".to_owned()),
     )
     .unwrap();
-    let engine = Arc::new(Engine::new(
-        ports,
-        Arc::new(policy),
-        pseudo,
-        TenantId::parse("acme").unwrap(),
-    ));
+    let alerts = Arc::new(RecordingSink::default());
+    let engine = Arc::new(
+        Engine::new(
+            ports,
+            Arc::new(policy),
+            pseudo,
+            TenantId::parse("acme").unwrap(),
+        )
+        .with_alert_sink(alerts.clone()),
+    );
     World {
         engine,
+        alerts,
         idp,
         audit,
         clock,

@@ -133,9 +133,11 @@ async fn ended_pushes_show_why() {
 }
 
 /// The result event of an ended push: the caller's no (or silence) is `rejected`, the IdP's failure `failed`.
+/// (The "not me" response to a denied push is off here: its events would follow the result, and its block would
+/// refuse the next push; tests/engine/alarms.rs covers it.)
 #[tokio::test]
 async fn ended_pushes_are_audited_with_the_right_outcome() {
-    let w = world();
+    let w = world_with(Policy::parse("[alarms.not_me]\non_push_denied = false\n").unwrap());
     let a = w.agent("agent2", "fctr-tier2");
     for (script, outcome) in [
         (ChallengeState::Rejected, Outcome::Rejected),

@@ -207,9 +207,23 @@ async fn verification_window_closes() {
     assert!(v.grant.is_none());
 }
 
+/// With the "not me" response off, a denied push leaves no grant; with it on (the default) the caller is blocked
+/// as well.
 #[tokio::test]
 async fn denied_push_mints_nothing() {
-    let w = world();
+    for (policy, reason) in [
+        (
+            "[alarms.not_me]\non_push_denied = false\n",
+            Reason::NoLiveGrant,
+        ),
+        ("", Reason::CallerBlocked),
+    ] {
+        denied_push_refuses_with(Policy::parse(policy).unwrap(), reason).await;
+    }
+}
+
+async fn denied_push_refuses_with(policy: Policy, reason: Reason) {
+    let w = world_with(policy);
     let a = w.agent("agent2", "fctr-tier2");
     w.idp.script_push([ChallengeState::Rejected]);
     let v = w
@@ -225,7 +239,7 @@ async fn denied_push_mints_nothing() {
         .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
         .await
         .unwrap_err();
-    assert_eq!(d.reason, Reason::NoLiveGrant);
+    assert_eq!(d.reason, reason);
 }
 
 #[tokio::test]

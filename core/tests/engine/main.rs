@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod alarms;
 mod audit_view;
 mod boundaries;
 mod card;

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 
 const EXAMPLE: &str = include_str!("../../../examples/policy.toml");
 
+mod alarms;
 mod assurance_outside;
 mod defaults;
 mod errors;

@@ -107,6 +107,13 @@ pub enum AuditDetail {
         /// Required by policy.
         required: u8,
     },
+    /// An alert: which rule, and the alert's id (the same id the webhook receives).
+    Alert {
+        /// The rule's machine name (e.g. `not_me`).
+        rule: String,
+        /// The alert's id.
+        alert_id: Uuid,
+    },
 }
 
 /// One audit event. Every identifier of a person is a [`PseudoId`]; the type has no field that could hold a raw

@@ -33,12 +33,19 @@ pub enum EventKind {
     Purge,
     /// The head of the chain was recorded (checkpoint), so truncation is detectable.
     Checkpoint,
+    /// The caller said "that was not me" (a denied push, or the agent recorded it): policy's response follows.
+    NotMe,
+    /// fctr acted on its own in response to an alarm (cleared the caller's sessions, blocked portal actions),
+    /// naming the agent whose request triggered it.
+    AlarmResponse,
+    /// An alert was raised (and, with a failed outcome, its delivery finally failed).
+    AlertRaised,
 }
 
 impl EventKind {
     /// Every event kind, in the order a person reads a flow (sign-in, lookup, challenge, grant, action, the
     /// rest). The one list shells offer as filters; a new kind is added here and nowhere else.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::Login,
         EventKind::Logout,
         EventKind::Lookup,
@@ -52,6 +59,9 @@ impl EventKind {
         EventKind::PolicyLoaded,
         EventKind::Purge,
         EventKind::Checkpoint,
+        EventKind::NotMe,
+        EventKind::AlarmResponse,
+        EventKind::AlertRaised,
     ];
 
     /// Parses a stable machine name ([`EventKind::as_str`]).
@@ -77,6 +87,9 @@ impl EventKind {
             Self::PolicyLoaded => "policy_loaded",
             Self::Purge => "purge",
             Self::Checkpoint => "checkpoint",
+            Self::NotMe => "not_me",
+            Self::AlarmResponse => "alarm_response",
+            Self::AlertRaised => "alert_raised",
         }
     }
 }
@@ -204,11 +217,14 @@ pub enum Reason {
     /// The caller's account is locked out at the IdP, which will not challenge it: policy's locked-out procedure
     /// applies (unlock first, or escalate).
     CallerLockedOut,
+    /// The caller said "that was not me" (or denied a push): portal actions and new verifications for them are
+    /// blocked for a while by policy's alarm response.
+    CallerBlocked,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for exhaustive tests and documentation).
-    pub const ALL: [Reason; 34] = [
+    pub const ALL: [Reason; 35] = [
         Reason::NoRole,
         Reason::NotPermittedForRole,
         Reason::ProtectedTarget,
@@ -243,6 +259,7 @@ impl Reason {
         Reason::AgentRoleRevoked,
         Reason::StateUnavailable,
         Reason::CallerLockedOut,
+        Reason::CallerBlocked,
     ];
 
     /// Stable machine name.
@@ -276,6 +293,7 @@ impl Reason {
             Self::AuditUnavailable => "audit_unavailable",
             Self::StateUnavailable => "state_unavailable",
             Self::CallerLockedOut => "caller_locked_out",
+            Self::CallerBlocked => "caller_blocked",
             Self::InvalidInput => "invalid_input",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::CsrfRejected => "csrf_rejected",

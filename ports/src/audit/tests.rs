@@ -25,6 +25,9 @@ fn event_kind_all_is_complete_and_names_round_trip() {
             EventKind::PolicyLoaded => 10,
             EventKind::Purge => 11,
             EventKind::Checkpoint => 12,
+            EventKind::NotMe => 13,
+            EventKind::AlarmResponse => 14,
+            EventKind::AlertRaised => 15,
         }
     }
     for (i, k) in EventKind::ALL.into_iter().enumerate() {
@@ -102,6 +105,7 @@ fn reason_all_is_complete_and_names_are_unique() {
             Reason::AgentRoleRevoked => 31,
             Reason::StateUnavailable => 32,
             Reason::CallerLockedOut => 33,
+            Reason::CallerBlocked => 34,
         }
     }
     for (i, r) in Reason::ALL.iter().enumerate() {

@@ -93,9 +93,10 @@ pub use crate::secret::{SecretSource, read_secret};
 pub use entra::{EntraConnectorSection, EntraSection};
 pub use okta::OktaSection;
 pub use sections::{
-    AuditSection, AuditStoreSection, ContractTestSection, DEFAULT_CHECKPOINT_INTERVAL_SECS,
-    LimitsSection, LoggingSection, NetworkSection, PolicySection, PollSection, PseudoSection,
-    RetentionSection, ServerConfig, TlsSection, is_loopback, require_https_off_loopback,
+    AlertsSection, AuditSection, AuditStoreSection, ContractTestSection,
+    DEFAULT_CHECKPOINT_INTERVAL_SECS, LimitsSection, LoggingSection, NetworkSection, PolicySection,
+    PollSection, PseudoSection, RetentionSection, ServerConfig, TlsSection, is_loopback,
+    require_https_off_loopback,
 };
 pub use sign_in::{
     ClientAuth, ClientKey, ClientKeyAlg, DEFAULT_JWKS_REFRESH_MINUTES, SignInSection,
@@ -194,6 +195,8 @@ pub struct Config {
     pub logging: LoggingSection,
     /// `fctr contract-test --mutating` against a real tenant (the portal ignores it).
     pub contract_test: Option<ContractTestSection>,
+    /// Where alerts go (docs/alarms.md).
+    pub alerts: Option<AlertsSection>,
 }
 
 /// The identity provider a configuration names: exactly one of `[okta]` and `[entra]`.

@@ -472,3 +472,64 @@ pub fn require_https_off_loopback(key: &str, url: &Url) -> Result<(), ConfigErro
         _ => Err(invalid(key, "must be https (plain http only on loopback)")),
     }
 }
+
+/// `[alerts]`: where alerts (docs/alarms.md) are delivered. Absent: alerts are audited (and reach the SIEM export)
+/// but pushed nowhere.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawAlerts")]
+pub struct AlertsSection {
+    /// The webhook receiving alerts (`https`; `http` only to a loopback address).
+    pub webhook_url: Url,
+    /// The signing secret (`webhook_secret_env` or `webhook_secret_file`); `whsec_<base64>` or raw bytes.
+    pub webhook_secret: Option<SecretSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    webhook_url: Url,
+    webhook_secret_env: Option<String>,
+    webhook_secret_file: Option<PathBuf>,
+}
+
+impl TryFrom<RawAlerts> for AlertsSection {
+    type Error = String;
+    fn try_from(r: RawAlerts) -> Result<Self, String> {
+        Ok(Self {
+            webhook_url: r.webhook_url,
+            webhook_secret: SecretSource::from_keys(
+                "webhook_secret",
+                r.webhook_secret_env,
+                r.webhook_secret_file,
+            )?,
+        })
+    }
+}
+
+impl AlertsSection {
+    /// The webhook sink this section describes (the secret read now).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `alerts.webhook_secret` (missing, unreadable, empty, not `whsec_<base64>`)
+    /// or `alerts.webhook_url` (not https).
+    pub fn sink(&self) -> Result<std::sync::Arc<dyn fctr_ports::AlertSink>, ConfigError> {
+        let secret =
+            SecretSource::resolve_required(self.webhook_secret.as_ref(), "alerts.webhook_secret")?;
+        let opts = fctr_webhook::WebhookOptions::new(self.webhook_url.clone(), secret);
+        match fctr_webhook::WebhookSink::new(opts) {
+            Ok(s) => Ok(std::sync::Arc::new(s)),
+            Err(fctr_webhook::WebhookError::InsecureUrl) => Err(invalid(
+                "alerts.webhook_url",
+                "must use https (http only for a loopback address)",
+            )),
+            Err(fctr_webhook::WebhookError::BadSecret) => Err(invalid(
+                "alerts.webhook_secret",
+                "is empty or not valid whsec_<base64>",
+            )),
+            Err(_) => Err(invalid(
+                "alerts.webhook_url",
+                "the HTTP client could not be built",
+            )),
+        }
+    }
+}

@@ -462,6 +462,13 @@ const MATRIX: &[Row] = &[
         path: "/api/v1/nope",
         expect: [(404, ""); 5],
     },
+    // Next to last (before the sessions end): recording "that was not me" blocks the caller, which would change the rows after it.
+    Row {
+        method: "POST",
+        route: "/verifications/{id}/not-me",
+        path: "/verifications/{vid@t3}/not-me",
+        expect: [(401, ""), (401, ""), (404, ""), (404, ""), (200, "")],
+    },
     // Last: it ends the sessions.
     Row {
         method: "POST",
