@@ -44,7 +44,7 @@ pub use audit::AuditBuilder;
 pub use denial::Denial;
 pub use engine::{
     ActionOutcome, ActionRequest, ActionView, Agent, AuditPage, AuditRow, AuditSort,
-    AuditViewQuery, CallerCard, Engine, EngineBuilder, FactorView, GrantView, MissingPart, Ports,
-    RequestContext, Retention, VerificationView,
+    AuditViewQuery, CallerCard, Engine, EngineBuilder, FactorView, GrantView, MissingPart,
+    NoteDelivery, Ports, RequestContext, Retention, VerificationView,
 };
 pub use pseudonym::{KeyError, Pseudonymizer};

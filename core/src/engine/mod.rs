@@ -12,6 +12,7 @@
 //! | `act.rs` | [`Engine::perform_action`] with the [`ActionRequest`] a shell passes |
 //! | `audit_view.rs` | [`Engine::audit_view`], [`Engine::audit_caller_pseudonym`] |
 //! | `retention.rs` | [`Engine::purge_expired`] |
+//! | `tickets.rs` | [`Engine::action_note`], [`Engine::record_ticket_note`] (ticket write-back) |
 //!
 //! Shared steps, `pub(crate)`: `call.rs` (the [`call::Call`] context every audit event of a call is built from,
 //! authorization, denials), `rate.rs` (the rate scopes and lockout), `usage.rs` (the usage ledger with its
@@ -46,6 +47,7 @@ pub(crate) mod rate;
 mod reads;
 mod retention;
 mod sign_in;
+mod tickets;
 mod usage;
 mod verify;
 mod views;
@@ -53,6 +55,7 @@ mod views;
 pub use act::ActionRequest;
 pub use audit_view::{AuditPage, AuditRow, AuditSort, AuditViewQuery};
 pub use builder::{EngineBuilder, MissingPart};
+pub use tickets::NoteDelivery;
 pub use views::{ActionOutcome, ActionView, CallerCard, FactorView, GrantView, VerificationView};
 
 /// How long a verification record or grant outlives its window in the store (so late polls see "expired", not

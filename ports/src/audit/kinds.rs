@@ -33,12 +33,15 @@ pub enum EventKind {
     Purge,
     /// The head of the chain was recorded (checkpoint), so truncation is detectable.
     Checkpoint,
+    /// A work note was posted to the request's helpdesk ticket (`success`), could not be posted and will be tried
+    /// again (`pending`), or was given up (`failed`): ticket write-back.
+    TicketNote,
 }
 
 impl EventKind {
     /// Every event kind, in the order a person reads a flow (sign-in, lookup, challenge, grant, action, the
     /// rest). The one list shells offer as filters; a new kind is added here and nowhere else.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Login,
         EventKind::Logout,
         EventKind::Lookup,
@@ -52,6 +55,7 @@ impl EventKind {
         EventKind::PolicyLoaded,
         EventKind::Purge,
         EventKind::Checkpoint,
+        EventKind::TicketNote,
     ];
 
     /// Parses a stable machine name ([`EventKind::as_str`]).
@@ -77,6 +81,7 @@ impl EventKind {
             Self::PolicyLoaded => "policy_loaded",
             Self::Purge => "purge",
             Self::Checkpoint => "checkpoint",
+            Self::TicketNote => "ticket_note",
         }
     }
 }

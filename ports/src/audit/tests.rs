@@ -25,6 +25,7 @@ fn event_kind_all_is_complete_and_names_round_trip() {
             EventKind::PolicyLoaded => 10,
             EventKind::Purge => 11,
             EventKind::Checkpoint => 12,
+            EventKind::TicketNote => 13,
         }
     }
     for (i, k) in EventKind::ALL.into_iter().enumerate() {
