@@ -46,6 +46,8 @@ pub struct DemoOptions {
     pub sign_in: Option<SignInHook>,
     /// The path to the fake IdP (Okta adapter and agent sign-in alike); default direct.
     pub egress: Egress,
+    /// Ticket write-back (tests: an adapter against a fake ticket system); none by default.
+    pub tickets: Option<(Arc<dyn fctr_ports::TicketSink>, fctr_wiring::NoteRetry)>,
 }
 
 /// A function that adjusts the sign-in ([`DemoOptions::sign_in`]).
@@ -79,6 +81,7 @@ impl DemoOptions {
             wrap_idp: None,
             sign_in: None,
             egress: Egress::direct(),
+            tickets: None,
         }
     }
 }
@@ -188,7 +191,15 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
     let outcomes = outcomes.ok_or_else(|| start("audit log", "not wrapped"))?;
     let interval =
         std::time::Duration::from_secs(fctr_wiring::config::DEFAULT_CHECKPOINT_INTERVAL_SECS);
-    let state = assemble(stack, oidc, JwksRefresh::default(), settings, interval).await?;
+    let state = assemble(
+        stack,
+        oidc,
+        JwksRefresh::default(),
+        settings,
+        interval,
+        opts.tickets.take(),
+    )
+    .await?;
     Ok(Demo {
         state,
         fake,

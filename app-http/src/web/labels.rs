@@ -20,6 +20,7 @@ pub(crate) fn event_kind(k: EventKind) -> Option<&'static str> {
         EventKind::PolicyLoaded => "Policy loaded",
         EventKind::Purge => "Old records purged",
         EventKind::Checkpoint => "Chain checkpoint",
+        EventKind::TicketNote => "Ticket note",
         _ => return None,
     })
 }

@@ -26,4 +26,5 @@ mod postgres;
 mod routes;
 mod security;
 mod sign_in_variants;
+mod tickets;
 mod tls;
