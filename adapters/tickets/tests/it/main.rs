@@ -1,5 +1,6 @@
 //! Each adapter against wiremock: the exact method, path, auth header and body it sends, and how it reads
 //! 4xx, 5xx and 429 answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use chrono::{DateTime, Utc};
 use fctr_ports::{
@@ -241,7 +242,8 @@ async fn a_reference_of_another_systems_shape_sends_nothing() {
 
 #[tokio::test]
 async fn statuses_become_port_errors_and_429_carries_retry_after() {
-    let cases: [(u16, fn(&PortError) -> bool); 6] = [
+    type Check = fn(&PortError) -> bool;
+    let cases: [(u16, Check); 6] = [
         (400, |e| {
             matches!(e, PortError::Upstream { status: 400, .. })
         }),
