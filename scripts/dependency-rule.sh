@@ -13,7 +13,7 @@ bad=$(cargo tree -p fctr-core -e normal --prefix none --locked | grep -E '^(toki
 if [ -n "$bad" ]; then echo "fctr-core depends on I/O crates:"; echo "$bad"; fail=1; fi
 ws=$(cargo tree -p fctr-ports -e normal --prefix none --locked | grep -E '^fctr-' | grep -v '^fctr-ports ' | sort -u || true)
 if [ -n "$ws" ]; then echo "fctr-ports depends on workspace crates:"; echo "$ws"; fail=1; fi
-for a in fctr-memory fctr-okta fctr-entra fctr-sqlite fctr-redis fctr-postgres fctr-webhook; do
+for a in fctr-memory fctr-okta fctr-entra fctr-sqlite fctr-redis fctr-postgres fctr-webhook fctr-tickets; do
   deps=$(cargo tree -p "$a" -e normal --depth 1 --prefix none --locked | grep -E '^fctr-' | grep -vE "^($a|fctr-ports) " | sort -u || true)
   if [ -n "$deps" ]; then echo "$a depends on:"; echo "$deps"; fail=1; fi
 done

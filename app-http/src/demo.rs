@@ -50,6 +50,8 @@ pub struct DemoOptions {
     pub alerts: Option<Arc<dyn fctr_ports::AlertSink>>,
     /// The policy (default: the built-in one).
     pub policy: Option<Policy>,
+    /// Ticket write-back (tests: an adapter against a fake ticket system); none by default.
+    pub tickets: Option<(Arc<dyn fctr_ports::TicketSink>, fctr_wiring::NoteRetry)>,
 }
 
 /// A function that adjusts the sign-in ([`DemoOptions::sign_in`]).
@@ -85,6 +87,7 @@ impl DemoOptions {
             egress: Egress::direct(),
             alerts: None,
             policy: None,
+            tickets: None,
         }
     }
 }
@@ -195,7 +198,15 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
     let outcomes = outcomes.ok_or_else(|| start("audit log", "not wrapped"))?;
     let interval =
         std::time::Duration::from_secs(fctr_wiring::config::DEFAULT_CHECKPOINT_INTERVAL_SECS);
-    let state = assemble(stack, oidc, JwksRefresh::default(), settings, interval).await?;
+    let state = assemble(
+        stack,
+        oidc,
+        JwksRefresh::default(),
+        settings,
+        interval,
+        opts.tickets.take(),
+    )
+    .await?;
     Ok(Demo {
         state,
         fake,

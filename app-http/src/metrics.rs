@@ -5,7 +5,9 @@
 //! `fctr_verifications_total{outcome}` ([`CountingAudit`]), `fctr_idp_calls_total{op}`,
 //! `fctr_upstream_polls_total`, `fctr_oidc_jwks_refresh_total{result,trigger}` (recorded in [`crate::oidc`]),
 //! `fctr_pollers_running` (set in [`crate::ops`]), `fctr_alerts_total{rule,outcome}` (alerts handed to the alert
-//! sink: `delivered` or `failed`, counted by the portal's delivery task).
+//! sink: `delivered` or `failed`, counted by the portal's delivery task), `fctr_ticket_notes_total{system,outcome}`
+//! (ticket write-back attempts, from their `ticket_note` audit events: `delivered`, `retried`, `failed`;
+//! [`ticket_note_labels`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -237,10 +239,37 @@ impl CountingAudit {
     }
 }
 
+/// The labels of `fctr_ticket_notes_total` for a `ticket_note` event: the system (from its detail code
+/// `system:…`) and `delivered`, `retried` or `failed`. `None` for any other event.
+#[must_use]
+pub fn ticket_note_labels(event: &AuditEvent) -> Option<(&'static str, &'static str)> {
+    if event.kind != EventKind::TicketNote {
+        return None;
+    }
+    let system = match &event.detail {
+        Some(AuditDetail::Upstream { code, .. }) => code
+            .split(':')
+            .next()
+            .and_then(fctr_ports::TicketSystem::parse)
+            .map_or("unknown", fctr_ports::TicketSystem::as_str),
+        _ => "unknown",
+    };
+    let outcome = match event.outcome {
+        Outcome::Success => "delivered",
+        Outcome::Pending => "retried",
+        _ => "failed",
+    };
+    Some((system, outcome))
+}
+
 #[async_trait]
 impl AuditLog for CountingAudit {
     async fn append(&self, event: AuditEvent) -> Result<SealedEvent, PortError> {
         let outcome = VerificationOutcome::of(&event);
+        if let Some((system, outcome)) = ticket_note_labels(&event) {
+            metrics::counter!("fctr_ticket_notes_total", "system" => system, "outcome" => outcome)
+                .increment(1);
+        }
         let r = self.inner.append(event).await;
         if let Some(o) = outcome {
             self.counts[o.index()].fetch_add(1, Ordering::Relaxed);

@@ -69,6 +69,7 @@ pub(crate) async fn assemble(
     jwks_refresh: JwksRefresh,
     settings: Settings,
     checkpoint_interval: std::time::Duration,
+    tickets: Option<(Arc<dyn fctr_ports::TicketSink>, fctr_wiring::NoteRetry)>,
 ) -> Result<AppState, BuildError> {
     stack
         .engine
@@ -92,6 +93,7 @@ pub(crate) async fn assemble(
         oidc: Arc::new(oidc),
         settings,
         checkpoints,
+        tickets,
     }))
 }
 
@@ -148,5 +150,26 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         .as_ref()
         .ok_or_else(|| missing("audit"))?
         .checkpoint_interval()?;
-    assemble(stack, oidc, cfg.jwks_refresh()?, settings, interval).await
+    let tickets = match &cfg.tickets {
+        Some(t) => {
+            let sink: Arc<dyn fctr_ports::TicketSink> = Arc::new(t.adapter(&cfg.egress()?)?);
+            tracing::info!(
+                target: "fctr::config",
+                system = %t.system,
+                "ticket write-back to {} (work notes, retried in memory)",
+                t.system.label()
+            );
+            Some((sink, fctr_wiring::NoteRetry::default()))
+        }
+        None => None,
+    };
+    assemble(
+        stack,
+        oidc,
+        cfg.jwks_refresh()?,
+        settings,
+        interval,
+        tickets,
+    )
+    .await
 }

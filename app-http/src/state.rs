@@ -96,6 +96,9 @@ pub struct StateParts {
     /// The durable audit store (SQLite or PostgreSQL) and how often to checkpoint it (none with an in-memory
     /// audit log).
     pub checkpoints: Option<Checkpoints>,
+    /// Ticket write-back, when `[tickets]` is configured (the sink is wrapped around the engine here:
+    /// [`fctr_wiring::TicketDesk::new`]).
+    pub tickets: Option<(Arc<dyn fctr_ports::TicketSink>, fctr_wiring::NoteRetry)>,
 }
 
 /// The audit store's checkpointer: records each chain head, HMAC'd with the configured checkpoint key, so that a
@@ -138,6 +141,8 @@ pub(crate) struct Inner {
     pub checkpoints: Option<Checkpoints>,
     /// Agent roles read from the IdP (at most a minute old).
     pub roles: crate::caches::RoleCache,
+    /// Ticket write-back, when configured.
+    pub tickets: Option<fctr_wiring::TicketDesk>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -161,6 +166,9 @@ impl AppState {
             parts.settings.poll,
         ));
         let edge_limiter = Arc::clone(&parts.shared.rates);
+        let tickets = parts.tickets.map(|(sink, retry)| {
+            fctr_wiring::TicketDesk::new(sink, Arc::clone(&parts.engine), retry)
+        });
         Self(Arc::new(Inner {
             engine: parts.engine,
             idp: parts.idp,
@@ -176,6 +184,7 @@ impl AppState {
             bearers: crate::caches::BearerCache::default(),
             checkpoints: parts.checkpoints,
             roles: crate::caches::RoleCache::default(),
+            tickets,
         }))
     }
 
@@ -183,6 +192,12 @@ impl AppState {
     #[must_use]
     pub fn engine(&self) -> &Arc<Engine> {
         &self.0.engine
+    }
+
+    /// Ticket write-back, when configured.
+    #[must_use]
+    pub fn tickets(&self) -> Option<&fctr_wiring::TicketDesk> {
+        self.0.tickets.as_ref()
     }
 
     /// The poller registry.

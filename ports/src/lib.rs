@@ -38,6 +38,7 @@ mod ports;
 mod pseudo;
 mod rate;
 mod session;
+mod ticket;
 mod usage;
 
 #[cfg(feature = "mock")]
@@ -73,10 +74,11 @@ pub use ids::{
 pub use pii::Pii;
 pub use ports::{
     AuditLog, Capabilities, Challenger, Clock, Directory, GrantStore, IdentityProvider, Lifecycle,
-    RateLimiter, SystemClock, UsageLedger,
+    RateLimiter, SystemClock, TicketSink, UsageLedger,
 };
 pub use pseudo::{KeyId, PseudoId};
 pub use rate::{RateDecision, RateKey, RateRule, UpstreamBudget};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use session::{PreLogin, Session, SessionStore, Timeouts, to_chrono};
+pub use ticket::{NoteOutcome, TicketSystem, WorkNote, WrongTicketShape};
 pub use usage::{Month, UsageKind, UsageRecord};

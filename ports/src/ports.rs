@@ -6,9 +6,11 @@ use crate::challenge::{ChallengeContext, ChallengeState, ChallengeTicket, CodeVe
 use crate::directory::{FactorInfo, RiskFacts, UserQuery, UserRecord};
 use crate::error::PortError;
 use crate::grant::{GrantConsumption, GrantRecord, VerificationRecord};
+use crate::ids::TicketRef;
 use crate::ids::{GroupRef, SubjectId, VerificationId};
 use crate::pseudo::PseudoId;
 use crate::rate::{RateDecision, RateKey, RateRule, UpstreamBudget};
+use crate::ticket::{TicketSystem, WorkNote};
 use crate::usage::{Month, UsageRecord};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -307,6 +309,26 @@ pub trait RateLimiter: Send + Sync {
     /// # Errors
     /// As [`RateLimiter::hit`].
     async fn reset(&self, key: &RateKey) -> Result<(), PortError>;
+}
+
+/// A helpdesk ticket system fctr posts work notes to (ticket write-back). One adapter per system.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait TicketSink: Send + Sync {
+    /// Which system this is (it decides which references are accepted: [`TicketSystem::accept`]).
+    fn system(&self) -> TicketSystem;
+
+    /// Posts one note to one ticket, as an internal note (never visible to the ticket's requester where the
+    /// system tells the two apart). One attempt: the caller retries. Not idempotent: a note that timed out may
+    /// have been posted.
+    ///
+    /// # Errors
+    /// [`PortError::InvalidState`] when the reference does not fit this system (nothing was sent);
+    /// [`PortError::NotFound`] when the system has no such ticket; [`PortError::Unauthorized`] or
+    /// [`PortError::Forbidden`] when fctr's credentials are refused; [`PortError::RateLimited`] with the system's
+    /// `Retry-After`; [`PortError::Timeout`], [`PortError::Unavailable`] or [`PortError::Upstream`] (with the
+    /// HTTP status) otherwise. Errors carry statuses, never the note or a credential.
+    async fn post_note(&self, ticket: &TicketRef, note: &WorkNote) -> Result<(), PortError>;
 }
 
 /// The time. Tests use a manual clock.

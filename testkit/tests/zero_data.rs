@@ -4,20 +4,24 @@
 //! the pseudonymization key, and every one-time secret the flow produced (reset link, temporary password). The
 //! process writes an SQLite audit log and usage ledger (with its WAL and shared-memory files) and a TRACE-level
 //! JSON log of every fctr crate into one data directory; none of those bytes may contain a canary, raw or in a
-//! common encoding (lowercase, uppercase, URL-encoded, base64 at any alignment).
+//! common encoding (lowercase, uppercase, URL-encoded, base64 at any alignment). The work note a ticket system
+//! received (ticket write-back) is written beside them and scanned the same way.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use base64::Engine as _;
+use fctr_core::NoteDelivery;
 use fctr_core::policy::Policy;
 use fctr_core::{Agent, Engine, Ports, Pseudonymizer, RequestContext};
 use fctr_memory::{MemoryGrantStore, MemoryRateLimiter};
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig};
 use fctr_ports::{
-    Action, AgentId, AuditLog, AuditQuery, ExposeSecret, FactorKind, KeyId, SecretString,
-    SubjectId, SystemClock, TenantId, UserQuery, VerificationStatus,
+    Action, ActionKind, AgentId, AuditLog, AuditQuery, ExposeSecret, FactorKind, KeyId,
+    SecretString, SubjectId, SystemClock, TenantId, TicketRef, TicketSink, TicketSystem, UserQuery,
+    VerificationStatus,
 };
 use fctr_sqlite::{SqliteOptions, SqliteStore};
 use fctr_testkit::okta::{FakeOkta, FakeOktaOptions, FixtureUser};
+use fctr_tickets::{TicketAdapter, TicketAuth, TicketConfig};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -345,6 +349,75 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         )
         .await
         .unwrap();
+
+    // Ticket write-back: the work note of an action under the canary caller's verification, posted by the real
+    // ServiceNow adapter to a fake that records what it got, the delivery audited into the same database. What
+    // went out is kept beside the database, so the scan below covers the outbound payload too.
+    let tickets = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"result": [{"sys_id": "0123456789abcdef0123456789abcdef"}]}),
+        ))
+        .mount(&tickets)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("PATCH"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&tickets)
+        .await;
+    let sink = TicketAdapter::new(TicketConfig::new(
+        TicketSystem::ServiceNow,
+        url::Url::parse(&tickets.uri()).unwrap(),
+        TicketAuth::Basic {
+            user: "svc-fctr".into(),
+            secret: SecretString::from("ticket-token"),
+        },
+    ))
+    .unwrap();
+    let tctx = ctx
+        .clone()
+        .with_ticket(Some(TicketRef::parse("INC0012345").unwrap()));
+    run.verify_push(&agent, &subject).await;
+    let done = run
+        .engine
+        .perform_action(
+            &agent,
+            &tctx,
+            &subject,
+            Action::ClearSessions {
+                revoke_oauth_tokens: false,
+            },
+        )
+        .await;
+    assert!(done.is_ok(), "{done:?}");
+    let note = run
+        .engine
+        .action_note(ActionKind::ClearSessions, done.as_ref(), "Agent Two");
+    sink.post_note(tctx.ticket.as_ref().unwrap(), &note)
+        .await
+        .unwrap();
+    run.engine
+        .record_ticket_note(
+            &agent,
+            &tctx,
+            Some(ActionKind::ClearSessions),
+            TicketSystem::ServiceNow,
+            NoteDelivery::Delivered,
+        )
+        .await;
+    let mut outbound = Vec::new();
+    for r in tickets.received_requests().await.unwrap() {
+        outbound.extend(format!("{} {}\n", r.method, r.url).into_bytes());
+        outbound.extend(&r.body);
+        outbound.push(b'\n');
+    }
+    assert!(
+        outbound.windows(10).any(|w| w == b"work_notes")
+            && outbound.windows(9).any(|w| w == b"Agent Two"),
+        "the note went out"
+    );
+    std::fs::write(data.path().join("ticket-notes.out"), outbound).unwrap();
+    tickets.verify().await;
 
     // Every lifecycle action, each under its own push verification.
     // Suspend first: Okta only suspends ACTIVE users, and a reset moves the user to RECOVERY.

@@ -9,7 +9,8 @@
 //! - [`shared`]: [`SharedState`], the short-lived state (sessions, verifications, grants, rate limits, leases) in
 //!   memory for one node or in Redis for several replicas;
 //! - [`stack`]: [`Stack`], the IdP adapter (Okta or Entra), the stores (memory, SQLite, PostgreSQL), the shared
-//!   state, the pseudonymizer, the policy and the tenant put together into an [`Engine`](fctr_core::Engine).
+//!   state, the pseudonymizer, the policy and the tenant put together into an [`Engine`](fctr_core::Engine);
+//! - [`tickets`]: [`TicketDesk`], ticket write-back: work notes posted in the background with bounded retries.
 //!
 //! It depends on the core, the ports and the adapters, never on a shell, an HTTP framework or a fake IdP: a
 //! production build contains no test double.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod secret;
 pub mod shared;
 pub mod stack;
+pub mod tickets;
 
 pub use config::{Config, ConfigError, IdpSection};
 pub use secret::SecretSource;
@@ -26,3 +28,4 @@ pub use shared::SharedState;
 pub use stack::{
     DurableStore, Stack, StackError, StackParts, Stores, open_durable, open_postgres, open_sqlite,
 };
+pub use tickets::{NoteCounts, NoteRetry, NoteStatus, TicketDesk};

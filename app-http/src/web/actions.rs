@@ -49,6 +49,8 @@ struct SecretPage<'a> {
     secret_kind: &'static str,
     expires: String,
     emailed: bool,
+    /// The work note's status, when one was queued for the ticket (empty otherwise).
+    note: String,
 }
 
 /// `POST /callers/{handle}/actions/{action}`: runs the action under the agent's live grant. A one-time secret is
@@ -99,12 +101,14 @@ pub(crate) async fn act(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let outcome = match ctx
+    let done = ctx
         .state
         .engine()
         .perform_action(&agent, &ctx.rctx, &subject, action)
-        .await
-    {
+        .await;
+    // Ticket write-back: queued whatever the result, never awaited, never undoing anything.
+    let note = write_back(&ctx, &agent, kind, done.as_ref());
+    let outcome = match done {
         Ok(o) => o,
         Err(d) => return ctx.denial_page(&d, &back),
     };
@@ -128,12 +132,40 @@ pub(crate) async fn act(
             .map(when)
             .unwrap_or_default(),
         emailed: receipt.emailed,
+        note,
     };
     let mut r = render(StatusCode::OK, &page);
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // `receipt` (and its SecretString) is dropped, and zeroized, here.
     r
+}
+
+/// Queues the work note for the request's ticket, if a ticket system is configured and the request names a
+/// ticket; the words for the result page (empty when nothing was queued). The note is the engine's
+/// ([`fctr_core::Engine::action_note`]): the agent's display name from the IdP, nothing about the caller.
+fn write_back(
+    ctx: &Page,
+    agent: &fctr_core::Agent,
+    kind: ActionKind,
+    done: Result<&fctr_core::ActionOutcome, &fctr_core::Denial>,
+) -> String {
+    let (Some(desk), Some(_)) = (ctx.state.tickets(), ctx.rctx.ticket.as_ref()) else {
+        return String::new();
+    };
+    let name = crate::auth::session::agent_name(&ctx.state, &ctx.headers);
+    let note = ctx.state.engine().action_note(kind, done, &name);
+    match desk.submit(agent, &ctx.rctx, Some(kind), note) {
+        Some(fctr_wiring::NoteStatus::Queued) => format!(
+            "A work note is on its way to {} (retried for about ten minutes if need be; the audit log shows whether it arrived).",
+            desk.system().label()
+        ),
+        Some(_) => format!(
+            "No work note was sent to {}: too many notes are waiting. The audit log records it.",
+            desk.system().label()
+        ),
+        None => String::new(),
+    }
 }
 
 /// The confirmation step: the caller's name, what the action does, how severe it is, and whether it runs under a

@@ -23,6 +23,7 @@ pub(crate) fn event_kind(k: EventKind) -> Option<&'static str> {
         EventKind::NotMe => "Caller said \"not me\"",
         EventKind::AlarmResponse => "Alarm response",
         EventKind::AlertRaised => "Alert raised",
+        EventKind::TicketNote => "Ticket note",
         _ => return None,
     })
 }

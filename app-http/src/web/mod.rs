@@ -238,23 +238,42 @@ impl Offer {
 }
 
 /// The request with the form's optional ticket reference stamped on its audit context, or (for a reference of a
-/// shape no ticket has) a 400 page that says what a reference looks like; nothing was done then.
+/// shape no ticket has, or one the configured ticket system cannot name) a 400 page that says what a reference
+/// looks like; nothing was done then.
 pub(crate) fn with_ticket(
     mut ctx: Page,
     text: &str,
     back: &str,
 ) -> Result<(Page, Option<fctr_ports::TicketRef>), Response> {
+    let refused = |ctx: &Page, m: String| {
+        Err(ctx.message(
+            StatusCode::BAD_REQUEST,
+            "Ticket reference not accepted",
+            &m,
+            back,
+        ))
+    };
     match ticket(text) {
         Ok(t) => {
+            if let (Some(r), Some(desk)) = (&t, ctx.state.tickets()) {
+                if let Err(e) = desk.check(r) {
+                    return refused(
+                        &ctx,
+                        format!(
+                            "Work notes go to {}, which takes {}. Nothing was done.",
+                            e.0.label(),
+                            e.0.shape()
+                        ),
+                    );
+                }
+            }
             ctx.rctx = ctx.rctx.clone().with_ticket(t.clone());
             Ok((ctx, t))
         }
-        Err(_) => Err(ctx.message(
-            StatusCode::BAD_REQUEST,
-            "Ticket reference not accepted",
-            "A ticket reference looks like INC0012345, HELP-123 or 12345: letters, then digits. Never a name or an e-mail address. Nothing was done.",
-            back,
-        )),
+        Err(_) => refused(
+            &ctx,
+            "A ticket reference looks like INC0012345, HELP-123 or 12345: letters, then digits. Never a name or an e-mail address. Nothing was done.".to_owned(),
+        ),
     }
 }
 

@@ -27,4 +27,5 @@ mod postgres;
 mod routes;
 mod security;
 mod sign_in_variants;
+mod tickets;
 mod tls;

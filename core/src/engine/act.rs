@@ -11,8 +11,8 @@ use crate::denial::Denial;
 use crate::policy::{LockedOutProcedure, Permission};
 use crate::verification::Grant;
 use fctr_ports::{
-    AccountStatus, Action, ActionKind, EventKind, FactorId, GrantConsumption, Outcome, PortError,
-    Reason, SubjectId, UsageKind,
+    AccountStatus, Action, ActionKind, EventKind, FactorId, FactorKind, GrantConsumption, Outcome,
+    PortError, Reason, SubjectId, UsageKind,
 };
 
 /// What an agent asked to do to a caller. The engine decides the terms ([`Engine::perform_action`]).
@@ -196,7 +196,8 @@ impl Engine {
             }
             return Err(d);
         }
-        self.run_action(&c, subject, &action).await
+        self.run_action(&c, subject, &action, grant.factors().to_vec())
+            .await
     }
 
     /// The locked-out procedure's unlock: with `[locked_out] procedure = "unlock_then_verify"`, a caller the IdP
@@ -256,7 +257,9 @@ impl Engine {
             .event(c, EventKind::ActionIntent, Outcome::Pending)
             .reason(Reason::CallerLockedOut);
         self.must_append(c, intent).await?;
-        self.run_action(c, subject, action).await.map(Some)
+        self.run_action(c, subject, action, Vec::new())
+            .await
+            .map(Some)
     }
 
     /// Runs an action whose intent is durably audited, and audits its outcome. A failed IdP call is never retried.
@@ -265,6 +268,7 @@ impl Engine {
         c: &Call<'_>,
         subject: &SubjectId,
         action: &Action,
+        factors: Vec<FactorKind>,
     ) -> Result<ActionOutcome, Denial> {
         let done = self.ports.idp.execute(subject, action).await;
         // Whatever happened, the next card reads the caller afresh.
@@ -279,6 +283,7 @@ impl Engine {
                 Ok(ActionOutcome {
                     receipt,
                     usage_recorded,
+                    factors,
                 })
             }
             Err(e) => {

@@ -13,6 +13,7 @@
 //! | `alarms.rs` | [`Engine::report_not_me`], [`Engine::raise_alert`], [`Engine::deliver_alerts`]; the "not me" response, the block and the velocity counters |
 //! | `audit_view.rs` | [`Engine::audit_view`], [`Engine::audit_caller_pseudonym`] |
 //! | `retention.rs` | [`Engine::purge_expired`] |
+//! | `tickets.rs` | [`Engine::action_note`], [`Engine::record_ticket_note`] (ticket write-back) |
 //!
 //! Shared steps, `pub(crate)`: `call.rs` (the [`call::Call`] context every audit event of a call is built from,
 //! authorization, denials), `rate.rs` (the rate scopes and lockout), `usage.rs` (the usage ledger with its
@@ -50,6 +51,7 @@ pub(crate) mod rate;
 mod reads;
 mod retention;
 mod sign_in;
+mod tickets;
 mod usage;
 mod verify;
 mod views;
@@ -59,6 +61,7 @@ pub use alarms::AlertDelivery;
 pub use audit_view::{AuditPage, AuditRow, AuditSort, AuditViewQuery};
 pub use builder::{EngineBuilder, MissingPart};
 pub use changes::ChangeReportError;
+pub use tickets::NoteDelivery;
 pub use views::{ActionOutcome, ActionView, CallerCard, FactorView, GrantView, VerificationView};
 
 /// How long a verification record or grant outlives its window in the store (so late polls see "expired", not

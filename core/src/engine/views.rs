@@ -138,6 +138,9 @@ pub struct ActionOutcome {
     /// retries: it is held in memory and retried by the next write or [`Engine::flush_usage`] (see
     /// [`Engine::pending_usage`]), never dropped silently.
     pub usage_recorded: bool,
+    /// The factor kinds of the grant the action ran under (empty when it ran before a verification, as the
+    /// locked-out procedure's unlock does). For the ticket's work note.
+    pub factors: Vec<FactorKind>,
 }
 
 /// A grant as the agent sees it.

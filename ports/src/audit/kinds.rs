@@ -40,12 +40,15 @@ pub enum EventKind {
     AlarmResponse,
     /// An alert was raised (and, with a failed outcome, its delivery finally failed).
     AlertRaised,
+    /// A work note was posted to the request's helpdesk ticket (`success`), could not be posted and will be tried
+    /// again (`pending`), or was given up (`failed`): ticket write-back.
+    TicketNote,
 }
 
 impl EventKind {
     /// Every event kind, in the order a person reads a flow (sign-in, lookup, challenge, grant, action, the
     /// rest). The one list shells offer as filters; a new kind is added here and nowhere else.
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::Login,
         EventKind::Logout,
         EventKind::Lookup,
@@ -62,6 +65,7 @@ impl EventKind {
         EventKind::NotMe,
         EventKind::AlarmResponse,
         EventKind::AlertRaised,
+        EventKind::TicketNote,
     ];
 
     /// Parses a stable machine name ([`EventKind::as_str`]).
@@ -90,6 +94,7 @@ impl EventKind {
             Self::NotMe => "not_me",
             Self::AlarmResponse => "alarm_response",
             Self::AlertRaised => "alert_raised",
+            Self::TicketNote => "ticket_note",
         }
     }
 }

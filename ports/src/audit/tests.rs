@@ -28,6 +28,7 @@ fn event_kind_all_is_complete_and_names_round_trip() {
             EventKind::NotMe => 13,
             EventKind::AlarmResponse => 14,
             EventKind::AlertRaised => 15,
+            EventKind::TicketNote => 16,
         }
     }
     for (i, k) in EventKind::ALL.into_iter().enumerate() {

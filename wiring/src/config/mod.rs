@@ -81,6 +81,12 @@
 //! [state]                                    # optional: several replicas share sessions, grants and limits
 //! redis_url_env = "FCTR_REDIS_URL"           # or redis_url_file; memory (one node) when absent
 //! key_prefix = "fctr"
+//!
+//! [tickets]                                  # optional: ticket write-back (docs/tickets.md)
+//! system = "servicenow"                      # or "jira", "zendesk"
+//! base_url = "https://acme.service-now.com"
+//! user = "svc-fctr"                          # Jira and Zendesk: the integration account's e-mail
+//! secret_env = "FCTR_TICKETS_SECRET"         # or secret_file (ServiceNow: or bearer_token_env / _file)
 
 pub mod entra;
 mod env;
@@ -88,6 +94,7 @@ pub mod okta;
 pub mod sections;
 pub mod sign_in;
 pub mod state;
+pub mod tickets;
 
 pub use crate::secret::{SecretSource, read_secret};
 pub use entra::{EntraConnectorSection, EntraSection};
@@ -103,6 +110,7 @@ pub use sign_in::{
     TokenEndpointAuthMethod,
 };
 pub use state::{SessionSection, StateSection};
+pub use tickets::TicketsSection;
 
 use fctr_core::Pseudonymizer;
 use fctr_core::policy::Policy;
@@ -197,6 +205,8 @@ pub struct Config {
     pub contract_test: Option<ContractTestSection>,
     /// Where alerts go (docs/alarms.md).
     pub alerts: Option<AlertsSection>,
+    /// Ticket write-back (none when absent): the helpdesk system work notes go to.
+    pub tickets: Option<TicketsSection>,
 }
 
 /// The identity provider a configuration names: exactly one of `[okta]` and `[entra]`.
@@ -294,6 +304,9 @@ impl Config {
         self.check_topology()?;
         self.tenant()?;
         self.load_policy()?;
+        if let Some(t) = &self.tickets {
+            t.adapter(&egress)?;
+        }
         Ok(())
     }
 
