@@ -191,8 +191,11 @@ fn push_denied_is_not_verified_and_runs_no_action() {
     );
     assert_eq!(code, 1, "{out}");
     assert!(!out.contains("DONE"), "{out}");
+    // The default policy's "not me" response to a denied push signs the caller out once (docs/alarms.md); the
+    // agent's own clear_sessions would have been a second revocation.
     let (_, effects) = mock.control("GET", "/_fake/users/00ubob00000000000000/effects", None);
-    assert_eq!(effects["sessionsRevoked"], 0, "{effects}");
+    assert_eq!(effects["sessionsRevoked"], 1, "{effects}");
+    assert_eq!(effects["pushesSent"], 1, "{effects}");
 }
 
 #[test]

@@ -100,6 +100,31 @@ struct StatusPart {
     handle: String,
 }
 
+/// What the agent is told after a denied push when policy's "not me" response blocks the caller.
+fn denied_push_response(rule: &fctr_core::policy::NotMePolicy) -> String {
+    let minutes = rule.block_actions_seconds.div_ceil(60);
+    let mut done = vec![format!(
+        "verifying and helping this caller in the portal is blocked for {minutes} minute{}",
+        if minutes == 1 { "" } else { "s" }
+    )];
+    if rule.clear_sessions {
+        done.push("they were signed out everywhere".to_owned());
+    }
+    if rule.alert {
+        done.push("security was alerted".to_owned());
+    }
+    let last = done.pop().unwrap_or_default();
+    let list = if done.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", done.join(", "))
+    };
+    format!(
+        "A denied push can mean someone else is on the phone: {list}. Do not try again on this call; follow your \
+         escalation procedure."
+    )
+}
+
 /// Renders the live part of the verification page; returns (html, done). `code_error` is an inline message for
 /// the code form (a wrong code, with the attempts left).
 fn status_html(
@@ -197,6 +222,15 @@ fn status_html(
             part.code_form = v.status == VerificationStatus::Challenged && !push;
             part.next_factor = v.status == VerificationStatus::Pending;
             part.retry = v.status.is_final() && v.status != VerificationStatus::Verified;
+            let not_me = ctx_state.engine().policy().alarms().not_me;
+            if v.status == VerificationStatus::Rejected
+                && not_me.on_push_denied
+                && not_me.block_actions_seconds > 0
+            {
+                // Policy's "not me" response has run: a new push would be refused, so none is offered.
+                part.retry = false;
+                part.message = denied_push_response(&not_me);
+            }
             if let Some(g) = &v.grant {
                 let line = grant_line(g, now);
                 part.note = format!(

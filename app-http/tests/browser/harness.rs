@@ -139,6 +139,11 @@ impl Stack {
     /// Binds first (the portal must know its own URL: the fake registers `{url}/auth/callback`), then builds
     /// the demo stack and serves the router with connection info, as `main` does.
     pub async fn start() -> Self {
+        Self::start_with_policy(None).await
+    }
+
+    /// The stack with a policy of the test's own (None: the built-in one).
+    pub async fn start_with_policy(policy: Option<fctr_core::policy::Policy>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
@@ -147,6 +152,7 @@ impl Stack {
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let mut opts = DemoOptions::new(base.clone());
         opts.clock = clock.clone();
+        opts.policy = policy;
         opts.poll = PollSettings {
             schedule: PollSchedule {
                 fast: Duration::from_millis(200),
