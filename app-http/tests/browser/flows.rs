@@ -340,5 +340,21 @@ async fn a_push_denied_on_the_phone_shows_rejected_live() {
         "no grant and no action after a denial"
     );
     assert!(!b.has(Locator::Id("number")).await, "the number is gone");
+    assert!(panel.contains("signed out everywhere"), "{panel}");
+    // The caller's card refuses a new push too (the backend, not only the page), and none reaches the phone.
+    b.goto(&stack.url("/")).await;
+    b.open_caller("alice@example.com").await;
+    b.click(Locator::Id("verify-button")).await;
+    assert_eq!(b.text(Locator::Id("reason-code")).await, "caller_blocked");
+    assert!(
+        stack
+            .demo
+            .fake
+            .phones()
+            .wait_for_push("alice@example.com", std::time::Duration::from_millis(500))
+            .await
+            .is_none(),
+        "no second push reached the phone"
+    );
     b.close().await;
 }

@@ -365,48 +365,6 @@ async fn a_denied_push_then_a_new_push_verifies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_denied_push_under_the_default_policy_blocks_the_caller_and_offers_no_retry() {
-    const TEST: &str =
-        "a_denied_push_under_the_default_policy_blocks_the_caller_and_offers_no_retry";
-    if !browser_or_skip(TEST) {
-        return;
-    }
-    let stack = Stack::start().await;
-    let mut b = Browser::launch(TEST).await;
-    b.sign_in(&stack, "agent2", "tier2").await;
-    b.open_caller("alice@example.com").await;
-    push_and_answer(
-        &mut b,
-        &stack,
-        "alice@example.com",
-        Phone::DenyOverHttp,
-        "rejected",
-    )
-    .await;
-    assert_eq!(b.text(Locator::Id("state-heading")).await, "Push denied");
-    let panel = b.text(Locator::Id("status-panel")).await;
-    assert!(panel.contains("signed out everywhere"), "{panel}");
-    assert!(panel.contains("security was alerted"), "{panel}");
-    b.check_page("denied-push-blocked").await;
-    // The caller's card refuses a new push too (the backend, not only the page).
-    b.goto(&stack.url("/")).await;
-    b.open_caller("alice@example.com").await;
-    b.click(Locator::Id("verify-button")).await;
-    assert_eq!(b.text(Locator::Id("reason-code")).await, "caller_blocked");
-    assert!(
-        stack
-            .demo
-            .fake
-            .phones()
-            .wait_for_push("alice@example.com", std::time::Duration::from_millis(500))
-            .await
-            .is_none(),
-        "no second push reached the phone"
-    );
-    b.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_push_expires_and_offers_a_retry() {
     const TEST: &str = "an_unanswered_push_expires_and_offers_a_retry";
     if !browser_or_skip(TEST) {
