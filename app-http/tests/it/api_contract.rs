@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 const MARK: &str = "PlantedMarker";
 
 /// Every API operation: method and path with `{id}` / `{action}` placeholders.
-const OPERATIONS: [(&str, &str); 9] = [
+const OPERATIONS: [(&str, &str); 12] = [
     ("POST", "/api/v1/users/search"),
     ("GET", "/api/v1/users/{id}"),
     ("GET", "/api/v1/users/{id}/explain/{action}"),
@@ -21,6 +21,9 @@ const OPERATIONS: [(&str, &str); 9] = [
     ("POST", "/api/v1/verifications/{vid}/code"),
     ("POST", "/api/v1/users/{id}/actions/{action}"),
     ("POST", "/api/v1/users/{id}/actions/remove_factor"),
+    ("GET", "/api/v1/approvals"),
+    ("POST", "/api/v1/approvals/{vid}/approve"),
+    ("POST", "/api/v1/approvals/{vid}/refuse"),
 ];
 
 struct Probe {
