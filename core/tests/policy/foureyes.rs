@@ -115,3 +115,32 @@ fn foureyes_an_empty_section_holds_nothing_back() {
     let p = parse("[four_eyes]\n");
     assert!(!p.four_eyes().enabled());
 }
+
+#[test]
+fn foureyes_explain_says_the_action_waits_for_an_approver() {
+    let p = parse("[four_eyes]\nclasses = [\"privileged\"]\napprover_roles = [\"tier3\"]\n");
+    let e = p.explain(
+        p.role("tier2"),
+        ActionKind::ResetPassword,
+        TargetClass::Privileged,
+        false,
+        None,
+    );
+    assert!(e.needs_approval);
+    assert!(
+        e.lines
+            .iter()
+            .any(|l| l.contains("second agent's approval") && l.contains("tier3")),
+        "{:?}",
+        e.lines
+    );
+    let e = p.explain(
+        p.role("tier2"),
+        ActionKind::ResetPassword,
+        TargetClass::Standard,
+        false,
+        None,
+    );
+    assert!(!e.needs_approval);
+    assert!(!e.lines.iter().any(|l| l.contains("second agent")));
+}
