@@ -35,6 +35,8 @@ struct ConfirmPage {
     before_verification: bool,
     grant_note: String,
     handle: String,
+    /// Policy holds this action on this caller for a second agent's approval (four-eyes).
+    needs_approval: bool,
 }
 
 #[derive(Template)]
@@ -260,6 +262,12 @@ async fn confirm(
         severity,
         severity_words,
         before_verification: view.before_verification,
+        needs_approval: ctx
+            .state
+            .engine()
+            .policy()
+            .four_eyes()
+            .applies(kind, card.class),
         grant_note: card
             .grant
             .as_ref()

@@ -27,6 +27,8 @@ async fn four_eyes_a_reset_waits_for_the_approver_then_runs() {
     let card = a2.open_caller("alice@example.com").await;
     verify(&mut a2, &stack, "alice@example.com").await;
     a2.click(Locator::Id("act-reset_password")).await;
+    a2.wait(Locator::Id("needs-approval")).await;
+    a2.check_page("confirm-needs-approval").await;
     a2.click(Locator::Id("confirm")).await;
     let heading = a2.text(Locator::Css("main h1")).await;
     assert!(heading.contains("Waiting for a second agent"), "{heading}");

@@ -136,6 +136,25 @@ async fn the_api_lists_and_a_refusal_leaves_no_usable_grant() {
     let mut a2 = t.sign_in("agent2").await;
     let alice = t.demo.fake.fixtures().id_of("alice");
     let (card, _) = t.verified(&mut a2, "alice").await;
+    // The confirmation step says the action will wait for a second agent.
+    let csrf = a2.csrf.clone();
+    let r = t
+        .post(
+            &mut a2,
+            &format!("{card}/actions/reset_password"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"needs-approval\""), "{}", r.body);
+    let r = t
+        .post(
+            &mut a2,
+            &format!("{card}/actions/clear_sessions"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert!(!r.body.contains("needs-approval"), "{}", r.body);
     // The API answers 202 with the request's id.
     let tok2 = id_token(&t, "agent2").await;
     let (s, v, _) = call(
