@@ -194,7 +194,7 @@ impl Engine {
 
     /// The approvals queue: the tenant's pending, unexpired requests that `approver` may decide (their own
     /// requests and requests about themselves are left out), oldest first, with the caller's name read from the
-    /// IdP.
+    /// IdP. Each caller shown is audited as a `lookup` by the approver.
     ///
     /// # Errors
     /// [`Reason::NoRole`] or [`Reason::NotPermittedForRole`] for an agent whose role policy does not name in
@@ -227,6 +227,12 @@ impl Engine {
                 .await
                 .ok()
                 .and_then(|u| u.display_name);
+            // Showing the caller's name is a lookup by the approver, audited as one (pseudonyms only).
+            if caller.is_some() {
+                let about = c.clone().about(r.subject_pseudo.clone());
+                self.record(self.event(&about, EventKind::Lookup, Outcome::Success))
+                    .await;
+            }
             out.push(ApprovalView {
                 id: r.id,
                 action: r.action,

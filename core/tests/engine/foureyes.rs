@@ -82,6 +82,10 @@ async fn foureyes_the_action_waits_for_a_second_agent_and_then_runs_once() {
         q.caller.as_ref().map(|p| p.expose_pii().to_owned()),
         Some("User alice".to_owned())
     );
+    // Seeing the caller's name in the queue is audited as the approver's lookup of the caller.
+    assert!(w.events().await.iter().any(|e| e.kind == EventKind::Lookup
+        && e.agent.as_ref() == Some(b.pseudonym())
+        && e.target.as_ref() == Some(&w.engine.pseudonymizer().subject(&sid("alice")))));
     // The requesting agent does not see their own request.
     let mine = w.engine.pending_approvals(&a, &ctx()).await.unwrap_err();
     assert_eq!(mine.reason, Reason::NotPermittedForRole);
