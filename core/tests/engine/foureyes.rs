@@ -376,3 +376,32 @@ async fn foureyes_an_unknown_request_is_not_found() {
     assert_eq!(d.reason, Reason::ApprovalNotFound);
     w.assert_audited(Reason::ApprovalNotFound).await;
 }
+
+/// The locked-out procedure's unlock before verification is not a way around four-eyes: an unlock that policy
+/// holds back needs a grant (and then an approval) like any other held action.
+#[tokio::test]
+async fn foureyes_a_held_unlock_takes_no_shortcut_before_verification() {
+    let w = world_with(
+        Policy::parse("[four_eyes]\nactions = [\"unlock\"]\napprover_roles = [\"tier3\"]\n")
+            .unwrap(),
+    );
+    w.idp
+        .set_status(&sid("alice"), fctr_ports::AccountStatus::LockedOut);
+    let a = requester(&w);
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::NoLiveGrant);
+    assert!(w.idp.executed().is_empty(), "nothing ran");
+    // Without four-eyes the same unlock runs before verification (the procedure's default).
+    let w = world();
+    w.idp
+        .set_status(&sid("alice"), fctr_ports::AccountStatus::LockedOut);
+    let a = requester(&w);
+    w.engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap();
+}
