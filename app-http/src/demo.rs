@@ -46,6 +46,9 @@ pub struct DemoOptions {
     pub sign_in: Option<SignInHook>,
     /// The path to the fake IdP (Okta adapter and agent sign-in alike); default direct.
     pub egress: Egress,
+    /// Read the fake's System Log for the auditors' out-of-band page (default); `false` runs the portal as for
+    /// an IdP without a change log (tests of that page).
+    pub change_feed: bool,
 }
 
 /// A function that adjusts the sign-in ([`DemoOptions::sign_in`]).
@@ -79,6 +82,7 @@ impl DemoOptions {
             wrap_idp: None,
             sign_in: None,
             egress: Egress::direct(),
+            change_feed: true,
         }
     }
 }
@@ -126,8 +130,10 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         OktaAuth::ApiToken(SecretString::from(fake.api_token().to_owned())),
     );
     okta_config.egress = opts.egress.clone();
-    let okta = OktaAdapter::new(okta_config).map_err(|e| start("Okta adapter", e))?;
-    let mut adapter: Arc<dyn IdentityProvider> = Arc::new(okta);
+    let okta = Arc::new(OktaAdapter::new(okta_config).map_err(|e| start("Okta adapter", e))?);
+    // The same adapter reads the fake's System Log (the auditors' out-of-band page).
+    let change_feed: Arc<dyn fctr_ports::ChangeFeed> = okta.clone();
+    let mut adapter: Arc<dyn IdentityProvider> = okta;
     let mut opts = opts;
     if let Some(wrap) = opts.wrap_idp.take() {
         adapter = wrap(adapter);
@@ -178,6 +184,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
             tenant,
             retention: Retention::default(),
             shared,
+            change_feed: opts.change_feed.then_some(change_feed),
         },
         |audit| {
             let counting = Arc::new(CountingAudit::new(audit));

@@ -72,6 +72,7 @@ pub(crate) async fn assemble(
         oidc: Arc::new(oidc),
         settings,
         checkpoints,
+        change_feed: stack.change_feed,
     }))
 }
 

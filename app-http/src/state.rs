@@ -4,7 +4,7 @@ use crate::oidc::Oidc;
 use crate::poller::{PollRegistry, PollSettings};
 use crate::session::{SessionStore, Timeouts};
 use fctr_core::Engine;
-use fctr_ports::{AuditLog, Clock, IdentityProvider};
+use fctr_ports::{AuditLog, ChangeFeed, Clock, IdentityProvider};
 use std::sync::Arc;
 use url::Url;
 
@@ -96,6 +96,8 @@ pub struct StateParts {
     /// The durable audit store (SQLite or PostgreSQL) and how often to checkpoint it (none with an in-memory
     /// audit log).
     pub checkpoints: Option<Checkpoints>,
+    /// The IdP's own change log, for the auditors' out-of-band page (none when the IdP has none in this build).
+    pub change_feed: Option<Arc<dyn ChangeFeed>>,
 }
 
 /// The audit store's checkpointer: records each chain head, HMAC'd with the configured checkpoint key, so that a
@@ -138,6 +140,8 @@ pub(crate) struct Inner {
     pub checkpoints: Option<Checkpoints>,
     /// Agent roles read from the IdP (at most a minute old).
     pub roles: crate::caches::RoleCache,
+    /// The IdP's own change log (out-of-band change detection).
+    pub change_feed: Option<Arc<dyn ChangeFeed>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -176,6 +180,7 @@ impl AppState {
             bearers: crate::caches::BearerCache::default(),
             checkpoints: parts.checkpoints,
             roles: crate::caches::RoleCache::default(),
+            change_feed: parts.change_feed,
         }))
     }
 
@@ -207,6 +212,12 @@ impl AppState {
     #[must_use]
     pub fn oidc(&self) -> &Arc<Oidc> {
         &self.0.oidc
+    }
+
+    /// The IdP's own change log, when it has one (the auditors' out-of-band page).
+    #[must_use]
+    pub fn change_feed(&self) -> Option<&Arc<dyn ChangeFeed>> {
+        self.0.change_feed.as_ref()
     }
 
     /// The session store.

@@ -641,7 +641,10 @@ fn an_unchanged_result_wakes_no_watcher() {
 #[test]
 fn the_schedule_counts_from_the_push_the_record_gives_not_from_when_this_replica_first_saw_it() {
     let t = Times::new();
-    assert!(t.age() < secs(1), "before a view: since this replica saw it");
+    assert!(
+        t.age() < secs(1),
+        "before a view: since this replica saw it"
+    );
     // Another replica sent the push 50 s ago: this one is in the slower part of the schedule at once.
     t.pushed_at(Some(Utc::now() - chrono::Duration::seconds(50)));
     assert!(t.age() >= secs(49) && t.age() < secs(52), "{:?}", t.age());
