@@ -10,49 +10,17 @@
 
 use super::{role_permits, when};
 use crate::auth::SignedIn;
+use crate::input::{DEFAULT_WINDOW, WINDOWS, since_param, window};
 use crate::reply::html::Chrome;
 use crate::reply::render;
 use askama::Template;
 use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::TimeDelta;
 use fctr_core::AuditViewQuery;
 use fctr_core::out_of_band::{DEFAULT_TOLERANCE, Finding, Severity};
 use fctr_core::policy::Permission;
 use fctr_ports::ChangeActor;
-
-/// The windows the page offers: (query value, words, length). Bounded: at least an hour (the IdP's log lags a
-/// little), at most a week (each view reads both logs in full for the window).
-pub(crate) const WINDOWS: [(&str, &str, TimeDelta); 5] = [
-    ("1h", "Last hour", TimeDelta::hours(1)),
-    ("6h", "Last 6 hours", TimeDelta::hours(6)),
-    ("24h", "Last 24 hours", TimeDelta::hours(24)),
-    ("3d", "Last 3 days", TimeDelta::days(3)),
-    ("7d", "Last 7 days", TimeDelta::days(7)),
-];
-
-/// The window when none is asked for.
-const DEFAULT_WINDOW: &str = "24h";
-
-/// The window named by `since` (absent or empty: the default); `None` for anything not offered.
-pub(crate) fn window(since: Option<&str>) -> Option<(&'static str, TimeDelta)> {
-    let s = since
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or(DEFAULT_WINDOW);
-    WINDOWS
-        .iter()
-        .find(|(v, _, _)| *v == s)
-        .map(|(v, _, d)| (*v, *d))
-}
-
-/// The `since` value of a query string (the first one); other keys are ignored.
-fn since_param(q: &str) -> Option<String> {
-    url::form_urlencoded::parse(q.as_bytes())
-        .find(|(k, _)| k == "since")
-        .map(|(_, v)| v.into_owned())
-}
 
 /// Who made a change, in words for the auditor.
 pub(crate) fn actor_words(a: &ChangeActor) -> String {
@@ -198,27 +166,5 @@ pub(crate) async fn out_of_band(me: SignedIn, RawQuery(q): RawQuery) -> Response
             render(StatusCode::SERVICE_UNAVAILABLE, &t)
         }
         Err(d) => ctx.denial_page(&d, "/audit"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_are_bounded_and_default_to_a_day() {
-        assert_eq!(window(None), Some(("24h", TimeDelta::hours(24))));
-        assert_eq!(window(Some(" ")), Some(("24h", TimeDelta::hours(24))));
-        assert_eq!(window(Some("7d")), Some(("7d", TimeDelta::days(7))));
-        assert_eq!(window(Some("1h")), Some(("1h", TimeDelta::hours(1))));
-        for bad in ["8d", "30d", "0h", "1m", "-1h", "24", "all"] {
-            assert_eq!(window(Some(bad)), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_first_since_wins() {
-        assert_eq!(since_param("since=1h&since=7d").as_deref(), Some("1h"));
-        assert_eq!(since_param("x=1"), None);
     }
 }

@@ -173,6 +173,11 @@ async fn every_route_and_every_error_carries_every_secure_header() {
             "/api/v1/verifications/{id}/code",
             format!("/api/v1/verifications/{vid}/code"),
         ),
+        (
+            "GET",
+            "/api/v1/audit/out-of-band",
+            "/api/v1/audit/out-of-band?since=1h".into(),
+        ),
         ("GET", "/api/v1/{*rest}", "/api/v1/nope".into()),
         ("POST", "/api/v1/{*rest}", "/api/v1/nope".into()),
         ("POST", "/auth/logout", "/auth/logout".into()),

@@ -378,6 +378,18 @@ const MATRIX: &[Row] = &[
         ],
     },
     Row {
+        method: "GET",
+        route: "/api/v1/audit/out-of-band",
+        path: "/api/v1/audit/out-of-band?since=1h",
+        expect: [
+            (401, "unauthenticated"),
+            (403, "no_role"),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (200, "\"findings\""),
+        ],
+    },
+    Row {
         method: "POST",
         route: "/api/v1/users/{id}/verifications",
         path: "/api/v1/users/{id:bob}/verifications",
