@@ -130,3 +130,98 @@ async fn without_the_permission_the_error_names_it() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Against the fake Entra tenant: fctr's own revocation is logged under fctr's app id, a change made "in the admin
+/// center" under the admin, both read back by the feed; without the permissions the feed names them.
+#[tokio::test]
+async fn against_the_fake_tenant_fctr_is_its_app_and_a_console_change_names_its_admin() {
+    use fctr_entra::{EntraAdapter, EntraConfig, EntraCredential};
+    use fctr_ports::{Action, Lifecycle, SubjectId};
+    use fctr_testkit::entra::{DEFAULT_APP_PERMISSIONS, FakeEntra, FakeEntraOptions};
+
+    let fake = FakeEntra::start(FakeEntraOptions::default()).await.unwrap();
+    let mut cfg = EntraConfig::new(
+        fake.tenant_id(),
+        &fake.app().client_id,
+        EntraCredential::client_secret(fake.client_secret()),
+    )
+    .unwrap();
+    cfg.authority = fake.authority();
+    cfg.graph_base = fake.graph_base();
+    let a = EntraAdapter::new(cfg).unwrap();
+    let alice = SubjectId::parse(fake.fixtures().id_of("alice")).unwrap();
+    let bob = fake.fixtures().id_of("bob");
+    let since = Utc::now() - chrono::TimeDelta::seconds(1);
+
+    // Without the audit permissions (the default grant): refused, both named.
+    match a
+        .changes(since, Utc::now() + chrono::TimeDelta::seconds(1))
+        .await
+        .unwrap_err()
+    {
+        PortError::Forbidden { missing: Some(m) } => {
+            assert!(
+                m.contains("AuditLog.Read.All") && m.contains("Directory.Read.All"),
+                "{m}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mut perms: Vec<&str> = DEFAULT_APP_PERMISSIONS.to_vec();
+    perms.extend(["AuditLog.Read.All", "Directory.Read.All"]);
+    fake.state()
+        .set_app_permissions(&fake.app().client_id, &perms);
+    // A new token carries the new grant.
+    let a = {
+        let mut cfg = EntraConfig::new(
+            fake.tenant_id(),
+            &fake.app().client_id,
+            EntraCredential::client_secret(fake.client_secret()),
+        )
+        .unwrap();
+        cfg.authority = fake.authority();
+        cfg.graph_base = fake.graph_base();
+        EntraAdapter::new(cfg).unwrap()
+    };
+    a.execute(
+        &alice,
+        &Action::ClearSessions {
+            revoke_oauth_tokens: false,
+        },
+    )
+    .await
+    .unwrap();
+    fake.state()
+        .console_change("rogue.admin@example.com", &bob, "Reset user password");
+    assert_eq!(fake.state().directory_audit_len(), 2);
+
+    let got = a
+        .changes(since, Utc::now() + chrono::TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].kind, ActionKind::ClearSessions);
+    assert_eq!(got[0].target, alice);
+    assert_eq!(
+        got[0].actor,
+        ChangeActor::App {
+            client_id: fake.app().client_id.clone()
+        }
+    );
+    assert_eq!(a.own_client_id(), Some(fake.app().client_id.clone()));
+    assert_eq!(got[1].kind, ActionKind::ResetPassword);
+    assert_eq!(got[1].target.as_str(), bob);
+    match &got[1].actor {
+        ChangeActor::Admin { display, .. } => {
+            assert_eq!(display.expose_pii(), "rogue.admin@example.com");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A window before both changes holds neither.
+    let none = a
+        .changes(since - chrono::TimeDelta::hours(1), since)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+}
