@@ -172,6 +172,9 @@ impl EntraAdapter {
     fn audits_url(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<Url, PortError> {
         let mut url = self.graph().url("auditLogs/directoryAudits")?;
         let t = |d: DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Secs, true);
+        // Whole seconds on the wire: `since` rounded down, `until` rounded up, so no entry of the window is left
+        // out; the exact window is applied to what comes back.
+        let until = until + chrono::TimeDelta::milliseconds(999);
         url.query_pairs_mut()
             .append_pair(
                 "$filter",
