@@ -52,6 +52,9 @@ pub struct DemoOptions {
     pub policy: Option<Policy>,
     /// Ticket write-back (tests: an adapter against a fake ticket system); none by default.
     pub tickets: Option<(Arc<dyn fctr_ports::TicketSink>, fctr_wiring::NoteRetry)>,
+    /// Read the fake's System Log for the auditors' out-of-band page (default); `false` runs the portal as for
+    /// an IdP without a change log (tests of that page).
+    pub change_feed: bool,
 }
 
 /// A function that adjusts the sign-in ([`DemoOptions::sign_in`]).
@@ -88,6 +91,7 @@ impl DemoOptions {
             alerts: None,
             policy: None,
             tickets: None,
+            change_feed: true,
         }
     }
 }
@@ -135,8 +139,10 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         OktaAuth::ApiToken(SecretString::from(fake.api_token().to_owned())),
     );
     okta_config.egress = opts.egress.clone();
-    let okta = OktaAdapter::new(okta_config).map_err(|e| start("Okta adapter", e))?;
-    let mut adapter: Arc<dyn IdentityProvider> = Arc::new(okta);
+    let okta = Arc::new(OktaAdapter::new(okta_config).map_err(|e| start("Okta adapter", e))?);
+    // The same adapter reads the fake's System Log (the auditors' out-of-band page).
+    let change_feed: Arc<dyn fctr_ports::ChangeFeed> = okta.clone();
+    let mut adapter: Arc<dyn IdentityProvider> = okta;
     let mut opts = opts;
     if let Some(wrap) = opts.wrap_idp.take() {
         adapter = wrap(adapter);
@@ -188,6 +194,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
             retention: Retention::default(),
             shared,
             alerts: opts.alerts,
+            change_feed: opts.change_feed.then_some(change_feed),
         },
         |audit| {
             let counting = Arc::new(CountingAudit::new(audit));

@@ -94,6 +94,7 @@ pub(crate) async fn assemble(
         settings,
         checkpoints,
         tickets,
+        change_feed: stack.change_feed,
     }))
 }
 

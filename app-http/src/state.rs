@@ -4,7 +4,7 @@ use crate::oidc::Oidc;
 use crate::poller::{PollRegistry, PollSettings};
 use crate::session::{SessionStore, Timeouts};
 use fctr_core::Engine;
-use fctr_ports::{AuditLog, Clock, IdentityProvider};
+use fctr_ports::{AuditLog, ChangeFeed, Clock, IdentityProvider};
 use std::sync::Arc;
 use url::Url;
 
@@ -99,6 +99,8 @@ pub struct StateParts {
     /// Ticket write-back, when `[tickets]` is configured (the sink is wrapped around the engine here:
     /// [`fctr_wiring::TicketDesk::new`]).
     pub tickets: Option<(Arc<dyn fctr_ports::TicketSink>, fctr_wiring::NoteRetry)>,
+    /// The IdP's own change log, for the auditors' out-of-band page (none when the IdP has none in this build).
+    pub change_feed: Option<Arc<dyn ChangeFeed>>,
 }
 
 /// The audit store's checkpointer: records each chain head, HMAC'd with the configured checkpoint key, so that a
@@ -143,6 +145,8 @@ pub(crate) struct Inner {
     pub roles: crate::caches::RoleCache,
     /// Ticket write-back, when configured.
     pub tickets: Option<fctr_wiring::TicketDesk>,
+    /// The IdP's own change log (out-of-band change detection).
+    pub change_feed: Option<Arc<dyn ChangeFeed>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -185,6 +189,7 @@ impl AppState {
             checkpoints: parts.checkpoints,
             roles: crate::caches::RoleCache::default(),
             tickets,
+            change_feed: parts.change_feed,
         }))
     }
 
@@ -222,6 +227,12 @@ impl AppState {
     #[must_use]
     pub fn oidc(&self) -> &Arc<Oidc> {
         &self.0.oidc
+    }
+
+    /// The IdP's own change log, when it has one (the auditors' out-of-band page).
+    #[must_use]
+    pub fn change_feed(&self) -> Option<&Arc<dyn ChangeFeed>> {
+        self.0.change_feed.as_ref()
     }
 
     /// The session store.

@@ -428,10 +428,11 @@ impl Config {
         })
     }
 
-    /// The reader of the IdP's own change log for out-of-band change detection (Okta System Log, scope
-    /// `okta.logs.read`), or `None` when the configured IdP has none in this build (Entra: not yet). The Okta
-    /// adapter asks for the log scope with a token of its own, so an app without that grant still works for
-    /// everything else.
+    /// The reader of the IdP's own change log for out-of-band change detection: the Okta System Log (scope
+    /// `okta.logs.read`) or Entra's directory audit log (Graph application permissions `AuditLog.Read.All` and
+    /// `Directory.Read.All`). `None` is kept for an IdP without one. The Okta adapter asks for the log scope with
+    /// a token of its own, so an app without that grant still works for everything else; on Entra a missing
+    /// permission fails only the log read.
     ///
     /// # Errors
     /// As [`Config::idp_adapter`].
@@ -439,7 +440,7 @@ impl Config {
         let egress = self.network.egress()?;
         Ok(match self.identity_provider()? {
             IdpSection::Okta(o) => Some(Arc::new(o.adapter(&egress)?)),
-            IdpSection::Entra(_) => None,
+            IdpSection::Entra(e) => Some(Arc::new(e.adapter(&egress)?)),
         })
     }
 
