@@ -46,6 +46,6 @@ pub use denial::Denial;
 pub use engine::{
     ActionOutcome, ActionRequest, ActionView, Agent, AlertDelivery, AuditPage, AuditRow, AuditSort,
     AuditViewQuery, CallerCard, ChangeReportError, Engine, EngineBuilder, FactorView, GrantView,
-    MissingPart, NoteDelivery, Ports, RequestContext, Retention, VerificationView,
+    MissingPart, NoteDelivery, OutOfBandScan, Ports, RequestContext, Retention, VerificationView,
 };
 pub use pseudonym::{KeyError, Pseudonymizer};

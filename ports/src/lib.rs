@@ -45,7 +45,7 @@ mod usage;
 pub mod mock;
 
 pub use action::{Action, ActionKind, ActionReceipt, OneTimeSecret, SecretKind};
-pub use alert::{Alert, AlertRule, AlertSink, Severity};
+pub use alert::{Alert, AlertRule, AlertSink, ChangeRef, Severity};
 pub use audit::{
     AuditDetail, AuditEvent, AuditQuery, BreakKind, ChainAnchor, ChainBreak, ChainCheckpoint,
     ChainHash, ChainSummary, EventKind, Outcome, PurgeReport, RawLink, Reason, SealedEvent,

@@ -51,7 +51,7 @@ pub(crate) struct AlertQueue {
 }
 
 impl AlertQueue {
-    fn push(&self, alert: Alert, ctx: Option<RequestContext>) {
+    pub(crate) fn push(&self, alert: Alert, ctx: Option<RequestContext>) {
         if self.sink.is_none() {
             return;
         }

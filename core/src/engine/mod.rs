@@ -60,7 +60,7 @@ pub use act::ActionRequest;
 pub use alarms::AlertDelivery;
 pub use audit_view::{AuditPage, AuditRow, AuditSort, AuditViewQuery};
 pub use builder::{EngineBuilder, MissingPart};
-pub use changes::ChangeReportError;
+pub use changes::{ChangeReportError, OutOfBandScan};
 pub use tickets::NoteDelivery;
 pub use views::{ActionOutcome, ActionView, CallerCard, FactorView, GrantView, VerificationView};
 
