@@ -55,6 +55,8 @@ pub struct DemoOptions {
     /// Read the fake's System Log for the auditors' out-of-band page (default); `false` runs the portal as for
     /// an IdP without a change log (tests of that page).
     pub change_feed: bool,
+    /// Look for out-of-band changes on this schedule (tests: every few hundred milliseconds); none by default.
+    pub out_of_band: Option<fctr_wiring::OutOfBandSchedule>,
 }
 
 /// A function that adjusts the sign-in ([`DemoOptions::sign_in`]).
@@ -92,6 +94,7 @@ impl DemoOptions {
             policy: None,
             tickets: None,
             change_feed: true,
+            out_of_band: None,
         }
     }
 }
@@ -212,6 +215,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         settings,
         interval,
         opts.tickets.take(),
+        opts.out_of_band,
     )
     .await?;
     Ok(Demo {

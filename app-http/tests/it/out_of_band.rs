@@ -302,3 +302,58 @@ async fn the_json_route_says_unsupported_without_a_change_log() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(v["error"]["code"], "not_permitted_for_role");
 }
+
+/// The schedule: a console reset raises one signed, pseudonymous alert (however many scans read it), and a reset
+/// through the portal raises none.
+#[tokio::test]
+async fn the_schedule_alerts_a_console_reset_once_and_not_the_portals_reset() {
+    use crate::alarms::{alerts, receiver, webhook};
+    let hook = receiver().await;
+    let sink = webhook(&hook);
+    let t = start_with(move |o| {
+        o.alerts = Some(sink);
+        o.out_of_band = Some(fctr_wiring::OutOfBandSchedule {
+            every: std::time::Duration::from_millis(150),
+            lookback: std::time::Duration::from_secs(3600),
+            tolerance: std::time::Duration::from_secs(300),
+        });
+    })
+    .await;
+    // Through fctr: agent2 verifies Alice and resets her password.
+    let mut b2 = t.sign_in("agent2").await;
+    let (card, _) = t.verified(&mut b2, "alice").await;
+    let csrf = b2.csrf.clone();
+    let r = t
+        .post(
+            &mut b2,
+            &format!("{card}/actions/reset_password"),
+            &[("csrf", csrf.as_str()), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Outside fctr: a console reset of Bob.
+    let bob = t.demo.fake.fixtures().id_of("bob");
+    t.demo
+        .fake
+        .state()
+        .console_change(CONSOLE_ADMIN, &bob, "user.account.reset_password");
+    let got = alerts(&hook, 1).await;
+    assert_eq!(got[0]["rule"], "out_of_band_change", "{:?}", got[0]);
+    assert_eq!(got[0]["change"]["action"], "reset_password");
+    assert_eq!(got[0]["change"]["finding"], "outside_gate");
+    assert!(
+        got[0]["change"]["admin"].is_string(),
+        "the admin by pseudonym"
+    );
+    // Several more scans read the same log: nothing more is sent.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let all = hook.received_requests().await.unwrap();
+    assert_eq!(all.len(), 1, "one alert, for Bob's console reset only");
+    let raised = t
+        .audit_events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == fctr_ports::EventKind::AlertRaised)
+        .count();
+    assert_eq!(raised, 1, "audited once");
+}
