@@ -5,7 +5,8 @@
 //! process writes an SQLite audit log and usage ledger (with its WAL and shared-memory files) and a TRACE-level
 //! JSON log of every fctr crate into one data directory; none of those bytes may contain a canary, raw or in a
 //! common encoding (lowercase, uppercase, URL-encoded, base64 at any alignment). The work note a ticket system
-//! received (ticket write-back) is written beside them and scanned the same way.
+//! received (ticket write-back) and every alert's webhook body (a "not me" alert, an out-of-band change found by the
+//! schedule) are written beside them and scanned the same way.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use base64::Engine as _;
@@ -519,6 +520,19 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         run.fake.state().system_log_len() > 5,
         "fctr's own changes are in the log"
     );
+    // The schedule raises the same finding: an audit event in SQLite and an alert body in the data directory.
+    let scheduled = run
+        .engine
+        .scan_out_of_band(
+            idp.as_ref(),
+            flow_started,
+            chrono::Utc::now() + chrono::TimeDelta::seconds(1),
+            fctr_core::out_of_band::DEFAULT_TOLERANCE,
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!((scheduled.findings, scheduled.raised), (1, 1));
     // An alert about the caller (its factors are reset by now, so no push can be denied here; the "not me" flow
     // itself is covered end to end in app-http/tests/it/alarms.rs): its webhook body goes to the data directory.
     run.engine
@@ -536,6 +550,10 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
     assert!(delivered.delivered >= 1, "{delivered:?}");
     let alerts = std::fs::read_to_string(data.path().join("alerts.jsonl")).unwrap();
     assert!(alerts.contains("\"rule\":\"not_me\""), "{alerts}");
+    assert!(
+        alerts.contains("\"rule\":\"out_of_band_change\""),
+        "{alerts}"
+    );
 
     drop(run.engine);
     store.close().await;
