@@ -81,27 +81,13 @@ pub(crate) async fn alerts(hook: &MockServer, n: usize) -> Vec<serde_json::Value
 
 async fn push_to_alice(t: &TestApp, b: &mut Browser) -> (String, String) {
     let card = t.find(b, "alice@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     let v = t.send_push(b, &card, &factor).await;
     (card, v)
 }
 
 async fn verify_refused_as_blocked(t: &TestApp, b: &mut Browser, card: &str) {
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     let csrf = b.csrf.clone();
     let r = t
         .post(
