@@ -604,3 +604,109 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         "the scan found a planted canary"
     );
 }
+
+/// Out-of-band detection on Entra: a console password reset by a canary admin, read from the fake tenant's
+/// directory audit log through the Entra adapter, reported and raised by the schedule (SQLite audit, an alert body
+/// in the data directory, every fctr crate logging at TRACE): neither the admin's UPN, the target's object id nor
+/// the app's client secret reaches any byte written.
+#[tokio::test]
+async fn no_canary_from_the_entra_directory_audit_reaches_any_byte() {
+    use fctr_entra::{EntraAdapter, EntraConfig, EntraCredential};
+    use fctr_testkit::entra::{DEFAULT_APP_PERMISSIONS, FakeEntra, FakeEntraOptions};
+    const ENTRA_ADMIN: &str = "zeta.console.canary@contoso.example";
+    const ENTRA_SECRET: &str = "EntraCanarySecret~Qv81zLmW0pRt77";
+    let data = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(data.path().join("fctr.log")).unwrap();
+    let writer = FileWriter(Arc::new(Mutex::new(log)));
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "fctr_core=trace,fctr_entra=trace,fctr_sqlite=trace,fctr_memory=trace,fctr_ports=trace",
+        ))
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut permissions: Vec<String> = DEFAULT_APP_PERMISSIONS
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect();
+    permissions.extend([
+        "AuditLog.Read.All".to_owned(),
+        "Directory.Read.All".to_owned(),
+    ]);
+    let fake = FakeEntra::start(FakeEntraOptions {
+        client_secret: ENTRA_SECRET.into(),
+        app_permissions: permissions,
+        ..FakeEntraOptions::default()
+    })
+    .await
+    .unwrap();
+    let target = fake.fixtures().id_of("bob");
+    let mut cfg = EntraConfig::new(
+        fake.tenant_id(),
+        &fake.app().client_id,
+        EntraCredential::client_secret(SecretString::from(ENTRA_SECRET)),
+    )
+    .unwrap();
+    cfg.authority = fake.authority();
+    cfg.graph_base = fake.graph_base();
+    let idp = Arc::new(EntraAdapter::new(cfg).unwrap());
+    let store = SqliteStore::open(data.path().join("fctr.db"), SqliteOptions::default())
+        .await
+        .unwrap();
+    let clock: Arc<dyn fctr_ports::Clock> = Arc::new(SystemClock);
+    let engine = Engine::new(
+        Ports {
+            idp: idp.clone(),
+            audit: Arc::new(store.clone()),
+            usage: Arc::new(store.clone()),
+            grants: Arc::new(MemoryGrantStore::new(clock.clone())),
+            rate: Arc::new(MemoryRateLimiter::new(clock.clone())),
+            clock,
+        },
+        Arc::new(Policy::default()),
+        Pseudonymizer::new(KeyId::parse("k1").unwrap(), &SecretString::from(PSEUDO_KEY)).unwrap(),
+        TenantId::parse("acme").unwrap(),
+    )
+    .with_alert_sink(Arc::new(FileSink(data.path().join("alerts.jsonl"))));
+    let started = chrono::Utc::now() - chrono::TimeDelta::seconds(2);
+    fake.state()
+        .console_change(ENTRA_ADMIN, &target, "Reset user password");
+    let scheduled = engine
+        .scan_out_of_band(
+            idp.as_ref(),
+            started,
+            chrono::Utc::now() + chrono::TimeDelta::seconds(2),
+            fctr_core::out_of_band::DEFAULT_TOLERANCE,
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!((scheduled.findings, scheduled.raised), (1, 1));
+    assert!(engine.deliver_alerts().await.delivered >= 1);
+    let alerts = std::fs::read_to_string(data.path().join("alerts.jsonl")).unwrap();
+    assert!(alerts.contains("\"out_of_band_change\""), "{alerts}");
+    drop(engine);
+    store.close().await;
+    drop(_guard);
+
+    let canaries: Vec<(String, String)> = [
+        ("target object id", target.as_str()),
+        ("console admin", ENTRA_ADMIN),
+        ("client secret", ENTRA_SECRET),
+        ("pseudonymization key", PSEUDO_KEY),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    let hits = scan(data.path(), &canaries);
+    assert!(hits.is_empty(), "canaries at rest: {hits:?}");
+    assert!(
+        std::fs::metadata(data.path().join("fctr.log"))
+            .unwrap()
+            .len()
+            > 0,
+        "the TRACE log was written (the scan read something)"
+    );
+}
