@@ -78,26 +78,36 @@ fn spawn_out_of_band_schedule(
         chrono::TimeDelta::from_std(schedule.lookback).unwrap_or(chrono::TimeDelta::hours(1));
     let tolerance = chrono::TimeDelta::from_std(schedule.tolerance)
         .unwrap_or(fctr_core::out_of_band::DEFAULT_TOLERANCE);
+    let longest = chrono::TimeDelta::from_std(fctr_wiring::OutOfBandSchedule::LONGEST_WINDOW)
+        .unwrap_or(chrono::TimeDelta::days(7));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(schedule.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Where this replica's last successful scan ended: after failed scans (an IdP or audit outage) the next
+        // one reads back to it, not only `lookback`, so an outage up to the longest window loses nothing.
+        let mut covered: Option<chrono::DateTime<chrono::Utc>> = None;
         loop {
             tick.tick().await;
             let Some(engine) = engine.upgrade() else {
                 return;
             };
             let until = chrono::Utc::now();
+            let mut since = until - lookback;
+            if let Some(c) = covered.filter(|c| *c < since) {
+                if c < until - longest {
+                    tracing::warn!(
+                        target: "fctr::out_of_band",
+                        "out-of-band scans failed for longer than the longest window: older changes are not read; run `fctr changes --since` over the gap"
+                    );
+                }
+                since = c.max(until - longest);
+            }
             let scan = engine
-                .scan_out_of_band(
-                    feed.as_ref(),
-                    until - lookback,
-                    until,
-                    tolerance,
-                    schedule.remember(),
-                )
+                .scan_out_of_band(feed.as_ref(), since, until, tolerance, schedule.remember())
                 .await;
             match scan {
                 Ok(s) => {
+                    covered = Some(until);
                     metrics::counter!("fctr_out_of_band_scans_total", "outcome" => "ok")
                         .increment(1);
                     metrics::counter!("fctr_out_of_band_changes_total").increment(s.raised as u64);

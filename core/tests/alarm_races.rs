@@ -466,3 +466,88 @@ impl fctr_ports::RateLimiter for DownRate {
         Err(fctr_ports::PortError::Unavailable)
     }
 }
+
+/// A change whose audit event cannot be written is alerted but not remembered as raised: the next scan, with the
+/// audit log back, records it (and only then is it raised for good).
+#[tokio::test]
+async fn a_change_the_audit_could_not_record_is_raised_again_by_the_next_scan() {
+    let w = world_wrapped(Policy::default(), |_| {}, |_| {});
+    let feed = console_changes(&w);
+    let (since, until) = window(&w);
+    let tol = fctr_core::out_of_band::DEFAULT_TOLERANCE;
+    w.audit.fail_appends(true);
+    let first = w
+        .engine
+        .scan_out_of_band(&feed, since, until, tol, REMEMBER)
+        .await
+        .unwrap();
+    assert_eq!(first.raised, 2);
+    assert_eq!(w.engine.unrecorded_events(), 2);
+    w.audit.fail_appends(false);
+    let second = w
+        .engine
+        .scan_out_of_band(&feed, since, until, tol, REMEMBER)
+        .await
+        .unwrap();
+    assert_eq!(second.raised, 2, "recorded this time");
+    let third = w
+        .engine
+        .scan_out_of_band(&feed, since, until, tol, REMEMBER)
+        .await
+        .unwrap();
+    assert_eq!(third.raised, 0, "and then remembered");
+    let raised = w
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == fctr_ports::EventKind::AlertRaised)
+        .count();
+    assert_eq!(raised, 2);
+}
+
+/// The window's start: an fctr reset just before `since` is matched with its own entry there (read from a
+/// tolerance before), so it cannot account for another reset of the same person just inside the window, which is
+/// reported.
+#[tokio::test]
+async fn an_action_just_before_the_window_does_not_hide_a_change_just_inside_it() {
+    let w = world_wrapped(Policy::default(), |_| {}, |_| {});
+    let a = w.agent("agent2", "fctr-tier2");
+    w.verify_push(&a, "alice").await;
+    w.engine
+        .perform_action(&a, &ctx(), &sid("alice"), reset())
+        .await
+        .unwrap();
+    let fctr_at = fctr_ports::Clock::now(&w.clock);
+    let feed = FixedFeed(vec![
+        fctr_ports::IdpChange {
+            kind: fctr_ports::ActionKind::ResetPassword,
+            target: sid("alice"),
+            actor: fctr_ports::ChangeActor::App {
+                client_id: "0oafctr".into(),
+            },
+            at: fctr_at,
+            event_id: "evt-fctr".into(),
+        },
+        fctr_ports::IdpChange {
+            kind: fctr_ports::ActionKind::ResetPassword,
+            target: sid("alice"),
+            // An actor the log does not name, so fctr's record could account for it.
+            actor: fctr_ports::ChangeActor::Unknown,
+            at: fctr_at + chrono::Duration::seconds(20),
+            event_id: "evt-console".into(),
+        },
+    ]);
+    let since = fctr_at + chrono::Duration::seconds(10);
+    let found = w
+        .engine
+        .out_of_band_changes(
+            &feed,
+            since,
+            since + chrono::Duration::minutes(10),
+            fctr_core::out_of_band::DEFAULT_TOLERANCE,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = found.iter().map(|f| f.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt-console"]);
+}

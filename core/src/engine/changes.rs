@@ -46,11 +46,14 @@ impl Engine {
         if until <= since {
             return Err(ChangeReportError::EmptyWindow);
         }
+        // The IdP's log is read from a tolerance before `since`: an fctr action just before the window is matched
+        // with its own entry there, and cannot account for a different change just inside it. Only changes in the
+        // window are reported.
         let changes = feed
-            .changes(since, until)
+            .changes(since - tolerance, until)
             .await
             .map_err(ChangeReportError::Feed)?;
-        let mut query = audit_query(since, until, tolerance);
+        let mut query = audit_query(since - tolerance, until, tolerance);
         query.tenant = Some(self.tenant.clone());
         let audit: Vec<_> = self
             .ports
@@ -62,13 +65,10 @@ impl Engine {
             .map(|s| s.event)
             .collect();
         let own = feed.own_client_id();
-        Ok(find_out_of_band(
-            &changes,
-            &audit,
-            &self.pseudo,
-            own.as_deref(),
-            tolerance,
-        ))
+        let mut findings =
+            find_out_of_band(&changes, &audit, &self.pseudo, own.as_deref(), tolerance);
+        findings.retain(|f| f.at >= since);
+        Ok(findings)
     }
 
     /// [`Engine::out_of_band_changes`] for an agent whose role may view the audit log (the auditor's page).
@@ -129,7 +129,8 @@ impl Engine {
     /// "Not reported before" is one atomic step in the shared store per IdP log entry (a hit on
     /// `oob:reported:<digest>` that lives `remember`), so replicas scanning the same window raise each finding
     /// once, and overlapping windows do not repeat it. When the store cannot be reached the finding is raised
-    /// anyway: a duplicate alert is better than a missed one.
+    /// anyway: a duplicate alert is better than a missed one. When the audit event cannot be written the claim is
+    /// given back, so a later scan records it (the alert may then go out twice).
     ///
     /// # Errors
     /// [`ChangeReportError`] as for [`Engine::out_of_band_changes`]; nothing is raised then.
@@ -153,9 +154,10 @@ impl Engine {
             window: remember,
         };
         for f in &findings {
-            let first = match reported_key(self.tenant.as_str(), &f.event_id) {
+            let key = reported_key(self.tenant.as_str(), &f.event_id);
+            let first = match &key {
                 Some(key) => !matches!(
-                    self.ports.rate.hit(&key, once).await,
+                    self.ports.rate.hit(key, once).await,
                     Ok(RateDecision::Limited { .. })
                 ),
                 None => true,
@@ -163,14 +165,20 @@ impl Engine {
             if !first {
                 continue;
             }
-            self.raise_change(f).await;
+            if !self.raise_change(f).await {
+                // Not durably recorded: give the claim back so that a later scan (here or on another replica)
+                // records it. The alert is queued all the same; it may then be sent twice.
+                if let Some(key) = &key {
+                    let _ = self.ports.rate.reset(key).await;
+                }
+            }
             scan.raised += 1;
         }
         Ok(scan)
     }
 
-    /// Audits and queues the alert for one finding.
-    async fn raise_change(&self, f: &Finding) {
+    /// Audits and queues the alert for one finding; whether the audit event was written.
+    async fn raise_change(&self, f: &Finding) -> bool {
         let severity = match f.severity {
             FindingSeverity::OwnCredential => AlertSeverity::Critical,
             _ => AlertSeverity::Warning,
@@ -199,7 +207,12 @@ impl Engine {
         if let Some(admin) = &f.actor_pseudonym {
             b = b.agent(admin);
         }
-        self.record(b).await;
+        let recorded = self.ports.audit.append(b.build()).await.is_ok();
+        if !recorded {
+            self.unrecorded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.alerts.push(alert, None);
+        recorded
     }
 }

@@ -654,6 +654,7 @@ mod tests {
             "scan_minutes = 0",
             "scan_minutes = 1441",
             "scan_minutes = 30\nlookback_minutes = 10",
+            "scan_minutes = 30\nlookback_minutes = 59",
             "scan_minutes = 30\nlookback_minutes = 10081",
             "scan_minutes = 30\ntolerance_minutes = 0",
             "scan_minutes = 30\nevery = 3",

@@ -542,8 +542,8 @@ impl AlertsSection {
 pub struct OutOfBandSection {
     /// How often each replica reads the IdP's log (minutes, 1 to 1440).
     pub scan_minutes: u32,
-    /// How far back each scan reads (minutes; at least `scan_minutes`, at most 7 days; default the larger of 60
-    /// and twice `scan_minutes`): overlapping windows catch entries the IdP logs late, and each change is raised
+    /// How far back each scan reads (minutes; at least twice `scan_minutes`, at most 7 days; default the larger of
+    /// 60 and twice `scan_minutes`): overlapping windows catch entries the IdP logs late, and each change is raised
     /// once however often it is read.
     pub lookback_minutes: u32,
     /// The tolerance between the IdP's time and fctr's audit time (minutes, 1 to 60; default 5).
@@ -567,9 +567,11 @@ impl TryFrom<RawOutOfBand> for OutOfBandSection {
         let lookback = r
             .lookback_minutes
             .unwrap_or_else(|| r.scan_minutes.saturating_mul(2).max(60));
-        if lookback < r.scan_minutes || lookback > 7 * 24 * 60 {
+        // Windows must overlap: an entry the IdP logs late, or a scan that runs late, is still read by the next.
+        if lookback < r.scan_minutes.saturating_mul(2) || lookback > 7 * 24 * 60 {
             return Err(
-                "lookback_minutes must be at least scan_minutes and at most 10080 (7 days)".into(),
+                "lookback_minutes must be at least twice scan_minutes and at most 10080 (7 days)"
+                    .into(),
             );
         }
         let tolerance = r.tolerance_minutes.unwrap_or(5);
@@ -610,10 +612,16 @@ pub struct OutOfBandSchedule {
 }
 
 impl OutOfBandSchedule {
+    /// The longest window one scan reads: after failed scans, the next reads back to where the last successful
+    /// one ended, up to this (7 days).
+    pub const LONGEST_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
     /// How long a raised change is remembered as raised: as long as any later window (and its tolerance) can
     /// still read it, with a day's margin for entries the IdP logs late.
     #[must_use]
     pub fn remember(&self) -> Duration {
-        self.lookback + self.tolerance * 2 + Duration::from_secs(24 * 3600)
+        self.lookback.max(Self::LONGEST_WINDOW)
+            + self.tolerance * 2
+            + Duration::from_secs(24 * 3600)
     }
 }

@@ -131,6 +131,11 @@ pub(crate) fn change(a: GraphAudit) -> Result<Option<IdpChange>, PortError> {
         return Ok(None);
     };
     let target = SubjectId::parse(target.to_owned()).map_err(|_| PortError::Malformed)?;
+    // The entry's id is how a finding is raised once: a change entry without one (or with an implausible one) is
+    // a malformed answer, never a silently merged finding.
+    if a.id.is_empty() || a.id.len() > 128 || !a.id.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(PortError::Malformed);
+    }
     let at = DateTime::parse_from_rfc3339(&a.activity_date_time)
         .map_err(|_| PortError::Malformed)?
         .with_timezone(&Utc);
@@ -343,8 +348,19 @@ mod tests {
         let mut group = entry("Reset user password", "success", by.clone());
         group["targetResources"][0]["type"] = json!("Group");
         assert!(change(audit(group)).unwrap().is_none());
-        let mut bad_time = entry("Reset user password", "success", by);
+        let mut bad_time = entry("Reset user password", "success", by.clone());
         bad_time["activityDateTime"] = json!("yesterday");
         assert!(matches!(change(audit(bad_time)), Err(PortError::Malformed)));
+        // A change without an id (or with one that is no id) would merge with every other such change when
+        // findings are raised once per entry: malformed.
+        let mut no_id = entry("Reset user password", "success", by.clone());
+        no_id.as_object_mut().unwrap().remove("id");
+        assert!(matches!(change(audit(no_id)), Err(PortError::Malformed)));
+        for id in [json!(""), json!("a b"), json!("x".repeat(129))] {
+            let mut e = entry("Reset user password", "success", by.clone());
+            e["id"] = id.clone();
+            let got = change(audit(e));
+            assert!(matches!(got, Err(PortError::Malformed)), "{id}: {got:?}");
+        }
     }
 }
