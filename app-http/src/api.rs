@@ -290,6 +290,7 @@ pub async fn out_of_band(
     let feed = st
         .change_feed()
         .ok_or_else(|| ApiError::reason(Reason::Unsupported))?;
+    let _turn = st.out_of_band_turn().await;
     let until = st.0.clock.now();
     let since = until - length;
     let tolerance = fctr_core::out_of_band::DEFAULT_TOLERANCE;

@@ -55,9 +55,15 @@ pub struct DemoOptions {
     /// Read the fake's System Log for the auditors' out-of-band page (default); `false` runs the portal as for
     /// an IdP without a change log (tests of that page).
     pub change_feed: bool,
+    /// Wraps the change log reader (tests: one that pauses the read).
+    pub wrap_feed: Option<FeedWrapper>,
     /// Look for out-of-band changes on this schedule (tests: every few hundred milliseconds); none by default.
     pub out_of_band: Option<fctr_wiring::OutOfBandSchedule>,
 }
+
+/// A function that wraps the change log reader ([`DemoOptions::wrap_feed`]).
+pub type FeedWrapper =
+    Box<dyn FnOnce(Arc<dyn fctr_ports::ChangeFeed>) -> Arc<dyn fctr_ports::ChangeFeed> + Send>;
 
 /// A function that adjusts the sign-in ([`DemoOptions::sign_in`]).
 pub type SignInHook = Box<dyn FnOnce(&FakeOkta, &mut OidcSettings) + Send>;
@@ -94,6 +100,7 @@ impl DemoOptions {
             policy: None,
             tickets: None,
             change_feed: true,
+            wrap_feed: None,
             out_of_band: None,
         }
     }
@@ -144,9 +151,12 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
     okta_config.egress = opts.egress.clone();
     let okta = Arc::new(OktaAdapter::new(okta_config).map_err(|e| start("Okta adapter", e))?);
     // The same adapter reads the fake's System Log (the auditors' out-of-band page).
-    let change_feed: Arc<dyn fctr_ports::ChangeFeed> = okta.clone();
+    let mut change_feed: Arc<dyn fctr_ports::ChangeFeed> = okta.clone();
     let mut adapter: Arc<dyn IdentityProvider> = okta;
     let mut opts = opts;
+    if let Some(wrap) = opts.wrap_feed.take() {
+        change_feed = wrap(change_feed);
+    }
     if let Some(wrap) = opts.wrap_idp.take() {
         adapter = wrap(adapter);
     }

@@ -142,6 +142,7 @@ pub(crate) async fn out_of_band(me: SignedIn, RawQuery(q): RawQuery) -> Response
         t.no_feed = true;
         return render(StatusCode::OK, &t);
     };
+    let _turn = ctx.state.out_of_band_turn().await;
     let until = ctx.state.0.clock.now();
     let since = until - length;
     match engine

@@ -333,3 +333,71 @@ async fn the_schedule_alerts_a_console_reset_once_and_not_the_portals_reset() {
         .count();
     assert_eq!(raised, 1, "audited once");
 }
+
+/// A change log reader that parks every read until released, reporting each entry.
+struct ParkedFeed {
+    inner: std::sync::Arc<dyn fctr_ports::ChangeFeed>,
+    entered: tokio::sync::mpsc::UnboundedSender<()>,
+    release: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl fctr_ports::ChangeFeed for ParkedFeed {
+    async fn changes(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<fctr_ports::IdpChange>, fctr_ports::PortError> {
+        let _ = self.entered.send(());
+        self.release.acquire().await.unwrap().forget();
+        self.inner.changes(since, until).await
+    }
+    fn own_client_id(&self) -> Option<String> {
+        self.inner.own_client_id()
+    }
+}
+
+/// Reports are expensive (up to a week of both logs): three auditors asking at the same moment, two reach the
+/// IdP's log while the third waits its turn; all three are answered once the first ones finish.
+#[tokio::test]
+async fn at_most_two_reports_read_the_logs_at_once() {
+    let (tx, mut entered) = tokio::sync::mpsc::unbounded_channel();
+    let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let r = release.clone();
+    let t = std::sync::Arc::new(
+        start_with(move |o| {
+            o.wrap_feed = Some(Box::new(move |inner| {
+                std::sync::Arc::new(ParkedFeed {
+                    inner,
+                    entered: tx,
+                    release: r,
+                }) as std::sync::Arc<dyn fctr_ports::ChangeFeed>
+            }));
+        })
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let t = t.clone();
+        let mut b = t.sign_in("agent3").await;
+        tasks.push(tokio::spawn(async move {
+            t.get(&mut b, "/audit/out-of-band?since=1h").await.status
+        }));
+    }
+    for _ in 0..2 {
+        tokio::time::timeout(std::time::Duration::from_secs(10), entered.recv())
+            .await
+            .expect("a report reached the log")
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(entered.try_recv().is_err(), "the third waits for a turn");
+    release.add_permits(3);
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    assert!(
+        entered.try_recv().is_ok(),
+        "the third read the log after a turn freed"
+    );
+}
