@@ -551,3 +551,66 @@ async fn an_action_just_before_the_window_does_not_hide_a_change_just_inside_it(
     let ids: Vec<_> = found.iter().map(|f| f.event_id.as_str()).collect();
     assert_eq!(ids, ["evt-console"]);
 }
+
+/// A sink whose receiver answers slowly: it records the order deliveries start in and the most in flight at once.
+#[derive(Default)]
+struct SlowSink {
+    started: std::sync::Mutex<Vec<AlertRule>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl fctr_ports::AlertSink for SlowSink {
+    async fn deliver(&self, alert: &fctr_ports::Alert) -> Result<(), fctr_ports::PortError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.started.lock().unwrap().push(alert.rule);
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        self.in_flight.fetch_sub(1, SeqCst);
+        Err(fctr_ports::PortError::Unavailable)
+    }
+}
+
+/// A receiver that is down holds each alert for the sink's whole retry budget: twenty warnings queued before a
+/// critical "not me" alert do not delay it (critical first), and several are in flight at once (bounded).
+#[tokio::test]
+async fn a_critical_alert_is_not_held_behind_warnings_when_the_receiver_is_slow() {
+    let sink = Arc::new(SlowSink::default());
+    let mut shared = None;
+    let w = world_wrapped(Policy::default(), |_| {}, |p| shared = Some(p.clone()));
+    let engine = Engine::new(
+        shared.unwrap(),
+        Arc::new(Policy::default()),
+        Pseudonymizer::new(
+            KeyId::parse("k1").unwrap(),
+            &SecretString::from("test-key-0123456789-0123456789-0123456789".to_owned()),
+        )
+        .unwrap(),
+        TenantId::parse("acme").unwrap(),
+    )
+    .with_alert_sink(sink.clone());
+    let at = fctr_ports::Clock::now(&w.clock);
+    for _ in 0..20 {
+        engine
+            .raise_alert(fctr_ports::Alert::new(
+                AlertRule::LookupsPerAgent,
+                fctr_ports::Severity::Warning,
+                at,
+            ))
+            .await;
+    }
+    engine
+        .raise_alert(fctr_ports::Alert::new(
+            AlertRule::NotMe,
+            fctr_ports::Severity::Critical,
+            at,
+        ))
+        .await;
+    let done = engine.deliver_alerts().await;
+    assert_eq!(done.failed, 21, "each failure audited");
+    assert_eq!(sink.started.lock().unwrap()[0], AlertRule::NotMe);
+    let most = sink.most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=8).contains(&most), "in flight at once: {most}");
+}
