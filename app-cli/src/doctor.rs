@@ -281,6 +281,30 @@ async fn check_okta_logs(r: &mut Report, okta: &OktaAdapter) {
     }
 }
 
+/// The directory audit log (out-of-band change detection, `fctr changes`): optional, so a missing permission is a
+/// warning.
+async fn check_entra_audit(r: &mut Report, entra: &fctr_entra::EntraAdapter) {
+    let now = chrono::Utc::now();
+    match entra.changes(now - chrono::TimeDelta::minutes(1), now).await {
+        Ok(_) => r.ok(
+            "entra.audit",
+            "directory audit log readable (AuditLog.Read.All): out-of-band change detection can run",
+        ),
+        Err(PortError::Forbidden { .. }) => r.warn(
+            "entra.audit",
+            "the directory audit log is not readable (AuditLog.Read.All and Directory.Read.All not granted): \
+             out-of-band change detection (fctr changes) cannot run",
+            "optional: app registration > API permissions > Microsoft Graph > Application: AuditLog.Read.All \
+             and Directory.Read.All, then grant admin consent (docs/entra-setup.md, docs/out-of-band.md)",
+        ),
+        Err(e) => r.warn(
+            "entra.audit",
+            format!("the directory audit log could not be read ({})", e.code()),
+            "retry; out-of-band change detection needs it (docs/out-of-band.md)",
+        ),
+    }
+}
+
 fn entra_token_next(e: &fctr_entra::TokenError) -> String {
     use fctr_entra::TokenError as T;
     match e {
@@ -365,6 +389,7 @@ async fn check_entra(r: &mut Report, section: &EntraSection, egress: &Egress) {
             );
         }
     }
+    check_entra_audit(r, &entra).await;
     if connector {
         r.warn(
             "entra.connector",

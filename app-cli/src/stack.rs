@@ -341,6 +341,8 @@ pub(crate) async fn build(
         retention: Retention::default(),
         shared,
         alerts: None,
+        // The agent commands do not read the IdP's change log (`fctr changes` builds its own feed).
+        change_feed: None,
     })
     .map_err(|e| Fail::usage(format!("{e}"), "report a bug"))?;
     let engine = Arc::clone(&inner.engine);

@@ -27,13 +27,14 @@ pub use crate::reply::{ApiError, ErrorBody, ErrorDetail};
 pub use dto::*;
 
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use body::{JsonBody, OptionalBody};
 use doc::{PollErrors, ReadErrors, SearchErrors, SecuritySchemes, WriteErrors};
+use fctr_core::policy::Permission;
 use fctr_ports::{
     ActionKind, ApprovalId, ExposeSecret, FactorId, Reason, SubjectId, UserQuery, VerificationId,
 };
@@ -279,6 +280,54 @@ async fn perform(
     Ok(resp)
 }
 
+/// The changes the IdP's own log records in the window that fctr's audit does not account for, pseudonymous
+/// (roles with `view_audit`). `unsupported` when the IdP has no change log fctr can read in this build.
+#[utoipa::path(get, path = "/api/v1/audit/out-of-band",
+    params(("since" = Option<OutOfBandWindow>, Query, description = "The window: `1h`, `6h`, `24h` (default), `3d` or `7d`; anything else is `invalid_input`")),
+    responses((status = 200, description = "The changes made outside fctr", body = OutOfBandReport), ReadErrors))]
+pub async fn out_of_band(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let engine = st.engine();
+    let policy = engine.policy();
+    let permitted = a
+        .agent
+        .role()
+        .and_then(|r| policy.role(r))
+        .is_some_and(|r| policy.permits(r, Permission::ViewAudit));
+    if !permitted {
+        // The engine refuses, and audits the refusal, before anything else is looked at.
+        engine
+            .audit_view(&a.agent, &a.ctx, &fctr_core::AuditViewQuery::default())
+            .await?;
+    }
+    let asked = crate::input::since_param(q.as_deref().unwrap_or(""));
+    let (_, length) = crate::input::window(asked.as_deref())
+        .ok_or_else(|| ApiError::reason(Reason::InvalidInput))?;
+    let feed = st
+        .change_feed()
+        .ok_or_else(|| ApiError::reason(Reason::Unsupported))?;
+    let _turn = st.out_of_band_turn().await;
+    let until = st.0.clock.now();
+    let since = until - length;
+    let tolerance = fctr_core::out_of_band::DEFAULT_TOLERANCE;
+    let findings = engine
+        .out_of_band_view(&a.agent, &a.ctx, feed.as_ref(), since, until, tolerance)
+        .await?;
+    let report = OutOfBandReport {
+        since,
+        until,
+        tolerance_secs: tolerance.num_seconds(),
+        findings: findings.iter().map(OutOfBandFinding::from).collect(),
+    };
+    let mut resp = Json(report).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
 fn approval_id(id: &str) -> Result<ApprovalId, ApiError> {
     ApprovalId::parse(id).map_err(|_| ApiError::reason(Reason::ApprovalNotFound))
 }
@@ -347,7 +396,8 @@ pub async fn refuse(
         title = "fctr API",
         description = "Helpdesk identity verification: look up, verify, act under a grant."
     ),
-    paths(search, lookup, explain, begin, continue_, poll, code, act, remove_factor, approvals, approve, refuse),
+    paths(search, lookup, explain, begin, continue_, poll, code, act, remove_factor, out_of_band,
+        approvals, approve, refuse),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = [])),
     components(schemas(
@@ -369,6 +419,9 @@ pub async fn refuse(
         ActionPathName,
         ActionResult,
         SecretDto,
+        OutOfBandReport,
+        OutOfBandFinding,
+        OutOfBandWindow,
         ApprovalIdParam,
         ApprovalPending,
         ApprovalDto,
@@ -409,6 +462,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/verifications/{id}", get(poll))
         .route("/api/v1/verifications/{id}/continue", post(continue_))
         .route("/api/v1/verifications/{id}/code", post(code))
+        .route("/api/v1/audit/out-of-band", get(out_of_band))
         .route("/api/v1/approvals", get(approvals))
         .route("/api/v1/approvals/{id}/approve", post(approve))
         .route("/api/v1/approvals/{id}/refuse", post(refuse))

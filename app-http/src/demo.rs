@@ -52,7 +52,18 @@ pub struct DemoOptions {
     pub policy: Option<Policy>,
     /// Ticket write-back (tests: an adapter against a fake ticket system); none by default.
     pub tickets: Option<(Arc<dyn fctr_ports::TicketSink>, fctr_wiring::NoteRetry)>,
+    /// Read the fake's System Log for the auditors' out-of-band page (default); `false` runs the portal as for
+    /// an IdP without a change log (tests of that page).
+    pub change_feed: bool,
+    /// Wraps the change log reader (tests: one that pauses the read).
+    pub wrap_feed: Option<FeedWrapper>,
+    /// Look for out-of-band changes on this schedule (tests: every few hundred milliseconds); none by default.
+    pub out_of_band: Option<fctr_wiring::OutOfBandSchedule>,
 }
+
+/// A function that wraps the change log reader ([`DemoOptions::wrap_feed`]).
+pub type FeedWrapper =
+    Box<dyn FnOnce(Arc<dyn fctr_ports::ChangeFeed>) -> Arc<dyn fctr_ports::ChangeFeed> + Send>;
 
 /// A function that adjusts the sign-in ([`DemoOptions::sign_in`]).
 pub type SignInHook = Box<dyn FnOnce(&FakeOkta, &mut OidcSettings) + Send>;
@@ -88,6 +99,9 @@ impl DemoOptions {
             alerts: None,
             policy: None,
             tickets: None,
+            change_feed: true,
+            wrap_feed: None,
+            out_of_band: None,
         }
     }
 }
@@ -135,9 +149,14 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         OktaAuth::ApiToken(SecretString::from(fake.api_token().to_owned())),
     );
     okta_config.egress = opts.egress.clone();
-    let okta = OktaAdapter::new(okta_config).map_err(|e| start("Okta adapter", e))?;
-    let mut adapter: Arc<dyn IdentityProvider> = Arc::new(okta);
+    let okta = Arc::new(OktaAdapter::new(okta_config).map_err(|e| start("Okta adapter", e))?);
+    // The same adapter reads the fake's System Log (the auditors' out-of-band page).
+    let mut change_feed: Arc<dyn fctr_ports::ChangeFeed> = okta.clone();
+    let mut adapter: Arc<dyn IdentityProvider> = okta;
     let mut opts = opts;
+    if let Some(wrap) = opts.wrap_feed.take() {
+        change_feed = wrap(change_feed);
+    }
     if let Some(wrap) = opts.wrap_idp.take() {
         adapter = wrap(adapter);
     }
@@ -188,6 +207,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
             retention: Retention::default(),
             shared,
             alerts: opts.alerts,
+            change_feed: opts.change_feed.then_some(change_feed),
         },
         |audit| {
             let counting = Arc::new(CountingAudit::new(audit));
@@ -205,6 +225,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         settings,
         interval,
         opts.tickets.take(),
+        opts.out_of_band,
     )
     .await?;
     Ok(Demo {

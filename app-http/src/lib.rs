@@ -192,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/find", post(web::audit::find))
         .route("/audit/export.csv", get(web::audit::export_csv))
         .route("/audit/export.json", get(web::audit::export_json))
+        .route("/audit/out-of-band", get(web::out_of_band::out_of_band))
         .route("/static/app.js", get(app_js))
         .route("/static/app.css", get(app_css))
         .route("/static/favicon.svg", get(favicon))

@@ -63,6 +63,73 @@ fn spawn_alert_delivery(engine: std::sync::Weak<fctr_core::Engine>) {
     });
 }
 
+/// Looks for changes made at the IdP outside fctr on `schedule` (docs/out-of-band.md): at start and then every
+/// `every`, the last `lookback` of the IdP's log matched against the audit log; each change not raised before (by
+/// this replica or another) is audited and alerted ([`fctr_core::Engine::scan_out_of_band`]). Counts
+/// `fctr_out_of_band_scans_total{outcome}` and `fctr_out_of_band_changes_total`; a failed scan is logged (the
+/// error names the part and, for a missing permission, the scope; never a person) and retried next time. Ends
+/// when the engine is dropped.
+fn spawn_out_of_band_schedule(
+    engine: std::sync::Weak<fctr_core::Engine>,
+    feed: Arc<dyn fctr_ports::ChangeFeed>,
+    schedule: fctr_wiring::OutOfBandSchedule,
+) {
+    let lookback =
+        chrono::TimeDelta::from_std(schedule.lookback).unwrap_or(chrono::TimeDelta::hours(1));
+    let tolerance = chrono::TimeDelta::from_std(schedule.tolerance)
+        .unwrap_or(fctr_core::out_of_band::DEFAULT_TOLERANCE);
+    let longest = chrono::TimeDelta::from_std(fctr_wiring::OutOfBandSchedule::LONGEST_WINDOW)
+        .unwrap_or(chrono::TimeDelta::days(7));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(schedule.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Where this replica's last successful scan ended: after failed scans (an IdP or audit outage) the next
+        // one reads back to it, not only `lookback`, so an outage up to the longest window loses nothing.
+        let mut covered: Option<chrono::DateTime<chrono::Utc>> = None;
+        loop {
+            tick.tick().await;
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            let until = chrono::Utc::now();
+            let mut since = until - lookback;
+            if let Some(c) = covered.filter(|c| *c < since) {
+                if c < until - longest {
+                    tracing::warn!(
+                        target: "fctr::out_of_band",
+                        "out-of-band scans failed for longer than the longest window: older changes are not read; run `fctr changes --since` over the gap"
+                    );
+                }
+                since = c.max(until - longest);
+            }
+            let scan = engine
+                .scan_out_of_band(feed.as_ref(), since, until, tolerance, schedule.remember())
+                .await;
+            match scan {
+                Ok(s) => {
+                    covered = Some(until);
+                    metrics::counter!("fctr_out_of_band_scans_total", "outcome" => "ok")
+                        .increment(1);
+                    metrics::counter!("fctr_out_of_band_changes_total").increment(s.raised as u64);
+                    if s.raised > 0 {
+                        tracing::warn!(
+                            target: "fctr::out_of_band",
+                            raised = s.raised,
+                            "changes made at the identity provider outside fctr: alerted (see the auditors' out-of-band page)"
+                        );
+                    }
+                }
+                Err(e) => {
+                    metrics::counter!("fctr_out_of_band_scans_total", "outcome" => "failed")
+                        .increment(1);
+                    tracing::warn!(target: "fctr::out_of_band", error = %e, "out-of-band scan failed; retried at the next one");
+                }
+            }
+        }
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn assemble(
     stack: Stack,
     oidc: OidcSettings,
@@ -70,6 +137,7 @@ pub(crate) async fn assemble(
     settings: Settings,
     checkpoint_interval: std::time::Duration,
     tickets: Option<(Arc<dyn fctr_ports::TicketSink>, fctr_wiring::NoteRetry)>,
+    out_of_band: Option<fctr_wiring::OutOfBandSchedule>,
 ) -> Result<AppState, BuildError> {
     stack
         .engine
@@ -84,6 +152,18 @@ pub(crate) async fn assemble(
         interval: checkpoint_interval,
     });
     spawn_alert_delivery(Arc::downgrade(&stack.engine));
+    match (out_of_band, &stack.change_feed) {
+        (Some(schedule), Some(feed)) => {
+            spawn_out_of_band_schedule(Arc::downgrade(&stack.engine), Arc::clone(feed), schedule);
+        }
+        (Some(_), None) => {
+            return Err(start(
+                "out_of_band",
+                "a schedule is configured but this identity provider has no change log fctr reads",
+            ));
+        }
+        (None, _) => {}
+    }
     Ok(AppState::new(StateParts {
         engine: stack.engine,
         idp: stack.idp,
@@ -94,6 +174,7 @@ pub(crate) async fn assemble(
         settings,
         checkpoints,
         tickets,
+        change_feed: stack.change_feed,
     }))
 }
 
@@ -170,6 +251,9 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         settings,
         interval,
         tickets,
+        cfg.out_of_band
+            .as_ref()
+            .map(fctr_wiring::config::OutOfBandSection::schedule),
     )
     .await
 }

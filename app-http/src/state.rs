@@ -4,7 +4,7 @@ use crate::oidc::Oidc;
 use crate::poller::{PollRegistry, PollSettings};
 use crate::session::{SessionStore, Timeouts};
 use fctr_core::Engine;
-use fctr_ports::{AuditLog, Clock, IdentityProvider};
+use fctr_ports::{AuditLog, ChangeFeed, Clock, IdentityProvider};
 use std::sync::Arc;
 use url::Url;
 
@@ -99,6 +99,8 @@ pub struct StateParts {
     /// Ticket write-back, when `[tickets]` is configured (the sink is wrapped around the engine here:
     /// [`fctr_wiring::TicketDesk::new`]).
     pub tickets: Option<(Arc<dyn fctr_ports::TicketSink>, fctr_wiring::NoteRetry)>,
+    /// The IdP's own change log, for the auditors' out-of-band page (none when the IdP has none in this build).
+    pub change_feed: Option<Arc<dyn ChangeFeed>>,
 }
 
 /// The audit store's checkpointer: records each chain head, HMAC'd with the configured checkpoint key, so that a
@@ -123,6 +125,9 @@ impl std::fmt::Debug for Checkpoints {
 #[derive(Clone)]
 pub struct AppState(pub(crate) Arc<Inner>);
 
+/// How many out-of-band reports may read the logs at once on one replica ([`AppState::out_of_band_turn`]).
+pub const OUT_OF_BAND_REPORTS: usize = 2;
+
 pub(crate) struct Inner {
     pub engine: Arc<Engine>,
     pub idp: Arc<dyn IdentityProvider>,
@@ -143,6 +148,10 @@ pub(crate) struct Inner {
     pub roles: crate::caches::RoleCache,
     /// Ticket write-back, when configured.
     pub tickets: Option<fctr_wiring::TicketDesk>,
+    /// The IdP's own change log (out-of-band change detection).
+    pub change_feed: Option<Arc<dyn ChangeFeed>>,
+    /// At most this many out-of-band reports read the logs at once (each may read up to a week of both logs).
+    pub out_of_band_reports: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for AppState {
@@ -185,6 +194,8 @@ impl AppState {
             checkpoints: parts.checkpoints,
             roles: crate::caches::RoleCache::default(),
             tickets,
+            change_feed: parts.change_feed,
+            out_of_band_reports: tokio::sync::Semaphore::new(OUT_OF_BAND_REPORTS),
         }))
     }
 
@@ -222,6 +233,20 @@ impl AppState {
     #[must_use]
     pub fn oidc(&self) -> &Arc<Oidc> {
         &self.0.oidc
+    }
+
+    /// The IdP's own change log, when it has one (the auditors' out-of-band page).
+    #[must_use]
+    pub fn change_feed(&self) -> Option<&Arc<dyn ChangeFeed>> {
+        self.0.change_feed.as_ref()
+    }
+
+    /// A turn to read both logs for an out-of-band report (the page or the API): at most
+    /// [`OUT_OF_BAND_REPORTS`] run at once on this replica, the rest wait, so repeated requests cannot spend the
+    /// IdP's log rate limit (which the schedule needs too) or the replica's cores. `None` only if the semaphore
+    /// were closed, which it never is.
+    pub(crate) async fn out_of_band_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.0.out_of_band_reports.acquire().await.ok()
     }
 
     /// The session store.

@@ -46,7 +46,7 @@ pub use denial::Denial;
 pub use engine::{
     ActionOutcome, ActionRequest, ActionView, Agent, AlertDelivery, ApprovalDecided, ApprovalView,
     AuditPage, AuditRow, AuditSort, AuditViewQuery, CallerCard, ChangeReportError, Engine,
-    EngineBuilder, FactorView, GrantView, MissingPart, NoteDelivery, Ports, RequestContext,
-    Retention, VerificationView,
+    EngineBuilder, FactorView, GrantView, MissingPart, NoteDelivery, OutOfBandScan, Ports,
+    RequestContext, Retention, VerificationView,
 };
 pub use pseudonym::{KeyError, Pseudonymizer};

@@ -11,8 +11,8 @@
 use crate::pseudonym::Pseudonymizer;
 use chrono::{DateTime, TimeDelta, Utc};
 use fctr_ports::{
-    ActionKind, AuditEvent, AuditQuery, ChangeActor, EventKind, IdpChange, Outcome, PseudoId,
-    SubjectId,
+    ActionKind, AuditDetail, AuditEvent, AuditQuery, ChangeActor, EventKind, IdpChange, Outcome,
+    PseudoId, SubjectId,
 };
 
 /// The default tolerance between the IdP's time and fctr's audit time (clocks and the IdP's log latency).
@@ -144,7 +144,29 @@ fn is_intent(e: &AuditEvent) -> bool {
     }
 }
 
+/// Whether an action whose outcome is recorded may have changed the user at the IdP: it succeeded, or it failed
+/// in a way that leaves that open (a timeout, a lost connection, an unreadable answer, a 5xx). A failure the IdP
+/// answered plainly (refused, not found, rate limited, a 4xx, unsupported, an invalid state) changed nothing, so it
+/// accounts for nothing: a console change right after it is still reported.
+fn may_have_run(e: &AuditEvent) -> bool {
+    match e.outcome {
+        Outcome::Success => true,
+        Outcome::Failed => match &e.detail {
+            Some(AuditDetail::Upstream { code, status }) => match status {
+                Some(s) => *s >= 500,
+                None => matches!(
+                    code.as_str(),
+                    "timeout" | "unavailable" | "malformed" | "unexpected"
+                ),
+            },
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 fn records(audit: &[AuditEvent], tolerance: TimeDelta) -> Vec<Record<'_>> {
+    // Any outcome (whatever its result) settles its intent; only one that may have run accounts for a change.
     let outcomes: Vec<&AuditEvent> = audit.iter().filter(|e| is_outcome(e)).collect();
     let has_outcome = |i: &AuditEvent| {
         outcomes.iter().any(|o| {
@@ -153,7 +175,7 @@ fn records(audit: &[AuditEvent], tolerance: TimeDelta) -> Vec<Record<'_>> {
     };
     audit
         .iter()
-        .filter(|e| is_outcome(e) || (is_intent(e) && !has_outcome(e)))
+        .filter(|e| (is_outcome(e) && may_have_run(e)) || (is_intent(e) && !has_outcome(e)))
         .filter_map(|e| {
             Some(Record {
                 at: e.at,
@@ -190,50 +212,97 @@ pub fn find_out_of_band(
     tolerance: TimeDelta,
 ) -> Vec<Finding> {
     let mut recs = records(audit, tolerance);
-    let mut order: Vec<&IdpChange> = changes.iter().collect();
+    let mut order: Vec<&IdpChange> = changes.iter().filter(|c| !self_service(c)).collect();
     order.sort_by_key(|c| c.at);
-    let mut out = Vec::new();
-    for c in order {
-        let names = pseudonymizer.all_for_subject(&c.target);
-        let near = |r: &Record<'_>| names.contains(r.target) && (r.at - c.at).abs() <= tolerance;
-        // The same change, exact kind first, then the nearest in time.
-        let same = recs
-            .iter_mut()
-            .filter(|r| !r.used && same_change(r.action, c.kind) && near(r))
-            .min_by_key(|r| (r.action != c.kind, (r.at - c.at).abs()));
-        if let Some(r) = same {
-            r.used = !repeats(c.kind);
+    let names: Vec<Vec<PseudoId>> = order
+        .iter()
+        .map(|c| pseudonymizer.all_for_subject(&c.target))
+        .collect();
+    let near = |i: usize, r: &Record<'_>| {
+        names[i].contains(r.target) && (r.at - order[i].at).abs() <= tolerance
+    };
+    // Every (change, record) pair that could be the same change, best first (exact kind, then nearest in time),
+    // assigned once each: the pairing does not depend on which change happens to be looked at first.
+    let mut pairs: Vec<(bool, TimeDelta, usize, usize)> = Vec::new();
+    for (i, c) in order.iter().enumerate() {
+        if !may_be_fctrs(&c.actor, own_client_id) {
             continue;
         }
-        if recs
-            .iter()
-            .any(|r| side_effect(r.action, c.kind) && near(r))
+        for (j, r) in recs.iter().enumerate() {
+            if same_change(r.action, c.kind) && near(i, r) {
+                pairs.push((r.action != c.kind, (r.at - c.at).abs(), i, j));
+            }
+        }
+    }
+    pairs.sort();
+    let mut accounted = vec![false; order.len()];
+    for (_, _, i, j) in pairs {
+        if accounted[i] || recs[j].used {
+            continue;
+        }
+        accounted[i] = true;
+        recs[j].used = !repeats(order[i].kind);
+    }
+    let mut out = Vec::new();
+    for (i, c) in order.iter().enumerate() {
+        if accounted[i] {
+            continue;
+        }
+        let fctrs = may_be_fctrs(&c.actor, own_client_id);
+        if fctrs
+            && recs
+                .iter()
+                .any(|r| side_effect(r.action, c.kind) && near(i, r))
         {
             continue;
         }
-        let severity = match (&c.actor, own_client_id) {
-            (ChangeActor::App { client_id }, Some(own)) if client_id == own => {
-                Severity::OwnCredential
-            }
-            _ => Severity::OutsideGate,
-        };
-        let actor_pseudonym = match &c.actor {
-            // Subjects and agents share one pseudonym namespace, so this matches the admin's own events.
-            ChangeActor::Admin { id, .. } => Some(pseudonymizer.subject(id)),
-            _ => None,
-        };
-        out.push(Finding {
-            severity,
-            kind: c.kind,
-            at: c.at,
-            target: pseudonymizer.subject(&c.target),
-            target_id: c.target.clone(),
-            actor: c.actor.clone(),
-            actor_pseudonym,
-            event_id: c.event_id.clone(),
-        });
+        out.push(finding(c, pseudonymizer, own_client_id));
     }
     out
+}
+
+/// A person changing their own account (a self-service password change or unlock, which the IdP may log as done
+/// by the user to the user): not a helpdesk change, so not a finding.
+fn self_service(c: &IdpChange) -> bool {
+    matches!(&c.actor, ChangeActor::Admin { id, .. } if *id == c.target)
+}
+
+/// Whether fctr's audit may account for a change made by `actor`. When fctr's credential acts as an application
+/// of its own (`own_client_id`: an Okta service app, an Entra app registration), only that application's entries,
+/// and entries that name no actor (an IdP's own side effects), can be fctr's: a person or another application made
+/// the rest, whatever fctr did to the same user at the same time. Without it (an Okta API token acts as its admin)
+/// any actor may be fctr.
+fn may_be_fctrs(actor: &ChangeActor, own_client_id: Option<&str>) -> bool {
+    let Some(own) = own_client_id else {
+        return true;
+    };
+    match actor {
+        ChangeActor::App { client_id } => client_id == own,
+        ChangeActor::Admin { .. } => false,
+        _ => true,
+    }
+}
+
+fn finding(c: &IdpChange, pseudonymizer: &Pseudonymizer, own_client_id: Option<&str>) -> Finding {
+    let severity = match (&c.actor, own_client_id) {
+        (ChangeActor::App { client_id }, Some(own)) if client_id == own => Severity::OwnCredential,
+        _ => Severity::OutsideGate,
+    };
+    let actor_pseudonym = match &c.actor {
+        // Subjects and agents share one pseudonym namespace, so this matches the admin's own events.
+        ChangeActor::Admin { id, .. } => Some(pseudonymizer.subject(id)),
+        _ => None,
+    };
+    Finding {
+        severity,
+        kind: c.kind,
+        at: c.at,
+        target: pseudonymizer.subject(&c.target),
+        target_id: c.target.clone(),
+        actor: c.actor.clone(),
+        actor_pseudonym,
+        event_id: c.event_id.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -97,6 +97,27 @@ pub struct Alert {
     /// The rule's window in seconds, for velocity rules.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_seconds: Option<u64>,
+    /// For a change made at the IdP outside fctr: what it was and where to find it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<ChangeRef>,
+}
+
+/// A change the IdP logged that fctr's audit does not account for, as an alert names it: the action, the IdP's
+/// own log entry id (to find the entry in the IdP's console), and who made it by pseudonym or client id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeRef {
+    /// What was done.
+    pub action: crate::ActionKind,
+    /// `outside_gate` (someone other than fctr) or `own_credential` (fctr's own credential, no audit record).
+    pub finding: &'static str,
+    /// The IdP's log entry id.
+    pub idp_event: String,
+    /// The admin who made it, by pseudonym, when a person did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<PseudoId>,
+    /// The application that made it, by client id, when an application did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 impl Alert {
@@ -112,7 +133,15 @@ impl Alert {
             agent: None,
             count: None,
             window_seconds: None,
+            change: None,
         }
+    }
+
+    /// The same alert about a change made at the IdP outside fctr.
+    #[must_use]
+    pub fn change(mut self, change: ChangeRef) -> Self {
+        self.change = Some(change);
+        self
     }
 
     /// The same alert about `caller`.

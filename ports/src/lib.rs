@@ -46,7 +46,7 @@ mod usage;
 pub mod mock;
 
 pub use action::{Action, ActionKind, ActionReceipt, OneTimeSecret, SecretKind};
-pub use alert::{Alert, AlertRule, AlertSink, Severity};
+pub use alert::{Alert, AlertRule, AlertSink, ChangeRef, Severity};
 pub use approval::{
     ApprovalDecision, ApprovalRecord, ApprovalStatus, ApprovalStore, DecideOutcome, TakeOutcome,
 };

@@ -5,7 +5,8 @@
 //! process writes an SQLite audit log and usage ledger (with its WAL and shared-memory files) and a TRACE-level
 //! JSON log of every fctr crate into one data directory; none of those bytes may contain a canary, raw or in a
 //! common encoding (lowercase, uppercase, URL-encoded, base64 at any alignment). The work note a ticket system
-//! received (ticket write-back) is written beside them and scanned the same way.
+//! received (ticket write-back) and every alert's webhook body (a "not me" alert, an out-of-band change found by the
+//! schedule) are written beside them and scanned the same way.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use base64::Engine as _;
@@ -565,6 +566,19 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         run.fake.state().system_log_len() > 5,
         "fctr's own changes are in the log"
     );
+    // The schedule raises the same finding: an audit event in SQLite and an alert body in the data directory.
+    let scheduled = run
+        .engine
+        .scan_out_of_band(
+            idp.as_ref(),
+            flow_started,
+            chrono::Utc::now() + chrono::TimeDelta::seconds(1),
+            fctr_core::out_of_band::DEFAULT_TOLERANCE,
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!((scheduled.findings, scheduled.raised), (1, 1));
     // An alert about the caller (its factors are reset by now, so no push can be denied here; the "not me" flow
     // itself is covered end to end in app-http/tests/it/alarms.rs): its webhook body goes to the data directory.
     run.engine
@@ -582,6 +596,10 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
     assert!(delivered.delivered >= 1, "{delivered:?}");
     let alerts = std::fs::read_to_string(data.path().join("alerts.jsonl")).unwrap();
     assert!(alerts.contains("\"rule\":\"not_me\""), "{alerts}");
+    assert!(
+        alerts.contains("\"rule\":\"out_of_band_change\""),
+        "{alerts}"
+    );
 
     drop(run.engine);
     store.close().await;
@@ -630,5 +648,111 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
     assert!(
         !scan(data.path(), &canaries).is_empty(),
         "the scan found a planted canary"
+    );
+}
+
+/// Out-of-band detection on Entra: a console password reset by a canary admin, read from the fake tenant's
+/// directory audit log through the Entra adapter, reported and raised by the schedule (SQLite audit, an alert body
+/// in the data directory, every fctr crate logging at TRACE): neither the admin's UPN, the target's object id nor
+/// the app's client secret reaches any byte written.
+#[tokio::test]
+async fn no_canary_from_the_entra_directory_audit_reaches_any_byte() {
+    use fctr_entra::{EntraAdapter, EntraConfig, EntraCredential};
+    use fctr_testkit::entra::{DEFAULT_APP_PERMISSIONS, FakeEntra, FakeEntraOptions};
+    const ENTRA_ADMIN: &str = "zeta.console.canary@contoso.example";
+    const ENTRA_SECRET: &str = "EntraCanarySecret~Qv81zLmW0pRt77";
+    let data = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(data.path().join("fctr.log")).unwrap();
+    let writer = FileWriter(Arc::new(Mutex::new(log)));
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "fctr_core=trace,fctr_entra=trace,fctr_sqlite=trace,fctr_memory=trace,fctr_ports=trace",
+        ))
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut permissions: Vec<String> = DEFAULT_APP_PERMISSIONS
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect();
+    permissions.extend([
+        "AuditLog.Read.All".to_owned(),
+        "Directory.Read.All".to_owned(),
+    ]);
+    let fake = FakeEntra::start(FakeEntraOptions {
+        client_secret: ENTRA_SECRET.into(),
+        app_permissions: permissions,
+        ..FakeEntraOptions::default()
+    })
+    .await
+    .unwrap();
+    let target = fake.fixtures().id_of("bob");
+    let mut cfg = EntraConfig::new(
+        fake.tenant_id(),
+        &fake.app().client_id,
+        EntraCredential::client_secret(SecretString::from(ENTRA_SECRET)),
+    )
+    .unwrap();
+    cfg.authority = fake.authority();
+    cfg.graph_base = fake.graph_base();
+    let idp = Arc::new(EntraAdapter::new(cfg).unwrap());
+    let store = SqliteStore::open(data.path().join("fctr.db"), SqliteOptions::default())
+        .await
+        .unwrap();
+    let clock: Arc<dyn fctr_ports::Clock> = Arc::new(SystemClock);
+    let engine = Engine::new(
+        Ports {
+            idp: idp.clone(),
+            audit: Arc::new(store.clone()),
+            usage: Arc::new(store.clone()),
+            grants: Arc::new(MemoryGrantStore::new(clock.clone())),
+            rate: Arc::new(MemoryRateLimiter::new(clock.clone())),
+            clock,
+        },
+        Arc::new(Policy::default()),
+        Pseudonymizer::new(KeyId::parse("k1").unwrap(), &SecretString::from(PSEUDO_KEY)).unwrap(),
+        TenantId::parse("acme").unwrap(),
+    )
+    .with_alert_sink(Arc::new(FileSink(data.path().join("alerts.jsonl"))));
+    let started = chrono::Utc::now() - chrono::TimeDelta::seconds(2);
+    fake.state()
+        .console_change(ENTRA_ADMIN, &target, "Reset user password");
+    let scheduled = engine
+        .scan_out_of_band(
+            idp.as_ref(),
+            started,
+            chrono::Utc::now() + chrono::TimeDelta::seconds(2),
+            fctr_core::out_of_band::DEFAULT_TOLERANCE,
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!((scheduled.findings, scheduled.raised), (1, 1));
+    assert!(engine.deliver_alerts().await.delivered >= 1);
+    let alerts = std::fs::read_to_string(data.path().join("alerts.jsonl")).unwrap();
+    assert!(alerts.contains("\"out_of_band_change\""), "{alerts}");
+    drop(engine);
+    store.close().await;
+    drop(_guard);
+
+    let canaries: Vec<(String, String)> = [
+        ("target object id", target.as_str()),
+        ("console admin", ENTRA_ADMIN),
+        ("client secret", ENTRA_SECRET),
+        ("pseudonymization key", PSEUDO_KEY),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    let hits = scan(data.path(), &canaries);
+    assert!(hits.is_empty(), "canaries at rest: {hits:?}");
+    assert!(
+        std::fs::metadata(data.path().join("fctr.log"))
+            .unwrap()
+            .len()
+            > 0,
+        "the TRACE log was written (the scan read something)"
     );
 }

@@ -22,7 +22,7 @@ pub mod shared;
 pub mod stack;
 pub mod tickets;
 
-pub use config::{Config, ConfigError, IdpSection};
+pub use config::{Config, ConfigError, IdpSection, OutOfBandSchedule};
 pub use secret::SecretSource;
 pub use shared::SharedState;
 pub use stack::{

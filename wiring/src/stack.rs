@@ -338,6 +338,9 @@ pub struct StackParts {
     pub shared: SharedState,
     /// Where alerts are delivered (`[alerts]`); `None`: audited only.
     pub alerts: Option<Arc<dyn fctr_ports::AlertSink>>,
+    /// The reader of the IdP's own change log (out-of-band change detection), when the IdP has one in this build
+    /// ([`Config::change_feed`]).
+    pub change_feed: Option<Arc<dyn fctr_ports::ChangeFeed>>,
 }
 
 impl std::fmt::Debug for StackParts {
@@ -364,8 +367,10 @@ impl StackParts {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let shared = SharedState::from_config(cfg, &clock).await?;
         let idp = cfg.idp_adapter_sharing(Some(Arc::clone(&shared.coordinator)))?;
+        let change_feed = cfg.change_feed()?;
         Ok(Self {
             idp,
+            change_feed,
             stores: store.into(),
             clock,
             shared,
@@ -392,6 +397,8 @@ pub struct Stack {
     pub durable: Option<DurableStore>,
     /// The short-lived state the engine runs on (the portal's sessions and pollers use it too).
     pub shared: SharedState,
+    /// The IdP's change log for out-of-band change detection (as given in [`StackParts::change_feed`]).
+    pub change_feed: Option<Arc<dyn fctr_ports::ChangeFeed>>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -469,6 +476,7 @@ impl Stack {
             clock,
             durable,
             shared: parts.shared,
+            change_feed: parts.change_feed,
         })
     }
 

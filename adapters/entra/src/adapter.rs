@@ -1,5 +1,6 @@
 //! [`EntraAdapter`]: the port implementations.
 
+mod changes;
 mod reset;
 
 use crate::config::{
@@ -52,6 +53,8 @@ struct Inner {
     tap: TapBounds,
     allow_password_set_on_synced_users: bool,
     connector: Option<Arc<Connector>>,
+    /// fctr's app registration (client) id: how the directory audit log names fctr's own changes.
+    client_id: String,
 }
 
 impl fmt::Debug for EntraAdapter {
@@ -117,6 +120,7 @@ impl EntraAdapter {
                 tap: config.tap,
                 allow_password_set_on_synced_users: config.allow_password_set_on_synced_users,
                 connector,
+                client_id: config.client_id.clone(),
             }),
         })
     }

@@ -27,6 +27,8 @@ pub(crate) const PASSWORD: Needs = Needs(
     "Graph application permission User-PasswordProfile.ReadWrite.All and the User Administrator role on the app \
      (Privileged Authentication Administrator for admin targets)",
 );
+pub(crate) const AUDIT_READ: Needs =
+    Needs("Graph application permissions AuditLog.Read.All and Directory.Read.All");
 pub(crate) const ENABLE_DISABLE: Needs = Needs(
     "Graph application permission User.EnableDisableAccount.All (with User.Read.All) and a role covering the user",
 );

@@ -188,9 +188,11 @@ pub use token::{CONNECTOR_SCOPE, GRAPH_SCOPE, TokenError};
 /// Every Microsoft Graph application permission fctr can use (docs/entra-setup.md, section 2): reading users, their
 /// methods and group memberships; revoking sessions; setting a temporary password; Temporary Access Passes (the
 /// granular permission, or the methods one that also covers removing and resetting factors); enabling and
-/// disabling accounts.
-/// A permission outside this list is broader than fctr needs (for example `Directory.ReadWrite.All`,
-/// `User.ReadWrite.All`, or `Directory.Read.All` where `GroupMember.Read.All` suffices).
+/// disabling accounts; and, for out-of-band change detection only (optional), reading the directory audit log,
+/// for which Microsoft documents `AuditLog.Read.All` **and** `Directory.Read.All`.
+/// A permission outside this list is broader than fctr needs (for example `Directory.ReadWrite.All` or
+/// `User.ReadWrite.All`; `Directory.Read.All` is needed only for the audit log: `GroupMember.Read.All` suffices
+/// for groups).
 pub const USED_GRAPH_PERMISSIONS: &[&str] = &[
     "User.Read.All",
     "UserAuthenticationMethod.Read.All",
@@ -200,4 +202,6 @@ pub const USED_GRAPH_PERMISSIONS: &[&str] = &[
     "User.RevokeSessions.All",
     "User-PasswordProfile.ReadWrite.All",
     "User.EnableDisableAccount.All",
+    "AuditLog.Read.All",
+    "Directory.Read.All",
 ];

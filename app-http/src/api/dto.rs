@@ -86,6 +86,22 @@ impl PartialSchema for ActionName {
 }
 impl ToSchema for ActionName {}
 
+/// Schema of the `since` of `GET /audit/out-of-band`: the windows offered (`crate::input::WINDOWS`).
+pub struct OutOfBandWindow;
+impl PartialSchema for OutOfBandWindow {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(crate::input::WINDOWS.iter().map(|w| w.0)))
+            .default(Some(serde_json::Value::from(crate::input::DEFAULT_WINDOW)))
+            .description(Some(
+                "How far back to read: the last hour to the last 7 days.",
+            ))
+            .into()
+    }
+}
+impl ToSchema for OutOfBandWindow {}
+
 /// Schema of the `{action}` of `POST /users/{id}/actions/{action}`: every action but `remove_factor`, which has
 /// its own operation (it needs a body naming the factor).
 pub struct ActionPathName;
@@ -492,5 +508,62 @@ pub(crate) fn approval_dto(v: &fctr_core::ApprovalView) -> ApprovalDto {
         requested_at: v.requested_at,
         expires_at: v.expires_at,
         caller_display_name: v.caller.as_ref().map(|p| p.expose_pii().to_owned()),
+    }
+}
+
+/// The changes the IdP's own log records that fctr's audit does not account for
+/// (`GET /api/v1/audit/out-of-band`). Pseudonymous, like the audit log: no IdP user id and no admin login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutOfBandReport {
+    /// Start of the window read (inclusive).
+    pub since: DateTime<Utc>,
+    /// End of the window read (exclusive): the server's now.
+    pub until: DateTime<Utc>,
+    /// How far apart the IdP's time and fctr's audit time may be for a change to count as fctr's.
+    pub tolerance_secs: i64,
+    /// Oldest first.
+    pub findings: Vec<OutOfBandFinding>,
+}
+
+/// One change made outside fctr.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutOfBandFinding {
+    /// `outside_gate` (someone other than fctr) or `own_credential` (fctr's own service app, yet not in fctr's
+    /// audit: an incident).
+    pub severity: String,
+    /// The change, as an fctr action name (`reset_password`, `reset_factors`, `unlock`, `clear_sessions`, …).
+    pub action: String,
+    /// When the IdP recorded it.
+    pub at: DateTime<Utc>,
+    /// The person it was done to: their keyed pseudonym, as the audit log holds it.
+    pub target: String,
+    /// `admin` (a person), `app` (an application) or `unknown`.
+    pub actor_kind: String,
+    /// The admin's keyed pseudonym, when a person made the change.
+    pub actor_pseudonym: Option<String>,
+    /// The application's client id, when an application made the change.
+    pub actor_client_id: Option<String>,
+    /// The IdP's log entry id, to find the entry in the IdP's console.
+    pub idp_event_id: String,
+}
+
+impl From<&fctr_core::out_of_band::Finding> for OutOfBandFinding {
+    fn from(f: &fctr_core::out_of_band::Finding) -> Self {
+        use fctr_ports::ChangeActor;
+        let (actor_kind, actor_client_id) = match &f.actor {
+            ChangeActor::Admin { .. } => ("admin", None),
+            ChangeActor::App { client_id } => ("app", Some(client_id.clone())),
+            _ => ("unknown", None),
+        };
+        Self {
+            severity: f.severity.as_str().to_owned(),
+            action: f.kind.as_str().to_owned(),
+            at: f.at,
+            target: f.target.as_str().to_owned(),
+            actor_kind: actor_kind.to_owned(),
+            actor_pseudonym: f.actor_pseudonym.as_ref().map(|p| p.as_str().to_owned()),
+            actor_client_id,
+            idp_event_id: f.event_id.clone(),
+        }
     }
 }

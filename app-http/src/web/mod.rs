@@ -9,6 +9,7 @@ pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod caller;
 pub(crate) mod labels;
+pub(crate) mod out_of_band;
 pub(crate) mod search;
 pub(crate) mod sign_in;
 pub(crate) mod verify;

@@ -13,7 +13,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SECRET_B64: &str = "YWxhcm1zLXRlc3Qtd2ViaG9vay1rZXk=";
 
-async fn receiver() -> MockServer {
+pub(crate) async fn receiver() -> MockServer {
     let hook = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(204))
@@ -22,15 +22,22 @@ async fn receiver() -> MockServer {
     hook
 }
 
-async fn portal(hook: &MockServer, policy: Option<&'static str>) -> TestApp {
+/// A signed webhook sink delivering to `hook`.
+pub(crate) fn webhook(hook: &MockServer) -> Arc<WebhookSink> {
     let url = format!("{}/hook", hook.uri()).parse().unwrap();
-    let sink = WebhookSink::new(WebhookOptions::new(
-        url,
-        SecretString::from(format!("whsec_{SECRET_B64}")),
-    ))
-    .unwrap();
+    Arc::new(
+        WebhookSink::new(WebhookOptions::new(
+            url,
+            SecretString::from(format!("whsec_{SECRET_B64}")),
+        ))
+        .unwrap(),
+    )
+}
+
+async fn portal(hook: &MockServer, policy: Option<&'static str>) -> TestApp {
+    let sink = webhook(hook);
     start_with(move |o| {
-        o.alerts = Some(Arc::new(sink));
+        o.alerts = Some(sink);
         if let Some(p) = policy {
             o.policy = Some(fctr_core::policy::Policy::parse(p).unwrap());
         }
@@ -39,7 +46,7 @@ async fn portal(hook: &MockServer, policy: Option<&'static str>) -> TestApp {
 }
 
 /// Waits for `n` webhook deliveries and checks each one's signature the way a receiver would.
-async fn alerts(hook: &MockServer, n: usize) -> Vec<serde_json::Value> {
+pub(crate) async fn alerts(hook: &MockServer, n: usize) -> Vec<serde_json::Value> {
     use base64::Engine as _;
     let key = base64::engine::general_purpose::STANDARD
         .decode(SECRET_B64)
@@ -74,27 +81,13 @@ async fn alerts(hook: &MockServer, n: usize) -> Vec<serde_json::Value> {
 
 async fn push_to_alice(t: &TestApp, b: &mut Browser) -> (String, String) {
     let card = t.find(b, "alice@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     let v = t.send_push(b, &card, &factor).await;
     (card, v)
 }
 
 async fn verify_refused_as_blocked(t: &TestApp, b: &mut Browser, card: &str) {
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     let csrf = b.csrf.clone();
     let r = t
         .post(

@@ -111,14 +111,7 @@ async fn codes_outside_six_to_eight_digits_are_refused_before_they_count() {
     let t = start().await;
     let tok = crate::api::id_token(&t, "agent2").await;
     let bob = t.demo.fake.fixtures().id_of("bob");
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("bob", "token:software:totp")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("bob", "token:software:totp");
     let (s, v, _) = crate::api::call(
         &t,
         "POST",

@@ -36,7 +36,7 @@ permissions = ["lookup", "verify", "clear_sessions", "expire_password"]
 [[roles]]
 name = "tier3"
 groups = ["fctr.tier3"]
-permissions = ["lookup", "verify", "reset_factors"]
+permissions = ["lookup", "verify", "reset_factors", "view_audit"]
 "#;
 
 /// How the app registration proves itself in the test configuration.
@@ -490,4 +490,58 @@ async fn a_tenant_that_refuses_the_app_fails_closed_on_lookup() {
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
     assert!(r.body.contains(">idp_error<"), "{}", r.body);
     assert!(!r.body.contains("href=\"/callers/"), "{}", r.body);
+}
+
+/// Out-of-band change detection on Entra, end to end: with the audit-log permissions granted, a tier-3 agent resets
+/// Bob's factors through the portal (Graph logs each method deletion under fctr's app) and an admin resets Alice's
+/// password "in the admin center"; the auditor's page lists the console reset with its admin, and nothing of the
+/// portal's reset. Without the permissions the page says the log could not be read.
+#[tokio::test]
+async fn the_out_of_band_page_lists_a_console_reset_and_not_the_portals_factor_reset() {
+    let t = start(Credential::Secret).await;
+    let mut perms: Vec<&str> = fctr_testkit::entra::DEFAULT_APP_PERMISSIONS.to_vec();
+    perms.extend(["AuditLog.Read.All", "Directory.Read.All"]);
+    t.fake
+        .state()
+        .set_app_permissions(&t.fake.app().client_id, &perms);
+    let mut b = t.sign_in("agent3").await;
+    let csrf = b.csrf.clone();
+    let bob = t.fake.fixtures().user("bob").unwrap().clone();
+    let alice = t.fake.fixtures().user("alice").unwrap().clone();
+    let (card, verification, _) = verify_bob_by_code_then_push(&t, &mut b).await;
+    let page = settled(&t, &mut b, &verification).await;
+    assert!(page.contains("data-status=\"verified\""), "{page}");
+    let r = t
+        .post(
+            &mut b,
+            &format!("{card}/actions/reset_factors"),
+            &[("csrf", &csrf), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(t.fake.effects(&bob.upn).unwrap().methods_deleted, 2);
+    t.fake
+        .state()
+        .console_change("rogue.admin@example.com", &alice.id, "Reset user password");
+    assert_eq!(t.fake.state().directory_audit_len(), 3);
+
+    let r = t.get(&mut b, "/audit/out-of-band?since=1h").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let rows: Vec<&str> = r.body.split("<tr data-severity=").skip(1).collect();
+    assert_eq!(rows.len(), 1, "{}", r.body);
+    assert!(
+        rows[0].starts_with("\"outside_gate\" data-action=\"reset_password\""),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        r.body.contains("admin: rogue.admin@example.com"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(&alice.id));
+    assert!(
+        !r.body.contains(&bob.id),
+        "the portal's reset is accounted for"
+    );
 }

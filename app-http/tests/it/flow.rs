@@ -21,14 +21,7 @@ async fn tier2_verifies_by_push_and_resets_a_password_shown_once() {
         r.body.contains("Verify the caller first."),
         "actions say why they wait"
     );
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     let v = t.send_push(&mut b, &card, &factor).await;
     let page = t.get(&mut b, &v).await;
     let push = t
@@ -98,14 +91,7 @@ async fn live_status_arrives_over_server_sent_events() {
     let t = start().await;
     let mut b = t.sign_in("agent2").await;
     let card = t.find(&mut b, "bob@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("bob", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("bob", "push");
     let v = t.send_push(&mut b, &card, &factor).await;
     let req = Request::get(format!("{v}/events"))
         .header("cookie", b.cookie_header())
@@ -151,14 +137,7 @@ async fn denied_push_shows_rejected_and_no_action() {
     let t = start().await;
     let mut b = t.sign_in("agent2").await;
     let card = t.find(&mut b, "alice@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     let v = t.send_push(&mut b, &card, &factor).await;
     let push = t
         .demo
@@ -178,14 +157,7 @@ async fn totp_code_verifies_and_a_replay_is_refused() {
     let t = start().await;
     let mut b = t.sign_in("agent2").await;
     let card = t.find(&mut b, "bob@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("bob", "token:software:totp")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("bob", "token:software:totp");
     let v = t.send_push(&mut b, &card, &factor).await;
     let page = t.get(&mut b, &v).await;
     assert!(page.body.contains("name=\"code\""), "{}", page.body);
@@ -229,14 +201,7 @@ async fn another_agents_verification_is_not_visible() {
     let mut a = t.sign_in("agent2").await;
     let mut m = t.sign_in("agent3").await;
     let card = t.find(&mut a, "alice@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     let v = t.send_push(&mut a, &card, &factor).await;
     let r = t.get(&mut m, &v).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -283,14 +248,7 @@ async fn protected_caller_cannot_be_verified() {
     let card = t.find(&mut b, "carol@example.com").await;
     let r = t.get(&mut b, &card).await;
     assert!(r.body.contains("protected"), "{}", r.body);
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("carol", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("carol", "push");
     let csrf = b.csrf.clone();
     let r = t
         .post(
@@ -308,14 +266,7 @@ async fn one_poller_per_challenge_however_many_watchers() {
     let t = start().await;
     let mut b = t.sign_in("agent2").await;
     let card = t.find(&mut b, "alice@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     let v = t.send_push(&mut b, &card, &factor).await;
     let before = t.demo.idp.polls();
     let mut streams = Vec::new();

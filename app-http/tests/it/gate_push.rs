@@ -42,14 +42,7 @@ async fn a_push_without_a_number_cannot_verify_alone_under_the_default_policy() 
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let id = v[0]["id"].as_str().unwrap().to_owned();
-    let push = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let push = t.factor_id("alice", "push");
     let (s, v, _) = call(
         &t,
         "POST",

@@ -284,6 +284,17 @@ impl TestApp {
         )
     }
 
+    /// The fake's id of `user`'s factor of `kind` (`push`, `totp`, …).
+    pub fn factor_id(&self, user: &str, kind: &str) -> String {
+        self.demo
+            .fake
+            .fixtures()
+            .factor(user, kind)
+            .unwrap()
+            .id
+            .clone()
+    }
+
     /// Starts a push verification from a card path; returns the verification page path.
     pub async fn send_push(&self, b: &mut Browser, card: &str, factor: &str) -> String {
         let csrf = b.csrf.clone();

@@ -63,14 +63,7 @@ async fn trace_logs_over_a_full_flow_hold_no_pii_or_secrets() {
         .to_owned();
     // A TOTP code, and a wrong one, for bob.
     let bob_card = t.find(&mut b, "bob@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("bob", "token:software:totp")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("bob", "token:software:totp");
     let v = t.send_push(&mut b, &bob_card, &factor).await;
     let code = t.demo.fake.state().totp_now("bob").unwrap();
     let wrong = if code == "987654" { "987655" } else { "987654" };

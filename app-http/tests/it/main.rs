@@ -23,6 +23,7 @@ mod jwks;
 mod logs;
 mod network;
 mod ops;
+mod out_of_band;
 mod polling;
 mod postgres;
 mod routes;

@@ -300,15 +300,7 @@ async fn wrong_codes_lock_verification_for_that_caller_only() {
     let a3 = id_token(&t, "agent3").await;
     let bob = t.demo.fake.fixtures().id_of("bob");
     let alice = t.demo.fake.fixtures().id_of("alice");
-    let totp = |who: &str| {
-        t.demo
-            .fake
-            .fixtures()
-            .factor(who, "token:software:totp")
-            .unwrap()
-            .id
-            .clone()
-    };
+    let totp = |who: &str| t.factor_id(who, "token:software:totp");
     let start_totp = |tok: String, user: String, factor: String| {
         let t = &t;
         async move {

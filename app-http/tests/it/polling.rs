@@ -14,14 +14,7 @@ const POLL_BUCKET: &str = "GET /api/v1/users/{id}/factors/{factor_id}/transactio
 
 async fn pushed(t: &TestApp, b: &mut Browser) -> String {
     let card = t.find(b, "alice@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     t.send_push(b, &card, &factor).await
 }
 
@@ -140,14 +133,7 @@ async fn a_code_verification_is_counted() {
     let t = start().await;
     let mut b = t.sign_in("agent2").await;
     let card = t.find(&mut b, "bob@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("bob", "token:software:totp")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("bob", "token:software:totp");
     let csrf = b.csrf.clone();
     let r = t
         .post(

@@ -142,6 +142,11 @@ async fn every_route_and_every_error_carries_every_secure_header() {
         ("POST", "/audit/find", "/audit/find".into()),
         ("GET", "/audit/export.csv", "/audit/export.csv".into()),
         ("GET", "/audit/export.json", "/audit/export.json".into()),
+        (
+            "GET",
+            "/audit/out-of-band",
+            "/audit/out-of-band?since=1h".into(),
+        ),
         ("GET", "/static/app.js", "/static/app.js".into()),
         ("GET", "/static/app.css", "/static/app.css".into()),
         ("GET", "/static/favicon.svg", "/static/favicon.svg".into()),
@@ -189,6 +194,11 @@ async fn every_route_and_every_error_carries_every_secure_header() {
             "POST",
             "/api/v1/verifications/{id}/code",
             format!("/api/v1/verifications/{vid}/code"),
+        ),
+        (
+            "GET",
+            "/api/v1/audit/out-of-band",
+            "/api/v1/audit/out-of-band?since=1h".into(),
         ),
         ("GET", "/api/v1/{*rest}", "/api/v1/nope".into()),
         ("POST", "/api/v1/{*rest}", "/api/v1/nope".into()),

@@ -66,14 +66,7 @@ async fn csrf_missing_foreign_or_cross_site_is_refused_and_nothing_changes() {
     let mut b = t.sign_in("agent2").await;
     let other = t.sign_in("agent3").await;
     let card = t.find(&mut b, "alice@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     let path = format!("{card}/verify");
     let good = b.csrf.clone();
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<&'a str>);
@@ -133,14 +126,7 @@ async fn every_action_route_without_a_live_grant_is_refused() {
     let csrf = b.csrf.clone();
     let before = t.demo.fake.effects("bob").unwrap();
     for kind in ActionKind::ALL {
-        let factor = t
-            .demo
-            .fake
-            .fixtures()
-            .factor("bob", "push")
-            .unwrap()
-            .id
-            .clone();
+        let factor = t.factor_id("bob", "push");
         let path = format!("{card}/actions/{}", kind.as_str());
         let r = t
             .post(
@@ -205,14 +191,7 @@ async fn origin_null_is_accepted_only_when_the_browser_vouches_same_origin() {
     let t = start().await;
     let mut b = t.sign_in("agent2").await;
     let card = t.find(&mut b, "alice@example.com").await;
-    let factor = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let factor = t.factor_id("alice", "push");
     let path = format!("{card}/verify");
     let body =
         serde_urlencoded::to_string([("csrf", b.csrf.as_str()), ("factor_id", factor.as_str())])

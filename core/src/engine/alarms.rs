@@ -28,6 +28,10 @@ use std::time::Duration;
 
 /// Alerts held for delivery at most; beyond it the oldest is dropped (and counted).
 const QUEUE_LIMIT: usize = 1000;
+
+/// How many alerts are handed to the sink at once ([`Engine::deliver_alerts`]).
+const DELIVERY_CONCURRENCY: usize = 8;
+
 /// A limit the velocity counters never reach (they count; the threshold is compared by the engine).
 const COUNTER_LIMIT: u32 = 1_000_000;
 
@@ -51,7 +55,7 @@ pub(crate) struct AlertQueue {
 }
 
 impl AlertQueue {
-    fn push(&self, alert: Alert, ctx: Option<RequestContext>) {
+    pub(crate) fn push(&self, alert: Alert, ctx: Option<RequestContext>) {
         if self.sink.is_none() {
             return;
         }
@@ -133,14 +137,29 @@ impl Engine {
     }
 
     /// Hands every queued alert to the sink once (the sink retries by itself) and audits each that finally fails.
-    /// The shell calls this in a loop; with no sink it does nothing.
+    /// Critical alerts go first, and up to 8 are in flight at once, so a receiver that is
+    /// down (each alert then spends the sink's whole retry budget) does not hold a "not me" alert behind a queue
+    /// of warnings. The shell calls this in a loop; with no sink it does nothing.
     pub async fn deliver_alerts(&self) -> AlertDelivery {
+        use futures::StreamExt as _;
         let mut done = AlertDelivery::default();
         let Some(sink) = self.alerts.sink.clone() else {
             return done;
         };
-        for (alert, ctx) in self.alerts.take() {
-            if sink.deliver(&alert).await.is_ok() {
+        let mut batch = self.alerts.take();
+        // Stable: within a severity, the order they were raised in.
+        batch.sort_by_key(|(a, _)| std::cmp::Reverse(a.severity));
+        let mut results = futures::stream::iter(batch)
+            .map(|(alert, ctx)| {
+                let sink = Arc::clone(&sink);
+                async move {
+                    let ok = sink.deliver(&alert).await.is_ok();
+                    (alert, ctx, ok)
+                }
+            })
+            .buffer_unordered(DELIVERY_CONCURRENCY);
+        while let Some((alert, ctx, ok)) = results.next().await {
+            if ok {
                 done.delivered += 1;
                 done.outcomes.push((alert.rule, true));
                 continue;

@@ -63,7 +63,7 @@ pub use alarms::AlertDelivery;
 pub use approvals::{ApprovalDecided, ApprovalView};
 pub use audit_view::{AuditPage, AuditRow, AuditSort, AuditViewQuery};
 pub use builder::{EngineBuilder, MissingPart};
-pub use changes::ChangeReportError;
+pub use changes::{ChangeReportError, OutOfBandScan};
 pub use tickets::NoteDelivery;
 pub use views::{ActionOutcome, ActionView, CallerCard, FactorView, GrantView, VerificationView};
 

@@ -429,3 +429,118 @@ fn a_not_me_alarms_own_session_clear_is_fctrs_not_out_of_band() {
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].severity, Severity::OwnCredential);
 }
+
+/// An admin resets Alice in the console three minutes before fctr does: with fctr's own client id known, the
+/// admin's entry can never be fctr's, so it is reported, and fctr's own entry is accounted for by its record
+/// (nothing is blamed on fctr's credential).
+#[test]
+fn a_console_change_just_before_fctrs_own_is_reported_and_fctrs_is_not() {
+    let p = pseudo();
+    let c = [
+        change(ActionKind::ResetPassword, "00uALICE", t0(), admin()),
+        change(
+            ActionKind::ResetPassword,
+            "00uALICE",
+            t0() + TimeDelta::minutes(3),
+            app("0oafctr"),
+        ),
+        // Another application's change near fctr's is not fctr's either.
+        change(
+            ActionKind::ClearSessions,
+            "00uALICE",
+            t0() + TimeDelta::minutes(3),
+            app("0oaother"),
+        ),
+    ];
+    let a = [audited(
+        &p,
+        EventKind::ActionOutcome,
+        ActionKind::ResetPassword,
+        "00uALICE",
+        t0() + TimeDelta::minutes(3),
+    )];
+    let f = find_out_of_band(&c, &a, &p, Some("0oafctr"), DEFAULT_TOLERANCE);
+    let got: Vec<_> = f.iter().map(|f| (f.severity, f.kind, f.at)).collect();
+    assert_eq!(
+        got,
+        [
+            (Severity::OutsideGate, ActionKind::ResetPassword, t0()),
+            (
+                Severity::OutsideGate,
+                ActionKind::ClearSessions,
+                t0() + TimeDelta::minutes(3)
+            ),
+        ]
+    );
+    // With an API token fctr acts as an admin, so any actor may be fctr: the entry nearest in time to fctr's
+    // record is taken as fctr's, whichever comes first, and the admin's earlier reset is still reported.
+    let f = find_out_of_band(&c[..2], &a, &p, None, DEFAULT_TOLERANCE);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].at, t0(), "{f:?}");
+}
+
+fn failed(p: &Pseudonymizer, code: &str, status: Option<u16>) -> [AuditEvent; 2] {
+    let intent = audited(
+        p,
+        EventKind::ActionIntent,
+        ActionKind::ResetPassword,
+        "00uALICE",
+        t0(),
+    );
+    let mut outcome = audited(
+        p,
+        EventKind::ActionOutcome,
+        ActionKind::ResetPassword,
+        "00uALICE",
+        t0() + TimeDelta::seconds(1),
+    );
+    outcome.outcome = Outcome::Failed;
+    outcome.detail = Some(AuditDetail::Upstream {
+        code: code.into(),
+        status,
+    });
+    [intent, outcome]
+}
+
+/// fctr's reset was refused by the IdP (a 4xx, a plain refusal): it changed nothing, so it accounts for nothing,
+/// and an admin's console reset two minutes later is reported. One that timed out or met a 5xx may have run, so it
+/// still accounts for one change.
+#[test]
+fn a_refused_fctr_action_hides_nothing_and_an_uncertain_one_accounts_for_one_change() {
+    let p = pseudo();
+    let c = [change(
+        ActionKind::ResetPassword,
+        "00uALICE",
+        t0() + TimeDelta::minutes(2),
+        admin(),
+    )];
+    for (code, status) in [
+        ("forbidden", None),
+        ("invalid_state", None),
+        ("rate_limited", None),
+        ("upstream", Some(400)),
+    ] {
+        let f = find_out_of_band(&c, &failed(&p, code, status), &p, None, DEFAULT_TOLERANCE);
+        assert_eq!(f.len(), 1, "{code} {status:?}: {f:?}");
+    }
+    for (code, status) in [
+        ("timeout", None),
+        ("unavailable", None),
+        ("upstream", Some(503)),
+    ] {
+        let f = find_out_of_band(&c, &failed(&p, code, status), &p, None, DEFAULT_TOLERANCE);
+        assert!(f.is_empty(), "{code} {status:?}: {f:?}");
+    }
+}
+
+/// A person changing their own account (self-service password change or unlock) is not a helpdesk change.
+#[test]
+fn self_service_is_not_reported() {
+    let p = pseudo();
+    let me = ChangeActor::Admin {
+        id: SubjectId::parse("00uALICE").unwrap(),
+        display: Pii::new("alice@example.com"),
+    };
+    let c = [change(ActionKind::Unlock, "00uALICE", t0(), me)];
+    assert!(find_out_of_band(&c, &[], &p, Some("0oafctr"), DEFAULT_TOLERANCE).is_empty());
+}

@@ -395,6 +395,7 @@ impl FakeEntraState {
             redirect_uris,
             tap_policy: options.tap_policy.clone(),
             sign_in_preferences: SignInPreferences::default(),
+            directory_audits: Vec::new(),
         };
         Ok(Self {
             shared: Arc::new(Shared::new(

@@ -101,9 +101,9 @@ pub use entra::{EntraConnectorSection, EntraSection};
 pub use okta::OktaSection;
 pub use sections::{
     AlertsSection, AuditSection, AuditStoreSection, ContractTestSection,
-    DEFAULT_CHECKPOINT_INTERVAL_SECS, LimitsSection, LoggingSection, NetworkSection, PolicySection,
-    PollSection, PseudoSection, RetentionSection, ServerConfig, TlsSection, is_loopback,
-    require_https_off_loopback,
+    DEFAULT_CHECKPOINT_INTERVAL_SECS, LimitsSection, LoggingSection, NetworkSection,
+    OutOfBandSchedule, OutOfBandSection, PolicySection, PollSection, PseudoSection,
+    RetentionSection, ServerConfig, TlsSection, is_loopback, require_https_off_loopback,
 };
 pub use sign_in::{
     ClientAuth, ClientKey, ClientKeyAlg, DEFAULT_JWKS_REFRESH_MINUTES, SignInSection,
@@ -207,6 +207,8 @@ pub struct Config {
     pub alerts: Option<AlertsSection>,
     /// Ticket write-back (none when absent): the helpdesk system work notes go to.
     pub tickets: Option<TicketsSection>,
+    /// The out-of-band change detection schedule (none when absent).
+    pub out_of_band: Option<OutOfBandSection>,
 }
 
 /// The identity provider a configuration names: exactly one of `[okta]` and `[entra]`.
@@ -428,10 +430,11 @@ impl Config {
         })
     }
 
-    /// The reader of the IdP's own change log for out-of-band change detection (Okta System Log, scope
-    /// `okta.logs.read`), or `None` when the configured IdP has none in this build (Entra: not yet). The Okta
-    /// adapter asks for the log scope with a token of its own, so an app without that grant still works for
-    /// everything else.
+    /// The reader of the IdP's own change log for out-of-band change detection: the Okta System Log (scope
+    /// `okta.logs.read`) or Entra's directory audit log (Graph application permissions `AuditLog.Read.All` and
+    /// `Directory.Read.All`). `None` is kept for an IdP without one. The Okta adapter asks for the log scope with
+    /// a token of its own, so an app without that grant still works for everything else; on Entra a missing
+    /// permission fails only the log read.
     ///
     /// # Errors
     /// As [`Config::idp_adapter`].
@@ -439,7 +442,7 @@ impl Config {
         let egress = self.network.egress()?;
         Ok(match self.identity_provider()? {
             IdpSection::Okta(o) => Some(Arc::new(o.adapter(&egress)?)),
-            IdpSection::Entra(_) => None,
+            IdpSection::Entra(e) => Some(Arc::new(e.adapter(&egress)?)),
         })
     }
 
@@ -619,6 +622,49 @@ mod tests {
         let url = a.postgres_url().unwrap().unwrap();
         assert!(secrecy::ExposeSecret::expose_secret(&url).ends_with("@db/fctr"));
         assert!(!format!("{a:?}").contains(&password));
+    }
+
+    #[test]
+    fn the_out_of_band_schedule_has_defaults_and_refuses_what_cannot_work() {
+        let parse = |t: &str| Config::parse(t, Path::new("x.toml"));
+        assert!(parse("").unwrap().out_of_band.is_none(), "off unless asked");
+        let s = parse("[out_of_band]\nscan_minutes = 15\n")
+            .unwrap()
+            .out_of_band
+            .unwrap()
+            .schedule();
+        assert_eq!(s.every, std::time::Duration::from_secs(15 * 60));
+        assert_eq!(s.lookback, std::time::Duration::from_secs(60 * 60));
+        assert_eq!(s.tolerance, std::time::Duration::from_secs(5 * 60));
+        assert!(
+            s.remember() > s.lookback + s.tolerance,
+            "outlives every window"
+        );
+        let s = parse("[out_of_band]\nscan_minutes = 120\n")
+            .unwrap()
+            .out_of_band
+            .unwrap()
+            .schedule();
+        assert_eq!(
+            s.lookback,
+            std::time::Duration::from_secs(240 * 60),
+            "twice the interval"
+        );
+        for bad in [
+            "scan_minutes = 0",
+            "scan_minutes = 1441",
+            "scan_minutes = 30\nlookback_minutes = 10",
+            "scan_minutes = 30\nlookback_minutes = 59",
+            "scan_minutes = 30\nlookback_minutes = 10081",
+            "scan_minutes = 30\ntolerance_minutes = 0",
+            "scan_minutes = 30\nevery = 3",
+            "lookback_minutes = 60",
+        ] {
+            let e = parse(&format!("[out_of_band]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("x.toml"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 use url::Url;
 
 /// `[contract_test]`: who `fctr contract-test --mutating` may change on a real tenant.
@@ -531,5 +532,96 @@ impl AlertsSection {
                 "the HTTP client could not be built",
             )),
         }
+    }
+}
+
+/// `[out_of_band]`: the portal's schedule for out-of-band change detection (docs/out-of-band.md). Absent: no
+/// schedule (the report is still there on demand: `fctr changes`, the auditors' page).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawOutOfBand")]
+pub struct OutOfBandSection {
+    /// How often each replica reads the IdP's log (minutes, 1 to 1440).
+    pub scan_minutes: u32,
+    /// How far back each scan reads (minutes; at least twice `scan_minutes`, at most 7 days; default the larger of
+    /// 60 and twice `scan_minutes`): overlapping windows catch entries the IdP logs late, and each change is raised
+    /// once however often it is read.
+    pub lookback_minutes: u32,
+    /// The tolerance between the IdP's time and fctr's audit time (minutes, 1 to 60; default 5).
+    pub tolerance_minutes: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutOfBand {
+    scan_minutes: u32,
+    lookback_minutes: Option<u32>,
+    tolerance_minutes: Option<u32>,
+}
+
+impl TryFrom<RawOutOfBand> for OutOfBandSection {
+    type Error = String;
+    fn try_from(r: RawOutOfBand) -> Result<Self, String> {
+        if !(1..=1440).contains(&r.scan_minutes) {
+            return Err("scan_minutes must be between 1 and 1440".into());
+        }
+        let lookback = r
+            .lookback_minutes
+            .unwrap_or_else(|| r.scan_minutes.saturating_mul(2).max(60));
+        // Windows must overlap: an entry the IdP logs late, or a scan that runs late, is still read by the next.
+        if lookback < r.scan_minutes.saturating_mul(2) || lookback > 7 * 24 * 60 {
+            return Err(
+                "lookback_minutes must be at least twice scan_minutes and at most 10080 (7 days)"
+                    .into(),
+            );
+        }
+        let tolerance = r.tolerance_minutes.unwrap_or(5);
+        if !(1..=60).contains(&tolerance) {
+            return Err("tolerance_minutes must be between 1 and 60".into());
+        }
+        Ok(Self {
+            scan_minutes: r.scan_minutes,
+            lookback_minutes: lookback,
+            tolerance_minutes: tolerance,
+        })
+    }
+}
+
+impl OutOfBandSection {
+    /// The schedule this section describes.
+    #[must_use]
+    pub fn schedule(&self) -> OutOfBandSchedule {
+        let minutes = |m: u32| Duration::from_secs(u64::from(m) * 60);
+        OutOfBandSchedule {
+            every: minutes(self.scan_minutes),
+            lookback: minutes(self.lookback_minutes),
+            tolerance: minutes(self.tolerance_minutes),
+        }
+    }
+}
+
+/// How often out-of-band changes are looked for, over what window ([`OutOfBandSection::schedule`]; tests build
+/// one directly with short times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfBandSchedule {
+    /// Between scans.
+    pub every: Duration,
+    /// How far back each scan reads.
+    pub lookback: Duration,
+    /// The matching tolerance.
+    pub tolerance: Duration,
+}
+
+impl OutOfBandSchedule {
+    /// The longest window one scan reads: after failed scans, the next reads back to where the last successful
+    /// one ended, up to this (7 days).
+    pub const LONGEST_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
+    /// How long a raised change is remembered as raised: as long as any later window (and its tolerance) can
+    /// still read it, with a day's margin for entries the IdP logs late.
+    #[must_use]
+    pub fn remember(&self) -> Duration {
+        self.lookback.max(Self::LONGEST_WINDOW)
+            + self.tolerance * 2
+            + Duration::from_secs(24 * 3600)
     }
 }

@@ -4,6 +4,7 @@
 // Test helpers panic on purpose when a fixture is wrong.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod changes;
 mod connector;
 mod directory;
 mod errors;

@@ -86,14 +86,7 @@ async fn idp_failures_give_a_generic_error_change_nothing_and_are_audited() {
 
     // The push: a 5xx, then a dropped connection. No push reaches the phone.
     let card = t.find(&mut b, "alice@example.com").await;
-    let push = t
-        .demo
-        .fake
-        .fixtures()
-        .factor("alice", "push")
-        .unwrap()
-        .id
-        .clone();
+    let push = t.factor_id("alice", "push");
     for fault in [Fault::ServerError { status: 502 }, Fault::DropConnection] {
         let before = idp_errors().await;
         faults.set(

@@ -280,6 +280,19 @@ const MATRIX: &[Row] = &[
             (200, "\"events\""),
         ],
     },
+    // The changes made outside fctr (the IdP's log against the audit): auditors only.
+    Row {
+        method: "GET",
+        route: "/audit/out-of-band",
+        path: "/audit/out-of-band?since=1h",
+        expect: [
+            (401, ""),
+            (401, ""),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (200, "id=\"oob-summary\""),
+        ],
+    },
     Row {
         method: "GET",
         route: "/static/app.js",
@@ -362,6 +375,18 @@ const MATRIX: &[Row] = &[
             (200, "not_permitted_for_role"),
             (200, "not_permitted_for_role"),
             (200, ""),
+        ],
+    },
+    Row {
+        method: "GET",
+        route: "/api/v1/audit/out-of-band",
+        path: "/api/v1/audit/out-of-band?since=1h",
+        expect: [
+            (401, "unauthenticated"),
+            (403, "no_role"),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (200, "\"findings\""),
         ],
     },
     Row {

@@ -4,8 +4,11 @@
 //! deletes (the default method last). Under `/beta/…` only the user's sign-in preferences (the default MFA method).
 //! Routing is by hand so UPN quirks (`$`, `#` as `%23`, the key form) behave as on Graph.
 
+mod audits;
 mod methods;
 mod users;
+
+pub(crate) use audits::AuditEntry;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -52,6 +55,8 @@ pub(crate) enum Route {
     Revoke(String),
     /// Beta only.
     SignInPreferences(String),
+    /// The directory audit log.
+    DirectoryAudits,
 }
 
 impl Route {
@@ -70,6 +75,7 @@ impl Route {
             Self::MemberOf(_) => "/v1.0/users/{id}/memberOf",
             Self::Revoke(_) => "/v1.0/users/{id}/revokeSignInSessions",
             Self::SignInPreferences(_) => "/beta/users/{id}/authentication/signInPreferences",
+            Self::DirectoryAudits => "/v1.0/auditLogs/directoryAudits",
         }
     }
 }
@@ -90,6 +96,9 @@ fn segment_error(seg: &str) -> GraphError {
 
 /// Parses the path after `/v1.0/`.
 pub(crate) fn parse_route(raw: &str) -> Result<Route, GraphError> {
+    if raw.trim_end_matches('/') == "auditLogs/directoryAudits" {
+        return Ok(Route::DirectoryAudits);
+    }
     let segs: Vec<&str> = raw.trim_end_matches('/').split('/').collect();
     let first = segs.first().copied().unwrap_or("");
     // users('key') key form: quotes doubled inside.
@@ -268,17 +277,52 @@ pub(crate) async fn dispatch(State(st): State<FakeEntraState>, req: Request) -> 
         )),
         (&Method::GET, Route::MemberOf(id)) => member_of(&st, &roles, id, query.as_deref()),
         (&Method::POST, Route::Revoke(id)) => revoke(&st, &roles, id),
+        (&Method::GET, Route::DirectoryAudits) => {
+            audits::list_audits(&st, &roles, query.as_deref())
+        }
         _ => Err(GraphError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "Request_BadRequest",
             format!("The HTTP method '{method}' is not allowed on this resource."),
         )),
     };
+    if result.as_ref().is_ok_and(|r| r.status().is_success()) {
+        record_change(&st, &app_id, &method, &route, &body);
+    }
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
     if let Some(v) = headers.get("client-request-id") {
         resp.headers_mut().insert("client-request-id", v.clone());
     }
     resp
+}
+
+/// Records a change the fake served in its directory audit log, attributed to the calling app (the activity
+/// names of `fctr_entra`'s reading of Entra's log).
+fn record_change(st: &FakeEntraState, app_id: &str, method: &Method, route: &Route, body: &[u8]) {
+    let (activity, user) = match (method, route) {
+        (&Method::PATCH, Route::User(id)) => {
+            let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            if v.get("passwordProfile").is_some() {
+                ("Reset user password", id)
+            } else {
+                match v.get("accountEnabled").and_then(Value::as_bool) {
+                    Some(false) => ("Disable account", id),
+                    Some(true) => ("Enable account", id),
+                    None => return,
+                }
+            }
+        }
+        (&Method::POST, Route::Collection(id, _)) => ("Admin registered security info", id),
+        (&Method::DELETE, Route::MethodItem(id, ..)) => ("Admin deleted security info", id),
+        (&Method::POST, Route::Revoke(id)) => ("Update StsRefreshTokenValidFrom Timestamp", id),
+        _ => return,
+    };
+    audits::record(
+        st,
+        audits::AuditActor::App(app_id.to_owned()),
+        activity,
+        user,
+    );
 }
 
 /// Entry point for `/beta/…`: only `GET users/{id}/authentication/signInPreferences`; every other beta path

@@ -209,6 +209,8 @@ pub(crate) struct Inner {
     pub redirect_uris: Vec<String>,
     pub tap_policy: TapPolicy,
     pub sign_in_preferences: SignInPreferences,
+    /// The directory audit log (every change served, and console changes).
+    pub directory_audits: Vec<crate::entra::graph::AuditEntry>,
 }
 
 impl Inner {

@@ -505,3 +505,108 @@ async fn control_api_serves_fixtures_totp_and_effects() {
     )
     .await;
 }
+
+/// The directory audit log: every change served is recorded under the calling app, console changes under their
+/// admin; `$filter` on `activityDateTime`, `$top` / `$skiptoken` paging; 403 without `AuditLog.Read.All` and
+/// `Directory.Read.All`; a filter of another shape is a 400.
+#[tokio::test]
+async fn directory_audits_record_changes_page_filter_and_need_their_permissions() {
+    let e = start().await;
+    let app = e.app();
+    let alice = e.fixtures().id_of("alice");
+    let bob = e.fixtures().id_of("bob");
+    let t = app_token(&e).await;
+    graph_error(
+        get(&e, "/auditLogs/directoryAudits", &t).await,
+        403,
+        "Authorization_RequestDenied",
+    )
+    .await;
+    let mut perms: Vec<&str> = fctr_testkit::entra::DEFAULT_APP_PERMISSIONS.to_vec();
+    perms.push("AuditLog.Read.All");
+    e.state().set_app_permissions(&app.client_id, &perms);
+    let t = app_token(&e).await;
+    graph_error(
+        get(&e, "/auditLogs/directoryAudits", &t).await,
+        403,
+        "Authorization_RequestDenied",
+    )
+    .await;
+    perms.push("Directory.Read.All");
+    e.state().set_app_permissions(&app.client_id, &perms);
+    let t = app_token(&e).await;
+
+    let r = graph(
+        &e,
+        Method::POST,
+        &format!("/users/{alice}/revokeSignInSessions"),
+        &t,
+        None,
+    )
+    .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    e.state()
+        .console_change("rogue.admin@example.com", &bob, "Reset user password");
+    e.state()
+        .console_change("rogue.admin@example.com", &bob, "Disable account");
+    assert_eq!(e.state().directory_audit_len(), 3);
+
+    let since = (chrono::Utc::now() - chrono::TimeDelta::minutes(5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let until = (chrono::Utc::now() + chrono::TimeDelta::minutes(5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let filter = format!("activityDateTime ge {since} and activityDateTime le {until}");
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("$filter", &filter)
+        .append_pair("$top", "2")
+        .finish();
+    let r = get(&e, &format!("/auditLogs/directoryAudits?{q}"), &t).await;
+    assert_eq!(r.status(), 200);
+    let page: Value = r.json().await.unwrap();
+    let first = page["value"].as_array().unwrap();
+    assert_eq!(first.len(), 2, "{page}");
+    assert_eq!(
+        first[0]["activityDisplayName"],
+        "Update StsRefreshTokenValidFrom Timestamp"
+    );
+    assert_eq!(
+        first[0]["initiatedBy"]["app"]["appId"],
+        app.client_id.as_str()
+    );
+    assert_eq!(first[0]["targetResources"][0]["id"], alice.as_str());
+    assert_eq!(
+        first[1]["initiatedBy"]["user"]["userPrincipalName"],
+        "rogue.admin@example.com"
+    );
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    let r = client().get(next).bearer_auth(&t).send().await.unwrap();
+    let page: Value = r.json().await.unwrap();
+    assert_eq!(page["value"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["value"][0]["activityDisplayName"], "Disable account");
+    assert!(page.get("@odata.nextLink").is_none());
+
+    // A window before the changes holds none.
+    let old = (chrono::Utc::now() - chrono::TimeDelta::hours(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair(
+            "$filter",
+            &format!("activityDateTime ge {old} and activityDateTime le {since}"),
+        )
+        .finish();
+    let page: Value = get(&e, &format!("/auditLogs/directoryAudits?{q}"), &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["value"].as_array().unwrap().len(), 0, "{page}");
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("$filter", "category eq 'UserManagement'")
+        .finish();
+    assert_eq!(
+        get(&e, &format!("/auditLogs/directoryAudits?{q}"), &t)
+            .await
+            .status(),
+        400
+    );
+}
