@@ -36,7 +36,7 @@ use body::{JsonBody, OptionalBody};
 use doc::{PollErrors, ReadErrors, SearchErrors, SecuritySchemes, WriteErrors};
 use fctr_core::policy::Permission;
 use fctr_ports::{
-    ActionKind, ExposeSecret, FactorId, Reason, SubjectId, UserQuery, VerificationId,
+    ActionKind, ApprovalId, ExposeSecret, FactorId, Reason, SubjectId, UserQuery, VerificationId,
 };
 use utoipa::OpenApi;
 
@@ -196,12 +196,16 @@ pub async fn code(
     Ok(Json(dto))
 }
 
-/// Run an action under the agent's live grant. A one-time secret is in this response only (`no-store`).
+/// Run an action under the agent's live grant. A one-time secret is in this response only (`no-store`). When
+/// policy holds the action back for a second agent's approval (four-eyes), nothing runs: `202` names the approval
+/// request; send the same action again once it is approved.
 #[utoipa::path(post, path = "/api/v1/users/{id}/actions/{action}",
     params(("id" = UserId, Path), ("action" = ActionPathName, Path)),
     request_body(content = Option<FactorRequest>, description = "Optional, and ignored by these actions"),
     responses((status = 200, description = "What the action returned", body = ActionResult,
-        headers(("Cache-Control" = String, description = "`no-store`"))), WriteErrors))]
+        headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 202, description = "Waiting for a second agent's approval; nothing ran", body = ApprovalPending),
+        WriteErrors))]
 pub async fn act(
     State(st): State<AppState>,
     a: ApiAgent,
@@ -213,11 +217,14 @@ pub async fn act(
     perform(&st, &a, &id, kind, f).await
 }
 
-/// Remove one of the caller's factors under the agent's live grant.
+/// Remove one of the caller's factors under the agent's live grant (`202` when it waits for approval, as for
+/// other actions).
 #[utoipa::path(post, path = "/api/v1/users/{id}/actions/remove_factor",
     params(("id" = UserId, Path)), request_body = RemoveFactorRequest,
     responses((status = 200, description = "What the action returned", body = ActionResult,
-        headers(("Cache-Control" = String, description = "`no-store`"))), WriteErrors))]
+        headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 202, description = "Waiting for a second agent's approval; nothing ran", body = ApprovalPending),
+        WriteErrors))]
 pub async fn remove_factor(
     State(st): State<AppState>,
     a: ApiAgent,
@@ -238,10 +245,22 @@ async fn perform(
     let act = fctr_core::ActionRequest::new(kind, f)?;
     let subject = subject(id)?;
     let agent = a.for_action(st).await?;
-    let outcome = st
+    let outcome = match st
         .engine()
         .perform_action(&agent, &a.ctx, &subject, act)
-        .await?;
+        .await
+    {
+        Ok(o) => o,
+        Err(d) if d.reason == Reason::ApprovalPending => {
+            let body = ApprovalPending {
+                status: "pending_approval".to_owned(),
+                approval_id: d.approval.map(|i| i.to_string()).unwrap_or_default(),
+                message: d.message().to_owned(),
+            };
+            return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        }
+        Err(d) => return Err(d.into()),
+    };
     let r = outcome.receipt;
     let result = ActionResult {
         action: r.kind.as_str().to_owned(),
@@ -309,6 +328,67 @@ pub async fn out_of_band(
     Ok(resp)
 }
 
+fn approval_id(id: &str) -> Result<ApprovalId, ApiError> {
+    ApprovalId::parse(id).map_err(|_| ApiError::reason(Reason::ApprovalNotFound))
+}
+
+/// The approvals queue (four-eyes): pending requests this agent may decide, oldest first. Only for roles the
+/// policy names in `four_eyes.approver_roles`; the agent's own requests and requests about themselves are left out.
+#[utoipa::path(get, path = "/api/v1/approvals",
+    responses((status = 200, description = "Pending approval requests", body = [ApprovalDto],
+        headers(("Cache-Control" = String, description = "`no-store`"))), ReadErrors))]
+pub async fn approvals(State(st): State<AppState>, a: ApiAgent) -> Result<Response, ApiError> {
+    let agent = a.for_action(&st).await?;
+    let queue = st.engine().pending_approvals(&agent, &a.ctx).await?;
+    let body: Vec<ApprovalDto> = queue.iter().map(approval_dto).collect();
+    let mut resp = Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+async fn decide(
+    st: &AppState,
+    a: &ApiAgent,
+    id: &str,
+    approve: bool,
+) -> Result<Json<ApprovalDecisionDto>, ApiError> {
+    let id = approval_id(id)?;
+    let agent = a.for_action(st).await?;
+    let d = st
+        .engine()
+        .decide_approval(&agent, &a.ctx, id, approve)
+        .await?;
+    Ok(Json(ApprovalDecisionDto {
+        id: d.id.to_string(),
+        decision: if d.approved { "approved" } else { "refused" }.to_owned(),
+        action: d.action.as_str().to_owned(),
+    }))
+}
+
+/// Approve a pending request (never your own, never one about yourself). Of two approvers at once, one decides;
+/// the other is told `approval_already_decided`.
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/approve", params(("id" = ApprovalIdParam, Path)),
+    responses((status = 200, description = "The decision", body = ApprovalDecisionDto), WriteErrors))]
+pub async fn approve(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Path(id): Path<String>,
+) -> Result<Json<ApprovalDecisionDto>, ApiError> {
+    decide(&st, &a, &id, true).await
+}
+
+/// Refuse a pending request: the action can never run under it, and the requesting agent's grant is revoked.
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/refuse", params(("id" = ApprovalIdParam, Path)),
+    responses((status = 200, description = "The decision", body = ApprovalDecisionDto), WriteErrors))]
+pub async fn refuse(
+    State(st): State<AppState>,
+    a: ApiAgent,
+    Path(id): Path<String>,
+) -> Result<Json<ApprovalDecisionDto>, ApiError> {
+    decide(&st, &a, &id, false).await
+}
+
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -316,7 +396,8 @@ pub async fn out_of_band(
         title = "fctr API",
         description = "Helpdesk identity verification: look up, verify, act under a grant."
     ),
-    paths(search, lookup, explain, begin, continue_, poll, code, act, remove_factor, out_of_band),
+    paths(search, lookup, explain, begin, continue_, poll, code, act, remove_factor, out_of_band,
+        approvals, approve, refuse),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = [])),
     components(schemas(
@@ -340,7 +421,11 @@ pub async fn out_of_band(
         SecretDto,
         OutOfBandReport,
         OutOfBandFinding,
-        OutOfBandWindow
+        OutOfBandWindow,
+        ApprovalIdParam,
+        ApprovalPending,
+        ApprovalDto,
+        ApprovalDecisionDto
     ))
 )]
 pub struct ApiDoc;
@@ -378,5 +463,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/verifications/{id}/continue", post(continue_))
         .route("/api/v1/verifications/{id}/code", post(code))
         .route("/api/v1/audit/out-of-band", get(out_of_band))
+        .route("/api/v1/approvals", get(approvals))
+        .route("/api/v1/approvals/{id}/approve", post(approve))
+        .route("/api/v1/approvals/{id}/refuse", post(refuse))
         .route("/api/v1/{*rest}", any(api_not_found))
 }

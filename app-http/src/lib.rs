@@ -185,6 +185,9 @@ pub fn router(state: AppState) -> Router {
             "/verifications/{id}/continue",
             post(web::verify::continue_verification),
         )
+        .route("/approvals", get(web::approvals::approvals))
+        .route("/approvals/{id}/approve", post(web::approvals::approve))
+        .route("/approvals/{id}/refuse", post(web::approvals::refuse))
         .route("/audit", get(web::audit::audit))
         .route("/audit/find", post(web::audit::find))
         .route("/audit/export.csv", get(web::audit::export_csv))

@@ -1,7 +1,7 @@
 //! Refusals: a machine-readable reason, and the words for an agent.
 
 use chrono::Duration;
-use fctr_ports::Reason;
+use fctr_ports::{ApprovalId, Reason};
 use std::fmt;
 
 /// A refusal from the engine. Carries no personal data: a reason code, an optional wait, and fixed words.
@@ -15,6 +15,9 @@ pub struct Denial {
     pub reason: Reason,
     /// When it is a rate limit or lockout: how long until a retry can succeed.
     pub retry_after: Option<Duration>,
+    /// With [`Reason::ApprovalPending`]: the approval request the action waits on (four-eyes), for the shell to
+    /// show; the action runs once a second agent approves it and the agent asks again.
+    pub approval: Option<ApprovalId>,
 }
 
 impl Denial {
@@ -24,6 +27,17 @@ impl Denial {
         Self {
             reason,
             retry_after: None,
+            approval: None,
+        }
+    }
+
+    /// The answer to an action that waits for a second agent's approval (four-eyes): not run yet.
+    #[must_use]
+    pub fn pending_approval(id: ApprovalId) -> Self {
+        Self {
+            reason: Reason::ApprovalPending,
+            retry_after: None,
+            approval: Some(id),
         }
     }
 
@@ -33,6 +47,7 @@ impl Denial {
         Self {
             reason,
             retry_after: Some(retry_after),
+            approval: None,
         }
     }
 
@@ -190,6 +205,27 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
         Reason::CallerBlocked => (
             "The caller said a recent request was not theirs, so verifications and actions for them are blocked for a while.",
             "Do not verify or change the account now; escalate to the security team with the ticket reference.",
+        ),
+        Reason::ApprovalPending => (
+            "Policy requires a second agent's approval for this action: the request is waiting for a second agent's approval.",
+            "Keep the caller on the line or call back; once another agent with the approver role approves it in the approvals queue, run the action again.",
+        ),
+        Reason::ApprovalRefused => (
+            "A second agent refused the approval request, so the action was not run and the verification is spent.",
+            "Do not retry; talk to the approving agent or escalate with the ticket reference.",
+        ),
+        Reason::ApprovalExpired => (
+            "The approval request expired before it was decided or used.",
+            "Run the action again to make a new request (verify the caller again if the grant has expired).",
+        ),
+        Reason::ApprovalNotFound => ("No such approval request.", "Reload the approvals queue."),
+        Reason::ApprovalAlreadyDecided => (
+            "Another agent already decided this approval request.",
+            "Nothing to do; reload the approvals queue.",
+        ),
+        Reason::SelfApproval => (
+            "You cannot decide an approval request you made, or one about your own account.",
+            "Another agent with the approver role must decide it.",
         ),
         Reason::InvalidInput => ("The request was not valid.", "Check the input and retry."),
         Reason::IpNotAllowed => (

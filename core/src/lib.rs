@@ -44,8 +44,9 @@ pub mod verification;
 pub use audit::AuditBuilder;
 pub use denial::Denial;
 pub use engine::{
-    ActionOutcome, ActionRequest, ActionView, Agent, AlertDelivery, AuditPage, AuditRow, AuditSort,
-    AuditViewQuery, CallerCard, ChangeReportError, Engine, EngineBuilder, FactorView, GrantView,
-    MissingPart, NoteDelivery, OutOfBandScan, Ports, RequestContext, Retention, VerificationView,
+    ActionOutcome, ActionRequest, ActionView, Agent, AlertDelivery, ApprovalDecided, ApprovalView,
+    AuditPage, AuditRow, AuditSort, AuditViewQuery, CallerCard, ChangeReportError, Engine,
+    EngineBuilder, FactorView, GrantView, MissingPart, NoteDelivery, OutOfBandScan, Ports,
+    RequestContext, Retention, VerificationView,
 };
 pub use pseudonym::{KeyError, Pseudonymizer};

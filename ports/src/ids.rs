@@ -283,6 +283,10 @@ uuid_id!(
     /// One verification grant.
     GrantId
 );
+uuid_id!(
+    /// One four-eyes approval request (an action waiting for a second agent's decision).
+    ApprovalId
+);
 
 /// A group the IdP says a user belongs to. Group names are organisational data, not personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 //! ## Writing an adapter
 //! An identity-provider adapter implements [`Directory`], [`Challenger`] and [`Lifecycle`] and then
 //! [`IdentityProvider`] (its [`Capabilities`]). A store implements [`AuditLog`], [`UsageLedger`], [`GrantStore`] or
-//! [`RateLimiter`]; an alert channel implements [`AlertSink`]; a portal's shared state also needs [`SessionStore`] and [`Coordinator`]. Every method documents, under `# Errors`, which [`PortError`] it must return when; translate
+//! [`RateLimiter`], a four-eyes store [`ApprovalStore`]; an alert channel implements [`AlertSink`]; a portal's shared state also needs [`SessionStore`] and [`Coordinator`]. Every method documents, under `# Errors`, which [`PortError`] it must return when; translate
 //! vendor errors into those variants and keep vendor codes out of anything above the adapter.
 //!
 //! Rules every adapter keeps:
@@ -23,6 +23,7 @@
 
 mod action;
 mod alert;
+mod approval;
 mod audit;
 mod challenge;
 mod changes;
@@ -46,6 +47,9 @@ pub mod mock;
 
 pub use action::{Action, ActionKind, ActionReceipt, OneTimeSecret, SecretKind};
 pub use alert::{Alert, AlertRule, AlertSink, ChangeRef, Severity};
+pub use approval::{
+    ApprovalDecision, ApprovalRecord, ApprovalStatus, ApprovalStore, DecideOutcome, TakeOutcome,
+};
 pub use audit::{
     AuditDetail, AuditEvent, AuditQuery, BreakKind, ChainAnchor, ChainBreak, ChainCheckpoint,
     ChainHash, ChainSummary, EventKind, Outcome, PurgeReport, RawLink, Reason, SealedEvent,
@@ -68,8 +72,8 @@ pub use grant::{
     VerificationStatus,
 };
 pub use ids::{
-    AgentId, FactorId, GrantId, GroupRef, IdError, RequestId, SubjectId, TenantId, TicketRef,
-    VerificationId,
+    AgentId, ApprovalId, FactorId, GrantId, GroupRef, IdError, RequestId, SubjectId, TenantId,
+    TicketRef, VerificationId,
 };
 pub use pii::Pii;
 pub use ports::{

@@ -2,6 +2,7 @@
 //! [`MockIdentityProvider`] is built here.
 
 pub use crate::alert::MockAlertSink;
+pub use crate::approval::MockApprovalStore;
 pub use crate::changes::MockChangeFeed;
 pub use crate::ports::{
     MockAuditLog, MockChallenger, MockClock, MockDirectory, MockGrantStore, MockLifecycle,

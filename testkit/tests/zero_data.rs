@@ -13,7 +13,7 @@ use base64::Engine as _;
 use fctr_core::NoteDelivery;
 use fctr_core::policy::Policy;
 use fctr_core::{Agent, Engine, Ports, Pseudonymizer, RequestContext};
-use fctr_memory::{MemoryGrantStore, MemoryRateLimiter};
+use fctr_memory::{MemoryApprovalStore, MemoryGrantStore, MemoryRateLimiter};
 use fctr_okta::{OktaAdapter, OktaAuth, OktaConfig};
 use fctr_ports::{
     Action, ActionKind, AgentId, AuditLog, AuditQuery, ExposeSecret, FactorKind, KeyId,
@@ -226,7 +226,7 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         usage: Arc::new(store.clone()),
         grants: Arc::new(MemoryGrantStore::new(clock.clone())),
         rate: Arc::new(MemoryRateLimiter::new(clock.clone())),
-        clock,
+        clock: clock.clone(),
     };
     let pseudo =
         Pseudonymizer::new(KeyId::parse("k1").unwrap(), &SecretString::from(PSEUDO_KEY)).unwrap();
@@ -237,9 +237,15 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
             .replace(
                 "challenges_per_target_per_hour = 5",
                 "challenges_per_target_per_hour = 50",
+            )
+            // Four-eyes on the factor reset, so the approval flow is scanned too.
+            .replace(
+                "actions = []\nclasses = []\napprover_roles = []",
+                "actions = [\"reset_factors\"]\nclasses = []\napprover_roles = [\"tier3\"]",
             ),
     )
     .unwrap();
+    assert!(policy.four_eyes().enabled());
     assert!(!policy.single_use_grants());
     let engine = Engine::new(
         ports,
@@ -247,7 +253,8 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         pseudo,
         TenantId::parse("acme").unwrap(),
     )
-    .with_alert_sink(Arc::new(FileSink(data.path().join("alerts.jsonl"))));
+    .with_alert_sink(Arc::new(FileSink(data.path().join("alerts.jsonl"))))
+    .with_approvals(Arc::new(MemoryApprovalStore::new(clock)));
     let mut run = Run {
         engine,
         fake,
@@ -460,7 +467,46 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         .clone();
     run.act(&agent, &subject, Action::RemoveFactor(totp.clone()))
         .await;
-    run.act(&agent, &subject, Action::ResetFactors).await;
+    // Four-eyes: the factor reset waits for a second tier 3 agent, who reviews it (the caller's name, read from the
+    // IdP, is shown in the queue) and approves it; then it runs.
+    let approver = run
+        .engine
+        .sign_in(
+            AgentId::parse("00uagent300000000000").unwrap(),
+            &["fctr-tier3".into()],
+            &ctx,
+        )
+        .await
+        .unwrap();
+    run.verify_push(&agent, &subject).await;
+    let pending = run
+        .engine
+        .perform_action(
+            &agent,
+            &ctx,
+            &subject,
+            fctr_core::ActionRequest::from(Action::ResetFactors).with_agent_name("Agent Seven"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(pending.reason, fctr_ports::Reason::ApprovalPending);
+    let queue = run.engine.pending_approvals(&approver, &ctx).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert!(
+        queue[0]
+            .caller
+            .as_ref()
+            .is_some_and(|p| p.expose_pii().contains(FIRST)),
+        "the approver is shown the caller"
+    );
+    run.engine
+        .decide_approval(&approver, &ctx, queue[0].id, true)
+        .await
+        .unwrap();
+    run.engine
+        .perform_action(&agent, &ctx, &subject, Action::ResetFactors)
+        .await
+        .unwrap();
     let _ = push;
     assert!(
         run.secrets.iter().any(|(k, _)| k == "ResetLink"),

@@ -3,8 +3,12 @@
 //! memory for a single node (the default, the demo and the CLI), in Redis (`[state] redis_url_env` or
 //! `redis_url_file`) for several replicas behind a load balancer.
 
-use fctr_memory::{MemoryCoordinator, MemoryGrantStore, MemoryRateLimiter, MemorySessionStore};
-use fctr_ports::{Clock, Coordinator, GrantStore, RateLimiter, SessionStore, Timeouts};
+use fctr_memory::{
+    MemoryApprovalStore, MemoryCoordinator, MemoryGrantStore, MemoryRateLimiter, MemorySessionStore,
+};
+use fctr_ports::{
+    ApprovalStore, Clock, Coordinator, GrantStore, RateLimiter, SessionStore, Timeouts,
+};
 use std::sync::Arc;
 
 /// Where the short-lived state lives, and a handle on each port over it.
@@ -18,6 +22,9 @@ pub struct SharedState {
     pub sessions: Arc<dyn SessionStore>,
     /// Leases and fan-out between replicas.
     pub coordinator: Arc<dyn Coordinator>,
+    /// Four-eyes approval requests; `None` where the backend has no approval store (a stack whose policy holds
+    /// actions back for approval then refuses to start: fail closed).
+    pub approvals: Option<Arc<dyn ApprovalStore>>,
     backend: Backend,
 }
 
@@ -45,6 +52,7 @@ impl SharedState {
             rates: Arc::new(MemoryRateLimiter::new(Arc::clone(clock))),
             sessions: Arc::new(MemorySessionStore::new(Arc::clone(clock), timeouts)),
             coordinator: Arc::new(MemoryCoordinator::new(Arc::clone(clock))),
+            approvals: Some(Arc::new(MemoryApprovalStore::new(Arc::clone(clock)))),
             backend: Backend::Memory,
         }
     }
@@ -62,6 +70,7 @@ impl SharedState {
             rates: redis.rate_limiter(),
             sessions: redis.session_store(Arc::clone(clock), timeouts),
             coordinator: redis.coordinator(),
+            approvals: Some(redis.approval_store()),
             backend: Backend::Redis(redis),
         }
     }

@@ -414,7 +414,9 @@ impl Stack {
     /// Puts the parts together: the engine through [`Engine::builder`], on the parts' shared state.
     ///
     /// # Errors
-    /// [`StackError::Start`] naming the engine if a part is missing (it cannot be, with every field given).
+    /// [`StackError::Start`] naming the engine if a part is missing (it cannot be, with every field given);
+    /// [`StackError::Config`] when the policy holds actions back for four-eyes approval and the shared state has
+    /// no approval store (fail closed).
     pub fn assemble(parts: StackParts) -> Result<Self, StackError> {
         Self::assemble_wrapping_audit(parts, |audit| audit)
     }
@@ -439,7 +441,18 @@ impl Stack {
         };
         let audit = wrap(audit);
         let clock = parts.clock;
-        let engine = Engine::builder()
+        if parts.policy.four_eyes().enabled() && parts.shared.approvals.is_none() {
+            return Err(StackError::Config(crate::config::invalid(
+                "policy [four_eyes]",
+                "the policy holds actions back for four-eyes approval, but the shared state in use has no \
+                 approval store; use the in-memory state or Redis, or remove [four_eyes]",
+            )));
+        }
+        let mut builder = Engine::builder();
+        if let Some(a) = &parts.shared.approvals {
+            builder = builder.approvals(Arc::clone(a));
+        }
+        let engine = builder
             .idp(Arc::clone(&parts.idp))
             .audit(Arc::clone(&audit))
             .usage(usage)

@@ -7,6 +7,7 @@
 //! | [`MemoryAuditLog`] | [`AuditLog`](fctr_ports::AuditLog) | one hash chain per tenant, anchors and checkpoints |
 //! | [`MemoryUsageLedger`] | [`UsageLedger`](fctr_ports::UsageLedger) | sums per month, tenant, agent and kind |
 //! | [`MemoryGrantStore`] | [`GrantStore`](fctr_ports::GrantStore) | verifications and grants with TTLs, atomic take |
+//! | [`MemoryApprovalStore`] | [`ApprovalStore`](fctr_ports::ApprovalStore) | four-eyes requests with TTLs, atomic decide and take |
 //! | [`MemoryRateLimiter`] | [`RateLimiter`](fctr_ports::RateLimiter) | sliding windows per key |
 //! | [`MemorySessionStore`] | [`SessionStore`](fctr_ports::SessionStore) | portal sessions and sign-in state, tombstones |
 //! | [`MemoryCoordinator`] | [`Coordinator`](fctr_ports::Coordinator) | leases, fan-out to subscribers, values with TTLs |
@@ -35,6 +36,7 @@
 
 #![forbid(unsafe_code)]
 
+mod approval;
 mod audit;
 mod clock;
 mod coordination;
@@ -45,6 +47,7 @@ mod sync;
 mod ttl;
 mod usage;
 
+pub use approval::MemoryApprovalStore;
 pub use audit::MemoryAuditLog;
 pub use clock::ManualClock;
 pub use coordination::MemoryCoordinator;

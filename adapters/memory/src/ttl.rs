@@ -101,6 +101,11 @@ impl<K: Eq + Hash, V> TtlMap<K, V> {
         self.entries.len()
     }
 
+    /// Every value held, live or not yet collected (sweep first for live values only).
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.values().map(|e| &e.value)
+    }
+
     /// Forgets `k`.
     pub(crate) fn remove(&mut self, k: &K) {
         self.entries.remove(k);

@@ -5,6 +5,7 @@
 //! | handle | port | what |
 //! |---|---|---|
 //! | [`RedisState::grant_store`] | [`GrantStore`](fctr_ports::GrantStore) | verification records (compare-and-set on the version), grants, atomic `consume`/`restore` |
+//! | [`RedisState::approval_store`] | [`ApprovalStore`](fctr_ports::ApprovalStore) | four-eyes approval requests, compare-and-set `decide` and `take` |
 //! | [`RedisState::rate_limiter`] | [`RateLimiter`](fctr_ports::RateLimiter) | sliding windows timed by the Redis server's clock |
 //! | [`RedisState::session_store`] | [`SessionStore`](fctr_ports::SessionStore) | portal sessions (tombstones, compare-and-set) and pre-login state |
 //! | [`RedisState::coordinator`] | [`Coordinator`](fctr_ports::Coordinator) | leases, fan-out over pub/sub, values with TTLs |
@@ -56,6 +57,9 @@
 //! |---|---|---|---|
 //! | `P:v:<verification id>` | hash | `ver`, `data` (sealed record) | as given |
 //! | `P:g:<sha256(agent, caller pseudonyms)>` | hash | `id`, `used`, `single`, `es`/`en` (expiry), `act`, `rec` (sealed) | as given |
+//! | `P:a:<sha256(tenant)>:<approval id>` | hash | `st` (status), `es`/`en` (expiry), `rec` (sealed record) | as given |
+//! | `P:as:<sha256(tenant, agent, caller, action)>` | string | sealed approval id (the slot) | as given |
+//! | `P:ai:<sha256(tenant)>` | sorted set | the tenant's approval ids (the queue's index) | the longest of them |
 //! | `P:r:<sha256(rate key)>` | sorted set | hit times (µs, server clock) | until the newest hit leaves the window |
 //! | `P:s:<sha256(session id)>` | hash | `ver`, `data` (sealed session without its id) | until idle/absolute timeout |
 //! | `P:sx:<sha256(session id)>` | string | "id taken" (live session or tombstone) | until the id could not be live, plus the absolute timeout |
@@ -91,6 +95,7 @@
 
 #![forbid(unsafe_code)]
 
+mod approval;
 mod coordination;
 mod error;
 mod grant;

@@ -1,5 +1,6 @@
 //! The shared connection, and the handle that gives out each port.
 
+use crate::approval::RedisApprovalStore;
 use crate::coordination::RedisCoordinator;
 use crate::error::ConnectError;
 use crate::grant::RedisGrantStore;
@@ -9,7 +10,9 @@ use crate::pubsub::Hub;
 use crate::rate::RedisRateLimiter;
 use crate::seal::Sealer;
 use crate::session::RedisSessionStore;
-use fctr_ports::{Clock, Coordinator, GrantStore, PortError, RateLimiter, SessionStore, Timeouts};
+use fctr_ports::{
+    ApprovalStore, Clock, Coordinator, GrantStore, PortError, RateLimiter, SessionStore, Timeouts,
+};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisResult};
 use secrecy::{ExposeSecret, SecretString};
@@ -167,6 +170,12 @@ impl RedisState {
     #[must_use]
     pub fn grant_store(&self) -> Arc<dyn GrantStore> {
         Arc::new(RedisGrantStore::new(self.inner.clone()))
+    }
+
+    /// Four-eyes approval requests (compare-and-set decisions and single-use takes).
+    #[must_use]
+    pub fn approval_store(&self) -> Arc<dyn ApprovalStore> {
+        Arc::new(RedisApprovalStore::new(self.inner.clone()))
     }
 
     /// Sliding-window rate limits, timed by the Redis server's clock.

@@ -55,6 +55,24 @@ impl PartialSchema for VerificationIdParam {
 }
 impl ToSchema for VerificationIdParam {}
 
+/// Schema of the `{id}` of `/approvals/{id}`: a UUID the API returned (an approval request's id).
+pub struct ApprovalIdParam;
+impl PartialSchema for ApprovalIdParam {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("uuid".to_owned())))
+            .pattern(Some(
+                "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            ))
+            .description(Some(
+                "An approval request id, as an action answered `pending_approval` or `GET /approvals` lists it.",
+            ))
+            .into()
+    }
+}
+impl ToSchema for ApprovalIdParam {}
+
 /// Schema of an action name: one of `fctr_ports::ActionKind::ALL`, so it cannot drift from the engine.
 pub struct ActionName;
 impl PartialSchema for ActionName {
@@ -425,6 +443,72 @@ pub struct ActionResult {
     pub secret: Option<SecretDto>,
     /// The IdP e-mailed the user instead.
     pub emailed: bool,
+}
+
+/// An action that waits for a second agent's approval (four-eyes): nothing ran yet. Once an approver approves the
+/// request, the same agent sends the same action again to run it.
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalPending {
+    /// Always `pending_approval`.
+    pub status: String,
+    /// The approval request's id.
+    #[schema(value_type = ApprovalIdParam)]
+    pub approval_id: String,
+    /// What happens now, in words.
+    pub message: String,
+}
+
+/// A pending approval request, as an approver reviews it.
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalDto {
+    /// Its id.
+    #[schema(value_type = ApprovalIdParam)]
+    pub id: String,
+    /// The action asked for.
+    #[schema(value_type = ActionName)]
+    pub action: String,
+    /// The caller's class: `standard` or `privileged`.
+    pub target_class: String,
+    /// The factor kinds that verified the caller.
+    #[schema(value_type = Vec<FactorKindName>)]
+    pub factors: Vec<String>,
+    /// When the caller was verified.
+    pub verified_at: DateTime<Utc>,
+    /// The requesting agent's display name, as the IdP gave it (may be empty).
+    pub requested_by: String,
+    /// When it was asked for.
+    pub requested_at: DateTime<Utc>,
+    /// When the request lapses.
+    pub expires_at: DateTime<Utc>,
+    /// The caller's display name, read from the IdP now.
+    pub caller_display_name: Option<String>,
+}
+
+/// A decision taken.
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalDecisionDto {
+    /// The request.
+    #[schema(value_type = ApprovalIdParam)]
+    pub id: String,
+    /// `approved` or `refused`.
+    pub decision: String,
+    /// The action it was about.
+    #[schema(value_type = ActionName)]
+    pub action: String,
+}
+
+pub(crate) fn approval_dto(v: &fctr_core::ApprovalView) -> ApprovalDto {
+    ApprovalDto {
+        id: v.id.to_string(),
+        action: v.action.as_str().to_owned(),
+        target_class: v.class.as_str().to_owned(),
+        factors: v.factors.iter().map(|f| f.as_str().to_owned()).collect(),
+        verified_at: v.verified_at,
+        requested_by: v.requested_by.clone(),
+        requested_at: v.requested_at,
+        expires_at: v.expires_at,
+        caller_display_name: v.caller.as_ref().map(|p| p.expose_pii().to_owned()),
+    }
 }
 
 /// The changes the IdP's own log records that fctr's audit does not account for

@@ -18,6 +18,8 @@ pub(crate) struct Chrome {
     pub role: String,
     pub csrf: String,
     pub can_audit: bool,
+    /// The agent's role may decide four-eyes approval requests (`four_eyes.approver_roles`).
+    pub can_approve: bool,
     /// The signed-in agent's display name (from their own name cookie), empty when unknown.
     pub agent_name: String,
 }
@@ -125,6 +127,10 @@ impl Page {
                 .as_deref()
                 .and_then(|r| policy.role(r))
                 .is_some_and(|r| policy.permits(r, Permission::ViewAudit));
+            c.can_approve = s
+                .role
+                .as_deref()
+                .is_some_and(|r| policy.four_eyes().enabled() && policy.four_eyes().may_approve(r));
         }
         c
     }

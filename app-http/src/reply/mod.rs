@@ -18,7 +18,11 @@ use fctr_ports::Reason;
 pub(crate) fn denial_status(r: Reason) -> StatusCode {
     match r {
         Reason::RateLimited | Reason::VerificationLocked => StatusCode::TOO_MANY_REQUESTS,
-        Reason::TargetNotFound | Reason::VerificationNotFound => StatusCode::NOT_FOUND,
+        Reason::TargetNotFound | Reason::VerificationNotFound | Reason::ApprovalNotFound => {
+            StatusCode::NOT_FOUND
+        }
+        Reason::ApprovalPending => StatusCode::ACCEPTED,
+        Reason::ApprovalAlreadyDecided | Reason::ApprovalExpired => StatusCode::CONFLICT,
         Reason::InvalidInput => StatusCode::BAD_REQUEST,
         Reason::IdpError => StatusCode::BAD_GATEWAY,
         Reason::AuditUnavailable | Reason::StateUnavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -35,6 +35,8 @@ struct ConfirmPage {
     before_verification: bool,
     grant_note: String,
     handle: String,
+    /// Policy holds this action on this caller for a second agent's approval (four-eyes).
+    needs_approval: bool,
 }
 
 #[derive(Template)]
@@ -94,7 +96,7 @@ pub(crate) async fn act(
     };
     // The agent says what; the engine decides the terms.
     let action = match fctr_core::ActionRequest::new(kind, factor) {
-        Ok(a) => a,
+        Ok(a) => a.with_agent_name(crate::auth::session::agent_name(&ctx.state, &ctx.headers)),
         Err(d) => return ctx.denial_page(&d, &back),
     };
     let agent = match for_action(&ctx, &session, &agent, &back).await {
@@ -106,6 +108,12 @@ pub(crate) async fn act(
         .engine()
         .perform_action(&agent, &ctx.rctx, &subject, action)
         .await;
+    // Four-eyes: nothing ran yet, so there is no result to write back.
+    if let Err(d) = &done {
+        if d.reason == fctr_ports::Reason::ApprovalPending {
+            return waiting_for_approval(&ctx, d, kind, &back);
+        }
+    }
     // Ticket write-back: queued whatever the result, never awaited, never undoing anything.
     let note = write_back(&ctx, &agent, kind, done.as_ref());
     let outcome = match done {
@@ -139,6 +147,28 @@ pub(crate) async fn act(
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // `receipt` (and its SecretString) is dropped, and zeroized, here.
     r
+}
+
+/// The answer to an action that waits for a second agent's approval (four-eyes): nothing ran; the agent runs it
+/// again once it is approved.
+fn waiting_for_approval(
+    ctx: &Page,
+    d: &fctr_core::Denial,
+    kind: ActionKind,
+    back: &str,
+) -> Response {
+    let id = d.approval.map(|i| i.to_string()).unwrap_or_default();
+    ctx.message(
+        StatusCode::ACCEPTED,
+        "Waiting for a second agent's approval",
+        &format!(
+            "{} is waiting for a second agent's approval (request {id}). Nothing was done yet. Ask another agent \
+             with the approver role to review it under Approvals; once they approve it, run the action again \
+             while the caller's verification lasts.",
+            label(kind)
+        ),
+        back,
+    )
 }
 
 /// Queues the work note for the request's ticket, if a ticket system is configured and the request names a
@@ -232,6 +262,12 @@ async fn confirm(
         severity,
         severity_words,
         before_verification: view.before_verification,
+        needs_approval: ctx
+            .state
+            .engine()
+            .policy()
+            .four_eyes()
+            .applies(kind, card.class),
         grant_note: card
             .grant
             .as_ref()

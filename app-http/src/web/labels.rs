@@ -24,6 +24,8 @@ pub(crate) fn event_kind(k: EventKind) -> Option<&'static str> {
         EventKind::AlarmResponse => "Alarm response",
         EventKind::AlertRaised => "Alert raised",
         EventKind::TicketNote => "Ticket note",
+        EventKind::ApprovalRequested => "Approval requested",
+        EventKind::ApprovalDecided => "Approval decided",
         _ => return None,
     })
 }

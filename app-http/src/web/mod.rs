@@ -5,6 +5,7 @@
 //! Layering: depends on `auth`, `reply`, `state`, `input` and `poller`; nothing but the router depends on it.
 
 pub(crate) mod actions;
+pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod caller;
 pub(crate) mod labels;

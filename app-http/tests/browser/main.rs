@@ -10,6 +10,8 @@ mod harness;
 
 mod flows;
 
+mod four_eyes;
+
 mod pages;
 
 mod paths;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 const MARK: &str = "PlantedMarker";
 
 /// Every API operation: method and path with `{id}` / `{action}` placeholders.
-const OPERATIONS: [(&str, &str); 10] = [
+const OPERATIONS: [(&str, &str); 13] = [
     ("POST", "/api/v1/users/search"),
     ("GET", "/api/v1/users/{id}"),
     ("GET", "/api/v1/users/{id}/explain/{action}"),
@@ -22,6 +22,9 @@ const OPERATIONS: [(&str, &str); 10] = [
     ("POST", "/api/v1/users/{id}/actions/{action}"),
     ("POST", "/api/v1/users/{id}/actions/remove_factor"),
     ("GET", "/api/v1/audit/out-of-band"),
+    ("GET", "/api/v1/approvals"),
+    ("POST", "/api/v1/approvals/{vid}/approve"),
+    ("POST", "/api/v1/approvals/{vid}/refuse"),
 ];
 
 struct Probe {

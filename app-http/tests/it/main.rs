@@ -15,6 +15,7 @@ mod config;
 mod egress;
 mod entra;
 mod flow;
+mod four_eyes;
 mod gate;
 mod gate_push;
 mod idp_calls;

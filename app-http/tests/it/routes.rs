@@ -116,6 +116,28 @@ async fn every_route_and_every_error_carries_every_secure_header() {
             "/verifications/{id}/continue",
             format!("/verifications/{vid}/continue"),
         ),
+        ("GET", "/approvals", "/approvals".into()),
+        (
+            "POST",
+            "/approvals/{id}/approve",
+            format!("/approvals/{vid}/approve"),
+        ),
+        (
+            "POST",
+            "/approvals/{id}/refuse",
+            format!("/approvals/{vid}/refuse"),
+        ),
+        ("GET", "/api/v1/approvals", "/api/v1/approvals".into()),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/approve",
+            format!("/api/v1/approvals/{vid}/approve"),
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/{id}/refuse",
+            format!("/api/v1/approvals/{vid}/refuse"),
+        ),
         ("GET", "/audit", "/audit".into()),
         ("POST", "/audit/find", "/audit/find".into()),
         ("GET", "/audit/export.csv", "/audit/export.csv".into()),

@@ -25,6 +25,7 @@ pub struct ActionRequest {
     factor: Option<FactorId>,
     send_email: bool,
     revoke_oauth_tokens: bool,
+    agent_name: String,
 }
 
 impl ActionRequest {
@@ -43,7 +44,16 @@ impl ActionRequest {
             factor: factor.filter(|_| kind == ActionKind::RemoveFactor),
             send_email: false,
             revoke_oauth_tokens: true,
+            agent_name: String::new(),
         })
+    }
+
+    /// The same request, naming the agent as the IdP gave their display name at sign-in: shown to the second
+    /// agent when policy holds the action back for four-eyes approval (never stored beyond that request's TTL).
+    #[must_use]
+    pub fn with_agent_name(mut self, name: impl Into<String>) -> Self {
+        self.agent_name = name.into();
+        self
     }
 
     /// The action asked for.
@@ -68,6 +78,7 @@ impl From<Action> for ActionRequest {
             factor: None,
             send_email: false,
             revoke_oauth_tokens: true,
+            agent_name: String::new(),
         };
         match action {
             Action::ClearSessions {
@@ -117,12 +128,20 @@ impl Engine {
 
     /// Runs a high-risk action on a caller, only under a live grant for this agent and this caller.
     ///
-    /// Order: role, IdP capability, protection, the action's terms, grant (same agent, same caller, unexpired,
-    /// covering the action; consumed atomically when single-use), audit intent (durable; no intent, no action),
-    /// the action, audit outcome. A failed IdP call is never retried here (lifecycle calls are not idempotent).
+    /// Order: role, IdP capability, protection, the action's terms, four-eyes approval where policy holds the action
+    /// back (see below), grant (same agent, same caller, unexpired, covering the action; consumed atomically when
+    /// single-use), audit intent (durable; no intent, no action), the action, audit outcome. A failed IdP call is
+    /// never retried here (lifecycle calls are not idempotent).
+    ///
+    /// Four-eyes (`[four_eyes]`): when policy holds (action, caller's class) back, the first call under a live
+    /// grant runs nothing: it records an approval request and answers [`Reason::ApprovalPending`] with the
+    /// request's id in [`Denial::approval`]. Once a second agent approved it ([`Engine::decide_approval`]), the
+    /// same call runs the action, spending the approval and the grant (each single-use).
     ///
     /// # Errors
-    /// Every refusal reason of the grant rules, [`Reason::AuditUnavailable`], [`Reason::IdpError`].
+    /// Every refusal reason of the grant rules, [`Reason::ApprovalPending`] (waiting, not refused),
+    /// [`Reason::ApprovalRefused`], [`Reason::ApprovalExpired`], [`Reason::AuditUnavailable`],
+    /// [`Reason::IdpError`].
     pub async fn perform_action(
         &self,
         agent: &Agent,
@@ -140,7 +159,8 @@ impl Engine {
             return Err(self.deny(&c, Reason::Unsupported).await);
         }
         // Protection is checked on groups at most one reuse window old (read again otherwise).
-        self.unprotected_class(&c, subject).await?;
+        let class = self.unprotected_class(&c, subject).await?;
+        let four_eyes = self.policy.four_eyes().applies(kind, class);
         let action = match self.terms(&request) {
             Ok(a) => a,
             Err(reason) => return Err(self.deny(&c, reason).await),
@@ -149,7 +169,8 @@ impl Engine {
         // when a block is recorded was started before it and completes; every later one is refused.
         self.refuse_blocked(&c, &target).await?;
         let now = self.now();
-        if kind == ActionKind::Unlock {
+        // An unlock that policy holds back for four-eyes takes the granted path, where approval is asked for.
+        if kind == ActionKind::Unlock && !four_eyes {
             if let Some(outcome) = self
                 .unlock_before_verification(&c, subject, &action)
                 .await?
@@ -157,6 +178,14 @@ impl Engine {
                 return Ok(outcome);
             }
         }
+        let approval = if four_eyes {
+            Some(
+                self.four_eyes_gate(&c, subject, &target, kind, class, &request.agent_name)
+                    .await?,
+            )
+        } else {
+            None
+        };
         // One atomic step decides and spends: no find-then-take here, so two requests can never both act.
         let grant = match self
             .ports
@@ -181,6 +210,11 @@ impl Engine {
         // itself decides too. A grant that fails here stays spent (fail closed).
         if let Err(reason) = grant.admits(&agent.pseudo, &target, &self.tenant, kind, now) {
             return Err(self.deny(&c, reason).await);
+        }
+        // The approval was given for one grant: a newer grant (a new verification since) does not inherit it.
+        // Both stay spent (fail closed).
+        if approval.is_some_and(|a| a.grant != grant.record().id) {
+            return Err(self.deny(&c, Reason::InvalidState).await);
         }
         let intent = self.event(&c, EventKind::ActionIntent, Outcome::Pending);
         if let Err(d) = self.must_append(&c, intent).await {

@@ -7,7 +7,8 @@ use super::{Engine, Ports, Retention};
 use crate::policy::Policy;
 use crate::pseudonym::Pseudonymizer;
 use fctr_ports::{
-    AuditLog, Clock, GrantStore, IdentityProvider, RateLimiter, SystemClock, TenantId, UsageLedger,
+    ApprovalStore, AuditLog, Clock, GrantStore, IdentityProvider, RateLimiter, SystemClock,
+    TenantId, UsageLedger,
 };
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub struct EngineBuilder {
     grants: Option<Arc<dyn GrantStore>>,
     rate: Option<Arc<dyn RateLimiter>>,
     clock: Option<Arc<dyn Clock>>,
+    approvals: Option<Arc<dyn ApprovalStore>>,
     policy: Option<Arc<Policy>>,
     pseudo: Option<Pseudonymizer>,
     tenant: Option<TenantId>,
@@ -80,6 +82,12 @@ impl EngineBuilder {
         self
     }
 
+    /// The store of four-eyes approval requests (required when the policy's `[four_eyes]` holds anything back).
+    pub fn approvals(mut self, approvals: Arc<dyn ApprovalStore>) -> Self {
+        self.approvals = Some(approvals);
+        self
+    }
+
     /// The clock (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -113,7 +121,8 @@ impl EngineBuilder {
     /// The engine.
     ///
     /// # Errors
-    /// [`MissingPart`] naming the first part that was not given.
+    /// [`MissingPart`] naming the first part that was not given; an approval store is a part when the policy
+    /// holds actions back for four-eyes approval.
     pub fn build(self) -> Result<Engine, MissingPart> {
         let ports = Ports {
             idp: self.idp.ok_or(MissingPart("an identity provider"))?,
@@ -126,7 +135,16 @@ impl EngineBuilder {
         let policy = self.policy.ok_or(MissingPart("a policy"))?;
         let pseudo = self.pseudo.ok_or(MissingPart("a pseudonymizer"))?;
         let tenant = self.tenant.ok_or(MissingPart("a tenant"))?;
-        Ok(Engine::new(ports, policy, pseudo, tenant).with_retention(self.retention))
+        if policy.four_eyes().enabled() && self.approvals.is_none() {
+            return Err(MissingPart(
+                "an approval store (the policy's [four_eyes] holds actions back)",
+            ));
+        }
+        let mut engine = Engine::new(ports, policy, pseudo, tenant).with_retention(self.retention);
+        if let Some(a) = self.approvals {
+            engine = engine.with_approvals(a);
+        }
+        Ok(engine)
     }
 }
 
@@ -171,6 +189,22 @@ mod tests {
             Engine::builder().build().err(),
             Some(MissingPart("an identity provider"))
         );
+    }
+
+    #[test]
+    fn a_four_eyes_policy_needs_an_approval_store() {
+        let held = Policy::parse(
+            "[four_eyes]\nactions = [\"reset_factors\"]\napprover_roles = [\"tier3\"]\n",
+        )
+        .unwrap();
+        let err = complete().policy(held.clone()).build().err().unwrap();
+        assert!(err.0.contains("approval store"), "{err}");
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        complete()
+            .policy(held)
+            .approvals(Arc::new(fctr_memory::MemoryApprovalStore::new(clock)))
+            .build()
+            .unwrap();
     }
 
     #[test]

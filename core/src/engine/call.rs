@@ -76,6 +76,7 @@ pub(crate) fn outcome_of(reason: Reason) -> Outcome {
         | Reason::CodeReplayed
         | Reason::ChallengeTimedOut => Outcome::Rejected,
         Reason::IdpError | Reason::AuditUnavailable => Outcome::Failed,
+        Reason::ApprovalPending => Outcome::Pending,
         _ => Outcome::Denied,
     }
 }

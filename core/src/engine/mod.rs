@@ -10,6 +10,7 @@
 //! | `lookup.rs` | [`Engine::search`], [`Engine::lookup`], [`Engine::explain`] |
 //! | `verify.rs` | [`Engine::begin_verification`], [`Engine::continue_verification`], [`Engine::poll_verification`], [`Engine::submit_code`] |
 //! | `act.rs` | [`Engine::perform_action`] with the [`ActionRequest`] a shell passes |
+//! | `approvals.rs` | four-eyes: the gate of [`Engine::perform_action`], [`Engine::pending_approvals`], [`Engine::decide_approval`] |
 //! | `alarms.rs` | [`Engine::report_not_me`], [`Engine::raise_alert`], [`Engine::deliver_alerts`]; the "not me" response, the block and the velocity counters |
 //! | `audit_view.rs` | [`Engine::audit_view`], [`Engine::audit_caller_pseudonym`] |
 //! | `retention.rs` | [`Engine::purge_expired`] |
@@ -31,8 +32,8 @@ use crate::policy::Policy;
 use crate::pseudonym::Pseudonymizer;
 use chrono::{DateTime, Utc};
 use fctr_ports::{
-    AgentId, AuditLog, Capabilities, Clock, GrantStore, IdentityProvider, PseudoId, RateLimiter,
-    RequestId, TenantId, TicketRef, UsageLedger, UsageRecord,
+    AgentId, ApprovalStore, AuditLog, Capabilities, Clock, GrantStore, IdentityProvider, PseudoId,
+    RateLimiter, RequestId, TenantId, TicketRef, UsageLedger, UsageRecord,
 };
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod act;
 mod agent_check;
 mod alarms;
+mod approvals;
 mod audit_view;
 mod builder;
 pub(crate) mod call;
@@ -58,6 +60,7 @@ mod views;
 
 pub use act::ActionRequest;
 pub use alarms::AlertDelivery;
+pub use approvals::{ApprovalDecided, ApprovalView};
 pub use audit_view::{AuditPage, AuditRow, AuditSort, AuditViewQuery};
 pub use builder::{EngineBuilder, MissingPart};
 pub use changes::{ChangeReportError, OutOfBandScan};
@@ -195,6 +198,9 @@ pub struct Engine {
     explained: std::sync::OnceLock<explained::Explained>,
     /// Alerts waiting for the sink (see `alarms.rs`).
     alerts: alarms::AlertQueue,
+    /// Four-eyes approval requests (see `approvals.rs`); `None` when none was given, and then every action policy
+    /// holds back is refused (fail closed).
+    approvals: Option<Arc<dyn ApprovalStore>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -221,7 +227,16 @@ impl Engine {
             reads,
             explained: std::sync::OnceLock::new(),
             alerts: alarms::AlertQueue::default(),
+            approvals: None,
         }
+    }
+
+    /// Gives the engine its store of four-eyes approval requests (needed when policy's `[four_eyes]` holds
+    /// anything back; [`Engine::builder`] refuses to build without it then).
+    #[must_use]
+    pub fn with_approvals(mut self, approvals: Arc<dyn ApprovalStore>) -> Self {
+        self.approvals = Some(approvals);
+        self
     }
 
     /// Overrides the retention periods.

@@ -25,6 +25,8 @@ pub struct Explanation {
     pub grant_minutes: i64,
     /// Whether one action consumes the grant.
     pub single_use: bool,
+    /// Whether the action also waits for a second agent's approval (`[four_eyes]`).
+    pub needs_approval: bool,
     /// The first rule that blocks the action, if any: `NoRole`, `NotPermittedForRole`, `ProtectedTarget`, or
     /// (with capabilities) `Unsupported` when this IdP cannot run the action or challenge enough factors.
     pub blocked_by: Option<Reason>,
@@ -214,6 +216,14 @@ impl Policy {
             "A verification must be finished within {} minutes of starting it.",
             self.rules.window_minutes
         ));
+        let needs_approval = self.rules.four_eyes.applies(action, class);
+        if needs_approval {
+            lines.push(format!(
+                "Then it waits for a second agent's approval: an agent with the role {} must approve it in the \
+                 approvals queue before it runs (never you, never the caller).",
+                join_or(&self.rules.four_eyes.approver_roles)
+            ));
+        }
         if action == ActionKind::IssueTemporaryAccessPass {
             let tap = self.temporary_access_pass();
             lines.push(format!(
@@ -236,6 +246,7 @@ impl Policy {
             required_factors: required,
             grant_minutes,
             single_use,
+            needs_approval,
             blocked_by,
             lines,
         }

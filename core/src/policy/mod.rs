@@ -59,6 +59,7 @@ struct Rules {
     tap: TapPolicy,
     locked_out: LockedOutPolicy,
     alarms: AlarmPolicy,
+    four_eyes: FourEyesPolicy,
 }
 
 /// The digest reported by [`Policy::source_digest`] for the built-in default.
@@ -130,6 +131,7 @@ impl Default for Rules {
             tap: TapPolicy::default(),
             locked_out: LockedOutPolicy::default(),
             alarms: AlarmPolicy::default(),
+            four_eyes: FourEyesPolicy::default(),
         }
     }
 }
@@ -314,6 +316,12 @@ impl Policy {
     #[must_use]
     pub fn alarms(&self) -> &AlarmPolicy {
         &self.rules.alarms
+    }
+
+    /// Four-eyes approval (`[four_eyes]`): which actions wait for a second agent, and who may approve.
+    #[must_use]
+    pub fn four_eyes(&self) -> &FourEyesPolicy {
+        &self.rules.four_eyes
     }
 
     /// The locked-out procedure (`[locked_out]`).
@@ -607,6 +615,56 @@ impl Default for TapPolicy {
             lifetime_minutes: 60,
             one_time: true,
         }
+    }
+}
+
+/// Four-eyes approval (`[four_eyes]`): see docs/four-eyes.md. Off by default (nothing listed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FourEyesPolicy {
+    /// Actions that always need a second agent's approval.
+    pub actions: BTreeSet<ActionKind>,
+    /// Target classes for which every action needs a second agent's approval.
+    pub classes: Vec<TargetClass>,
+    /// Roles whose agents may approve or refuse (never their own request, never about themselves).
+    pub approver_roles: Vec<String>,
+    /// How long a request waits for a decision, and an approval for its use, in seconds (60..=3600, default 600).
+    pub request_ttl_seconds: u32,
+}
+
+impl Default for FourEyesPolicy {
+    fn default() -> Self {
+        Self {
+            actions: BTreeSet::new(),
+            classes: Vec::new(),
+            approver_roles: Vec::new(),
+            request_ttl_seconds: 600,
+        }
+    }
+}
+
+impl FourEyesPolicy {
+    /// Whether anything is held back for approval.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        !self.actions.is_empty() || !self.classes.is_empty()
+    }
+
+    /// Whether `action` on a caller of `class` needs a second agent's approval.
+    #[must_use]
+    pub fn applies(&self, action: ActionKind, class: TargetClass) -> bool {
+        self.actions.contains(&action) || self.classes.contains(&class)
+    }
+
+    /// Whether agents with the role named `role` may decide approval requests.
+    #[must_use]
+    pub fn may_approve(&self, role: &str) -> bool {
+        self.approver_roles.iter().any(|r| r == role)
+    }
+
+    /// How long a request waits for a decision, and an approval for its use.
+    #[must_use]
+    pub fn request_ttl(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.request_ttl_seconds))
     }
 }
 

@@ -3,14 +3,16 @@
 
 use super::error::{SpanError, closest, tick_list};
 use super::raw::{
-    RawAlarms, RawFactorClass, RawPolicy, RawPrivileged, RawRole, RawVelocityRule, SpannedList,
+    RawAlarms, RawFactorClass, RawFourEyes, RawPolicy, RawPrivileged, RawRole, RawVelocityRule,
+    SpannedList,
 };
 use super::{
-    AlarmPolicy, FactorRule, Limits, LockedOutPolicy, LockedOutProcedure, NotMePolicy, Permission,
-    PushWithoutNumberMatching, Role, Rules, TapPolicy, VelocityPolicy, VelocityRule,
+    AlarmPolicy, FactorRule, FourEyesPolicy, Limits, LockedOutPolicy, LockedOutProcedure,
+    NotMePolicy, Permission, PushWithoutNumberMatching, Role, Rules, TapPolicy, TargetClass,
+    VelocityPolicy, VelocityRule,
 };
 use crate::assurance;
-use fctr_ports::FactorKind;
+use fctr_ports::{ActionKind, FactorKind};
 use std::collections::BTreeSet;
 use std::ops::{Range, RangeInclusive};
 use toml::Spanned;
@@ -213,6 +215,11 @@ impl TryFrom<RawPolicy> for Rules {
             rules.roles = roles;
         }
 
+        // After the roles: the approver roles must name roles this policy has.
+        if let Some(f) = raw.four_eyes {
+            rules.four_eyes = four_eyes(f, &rules.roles)?;
+        }
+
         Ok(rules)
     }
 }
@@ -233,6 +240,114 @@ fn ranged(v: &Spanned<i64>, key: &str, range: RangeInclusive<u32>) -> Result<u32
             "see docs/policy.md for what `{key}` does and its default"
         ))),
     }
+}
+
+/// `[four_eyes]`: actions and target classes that need a second agent's approval, who may approve, and how long a
+/// request waits. Unknown names are errors; a section that holds something back must name who can approve it.
+fn four_eyes(raw: RawFourEyes, roles: &[Role]) -> Result<FourEyesPolicy, SpanError> {
+    let d = FourEyesPolicy::default();
+    let mut actions: BTreeSet<ActionKind> = BTreeSet::new();
+    if let Some(list) = &raw.actions {
+        let names: Vec<&str> = ActionKind::ALL.iter().map(ActionKind::as_str).collect();
+        for item in list.get_ref() {
+            let Some(kind) = ActionKind::parse(item.get_ref()) else {
+                let hint = match closest(item.get_ref(), &names) {
+                    Some(best) => {
+                        format!("did you mean `{best}`? Actions are {}", tick_list(&names))
+                    }
+                    None => format!("actions are {}", tick_list(&names)),
+                };
+                return Err(SpanError::new(
+                    item.span(),
+                    format!("unknown action `{}` in four_eyes.actions", item.get_ref()),
+                )
+                .hint(hint));
+            };
+            if !actions.insert(kind) {
+                return Err(SpanError::new(
+                    item.span(),
+                    format!("action `{kind}` is listed twice in four_eyes.actions"),
+                )
+                .hint("remove the second entry"));
+            }
+        }
+    }
+    let mut classes: Vec<TargetClass> = Vec::new();
+    if let Some(list) = &raw.classes {
+        for item in list.get_ref() {
+            let class = match item.get_ref().as_str() {
+                "standard" => TargetClass::Standard,
+                "privileged" => TargetClass::Privileged,
+                other => {
+                    return Err(SpanError::new(
+                        item.span(),
+                        format!("unknown target class `{other}` in four_eyes.classes"),
+                    )
+                    .hint("target classes are `standard` and `privileged` (see [factors.privileged] groups)"));
+                }
+            };
+            if classes.contains(&class) {
+                return Err(SpanError::new(
+                    item.span(),
+                    format!("class `{class}` is listed twice in four_eyes.classes"),
+                )
+                .hint("remove the second entry"));
+            }
+            classes.push(class);
+        }
+    }
+    let mut approver_roles: Vec<String> = Vec::new();
+    if let Some(list) = &raw.approver_roles {
+        let names: Vec<&str> = roles.iter().map(Role::name).collect();
+        for item in list.get_ref() {
+            let name = item.get_ref();
+            if !names.contains(&name.as_str()) {
+                let hint = match closest(name, &names) {
+                    Some(best) => format!("did you mean `{best}`? Roles are {}", tick_list(&names)),
+                    None => format!("roles are {}", tick_list(&names)),
+                };
+                return Err(SpanError::new(
+                    item.span(),
+                    format!("four_eyes.approver_roles names unknown role `{name}`"),
+                )
+                .hint(hint));
+            }
+            if approver_roles.contains(name) {
+                return Err(SpanError::new(
+                    item.span(),
+                    format!("role `{name}` is listed twice in four_eyes.approver_roles"),
+                )
+                .hint("remove the second entry"));
+            }
+            approver_roles.push(name.clone());
+        }
+    }
+    if (!actions.is_empty() || !classes.is_empty()) && approver_roles.is_empty() {
+        let span = raw
+            .approver_roles
+            .as_ref()
+            .map(Spanned::span)
+            .or(raw.actions.as_ref().map(Spanned::span))
+            .or(raw.classes.as_ref().map(Spanned::span))
+            .unwrap_or(0..0);
+        return Err(SpanError::new(
+            span,
+            "[four_eyes] holds actions back for approval but names no approver_roles, so nothing could ever be approved".to_owned(),
+        )
+        .hint("add approver_roles = [\"tier3\"] (roles from [[roles]]), or leave actions and classes empty"));
+    }
+    let request_ttl_seconds = opt_ranged(
+        raw.request_ttl_seconds,
+        "four_eyes.request_ttl_seconds",
+        60..=3600,
+        d.request_ttl_seconds,
+    )?;
+    Ok(FourEyesPolicy {
+        actions,
+        classes,
+        approver_roles,
+        request_ttl_seconds,
+    })
 }
 
 /// `[alarms]`: each key falls back to its default.

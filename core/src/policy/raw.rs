@@ -23,6 +23,17 @@ pub(super) struct RawPolicy {
     pub factors: Option<RawFactors>,
     pub roles: Option<Vec<RawRole>>,
     pub alarms: Option<RawAlarms>,
+    pub four_eyes: Option<RawFourEyes>,
+}
+
+/// `[four_eyes]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFourEyes {
+    pub actions: Option<SpannedList>,
+    pub classes: Option<SpannedList>,
+    pub approver_roles: Option<SpannedList>,
+    pub request_ttl_seconds: Option<Spanned<i64>>,
 }
 
 /// `[alarms]`

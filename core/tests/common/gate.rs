@@ -64,7 +64,7 @@ impl Gate {
             .unwrap();
     }
 
-    async fn pass(&self) {
+    pub async fn pass(&self) {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let take = self
             .armed

@@ -5,7 +5,8 @@ use chrono::{TimeZone, Utc};
 use fctr_core::policy::Policy;
 use fctr_core::{Agent, Engine, Ports, Pseudonymizer, RequestContext};
 use fctr_memory::{
-    ManualClock, MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter, MemoryUsageLedger,
+    ManualClock, MemoryApprovalStore, MemoryAuditLog, MemoryGrantStore, MemoryRateLimiter,
+    MemoryUsageLedger,
 };
 use fctr_ports::{
     AccountStatus, AgentId, AuditLog, AuditQuery, FactorId, FactorInfo, FactorKind, FactorStatus,
@@ -106,6 +107,17 @@ pub fn world_wrapped(
     f: impl FnOnce(&mut fctr_ports::Capabilities),
     wrap: impl FnOnce(&mut Ports),
 ) -> World {
+    world_full(policy, f, wrap, |a| a)
+}
+
+/// As [`world_wrapped`], with the four-eyes approval store (in memory) replaced by `approvals` (a test double
+/// that wraps it).
+pub fn world_full(
+    policy: Policy,
+    f: impl FnOnce(&mut fctr_ports::Capabilities),
+    wrap: impl FnOnce(&mut Ports),
+    approvals: impl FnOnce(Arc<dyn fctr_ports::ApprovalStore>) -> Arc<dyn fctr_ports::ApprovalStore>,
+) -> World {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap());
     let c: Arc<dyn fctr_ports::Clock> = Arc::new(clock.clone());
     let mut caps = fctr_ports::IdentityProvider::capabilities(&ScriptedIdp::new());
@@ -159,8 +171,9 @@ pub fn world_wrapped(
         usage: Arc::new(MemoryUsageLedger::new()),
         grants: Arc::new(MemoryGrantStore::new(c.clone())),
         rate: Arc::new(MemoryRateLimiter::new(c.clone())),
-        clock: c,
+        clock: c.clone(),
     };
+    let approvals = approvals(Arc::new(MemoryApprovalStore::new(c)));
     wrap(&mut ports);
     let pseudo = Pseudonymizer::new(
         KeyId::parse("k1").unwrap(),
@@ -175,7 +188,8 @@ pub fn world_wrapped(
             pseudo,
             TenantId::parse("acme").unwrap(),
         )
-        .with_alert_sink(alerts.clone()),
+        .with_alert_sink(alerts.clone())
+        .with_approvals(approvals),
     );
     World {
         engine,

@@ -10,6 +10,7 @@ mod boundaries;
 mod card;
 mod factors;
 mod flows;
+mod foureyes;
 mod locked_out;
 
 use chrono::Duration;

@@ -19,6 +19,7 @@ mod defaults;
 mod errors;
 mod explain;
 mod factors;
+mod foureyes;
 mod properties;
 mod roles;
 mod targets;

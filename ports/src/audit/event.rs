@@ -114,6 +114,13 @@ pub enum AuditDetail {
         /// The alert's id.
         alert_id: Uuid,
     },
+    /// A four-eyes approval request: its id, and (on a decision) the agent who requested it.
+    Approval {
+        /// The approval request's id.
+        approval_id: Uuid,
+        /// The requesting agent, pseudonymized (on `approval_decided`; the event's agent is the approver).
+        requested_by: Option<PseudoId>,
+    },
 }
 
 /// One audit event. Every identifier of a person is a [`PseudoId`]; the type has no field that could hold a raw

@@ -43,12 +43,18 @@ pub enum EventKind {
     /// A work note was posted to the request's helpdesk ticket (`success`), could not be posted and will be tried
     /// again (`pending`), or was given up (`failed`): ticket write-back.
     TicketNote,
+    /// An action that policy holds for four-eyes approval was requested and now waits for a second agent
+    /// (`pending`), naming the requesting agent, the caller (pseudonyms), the action and the approval id.
+    ApprovalRequested,
+    /// A second agent decided an approval request: `success` when approved, `rejected` when refused. The agent
+    /// field names the approver; the detail names the request and the requesting agent.
+    ApprovalDecided,
 }
 
 impl EventKind {
     /// Every event kind, in the order a person reads a flow (sign-in, lookup, challenge, grant, action, the
     /// rest). The one list shells offer as filters; a new kind is added here and nowhere else.
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::Login,
         EventKind::Logout,
         EventKind::Lookup,
@@ -66,6 +72,8 @@ impl EventKind {
         EventKind::AlarmResponse,
         EventKind::AlertRaised,
         EventKind::TicketNote,
+        EventKind::ApprovalRequested,
+        EventKind::ApprovalDecided,
     ];
 
     /// Parses a stable machine name ([`EventKind::as_str`]).
@@ -95,6 +103,8 @@ impl EventKind {
             Self::AlarmResponse => "alarm_response",
             Self::AlertRaised => "alert_raised",
             Self::TicketNote => "ticket_note",
+            Self::ApprovalRequested => "approval_requested",
+            Self::ApprovalDecided => "approval_decided",
         }
     }
 }
@@ -225,11 +235,24 @@ pub enum Reason {
     /// The caller said "that was not me" (or denied a push): portal actions and new verifications for them are
     /// blocked for a while by policy's alarm response.
     CallerBlocked,
+    /// Policy requires a second agent's approval for this action on this caller: a request was recorded and waits
+    /// (not a refusal of the agent; the action runs once approved).
+    ApprovalPending,
+    /// A second agent refused the approval request, so the action cannot run and the grant is spent.
+    ApprovalRefused,
+    /// The approval request expired before it was decided or used.
+    ApprovalExpired,
+    /// No such approval request (unknown, or of another tenant).
+    ApprovalNotFound,
+    /// Another approver decided the request first (or it was already used).
+    ApprovalAlreadyDecided,
+    /// The agent tried to approve their own request, or a request about themselves as the caller.
+    SelfApproval,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for exhaustive tests and documentation).
-    pub const ALL: [Reason; 35] = [
+    pub const ALL: [Reason; 41] = [
         Reason::NoRole,
         Reason::NotPermittedForRole,
         Reason::ProtectedTarget,
@@ -265,6 +288,12 @@ impl Reason {
         Reason::StateUnavailable,
         Reason::CallerLockedOut,
         Reason::CallerBlocked,
+        Reason::ApprovalPending,
+        Reason::ApprovalRefused,
+        Reason::ApprovalExpired,
+        Reason::ApprovalNotFound,
+        Reason::ApprovalAlreadyDecided,
+        Reason::SelfApproval,
     ];
 
     /// Stable machine name.
@@ -299,6 +328,12 @@ impl Reason {
             Self::StateUnavailable => "state_unavailable",
             Self::CallerLockedOut => "caller_locked_out",
             Self::CallerBlocked => "caller_blocked",
+            Self::ApprovalPending => "approval_pending",
+            Self::ApprovalRefused => "approval_refused",
+            Self::ApprovalExpired => "approval_expired",
+            Self::ApprovalNotFound => "approval_not_found",
+            Self::ApprovalAlreadyDecided => "approval_already_decided",
+            Self::SelfApproval => "self_approval",
             Self::InvalidInput => "invalid_input",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::CsrfRejected => "csrf_rejected",

@@ -29,6 +29,8 @@ fn event_kind_all_is_complete_and_names_round_trip() {
             EventKind::AlarmResponse => 14,
             EventKind::AlertRaised => 15,
             EventKind::TicketNote => 16,
+            EventKind::ApprovalRequested => 17,
+            EventKind::ApprovalDecided => 18,
         }
     }
     for (i, k) in EventKind::ALL.into_iter().enumerate() {
@@ -107,6 +109,12 @@ fn reason_all_is_complete_and_names_are_unique() {
             Reason::StateUnavailable => 32,
             Reason::CallerLockedOut => 33,
             Reason::CallerBlocked => 34,
+            Reason::ApprovalPending => 35,
+            Reason::ApprovalRefused => 36,
+            Reason::ApprovalExpired => 37,
+            Reason::ApprovalNotFound => 38,
+            Reason::ApprovalAlreadyDecided => 39,
+            Reason::SelfApproval => 40,
         }
     }
     for (i, r) in Reason::ALL.iter().enumerate() {

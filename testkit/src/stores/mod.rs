@@ -4,7 +4,8 @@
 //! The ports' own docs are the contract ([`GrantStore`], [`RateLimiter`], [`SessionStore`], [`Coordinator`],
 //! [`AuditLog`], [`UsageLedger`]); each check here turns one promise of those docs into something that can fail,
 //! with a stable name and, when it fails, what went wrong. The checks are grouped by port: [`grants::CHECKS`],
-//! [`rates::CHECKS`], [`sessions::CHECKS`], [`coordination::CHECKS`], [`audit::CHECKS`], [`usage::CHECKS`]
+//! [`rates::CHECKS`], [`sessions::CHECKS`], [`coordination::CHECKS`], [`audit::CHECKS`], [`usage::CHECKS`],
+//! [`approvals::CHECKS`]
 //! ([`all_checks`] in run order).
 //!
 //! # Replicas and time
@@ -85,6 +86,7 @@ macro_rules! checks {
     };
 }
 
+pub mod approvals;
 pub mod audit;
 pub mod coordination;
 pub mod grants;
@@ -98,7 +100,8 @@ pub use crate::contract::{CheckResult, Verdict};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fctr_ports::{
-    AuditLog, Clock, Coordinator, GrantStore, RateLimiter, SessionStore, Timeouts, UsageLedger,
+    ApprovalStore, AuditLog, Clock, Coordinator, GrantStore, RateLimiter, SessionStore, Timeouts,
+    UsageLedger,
 };
 use std::any::Any;
 use std::fmt;
@@ -273,6 +276,11 @@ pub trait StoreFixture: Send + Sync {
     async fn usage(&self) -> Made<dyn UsageLedger> {
         Ok(None)
     }
+
+    /// A fresh, empty store of four-eyes approval requests.
+    async fn approvals(&self) -> Made<dyn ApprovalStore> {
+        Ok(None)
+    }
 }
 
 /// Which port a check is about.
@@ -291,6 +299,8 @@ pub enum Port {
     Audit,
     /// [`UsageLedger`].
     Usage,
+    /// [`ApprovalStore`].
+    Approvals,
 }
 
 impl Port {
@@ -304,6 +314,7 @@ impl Port {
             Self::Coordinator => "Coordinator",
             Self::Audit => "AuditLog",
             Self::Usage => "UsageLedger",
+            Self::Approvals => "ApprovalStore",
         }
     }
 }
@@ -348,7 +359,7 @@ impl fmt::Debug for StoreCheck {
     }
 }
 
-/// Every check, in run order: grants, rates, sessions, coordination, audit, usage.
+/// Every check, in run order: grants, rates, sessions, coordination, audit, usage, approvals.
 pub fn all_checks() -> impl Iterator<Item = &'static StoreCheck> {
     grants::CHECKS
         .iter()
@@ -357,6 +368,7 @@ pub fn all_checks() -> impl Iterator<Item = &'static StoreCheck> {
         .chain(coordination::CHECKS)
         .chain(audit::CHECKS)
         .chain(usage::CHECKS)
+        .chain(approvals::CHECKS)
 }
 
 /// The results of one run against one store.

@@ -5,9 +5,9 @@
 //!
 //! | store | module | ports | replicas | time |
 //! |---|---|---|---|---|
-//! | memory | `memory.rs` | all six | one `Arc` | a manual clock, and again the system clock with real waits |
+//! | memory | `memory.rs` | all seven | one `Arc` | a manual clock, and again the system clock with real waits |
 //! | SQLite | `sqlite.rs` | audit, usage | one `Arc` (one file per check) | wall clock |
-//! | Redis | `redis.rs` | grants, rates, sessions, coordinator | two `RedisState`s on one random key prefix | wall clock (server TTLs) |
+//! | Redis | `redis.rs` | grants, rates, sessions, coordinator, approvals | two `RedisState`s on one random key prefix | wall clock (server TTLs) |
 //! | PostgreSQL | `postgres.rs` | audit, usage | two `PostgresStore`s on one random schema | wall clock |
 //!
 //! The networked stores use the test servers `scripts/services.sh` starts, or `FCTR_TEST_REDIS_URL`
@@ -82,12 +82,12 @@ macro_rules! suite {
 
 suite! {
     memory_stores_keep_the_contract => memory::Memory { wall_clock: false },
-        [Grants, Rates, Sessions, Coordinator, Audit, Usage],
+        [Grants, Rates, Sessions, Coordinator, Audit, Usage, Approvals],
     memory_stores_on_the_wall_clock_keep_the_contract => memory::Memory { wall_clock: true },
-        [Grants, Rates, Sessions, Coordinator, Audit, Usage],
+        [Grants, Rates, Sessions, Coordinator, Audit, Usage, Approvals],
     sqlite_stores_keep_the_contract => sqlite::Sqlite, [Audit, Usage],
     redis_stores_keep_the_contract => redis::Redis::default(),
-        [Grants, Rates, Sessions, Coordinator],
+        [Grants, Rates, Sessions, Coordinator, Approvals],
     postgres_stores_keep_the_contract => postgres::Postgres::default(), [Audit, Usage],
 }
 
@@ -104,6 +104,7 @@ fn check_names_are_unique_and_grouped_by_port() {
         (Port::Coordinator, stores::coordination::CHECKS),
         (Port::Audit, stores::audit::CHECKS),
         (Port::Usage, stores::usage::CHECKS),
+        (Port::Approvals, stores::approvals::CHECKS),
     ] {
         assert!(!list.is_empty());
         assert!(list.iter().all(|c| c.port() == port), "{port}");

@@ -5,11 +5,12 @@
 use async_trait::async_trait;
 use chrono::{TimeDelta, TimeZone, Utc};
 use fctr_memory::{
-    ManualClock, MemoryAuditLog, MemoryCoordinator, MemoryGrantStore, MemoryRateLimiter,
-    MemorySessionStore, MemoryUsageLedger, SystemClock,
+    ManualClock, MemoryApprovalStore, MemoryAuditLog, MemoryCoordinator, MemoryGrantStore,
+    MemoryRateLimiter, MemorySessionStore, MemoryUsageLedger, SystemClock,
 };
 use fctr_ports::{
-    AuditLog, Clock, Coordinator, GrantStore, RateLimiter, SessionStore, Timeouts, UsageLedger,
+    ApprovalStore, AuditLog, Clock, Coordinator, GrantStore, RateLimiter, SessionStore, Timeouts,
+    UsageLedger,
 };
 use fctr_testkit::stores::{Made, Replicas, SteppedTime, StoreFixture, StoreTime, WallTime};
 use std::sync::Arc;
@@ -48,6 +49,14 @@ impl StoreFixture for Memory {
         } else {
             "memory (manual clock)".into()
         }
+    }
+
+    async fn approvals(&self) -> Made<dyn ApprovalStore> {
+        let (clock, time) = self.time();
+        Ok(Some(Replicas::shared(
+            Arc::new(MemoryApprovalStore::new(clock)),
+            time,
+        )))
     }
 
     async fn grants(&self) -> Made<dyn GrantStore> {

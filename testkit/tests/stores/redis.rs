@@ -9,7 +9,8 @@
 use crate::Leftovers;
 use async_trait::async_trait;
 use fctr_ports::{
-    Coordinator, GrantStore, RateLimiter, SecretString, SessionStore, SystemClock, Timeouts,
+    ApprovalStore, Coordinator, GrantStore, RateLimiter, SecretString, SessionStore, SystemClock,
+    Timeouts,
 };
 use fctr_redis::{RedisOptions, RedisState};
 use fctr_testkit::stores::{Made, Replicas, StoreFixture, WallTime};
@@ -97,6 +98,13 @@ impl StoreFixture for Redis {
         let (a, b, prefix) = self.fresh().await?;
         Ok(Some(
             Replicas::new(a.coordinator(), b.coordinator(), Arc::new(WallTime)).keep(prefix),
+        ))
+    }
+
+    async fn approvals(&self) -> Made<dyn ApprovalStore> {
+        let (a, b, prefix) = self.fresh().await?;
+        Ok(Some(
+            Replicas::new(a.approval_store(), b.approval_store(), Arc::new(WallTime)).keep(prefix),
         ))
     }
 }

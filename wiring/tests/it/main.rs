@@ -267,3 +267,51 @@ async fn an_unreachable_redis_is_a_start_error_without_the_url() {
     assert!(text.contains("shared state (Redis"), "{text}");
     assert!(!text.contains(&secret), "{text}");
 }
+
+fn four_eyes_policy() -> fctr_core::policy::Policy {
+    fctr_core::policy::Policy::parse(
+        "[four_eyes]\nactions = [\"reset_factors\"]\napprover_roles = [\"tier3\"]\n",
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_four_eyes_policy_runs_on_the_memory_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut parts = StackParts::from_config(&config(dir.path())).await.unwrap();
+    parts.policy = four_eyes_policy();
+    assert!(parts.shared.approvals.is_some());
+    let stack = Stack::assemble(parts).unwrap();
+    assert!(stack.engine.policy().four_eyes().enabled());
+    stack.close().await;
+}
+
+#[tokio::test]
+async fn a_four_eyes_policy_on_a_state_without_an_approval_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut parts = StackParts::from_config(&config(dir.path())).await.unwrap();
+    parts.policy = four_eyes_policy();
+    parts.shared.approvals = None;
+    let e = Stack::assemble(parts).err().unwrap().to_string();
+    assert!(
+        e.contains("[four_eyes]") && e.contains("approval store"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_four_eyes_policy_runs_on_the_redis_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::new();
+    let c = with_redis(
+        postgres_config(dir.path(), &schema.0),
+        dir.path(),
+        &redis_url(),
+    );
+    let mut parts = StackParts::from_config(&c).await.unwrap();
+    parts.policy = four_eyes_policy();
+    assert!(parts.shared.approvals.is_some());
+    let stack = Stack::assemble(parts).unwrap();
+    assert!(stack.shared.is_shared());
+    stack.close().await;
+}

@@ -487,6 +487,80 @@ const MATRIX: &[Row] = &[
         path: "/api/v1/nope",
         expect: [(404, ""); 5],
     },
+    // Four-eyes (the matrix's policy names tier3 the approver role; nothing is pending, so tier3's decisions find no
+    // request).
+    Row {
+        method: "GET",
+        route: "/approvals",
+        path: "/approvals",
+        expect: [
+            (401, ""),
+            (401, ""),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (200, "Nothing is waiting for approval"),
+        ],
+    },
+    Row {
+        method: "POST",
+        route: "/approvals/{id}/approve",
+        path: "/approvals/00000000-0000-4000-8000-000000000000/approve",
+        expect: [
+            (401, ""),
+            (401, ""),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (404, "approval_not_found"),
+        ],
+    },
+    Row {
+        method: "POST",
+        route: "/approvals/{id}/refuse",
+        path: "/approvals/00000000-0000-4000-8000-000000000000/refuse",
+        expect: [
+            (401, ""),
+            (401, ""),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (404, "approval_not_found"),
+        ],
+    },
+    Row {
+        method: "GET",
+        route: "/api/v1/approvals",
+        path: "/api/v1/approvals",
+        expect: [
+            (401, "unauthenticated"),
+            (403, "no_role"),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (200, "[]"),
+        ],
+    },
+    Row {
+        method: "POST",
+        route: "/api/v1/approvals/{id}/approve",
+        path: "/api/v1/approvals/00000000-0000-4000-8000-000000000000/approve",
+        expect: [
+            (401, "unauthenticated"),
+            (403, "no_role"),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (404, "approval_not_found"),
+        ],
+    },
+    Row {
+        method: "POST",
+        route: "/api/v1/approvals/{id}/refuse",
+        path: "/api/v1/approvals/00000000-0000-4000-8000-000000000000/refuse",
+        expect: [
+            (401, "unauthenticated"),
+            (403, "no_role"),
+            (403, "not_permitted_for_role"),
+            (403, "not_permitted_for_role"),
+            (404, "approval_not_found"),
+        ],
+    },
     // Next to last (before the sessions end): recording "that was not me" blocks the caller, which would change the rows after it.
     Row {
         method: "POST",
@@ -523,7 +597,16 @@ fn fill(path: &str, vars: &[(&'static str, String)]) -> String {
 /// and a caller in the protected group.
 #[tokio::test]
 async fn role_by_route_matrix_holds_for_every_route() {
-    let t = start().await;
+    // Four-eyes on an action no row runs, so that the approver role has its column.
+    let t = start_with(|o| {
+        o.policy = Some(
+            fctr_core::policy::Policy::parse(
+                "[four_eyes]\nactions = [\"suspend\"]\napprover_roles = [\"tier3\"]\n",
+            )
+            .unwrap(),
+        );
+    })
+    .await;
     let fx = t.demo.fake.fixtures();
     let id = |h: &str| fx.id_of(h);
 
