@@ -50,8 +50,8 @@ pub struct ApprovalRecord {
     pub tenant: TenantId,
     /// The requesting agent, pseudonymized.
     pub agent: PseudoId,
-    /// The requesting agent's display name as the IdP gave it at sign-in (staff, shown to the approver; may be
-    /// empty). Never the caller's.
+    /// The requesting agent's display name as the IdP gives it, read from the directory when the request is made
+    /// (staff, shown to the approver; may be empty). Never the caller's, never a value from the agent's browser.
     pub agent_name: String,
     /// The caller's IdP id (needed to read what an approver is shown; lives only in the short-lived store, like a
     /// verification record's).
@@ -60,6 +60,9 @@ pub struct ApprovalRecord {
     pub subject_pseudo: PseudoId,
     /// The action asked for.
     pub action: ActionKind,
+    /// For a factor removal, the factor to remove: the approval covers that factor only.
+    #[serde(default)]
+    pub factor: Option<crate::FactorId>,
     /// Whether the caller was in a privileged group when the request was made.
     pub privileged: bool,
     /// The grant the request is bound to: only an action under this grant may use the approval.

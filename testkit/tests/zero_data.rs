@@ -485,7 +485,7 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
             &agent,
             &ctx,
             &subject,
-            fctr_core::ActionRequest::from(Action::ResetFactors).with_agent_name("Agent Seven"),
+            fctr_core::ActionRequest::from(Action::ResetFactors),
         )
         .await
         .unwrap_err();

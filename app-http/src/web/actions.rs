@@ -96,7 +96,7 @@ pub(crate) async fn act(
     };
     // The agent says what; the engine decides the terms.
     let action = match fctr_core::ActionRequest::new(kind, factor) {
-        Ok(a) => a.with_agent_name(crate::auth::session::agent_name(&ctx.state, &ctx.headers)),
+        Ok(a) => a,
         Err(d) => return ctx.denial_page(&d, &back),
     };
     let agent = match for_action(&ctx, &session, &agent, &back).await {
@@ -115,7 +115,7 @@ pub(crate) async fn act(
         }
     }
     // Ticket write-back: queued whatever the result, never awaited, never undoing anything.
-    let note = write_back(&ctx, &agent, kind, done.as_ref());
+    let note = write_back(&ctx, &agent, kind, done.as_ref()).await;
     let outcome = match done {
         Ok(o) => o,
         Err(d) => return ctx.denial_page(&d, &back),
@@ -174,7 +174,7 @@ fn waiting_for_approval(
 /// Queues the work note for the request's ticket, if a ticket system is configured and the request names a
 /// ticket; the words for the result page (empty when nothing was queued). The note is the engine's
 /// ([`fctr_core::Engine::action_note`]): the agent's display name from the IdP, nothing about the caller.
-fn write_back(
+async fn write_back(
     ctx: &Page,
     agent: &fctr_core::Agent,
     kind: ActionKind,
@@ -183,7 +183,8 @@ fn write_back(
     let (Some(desk), Some(_)) = (ctx.state.tickets(), ctx.rctx.ticket.as_ref()) else {
         return String::new();
     };
-    let name = crate::auth::session::agent_name(&ctx.state, &ctx.headers);
+    // The agent's name as the IdP gives it, not the display cookie (which the agent's browser could change).
+    let name = ctx.state.engine().agent_display_name(agent).await;
     let note = ctx.state.engine().action_note(kind, done, &name);
     match desk.submit(agent, &ctx.rctx, Some(kind), note) {
         Some(fctr_wiring::NoteStatus::Queued) => format!(

@@ -25,7 +25,6 @@ pub struct ActionRequest {
     factor: Option<FactorId>,
     send_email: bool,
     revoke_oauth_tokens: bool,
-    agent_name: String,
 }
 
 impl ActionRequest {
@@ -44,16 +43,7 @@ impl ActionRequest {
             factor: factor.filter(|_| kind == ActionKind::RemoveFactor),
             send_email: false,
             revoke_oauth_tokens: true,
-            agent_name: String::new(),
         })
-    }
-
-    /// The same request, naming the agent as the IdP gave their display name at sign-in: shown to the second
-    /// agent when policy holds the action back for four-eyes approval (never stored beyond that request's TTL).
-    #[must_use]
-    pub fn with_agent_name(mut self, name: impl Into<String>) -> Self {
-        self.agent_name = name.into();
-        self
     }
 
     /// The action asked for.
@@ -78,7 +68,6 @@ impl From<Action> for ActionRequest {
             factor: None,
             send_email: false,
             revoke_oauth_tokens: true,
-            agent_name: String::new(),
         };
         match action {
             Action::ClearSessions {
@@ -169,10 +158,11 @@ impl Engine {
         // when a block is recorded was started before it and completes; every later one is refused.
         self.refuse_blocked(&c, &target).await?;
         let now = self.now();
-        // An unlock that policy holds back for four-eyes takes the granted path, where approval is asked for.
-        if kind == ActionKind::Unlock && !four_eyes {
+        // An unlock that policy holds back for four-eyes takes the granted path, where approval is asked for; the
+        // locked-out procedure's refusal (escalate) still applies to it.
+        if kind == ActionKind::Unlock {
             if let Some(outcome) = self
-                .unlock_before_verification(&c, subject, &action)
+                .unlock_before_verification(&c, subject, &action, four_eyes)
                 .await?
             {
                 return Ok(outcome);
@@ -180,7 +170,7 @@ impl Engine {
         }
         let approval = if four_eyes {
             Some(
-                self.four_eyes_gate(&c, subject, &target, kind, class, &request.agent_name)
+                self.four_eyes_gate(&c, subject, &target, kind, class, request.factor())
                     .await?,
             )
         } else {
@@ -244,6 +234,7 @@ impl Engine {
         c: &Call<'_>,
         subject: &SubjectId,
         action: &Action,
+        held: bool,
     ) -> Result<Option<ActionOutcome>, Denial> {
         let rule = self.policy.locked_out();
         // An account the reuse window holds as not locked takes the granted path at no cost (at worst a grant is
@@ -270,6 +261,10 @@ impl Engine {
         }
         if rule.procedure != LockedOutProcedure::UnlockThenVerify {
             return Err(self.deny(c, Reason::CallerLockedOut).await);
+        }
+        // Held back for a second agent: no shortcut without a grant; the granted path asks for approval.
+        if held {
+            return Ok(None);
         }
         let target = c
             .target()

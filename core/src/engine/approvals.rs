@@ -19,8 +19,8 @@ use crate::policy::TargetClass;
 use chrono::{DateTime, Utc};
 use fctr_ports::{
     ActionKind, ApprovalDecision, ApprovalId, ApprovalRecord, ApprovalStatus, ApprovalStore,
-    AuditDetail, DecideOutcome, EventKind, FactorKind, GrantRecord, Outcome, Pii, PseudoId, Reason,
-    SubjectId, TakeOutcome,
+    AuditDetail, DecideOutcome, EventKind, FactorId, FactorKind, GrantRecord, Outcome, Pii,
+    PseudoId, Reason, SubjectId, TakeOutcome,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -65,6 +65,37 @@ pub struct ApprovalDecided {
 /// Most characters of an agent's display name an approval request keeps.
 const MAX_AGENT_NAME: usize = 80;
 
+/// Characters that change how text is laid out without being seen (bidirectional overrides and isolates,
+/// zero-width characters): a name shown to a second agent must read as what it is.
+fn invisible(ch: char) -> bool {
+    ch.is_control()
+        || matches!(ch, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+impl Engine {
+    /// The agent's display name as the IdP gives it now (read from the directory by the agent's id; the login when
+    /// it has no display name), without invisible layout characters and at most 80 characters: what a second
+    /// agent and a ticket are told about who asked. Never a value the agent's browser sent (a cookie could say
+    /// anything). Empty when the IdP cannot say.
+    pub async fn agent_display_name(&self, agent: &Agent) -> String {
+        let Ok(id) = SubjectId::parse(agent.id().as_str()) else {
+            return String::new();
+        };
+        let Ok(user) = self.ports.idp.get_user(&id).await else {
+            return String::new();
+        };
+        let shown = user
+            .display_name
+            .as_ref()
+            .map_or_else(|| user.login.expose_pii(), |n| n.expose_pii());
+        shown
+            .chars()
+            .filter(|ch| !invisible(*ch))
+            .take(MAX_AGENT_NAME)
+            .collect()
+    }
+}
+
 impl Engine {
     /// The approval store, or a refusal: a policy that holds actions back cannot run without one (fail closed).
     async fn approval_store(&self, c: &Call<'_>) -> Result<&Arc<dyn ApprovalStore>, Denial> {
@@ -86,7 +117,7 @@ impl Engine {
         target: &PseudoId,
         kind: ActionKind,
         class: TargetClass,
-        agent_name: &str,
+        factor: Option<&FactorId>,
     ) -> Result<ApprovalRecord, Denial> {
         let store = self.approval_store(c).await?;
         let agent = c.agent();
@@ -112,6 +143,7 @@ impl Engine {
                 && r.agent == agent.pseudo
                 && r.subject_pseudo == *target
                 && r.action == kind
+                && r.factor.as_ref() == factor
                 && r.tenant == self.tenant
         }) {
             let live = r.expires_at > now;
@@ -145,16 +177,13 @@ impl Engine {
             }
         }
         let expires_at = now + self.policy.four_eyes().request_ttl();
-        let name: String = agent_name
-            .chars()
-            .filter(|ch| !ch.is_control())
-            .take(MAX_AGENT_NAME)
-            .collect();
+        let name = self.agent_display_name(agent).await;
         let record = ApprovalRecord {
             id: ApprovalId::random(),
             tenant: self.tenant.clone(),
             agent: agent.pseudo.clone(),
             agent_name: name,
+            factor: factor.cloned(),
             subject: subject.clone(),
             subject_pseudo: target.clone(),
             action: kind,

@@ -69,7 +69,7 @@ fn factor(id: &str, kind: FactorKind) -> FactorInfo {
     }
 }
 
-fn user(id: &str, factors: Vec<FactorInfo>, groups: &[&str]) -> ScriptedUser {
+pub fn user(id: &str, factors: Vec<FactorInfo>, groups: &[&str]) -> ScriptedUser {
     ScriptedUser {
         record: UserRecord {
             id: sid(id),

@@ -26,7 +26,7 @@ fn approver(w: &World) -> Agent {
 }
 
 fn reset_req() -> ActionRequest {
-    ActionRequest::from(reset()).with_agent_name("Agent Two")
+    ActionRequest::from(reset())
 }
 
 async fn act(w: &World, a: &Agent, subject: &str) -> Result<(), Denial> {
@@ -59,6 +59,9 @@ fn of_kind(events: &[AuditEvent], kind: EventKind) -> Vec<AuditEvent> {
 #[tokio::test]
 async fn foureyes_the_action_waits_for_a_second_agent_and_then_runs_once() {
     let w = w();
+    // The requesting agent is a user of the IdP too: their name is read from it.
+    w.idp
+        .add_user(common::user("agent2", vec![], &["fctr-tier2"]));
     let (a, b) = (requester(&w), approver(&w));
     let id = requested(&w, &a).await;
     assert_eq!(resets(&w), 0, "nothing ran before the approval");
@@ -77,7 +80,10 @@ async fn foureyes_the_action_waits_for_a_second_agent_and_then_runs_once() {
     assert_eq!(q.action, ActionKind::ResetPassword);
     assert_eq!(q.class, fctr_core::policy::TargetClass::Standard);
     assert_eq!(q.factors, vec![FactorKind::Push]);
-    assert_eq!(q.requested_by, "Agent Two");
+    assert_eq!(
+        q.requested_by, "User agent2",
+        "the requester as the IdP names them, read when the request was made"
+    );
     assert_eq!(
         q.caller.as_ref().map(|p| p.expose_pii().to_owned()),
         Some("User alice".to_owned())
@@ -140,7 +146,7 @@ async fn foureyes_the_action_waits_for_a_second_agent_and_then_runs_once() {
         })
     );
     let json = serde_json::to_string(&events).unwrap();
-    for raw in ["alice", "agent2", "agent3", "Agent Two", "User alice"] {
+    for raw in ["alice", "agent2", "agent3", "User agent2", "User alice"] {
         assert!(!json.contains(raw), "{raw} reached the audit log");
     }
 }
@@ -404,4 +410,75 @@ async fn foureyes_a_held_unlock_takes_no_shortcut_before_verification() {
         .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
         .await
         .unwrap();
+}
+
+/// The approval covers the factor the request named: approved to remove one factor, the agent cannot remove
+/// another under it (nothing runs; the other removal is a request of its own).
+#[tokio::test]
+async fn foureyes_an_approved_factor_removal_covers_that_factor_only() {
+    let w = world_with(
+        Policy::parse("[four_eyes]\nactions = [\"remove_factor\"]\napprover_roles = [\"tier3\"]\n")
+            .unwrap(),
+    );
+    let a = w.agent("agent4", "fctr-tier3");
+    let b = approver(&w);
+    let factors = fctr_ports::Directory::list_factors(w.idp.as_ref(), &sid("alice"))
+        .await
+        .unwrap();
+    assert!(factors.len() >= 2, "{factors:?}");
+    let (named, other) = (factors[0].id.clone(), factors[1].id.clone());
+    let remove = |f: &fctr_ports::FactorId| {
+        ActionRequest::new(ActionKind::RemoveFactor, Some(f.clone())).unwrap()
+    };
+    w.verify_push(&a, "alice").await;
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), remove(&named))
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::ApprovalPending);
+    w.engine
+        .decide_approval(&b, &ctx(), d.approval.unwrap(), true)
+        .await
+        .unwrap();
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), remove(&other))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        d.reason,
+        Reason::ApprovalPending,
+        "another factor: a new request"
+    );
+    assert!(
+        !w.idp
+            .executed()
+            .iter()
+            .any(|(_, k)| *k == ActionKind::RemoveFactor),
+        "nothing was removed"
+    );
+}
+
+/// With `[locked_out] procedure = "escalate"`, a locked-out caller's unlock is refused even when four-eyes holds
+/// unlocks back and the agent holds a grant: approval is no way around the procedure.
+#[tokio::test]
+async fn foureyes_a_held_unlock_still_escalates_a_locked_out_caller() {
+    let w = world_with(
+        Policy::parse(
+            "[locked_out]\nprocedure = \"escalate\"\n\n[four_eyes]\nactions = [\"unlock\"]\napprover_roles = [\"tier3\"]\n",
+        )
+        .unwrap(),
+    );
+    let a = requester(&w);
+    w.verify_push(&a, "alice").await;
+    w.idp
+        .set_status(&sid("alice"), fctr_ports::AccountStatus::LockedOut);
+    let d = w
+        .engine
+        .perform_action(&a, &ctx(), &sid("alice"), Action::Unlock)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::CallerLockedOut);
+    assert!(w.idp.executed().is_empty(), "nothing ran");
 }

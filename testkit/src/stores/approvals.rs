@@ -37,7 +37,12 @@ fn request(t: &str, agent: u8, subject: u8, now: DateTime<Utc>) -> Result<Approv
         subject: SubjectId::parse(format!("00usubject{subject}"))
             .map_err(|e| fail(format!("test data: subject id: {e}")))?,
         subject_pseudo: pseudo(subject)?,
-        action: ActionKind::ResetFactors,
+        action: ActionKind::RemoveFactor,
+        // Stored and read back with the rest: an approval covers this factor only.
+        factor: Some(
+            fctr_ports::FactorId::parse("opf-approval-contract-1")
+                .map_err(|e| fail(format!("test data: factor id: {e}")))?,
+        ),
         privileged: false,
         grant: GrantId::random(),
         verification: VerificationId::random(),
