@@ -125,7 +125,7 @@ impl std::fmt::Debug for Checkpoints {
 #[derive(Clone)]
 pub struct AppState(pub(crate) Arc<Inner>);
 
-/// How many out-of-band reports may read the logs at once on one replica ([`AppState::out_of_band_turn`]).
+/// How many out-of-band reports may read the logs at once on one replica (see `AppState::out_of_band_turn`).
 pub const OUT_OF_BAND_REPORTS: usize = 2;
 
 pub(crate) struct Inner {
