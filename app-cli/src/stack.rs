@@ -343,6 +343,7 @@ pub(crate) async fn build(
         alerts: None,
         // The agent commands do not read the IdP's change log (`fctr changes` builds its own feed).
         change_feed: None,
+        sign_in_links: None,
     })
     .map_err(|e| Fail::usage(format!("{e}"), "report a bug"))?;
     let engine = Arc::clone(&inner.engine);

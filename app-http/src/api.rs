@@ -410,6 +410,7 @@ pub async fn refuse(
         ActionDto,
         GrantDto,
         VerificationDto,
+        SignInLinkDto,
         FactorRequest,
         CodeRequest,
         RemoveFactorRequest,

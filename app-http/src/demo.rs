@@ -59,6 +59,9 @@ pub struct DemoOptions {
     pub wrap_feed: Option<FeedWrapper>,
     /// Look for out-of-band changes on this schedule (tests: every few hundred milliseconds); none by default.
     pub out_of_band: Option<fctr_wiring::OutOfBandSchedule>,
+    /// Offer verification by IdP sign-in through the fake's own sign-in page (`redirect_uri` is filled in from
+    /// the public URL and registered on the fake); `None` by default. Policy must accept `idp_sign_in` too.
+    pub caller_sign_in: Option<(crate::oidc::CallerAuth, fctr_core::SignInLinks)>,
 }
 
 /// A function that wraps the change log reader ([`DemoOptions::wrap_feed`]).
@@ -102,6 +105,7 @@ impl DemoOptions {
             change_feed: true,
             wrap_feed: None,
             out_of_band: None,
+            caller_sign_in: None,
         }
     }
 }
@@ -144,6 +148,19 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         .map_err(|e| start("fake Okta", e))?;
     let redirect = callback(&opts.public_url)?;
     fake.state().add_redirect_uri(redirect.as_str());
+    let mut opts = opts;
+    let (caller_sign_in, sign_in_links) = match opts.caller_sign_in.take() {
+        Some((mut auth, links)) => {
+            let back = opts
+                .public_url
+                .join("/link/callback")
+                .map_err(|e| start("public URL", e))?;
+            fake.state().add_redirect_uri(back.as_str());
+            auth.redirect_uri = Some(back);
+            (Some(auth), Some(links))
+        }
+        None => (None, None),
+    };
     let mut okta_config = OktaConfig::new(
         fake.base_url(),
         OktaAuth::ApiToken(SecretString::from(fake.api_token().to_owned())),
@@ -153,7 +170,6 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
     // The same adapter reads the fake's System Log (the auditors' out-of-band page).
     let mut change_feed: Arc<dyn fctr_ports::ChangeFeed> = okta.clone();
     let mut adapter: Arc<dyn IdentityProvider> = okta;
-    let mut opts = opts;
     if let Some(wrap) = opts.wrap_feed.take() {
         change_feed = wrap(change_feed);
     }
@@ -192,6 +208,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
         demo: Some(DemoInfo { phone_url }),
         poll: opts.poll,
         edge: opts.edge,
+        caller_sign_in,
     };
     let tenant = TenantId::parse("demo").map_err(|e| start("tenant", e))?;
     let shared = fctr_wiring::SharedState::memory(&opts.clock, opts.timeouts);
@@ -208,6 +225,7 @@ pub async fn start_demo(opts: DemoOptions) -> Result<Demo, BuildError> {
             shared,
             alerts: opts.alerts,
             change_feed: opts.change_feed.then_some(change_feed),
+            sign_in_links,
         },
         |audit| {
             let counting = Arc::new(CountingAudit::new(audit));

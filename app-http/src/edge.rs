@@ -149,7 +149,11 @@ pub(crate) async fn guard(State(st): State<AppState>, mut req: Request, next: Ne
         );
     };
     let client = edge.client_ip(peer, req.headers());
-    let allowed = client.is_some_and(|ip| edge.allows(ip));
+    // A caller opens a sign-in link from their own device, wherever it is: the link pages (and the stylesheet
+    // and icon they use) are outside the allow-list, and rate-limited like the agents' sign-in below.
+    let caller_page =
+        path.starts_with("/link/") || path == "/static/app.css" || path == "/static/favicon.svg";
+    let allowed = caller_page || client.is_some_and(|ip| edge.allows(ip));
     if !allowed {
         let audited_ip = client.unwrap_or(peer);
         let t = TruncatedIp::from_ip(audited_ip);
@@ -182,7 +186,7 @@ pub(crate) async fn guard(State(st): State<AppState>, mut req: Request, next: Ne
     let client = client.unwrap_or(peer);
     req.extensions_mut().insert(ClientIp(client));
 
-    if path == "/auth/login" || path == "/auth/callback" {
+    if path == "/auth/login" || path == "/auth/callback" || path.starts_with("/link/") {
         let t = TruncatedIp::from_ip(client);
         let key = rate_key(&["edge", "sign_in", "ip", t.as_str()]);
         if let Some(retry) = over_limit(

@@ -167,6 +167,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", get(web::sign_in::login))
         .route("/auth/callback", get(web::sign_in::callback))
         .route("/auth/logout", post(web::sign_in::logout))
+        .route("/link/callback", get(web::link::callback))
+        .route("/link/{token}", get(web::link::show).post(web::link::open))
         .route(
             "/search",
             get(web::search::search_form).post(web::search::search_submit),

@@ -356,7 +356,9 @@ impl std::fmt::Debug for PollRegistry {
 
 /// Whether a view needs more polling: a push (or other started factor) is outstanding.
 fn needs_polling(view: &VerificationView) -> bool {
-    view.status == VerificationStatus::Challenged && matches!(view.factor, Some(FactorKind::Push))
+    // A sign-in link is watched the same way (its poll reads the shared store, not the IdP).
+    view.status == VerificationStatus::Challenged
+        && matches!(view.factor, Some(FactorKind::Push | FactorKind::IdpSignIn))
 }
 
 /// Stores `snapshot` and wakes the watchers only if it differs from what they last saw: a push left waiting

@@ -219,12 +219,25 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         egress,
     };
     let timeouts = cfg.session.timeouts();
+    let caller_sign_in = match &cfg.caller_sign_in {
+        Some(c) => Some(crate::oidc::CallerAuth {
+            redirect_uri: Some(
+                public_url
+                    .join("/link/callback")
+                    .map_err(|e| start("public URL", e))?,
+            ),
+            acr_values: c.acr_values.clone(),
+            auth_context: c.auth_context.clone(),
+        }),
+        None => None,
+    };
     let settings = Settings {
         public_url,
         timeouts,
         demo: None,
         poll: cfg.poll_settings()?,
         edge: cfg.edge_settings()?,
+        caller_sign_in,
     };
     let interval = cfg
         .audit

@@ -28,6 +28,9 @@ pub struct Settings {
     pub poll: PollSettings,
     /// The network edge: allow-list, trusted proxies, edge rate limits, body and time limits.
     pub edge: crate::net::EdgeSettings,
+    /// Verification by IdP sign-in (`[caller_sign_in]`): what the caller's sign-in asks of the IdP. `None`: the
+    /// `/link/` pages refuse every link.
+    pub caller_sign_in: Option<crate::oidc::CallerAuth>,
 }
 
 impl Settings {
@@ -66,6 +69,16 @@ impl Settings {
             "__Host-fctr-login"
         } else {
             "fctr-login"
+        }
+    }
+
+    /// The cookie holding a caller's pre-login key between a sign-in link and the IdP's redirect back.
+    #[must_use]
+    pub fn link_cookie(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-fctr-link"
+        } else {
+            "fctr-link"
         }
     }
 

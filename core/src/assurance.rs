@@ -10,6 +10,7 @@
 //! | totp, hotp, hardware_otp | single-factor OTP device | 5.1.4 |
 //! | webauthn, platform_credential | multi-factor cryptographic (with user verification) | 5.1.7-5.1.9 |
 //! | sms, voice | out-of-band via the telephone network, **restricted** | 5.1.3.3 |
+//! | idp_sign_in | a fresh multi-factor sign-in at the IdP, checked by its ID token | SP 800-63C (federation) |
 //! | email, security_question, password, temporary_access_pass, anything else | not an authenticator for helpdesk verification | - |
 
 use fctr_ports::FactorKind;
@@ -35,12 +36,17 @@ pub enum AssuranceClass {
     /// questions (knowledge-based, not an acceptable secret), passwords and Temporary Access Passes (secrets the
     /// caller would have to say aloud), and anything unknown.
     NotAnAuthenticator,
+    /// A fresh sign-in at the identity provider with multi-factor authentication, proved to fctr by the IdP's
+    /// signed ID token (an assertion, SP 800-63C): the caller authenticated on their own device, by whatever
+    /// the IdP's sign-in policy demands, moments ago.
+    IdpSignInMfa,
 }
 
 impl AssuranceClass {
     /// Every class, strongest first.
-    pub const ALL: [AssuranceClass; 5] = [
+    pub const ALL: [AssuranceClass; 6] = [
         AssuranceClass::MultiFactorCryptographic,
+        AssuranceClass::IdpSignInMfa,
         AssuranceClass::OutOfBandDevice,
         AssuranceClass::SingleFactorOtp,
         AssuranceClass::RestrictedPstn,
@@ -56,6 +62,7 @@ impl AssuranceClass {
             Self::MultiFactorCryptographic => "multi_factor_cryptographic",
             Self::RestrictedPstn => "restricted_pstn",
             Self::NotAnAuthenticator => "not_an_authenticator",
+            Self::IdpSignInMfa => "idp_sign_in_mfa",
         }
     }
 
@@ -68,6 +75,7 @@ impl AssuranceClass {
             Self::MultiFactorCryptographic => "multi-factor cryptographic authenticator",
             Self::RestrictedPstn => "restricted authenticator (SMS or voice call)",
             Self::NotAnAuthenticator => "not an authenticator for helpdesk verification",
+            Self::IdpSignInMfa => "multi-factor sign-in at the identity provider",
         }
     }
 
@@ -85,6 +93,9 @@ impl AssuranceClass {
             }
             Self::NotAnAuthenticator => {
                 "not an acceptable authenticator for verification under NIST SP 800-63B"
+            }
+            Self::IdpSignInMfa => {
+                "NIST SP 800-63C (a federated assertion: the IdP's signed ID token shows a fresh multi-factor sign-in)"
             }
         }
     }
@@ -108,6 +119,7 @@ pub fn classify(kind: &FactorKind) -> AssuranceClass {
             AssuranceClass::MultiFactorCryptographic
         }
         FactorKind::Sms | FactorKind::Voice => AssuranceClass::RestrictedPstn,
+        FactorKind::IdpSignIn => AssuranceClass::IdpSignInMfa,
         // Email, security questions, passwords, TAPs, unknown kinds, and any kind added to the contract later:
         // not an authenticator until someone maps it on purpose (fail closed).
         _ => AssuranceClass::NotAnAuthenticator,
@@ -142,7 +154,7 @@ pub fn nist_note(kind: &FactorKind) -> &'static str {
 /// | strength | factors |
 /// |---|---|
 /// | 4 | multi-factor cryptographic (never verifiable over the phone; listed for completeness) |
-/// | 3 | push with number matching, and every OTP kind |
+/// | 3 | push with number matching, every OTP kind, and a multi-factor sign-in at the IdP |
 /// | 2 | push without number matching (approve/deny only: push-bombing risk, fails 5.1.3.1's binding rule) |
 /// | 1 | restricted PSTN (SMS, voice) |
 /// | 0 | not an authenticator |
@@ -152,7 +164,7 @@ pub fn strength(kind: &FactorKind, number_matching: bool) -> u8 {
         AssuranceClass::MultiFactorCryptographic => 4,
         AssuranceClass::OutOfBandDevice if number_matching => 3,
         AssuranceClass::OutOfBandDevice => 2,
-        AssuranceClass::SingleFactorOtp => 3,
+        AssuranceClass::SingleFactorOtp | AssuranceClass::IdpSignInMfa => 3,
         AssuranceClass::RestrictedPstn => 1,
         AssuranceClass::NotAnAuthenticator => 0,
     }
@@ -180,6 +192,7 @@ pub const NOTHING_VERIFIED: &str = "no authenticator verified";
 pub fn verified_label(kinds: &[FactorKind]) -> &'static str {
     let best = kinds.iter().map(classify).min_by_key(|c| match c {
         AssuranceClass::MultiFactorCryptographic
+        | AssuranceClass::IdpSignInMfa
         | AssuranceClass::OutOfBandDevice
         | AssuranceClass::SingleFactorOtp => 0,
         AssuranceClass::RestrictedPstn => 1,
@@ -188,6 +201,7 @@ pub fn verified_label(kinds: &[FactorKind]) -> &'static str {
     match best {
         Some(
             AssuranceClass::MultiFactorCryptographic
+            | AssuranceClass::IdpSignInMfa
             | AssuranceClass::OutOfBandDevice
             | AssuranceClass::SingleFactorOtp,
         ) => AAL2_CAPABLE_VERIFIED,
@@ -222,6 +236,7 @@ mod tests {
             (FactorKind::PlatformCredential, C::MultiFactorCryptographic),
             (FactorKind::TemporaryAccessPass, C::NotAnAuthenticator),
             (FactorKind::Password, C::NotAnAuthenticator),
+            (FactorKind::IdpSignIn, C::IdpSignInMfa),
             (FactorKind::Other("x".into()), C::NotAnAuthenticator),
         ];
         assert_eq!(expected.len(), FactorKind::ALL.len() + 1);

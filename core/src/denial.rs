@@ -227,6 +227,26 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
             "You cannot decide an approval request you made, or one about your own account.",
             "Another agent with the approver role must decide it.",
         ),
+        Reason::SignInLinkInvalid => (
+            "This sign-in link is not valid: it was used already, it expired, or it was never issued.",
+            "Ask the agent for a new link.",
+        ),
+        Reason::SignInOtherUser => (
+            "Someone other than the caller you looked up signed in through the caller's link: treat this call as suspicious.",
+            "Do not verify or change the account on this call; end it, keep the ticket reference, and escalate to the security team.",
+        ),
+        Reason::SignInStale => (
+            "The caller's sign-in was not fresh: the identity provider did not ask them to sign in again after the link was opened.",
+            "Send a new link and ask the caller to sign in again when it opens.",
+        ),
+        Reason::SignInNoMfa => (
+            "The caller's sign-in did not use multi-factor authentication.",
+            "Send a new link; if it happens again, verify with a push instead or ask the IdP administrator to require MFA for the fctr caller app.",
+        ),
+        Reason::SignInFailed => (
+            "The caller's sign-in at the identity provider failed or could not be verified.",
+            "Send a new link, or verify with a push instead.",
+        ),
         Reason::InvalidInput => ("The request was not valid.", "Check the input and retry."),
         Reason::IpNotAllowed => (
             "Your network address is not allowed.",

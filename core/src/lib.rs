@@ -45,8 +45,9 @@ pub use audit::AuditBuilder;
 pub use denial::Denial;
 pub use engine::{
     ActionOutcome, ActionRequest, ActionView, Agent, AlertDelivery, ApprovalDecided, ApprovalView,
-    AuditPage, AuditRow, AuditSort, AuditViewQuery, CallerCard, ChangeReportError, Engine,
-    EngineBuilder, FactorView, GrantView, MissingPart, NoteDelivery, OutOfBandScan, Ports,
-    RequestContext, Retention, VerificationView,
+    AuditPage, AuditRow, AuditSort, AuditViewQuery, CallerCard, ChangeReportError,
+    DEFAULT_LINK_MINUTES, DEFAULT_MAX_AUTH_AGE_SECONDS, Engine, EngineBuilder, FactorView,
+    GrantView, LinkView, MissingPart, NoteDelivery, OpenedLink, OutOfBandScan, Ports,
+    RequestContext, Retention, SignInEvidence, SignInLinks, VerificationView, link_token,
 };
 pub use pseudonym::{KeyError, Pseudonymizer};

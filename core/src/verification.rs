@@ -14,7 +14,7 @@
 use chrono::{DateTime, Duration, Utc};
 use fctr_ports::{
     ActionKind, ApprovedFactor, ChallengeTicket, FactorId, FactorKind, GrantId, GrantRecord,
-    OutstandingChallenge, PseudoId, Reason, SubjectId, TenantId, VerificationId,
+    OutstandingChallenge, PseudoId, Reason, SignInLink, SubjectId, TenantId, VerificationId,
     VerificationRecord, VerificationStatus,
 };
 use std::collections::BTreeSet;
@@ -130,6 +130,7 @@ impl Verification<Pending> {
                 created_at: p.now,
                 expires_at: p.now + p.window,
                 grant: None,
+                ended_by: None,
                 version: 0,
             },
             _state: PhantomData,
@@ -152,6 +153,7 @@ impl Verification<Pending> {
             kind,
             ticket,
             started_at: now,
+            link: None,
         });
         self.record.version += 1;
         self.into_state()
@@ -249,6 +251,34 @@ impl Verification<Challenged> {
     #[must_use]
     pub fn fail(self) -> VerificationRecord {
         self.end(VerificationStatus::Failed)
+    }
+
+    /// Attaches the one-time sign-in link to the outstanding challenge (a [`FactorKind::IdpSignIn`] challenge).
+    #[must_use]
+    pub fn with_link(mut self, link: SignInLink) -> Self {
+        if let Some(c) = self.record.challenge.as_mut() {
+            c.link = Some(link);
+        }
+        self
+    }
+
+    /// The outstanding sign-in link moved on (opened, or its sign-in accepted): the same state, one version on.
+    #[must_use]
+    pub fn update_link(mut self, f: impl FnOnce(&mut SignInLink)) -> Self {
+        if let Some(link) = self.record.challenge.as_mut().and_then(|c| c.link.as_mut()) {
+            f(link);
+        }
+        self.record.version += 1;
+        self
+    }
+
+    /// A refusal the agent must be told about ended the challenge (a sign-in by someone else, a stale or
+    /// single-factor sign-in): rejected, with the reason kept on the record.
+    #[must_use]
+    pub fn refuse(self, reason: Reason) -> VerificationRecord {
+        let mut rec = self.end(VerificationStatus::Rejected);
+        rec.ended_by = Some(reason);
+        rec
     }
 }
 

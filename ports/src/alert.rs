@@ -29,17 +29,20 @@ pub enum AlertRule {
     FailuresPerAgent,
     /// A change made at the identity provider outside fctr (out-of-band change detection).
     OutOfBandChange,
+    /// Someone other than the caller signed in through the caller's one-time sign-in link.
+    SignInOtherUser,
 }
 
 impl AlertRule {
     /// Every rule, in declaration order.
-    pub const ALL: [AlertRule; 6] = [
+    pub const ALL: [AlertRule; 7] = [
         AlertRule::NotMe,
         AlertRule::DistinctAgentsPerCaller,
         AlertRule::LookupsPerAgent,
         AlertRule::FailuresPerCaller,
         AlertRule::FailuresPerAgent,
         AlertRule::OutOfBandChange,
+        AlertRule::SignInOtherUser,
     ];
 
     /// Stable machine name (the payload's `rule`, the metric's label).
@@ -52,6 +55,7 @@ impl AlertRule {
             Self::FailuresPerCaller => "failures_per_caller",
             Self::FailuresPerAgent => "failures_per_agent",
             Self::OutOfBandChange => "out_of_band_change",
+            Self::SignInOtherUser => "sign_in_other_user",
         }
     }
 }

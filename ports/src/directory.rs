@@ -34,13 +34,16 @@ pub enum FactorKind {
     TemporaryAccessPass,
     /// A password (listed by some IdPs as a method).
     Password,
+    /// Not an enrolled factor: the caller signs in to the IdP itself, with MFA, through a one-time link fctr
+    /// gives the agent (the IdP's own sign-in policy decides which authenticators that takes).
+    IdpSignIn,
     /// Anything else, by the IdP's own name.
     Other(String),
 }
 
 impl FactorKind {
     /// Every named kind (not `Other`), for tables and tests.
-    pub const ALL: [FactorKind; 12] = [
+    pub const ALL: [FactorKind; 13] = [
         FactorKind::Push,
         FactorKind::Totp,
         FactorKind::Hotp,
@@ -53,6 +56,7 @@ impl FactorKind {
         FactorKind::PlatformCredential,
         FactorKind::TemporaryAccessPass,
         FactorKind::Password,
+        FactorKind::IdpSignIn,
     ];
 
     /// The stable wire and policy name, e.g. `push`, `totp`, `hardware_otp`.
@@ -71,6 +75,7 @@ impl FactorKind {
             Self::PlatformCredential => "platform_credential",
             Self::TemporaryAccessPass => "temporary_access_pass",
             Self::Password => "password",
+            Self::IdpSignIn => "idp_sign_in",
             Self::Other(s) => s,
         }
     }

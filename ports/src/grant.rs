@@ -60,6 +60,38 @@ pub struct OutstandingChallenge {
     pub ticket: Option<ChallengeTicket>,
     /// When it was sent.
     pub started_at: DateTime<Utc>,
+    /// For [`FactorKind::IdpSignIn`]: the one-time link the caller opens. `None` for every other kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<SignInLink>,
+}
+
+/// A one-time sign-in link: the caller opens it on their own device and signs in to the IdP with MFA.
+///
+/// The secret is a bearer value until the link is opened (it names nothing about the caller; opening it only
+/// lets someone *try* to sign in as the caller at the IdP). `Debug` redacts it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInLink {
+    /// The random part of the link (base64url, 256 bits).
+    pub secret: String,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When the caller opened it (a link opens once).
+    #[serde(default)]
+    pub opened_at: Option<DateTime<Utc>>,
+    /// When the IdP sign-in was checked and accepted (the agent's next poll approves the factor).
+    #[serde(default)]
+    pub verified_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for SignInLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInLink")
+            .field("secret", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field("opened_at", &self.opened_at)
+            .field("verified_at", &self.verified_at)
+            .finish()
+    }
 }
 
 /// A factor the caller proved.
@@ -109,6 +141,10 @@ pub struct VerificationRecord {
     pub expires_at: DateTime<Utc>,
     /// The grant it minted, once verified.
     pub grant: Option<GrantId>,
+    /// Why it ended, when a refusal ended it and the agent must be told why (a sign-in link opened by someone
+    /// else is a red flag). `None` otherwise, and for records written before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<crate::audit::Reason>,
     /// Optimistic-concurrency version, bumped on every write.
     pub version: u64,
 }

@@ -68,8 +68,8 @@ pub use directory::{
 pub use egress::{Egress, EgressError, EgressProxy, ProxyCredentials};
 pub use error::PortError;
 pub use grant::{
-    ApprovedFactor, GrantConsumption, GrantRecord, OutstandingChallenge, VerificationRecord,
-    VerificationStatus,
+    ApprovedFactor, GrantConsumption, GrantRecord, OutstandingChallenge, SignInLink,
+    VerificationRecord, VerificationStatus,
 };
 pub use ids::{
     AgentId, ApprovalId, FactorId, GrantId, GroupRef, IdError, RequestId, SubjectId, TenantId,

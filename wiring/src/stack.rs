@@ -341,6 +341,8 @@ pub struct StackParts {
     /// The reader of the IdP's own change log (out-of-band change detection), when the IdP has one in this build
     /// ([`Config::change_feed`]).
     pub change_feed: Option<Arc<dyn fctr_ports::ChangeFeed>>,
+    /// Verification by IdP sign-in (`[caller_sign_in]`); `None`: not offered.
+    pub sign_in_links: Option<fctr_core::SignInLinks>,
 }
 
 impl std::fmt::Debug for StackParts {
@@ -371,6 +373,10 @@ impl StackParts {
         Ok(Self {
             idp,
             change_feed,
+            sign_in_links: cfg
+                .caller_sign_in
+                .as_ref()
+                .map(crate::config::CallerSignInSection::links),
             stores: store.into(),
             clock,
             shared,
@@ -467,6 +473,10 @@ impl Stack {
             .map_err(|e| start("engine", e))?;
         let engine = match parts.alerts {
             Some(sink) => engine.with_alert_sink(sink),
+            None => engine,
+        };
+        let engine = match parts.sign_in_links {
+            Some(links) => engine.with_sign_in_links(links),
             None => engine,
         };
         Ok(Self {

@@ -368,8 +368,21 @@ pub struct VerificationDto {
     pub required: u8,
     /// The grant, once verified.
     pub grant: Option<GrantDto>,
-    /// Why it ended, if it failed.
+    /// Why it ended, if it failed (`sign_in_other_user`: someone else signed in through the caller's link).
     pub reason: Option<String>,
+    /// With an `idp_sign_in` challenge outstanding: the caller's one-time link.
+    pub sign_in_link: Option<SignInLinkDto>,
+}
+
+/// The one-time sign-in link of an outstanding `idp_sign_in` challenge.
+#[derive(Serialize, ToSchema)]
+pub struct SignInLinkDto {
+    /// The path to give the caller, under the portal's public URL (`/link/…`); null once the caller opened it.
+    pub path: Option<String>,
+    /// The caller opened it and is signing in.
+    pub opened: bool,
+    /// The caller's sign-in was accepted (the next poll verifies).
+    pub signed_in: bool,
 }
 
 pub(crate) fn verification_dto(v: &VerificationView) -> VerificationDto {
@@ -384,6 +397,11 @@ pub(crate) fn verification_dto(v: &VerificationView) -> VerificationDto {
         required: v.required,
         grant: v.grant.as_ref().map(grant_dto),
         reason: v.reason.map(|r| r.as_str().to_owned()),
+        sign_in_link: v.link.as_ref().map(|l| SignInLinkDto {
+            path: l.token.as_ref().map(|t| format!("/link/{t}")),
+            opened: l.opened,
+            signed_in: l.signed_in,
+        }),
     }
 }
 

@@ -40,8 +40,10 @@ use std::time::Duration;
 use url::Url;
 
 mod assertion;
+mod caller;
 mod jwks;
 use assertion::Assertions;
+pub use caller::{CallerAuth, CallerSignIn};
 pub use fctr_wiring::config::{ClientAuth, ClientKey, ClientKeyAlg, TokenEndpointAuthMethod};
 use jwks::KeySet;
 
@@ -369,11 +371,40 @@ impl Oidc {
         nonce: &str,
     ) -> Result<Identity, OidcError> {
         let keys = self.key_set();
-        let mut req = keys
+        let req = keys
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|_| OidcError::Config("token endpoint"))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
+        let token = self.send_exchange(req).await?;
+        let id_token = token.id_token().ok_or(OidcError::NoIdToken)?;
+        let nonce = Nonce::new(nonce.to_owned());
+        let claims = self
+            .verified(|verifier| id_token.claims(verifier, &nonce))
+            .await?;
+        let jwt = id_token.to_string();
+        not_before_passed(&jwt, chrono::Utc::now().timestamp())?;
+        self.mfa_shown(claims)?;
+        let mut identity = self.identity_of(&jwt, claims.subject().as_str());
+        if identity.groups.is_none() {
+            let from_userinfo = self
+                .userinfo_groups(&keys.client, token.access_token(), claims.subject())
+                .await?;
+            identity.groups = Some(from_userinfo.ok_or(OidcError::GroupsClaimMissing)?);
+        }
+        Ok(identity)
+    }
+
+    /// Sends a code exchange with the portal's client authentication (a fresh `private_key_jwt` assertion when
+    /// configured; the secret methods are set on the client).
+    async fn send_exchange(
+        &self,
+        mut req: openidconnect::CodeTokenRequest<
+            '_,
+            openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+            openidconnect::core::CoreTokenResponse,
+        >,
+    ) -> Result<openidconnect::core::CoreTokenResponse, OidcError> {
         // Held until the request is sent; dropped (zeroized) after.
         let assertion = match &self.assertions {
             Some(a) => {
@@ -393,29 +424,13 @@ impl Oidc {
                 .add_extra_param("client_assertion_type", assertion::ASSERTION_TYPE)
                 .add_extra_param("client_assertion", jwt.expose_secret().to_owned());
         }
-        let token = req.request_async(&self.http).await.map_err(|e| {
+        req.request_async(&self.http).await.map_err(|e| {
             tracing::warn!(
                 error = kind_of_request_error(&e),
                 "OIDC code exchange failed"
             );
             OidcError::Exchange
-        })?;
-        let id_token = token.id_token().ok_or(OidcError::NoIdToken)?;
-        let nonce = Nonce::new(nonce.to_owned());
-        let claims = self
-            .verified(|verifier| id_token.claims(verifier, &nonce))
-            .await?;
-        let jwt = id_token.to_string();
-        not_before_passed(&jwt, chrono::Utc::now().timestamp())?;
-        self.mfa_shown(claims)?;
-        let mut identity = self.identity_of(&jwt, claims.subject().as_str());
-        if identity.groups.is_none() {
-            let from_userinfo = self
-                .userinfo_groups(&keys.client, token.access_token(), claims.subject())
-                .await?;
-            identity.groups = Some(from_userinfo.ok_or(OidcError::GroupsClaimMissing)?);
-        }
-        Ok(identity)
+        })
     }
 
     /// The groups claim at the userinfo endpoint, for an ID token without it. `Ok(None)`: the provider has no

@@ -9,6 +9,7 @@ pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod caller;
 pub(crate) mod labels;
+pub(crate) mod link;
 pub(crate) mod out_of_band;
 pub(crate) mod search;
 pub(crate) mod sign_in;
@@ -97,6 +98,7 @@ pub(crate) fn factor_words(kind: &FactorKind, provider: &str) -> String {
         FactorKind::PlatformCredential => "Device sign-in (Windows Hello, platform passkey)".into(),
         FactorKind::TemporaryAccessPass => "Temporary Access Pass".into(),
         FactorKind::Password => "Password".into(), // pragma: allowlist secret (a label)
+        FactorKind::IdpSignIn => "Sign-in link (the caller signs in with MFA)".into(),
         other => format!("Other sign-in method ({})", other.as_str()),
     }
 }

@@ -98,6 +98,12 @@ struct StatusPart {
     offered: Vec<Offer>,
     csrf: String,
     handle: String,
+    /// The sign-in link to give the caller (empty when none, or once opened).
+    link_url: String,
+    /// The link as a QR code (SVG markup made here from the URL alone).
+    link_qr: String,
+    /// The caller opened the link and is signing in.
+    link_opened: bool,
 }
 
 /// What the agent is told after a denied push when policy's "not me" response blocks the caller.
@@ -157,6 +163,9 @@ fn status_html(
         offered: Vec::new(),
         csrf: csrf.to_owned(),
         handle: handle.to_owned(),
+        link_url: String::new(),
+        link_qr: String::new(),
+        link_opened: false,
     };
     let done = match snap {
         Err(d) => {
@@ -170,6 +179,18 @@ fn status_html(
             part.status = v.status.as_str();
             part.number = v.number;
             let push = matches!(v.factor, Some(FactorKind::Push));
+            let link = matches!(v.factor, Some(FactorKind::IdpSignIn));
+            if let Some(l) = v
+                .link
+                .as_ref()
+                .filter(|_| v.status == VerificationStatus::Challenged)
+            {
+                part.link_opened = l.opened;
+                if let Some(t) = &l.token {
+                    part.link_url = super::link::link_url(ctx_state.settings(), t);
+                    part.link_qr = super::link::qr_svg(&part.link_url);
+                }
+            }
             let words = v
                 .factor
                 .as_ref()
@@ -179,7 +200,28 @@ fn status_html(
                 .challenge_expires_at
                 .filter(|_| v.status == VerificationStatus::Challenged)
                 .map(|t| (t - now).num_seconds().max(0));
+            let link_refused = v.reason.is_some_and(|r| {
+                matches!(
+                    r,
+                    Reason::SignInOtherUser
+                        | Reason::SignInStale
+                        | Reason::SignInNoMfa
+                        | Reason::SignInFailed
+                )
+            });
             (part.heading, part.status_text) = match v.status {
+                VerificationStatus::Challenged if link && part.link_opened => (
+                    "The caller is signing in",
+                    "The caller opened the link and is signing in to the identity provider\u{2026}".into(),
+                ),
+                VerificationStatus::Challenged if link => (
+                    "Send the sign-in link",
+                    "Give the caller this one-time link (read it out, send it, or let them scan the code). They open it on their own device and sign in with their usual account and MFA.".into(),
+                ),
+                VerificationStatus::Rejected if link_refused => (
+                    "Sign-in refused",
+                    "The caller's sign-in did not verify them.".into(),
+                ),
                 VerificationStatus::Challenged if push => (
                     "Waiting for the caller",
                     format!(
@@ -219,11 +261,12 @@ fn status_html(
                 }
                 part.remedy = d.remedy().into();
             }
-            part.code_form = v.status == VerificationStatus::Challenged && !push;
+            part.code_form = v.status == VerificationStatus::Challenged && !push && !link;
             part.next_factor = v.status == VerificationStatus::Pending;
             part.retry = v.status.is_final() && v.status != VerificationStatus::Verified;
             let not_me = ctx_state.engine().policy().alarms().not_me;
             if v.status == VerificationStatus::Rejected
+                && v.reason == Some(Reason::ChallengeRejected)
                 && not_me.on_push_denied
                 && not_me.block_actions_seconds > 0
             {
@@ -258,7 +301,7 @@ fn status_html(
                     .collect();
             }
             v.status.is_final()
-                || (v.status == VerificationStatus::Challenged && !push)
+                || (v.status == VerificationStatus::Challenged && !push && !link)
                 || v.status == VerificationStatus::Pending
         }
     };

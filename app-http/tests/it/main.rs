@@ -28,6 +28,7 @@ mod polling;
 mod postgres;
 mod routes;
 mod security;
+mod sign_in_link;
 mod sign_in_variants;
 mod tickets;
 mod tls;

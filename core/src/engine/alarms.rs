@@ -184,7 +184,7 @@ impl Engine {
     }
 
     /// Raises an alert in a call: audited with the call's agent and caller, then queued.
-    async fn raise(&self, c: &Call<'_>, alert: Alert) {
+    pub(crate) async fn raise(&self, c: &Call<'_>, alert: Alert) {
         let b = self
             .event(c, EventKind::AlertRaised, Outcome::Success)
             .detail(AuditDetail::Alert {

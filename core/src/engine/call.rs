@@ -74,7 +74,11 @@ pub(crate) fn outcome_of(reason: Reason) -> Outcome {
         Reason::ChallengeRejected
         | Reason::WrongCode
         | Reason::CodeReplayed
-        | Reason::ChallengeTimedOut => Outcome::Rejected,
+        | Reason::ChallengeTimedOut
+        | Reason::SignInOtherUser
+        | Reason::SignInStale
+        | Reason::SignInNoMfa
+        | Reason::SignInFailed => Outcome::Rejected,
         Reason::IdpError | Reason::AuditUnavailable => Outcome::Failed,
         Reason::ApprovalPending => Outcome::Pending,
         _ => Outcome::Denied,

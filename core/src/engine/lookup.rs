@@ -95,6 +95,7 @@ impl Engine {
         let (user, factors, groups, risk) = self
             .read_audited(&c, event, self.caller_facts(subject, reuse))
             .await?;
+        let factors = self.with_sign_in_factor(factors);
 
         let caps = idp.capabilities();
         let class = self.policy.classify(&groups);

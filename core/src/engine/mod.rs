@@ -53,6 +53,7 @@ pub(crate) mod rate;
 mod reads;
 mod retention;
 mod sign_in;
+mod sign_in_link;
 mod tickets;
 mod usage;
 mod verify;
@@ -64,8 +65,14 @@ pub use approvals::{ApprovalDecided, ApprovalView};
 pub use audit_view::{AuditPage, AuditRow, AuditSort, AuditViewQuery};
 pub use builder::{EngineBuilder, MissingPart};
 pub use changes::{ChangeReportError, OutOfBandScan};
+pub use sign_in_link::{
+    DEFAULT_LINK_MINUTES, DEFAULT_MAX_AUTH_AGE_SECONDS, OpenedLink, SignInEvidence, SignInLinks,
+    link_token,
+};
 pub use tickets::NoteDelivery;
-pub use views::{ActionOutcome, ActionView, CallerCard, FactorView, GrantView, VerificationView};
+pub use views::{
+    ActionOutcome, ActionView, CallerCard, FactorView, GrantView, LinkView, VerificationView,
+};
 
 /// How long a verification record or grant outlives its window in the store (so late polls see "expired", not
 /// "missing").
@@ -201,6 +208,8 @@ pub struct Engine {
     /// Four-eyes approval requests (see `approvals.rs`); `None` when none was given, and then every action policy
     /// holds back is refused (fail closed).
     approvals: Option<Arc<dyn ApprovalStore>>,
+    /// Verification by IdP sign-in (see `sign_in_link.rs`); `None`: not offered.
+    sign_in_links: Option<SignInLinks>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -228,6 +237,7 @@ impl Engine {
             explained: std::sync::OnceLock::new(),
             alerts: alarms::AlertQueue::default(),
             approvals: None,
+            sign_in_links: None,
         }
     }
 

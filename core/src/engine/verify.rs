@@ -108,6 +108,7 @@ impl Engine {
         let factors = self
             .idp_or_deny(&c, self.caller_factors(&subject).await)
             .await?;
+        let factors = self.with_sign_in_factor(factors);
         let caps = self.ports.idp.capabilities();
         let choice = FactorChoice::new(class, &caps, &factors).after(&v.record().approved);
         let chosen = match self.policy.choose_factor(&choice, factor) {
@@ -140,6 +141,12 @@ impl Engine {
         };
         let prev = v.record().version;
         let v = v.challenge(chosen.id.clone(), chosen.kind.clone(), ticket, self.now());
+        let v = if chosen.kind == FactorKind::IdpSignIn {
+            let window_end = v.record().expires_at;
+            v.with_link(self.new_link(window_end))
+        } else {
+            v
+        };
         let expected = if new { None } else { Some(prev) };
         match self.store_verification(v.record(), expected).await {
             Ok(true) => {}
@@ -241,6 +248,21 @@ impl Engine {
                 .await;
             }
             return Ok(self.view(&rec, None));
+        }
+        if let Some(link) = v.outstanding().and_then(|o| o.link.clone()) {
+            // A sign-in link: nothing to ask the IdP; the caller's sign-in marked the record (see
+            // `sign_in_link.rs`).
+            if link.verified_at.is_some() {
+                return self.approve(&c, v, prev).await;
+            }
+            if link.opened_at.is_none() && self.now() >= link.expires_at {
+                let mut rec = v.reject();
+                rec.status = VerificationStatus::Expired;
+                return self
+                    .end_challenge(&c, rec, prev, Reason::ChallengeTimedOut)
+                    .await;
+            }
+            return Ok(self.view(v.record(), None));
         }
         let Some(ticket) = v.outstanding().and_then(|o| o.ticket.clone()) else {
             // A code factor: nothing to poll; the agent submits the code.
@@ -473,7 +495,7 @@ impl Engine {
             return Err(self.deny(&c, Reason::InvalidState).await);
         };
         c.set_factor(Some(outstanding.kind.clone()));
-        if matches!(outstanding.kind, FactorKind::Push) {
+        if matches!(outstanding.kind, FactorKind::Push | FactorKind::IdpSignIn) {
             return Err(self.deny(&c, Reason::InvalidState).await);
         }
         if v.is_expired(self.now()) {

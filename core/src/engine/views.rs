@@ -56,6 +56,31 @@ pub struct VerificationView {
     pub grant: Option<GrantView>,
     /// Why it ended, if it ended without success.
     pub reason: Option<Reason>,
+    /// With a sign-in link outstanding: the link's text (`{id}.{secret}`; the shell makes the URL) until the
+    /// caller opens it, and whether they have.
+    pub link: Option<LinkView>,
+}
+
+/// The sign-in link of an outstanding `idp_sign_in` challenge, for the agent who made it.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkView {
+    /// The link's text, until it is opened (a bearer value: shown to the agent who made it, never logged).
+    pub token: Option<String>,
+    /// Whether the caller opened it (and is signing in).
+    pub opened: bool,
+    /// Whether the caller's sign-in was accepted (the next poll approves it).
+    pub signed_in: bool,
+}
+
+impl std::fmt::Debug for LinkView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkView")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("opened", &self.opened)
+            .field("signed_in", &self.signed_in)
+            .finish()
+    }
 }
 
 /// One enrolled factor on the caller card.
@@ -158,7 +183,7 @@ impl Engine {
     /// A verification as the agent sees it, with the grant it minted if that is still live.
     pub(crate) fn view(&self, rec: &VerificationRecord, grant: Option<&Grant>) -> VerificationView {
         let reason = match rec.status {
-            VerificationStatus::Rejected => Some(Reason::ChallengeRejected),
+            VerificationStatus::Rejected => Some(rec.ended_by.unwrap_or(Reason::ChallengeRejected)),
             // The window closed, or only the outstanding push went unanswered.
             VerificationStatus::Expired if self.now() >= rec.expires_at => {
                 Some(Reason::VerificationExpired)
@@ -169,18 +194,26 @@ impl Engine {
         };
         let distinct: BTreeSet<&FactorKind> = rec.approved.iter().map(|a| &a.kind).collect();
         let ticket = rec.challenge.as_ref().and_then(|c| c.ticket.as_ref());
+        let link = rec.challenge.as_ref().and_then(|c| c.link.as_ref());
         VerificationView {
             id: rec.id,
             status: rec.status,
             factor: rec.challenge.as_ref().map(|c| c.kind.clone()),
             number: ticket.and_then(|t| t.number),
-            challenge_expires_at: ticket.map(|t| t.expires_at),
+            challenge_expires_at: ticket
+                .map(|t| t.expires_at)
+                .or_else(|| link.map(|l| l.expires_at)),
             challenge_started_at: rec.challenge.as_ref().map(|c| c.started_at),
             expires_at: rec.expires_at,
             approved: u8::try_from(distinct.len()).unwrap_or(u8::MAX),
             required: rec.required_factors,
             grant: grant.map(grant_view),
             reason,
+            link: link.map(|l| LinkView {
+                token: l.opened_at.is_none().then(|| super::link_token(rec.id, l)),
+                opened: l.opened_at.is_some(),
+                signed_in: l.verified_at.is_some(),
+            }),
         }
     }
 }

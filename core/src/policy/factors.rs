@@ -49,6 +49,8 @@ pub(crate) fn challengeable(kind: &FactorKind, caps: &Capabilities) -> bool {
     match assurance::classify(kind) {
         AssuranceClass::OutOfBandDevice => caps.push,
         AssuranceClass::SingleFactorOtp | AssuranceClass::RestrictedPstn => caps.code_verification,
+        // Offered only when the engine has sign-in links configured (it adds the caller's sign-in to the list).
+        AssuranceClass::IdpSignInMfa => true,
         AssuranceClass::MultiFactorCryptographic | AssuranceClass::NotAnAuthenticator => false,
     }
 }
@@ -61,6 +63,7 @@ fn helpdesk_verifiable(kind: &FactorKind) -> bool {
         AssuranceClass::OutOfBandDevice
             | AssuranceClass::SingleFactorOtp
             | AssuranceClass::RestrictedPstn
+            | AssuranceClass::IdpSignInMfa
     )
 }
 

@@ -21,7 +21,15 @@ use toml::Spanned;
 const MAX_GROUP_LEN: usize = 256;
 
 /// The factor kinds a policy may list (possibly needing `allow_restricted_pstn`).
-const LISTABLE: [&str; 6] = ["push", "totp", "hotp", "hardware_otp", "sms", "voice"];
+const LISTABLE: [&str; 7] = [
+    "push",
+    "totp",
+    "hotp",
+    "hardware_otp",
+    "idp_sign_in",
+    "sms",
+    "voice",
+];
 
 impl TryFrom<RawPolicy> for Rules {
     type Error = SpanError;
@@ -561,9 +569,11 @@ fn factor_kind(item: &Spanned<String>, allow_pstn: bool) -> Result<FactorKind, S
         return Err(SpanError::new(span, format!("unknown factor kind `{name}`")).hint(hint));
     };
     match kind {
-        FactorKind::Push | FactorKind::Totp | FactorKind::Hotp | FactorKind::HardwareOtp => {
-            Ok(kind)
-        }
+        FactorKind::Push
+        | FactorKind::Totp
+        | FactorKind::Hotp
+        | FactorKind::HardwareOtp
+        | FactorKind::IdpSignIn => Ok(kind),
         FactorKind::Sms | FactorKind::Voice => {
             if allow_pstn {
                 Ok(kind)

@@ -197,6 +197,8 @@ impl IdentityProvider for GatedIdp {
 pub struct GatedGrants {
     pub inner: Arc<dyn GrantStore>,
     pub after_consume: Gate,
+    /// Parks `put_verification` before it writes (a compare-and-set another request can overtake).
+    pub before_put: Gate,
     pub tamper: Option<fn(&mut GrantRecord)>,
 }
 
@@ -205,6 +207,7 @@ impl GatedGrants {
         Self {
             inner,
             after_consume: Gate::default(),
+            before_put: Gate::default(),
             tamper: None,
         }
     }
@@ -218,6 +221,7 @@ impl GrantStore for GatedGrants {
         expected_version: Option<u64>,
         ttl: Duration,
     ) -> Result<bool, PortError> {
+        self.before_put.pass().await;
         self.inner
             .put_verification(record, expected_version, ttl)
             .await

@@ -118,6 +118,17 @@ pub fn world_full(
     wrap: impl FnOnce(&mut Ports),
     approvals: impl FnOnce(Arc<dyn fctr_ports::ApprovalStore>) -> Arc<dyn fctr_ports::ApprovalStore>,
 ) -> World {
+    world_engine(policy, f, wrap, approvals, |e| e)
+}
+
+/// As [`world_full`], with the engine changed by `tweak` before it is shared (sign-in links, for one).
+pub fn world_engine(
+    policy: Policy,
+    f: impl FnOnce(&mut fctr_ports::Capabilities),
+    wrap: impl FnOnce(&mut Ports),
+    approvals: impl FnOnce(Arc<dyn fctr_ports::ApprovalStore>) -> Arc<dyn fctr_ports::ApprovalStore>,
+    tweak: impl FnOnce(Engine) -> Engine,
+) -> World {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap());
     let c: Arc<dyn fctr_ports::Clock> = Arc::new(clock.clone());
     let mut caps = fctr_ports::IdentityProvider::capabilities(&ScriptedIdp::new());
@@ -181,7 +192,7 @@ pub fn world_full(
     )
     .unwrap();
     let alerts = Arc::new(RecordingSink::default());
-    let engine = Arc::new(
+    let engine = Arc::new(tweak(
         Engine::new(
             ports,
             Arc::new(policy),
@@ -190,7 +201,7 @@ pub fn world_full(
         )
         .with_alert_sink(alerts.clone())
         .with_approvals(approvals),
-    );
+    ));
     World {
         engine,
         alerts,

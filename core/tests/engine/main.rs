@@ -12,6 +12,7 @@ mod factors;
 mod flows;
 mod foureyes;
 mod locked_out;
+mod sign_in_link;
 
 use chrono::Duration;
 use common::{ctx, fid, sid, world, world_with};

@@ -248,11 +248,22 @@ pub enum Reason {
     ApprovalAlreadyDecided,
     /// The agent tried to approve their own request, or a request about themselves as the caller.
     SelfApproval,
+    /// A sign-in link is unknown, used already, or expired (a link opens once).
+    SignInLinkInvalid,
+    /// Someone other than the caller the agent looked up signed in through the caller's link: a red flag.
+    SignInOtherUser,
+    /// The IdP sign-in was not fresh (no re-authentication after the link was opened).
+    SignInStale,
+    /// The IdP sign-in shows no multi-factor authentication.
+    SignInNoMfa,
+    /// The IdP refused the sign-in, or its ID token failed verification (signature, issuer, audience, expiry,
+    /// nonce).
+    SignInFailed,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for exhaustive tests and documentation).
-    pub const ALL: [Reason; 41] = [
+    pub const ALL: [Reason; 46] = [
         Reason::NoRole,
         Reason::NotPermittedForRole,
         Reason::ProtectedTarget,
@@ -294,6 +305,11 @@ impl Reason {
         Reason::ApprovalNotFound,
         Reason::ApprovalAlreadyDecided,
         Reason::SelfApproval,
+        Reason::SignInLinkInvalid,
+        Reason::SignInOtherUser,
+        Reason::SignInStale,
+        Reason::SignInNoMfa,
+        Reason::SignInFailed,
     ];
 
     /// Stable machine name.
@@ -334,6 +350,11 @@ impl Reason {
             Self::ApprovalNotFound => "approval_not_found",
             Self::ApprovalAlreadyDecided => "approval_already_decided",
             Self::SelfApproval => "self_approval",
+            Self::SignInLinkInvalid => "sign_in_link_invalid",
+            Self::SignInOtherUser => "sign_in_other_user",
+            Self::SignInStale => "sign_in_stale",
+            Self::SignInNoMfa => "sign_in_no_mfa",
+            Self::SignInFailed => "sign_in_failed",
             Self::InvalidInput => "invalid_input",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::CsrfRejected => "csrf_rejected",

@@ -115,6 +115,11 @@ fn reason_all_is_complete_and_names_are_unique() {
             Reason::ApprovalNotFound => 38,
             Reason::ApprovalAlreadyDecided => 39,
             Reason::SelfApproval => 40,
+            Reason::SignInLinkInvalid => 41,
+            Reason::SignInOtherUser => 42,
+            Reason::SignInStale => 43,
+            Reason::SignInNoMfa => 44,
+            Reason::SignInFailed => 45,
         }
     }
     for (i, r) in Reason::ALL.iter().enumerate() {

@@ -125,6 +125,11 @@ pub enum IdTokenTweak {
     NotYetValid,
     /// No `amr` claim at all (an IdP that does not say how the user authenticated).
     NoAmr,
+    /// `auth_time` an hour back: the IdP reused an old session instead of honouring `prompt=login` and
+    /// `max_age=0`.
+    StaleAuthTime,
+    /// No `amr`, and no `acr`/`acrs` either: nothing says the user used a second factor.
+    NoMfaClaims,
 }
 
 /// Signs ID-token `claims` with `signer` (its algorithm), applying `tweak` (the portal's security tests): `nonce` is the
@@ -186,6 +191,14 @@ pub(crate) fn sign_id_token(
         }
         Some(IdTokenTweak::NoAmr) => {
             claims.remove("amr");
+        }
+        Some(IdTokenTweak::StaleAuthTime) => {
+            claims.insert("auth_time".into(), json!(now - 3600));
+        }
+        Some(IdTokenTweak::NoMfaClaims) => {
+            claims.insert("amr".into(), json!(["pwd"]));
+            claims.remove("acr");
+            claims.remove("acrs");
         }
         Some(IdTokenTweak::UnknownKid) => header.kid = Some(format!("unknown-{}", random_id(12))),
     }

@@ -189,6 +189,40 @@ pub(crate) async fn authorize(
             "A silent sign-in request was sent but no user is signed in.",
         );
     }
+    if get("prompt").is_some_and(|p| !matches!(p, "login" | "consent" | "select_account")) {
+        return fail(
+            "invalid_request",
+            90_023,
+            "Invalid value for the 'prompt' parameter.",
+        );
+    }
+    // `claims` asking for an authentication context in the ID token: {"id_token":{"acrs":{"essential":true,
+    // "value":"c1"}}}. The fake's Conditional Access satisfies any context c1..c99.
+    let auth_context = match get("claims") {
+        None => None,
+        Some(raw) => {
+            let v: Option<serde_json::Value> = serde_json::from_str(raw).ok();
+            let ctx = v
+                .as_ref()
+                .and_then(|v| v.pointer("/id_token/acrs/value"))
+                .and_then(serde_json::Value::as_str)
+                .filter(|c| {
+                    c.strip_prefix('c')
+                        .and_then(|d| d.parse::<u8>().ok())
+                        .is_some_and(|n| (1..=99).contains(&n))
+                })
+                .map(str::to_owned);
+            if v.is_none() || ctx.is_none() {
+                return fail(
+                    "invalid_request",
+                    90_014,
+                    "The claims parameter is not valid JSON or names an unknown authentication context.",
+                );
+            }
+            ctx
+        }
+    };
+    let anyone = get("prompt") == Some("login");
     let now = st.shared.now_secs();
     let request_id = random_id(32);
     let agents: Vec<(String, String, String)> = {
@@ -205,12 +239,13 @@ pub(crate) async fn authorize(
                 code_challenge_method: method,
                 response_mode,
                 expires_at: now + 600,
+                auth_context,
             },
         );
         inner
             .users
             .iter()
-            .filter(|u| u.is_agent && u.account_enabled)
+            .filter(|u| (u.is_agent || anyone) && u.account_enabled)
             .map(|u| {
                 let roles = if u.app_roles.is_empty() {
                     "no app role".to_string()
@@ -305,6 +340,7 @@ pub(crate) async fn authorize_submit(
         AuthCode {
             req,
             user_id,
+            auth_time: now,
             expires_at: now + 600,
         },
     );
@@ -449,6 +485,12 @@ fn mint_id_token(st: &FakeEntraState, grant: &AuthCode, now: i64) -> Option<Stri
         c.insert("sub".into(), json!(sub));
         c.insert("tid".into(), json!(cfg.tenant_id));
         c.insert("uti".into(), json!(random_id(22)));
+        // The `auth_time` optional claim (configured on the app registration for caller sign-in).
+        c.insert("auth_time".into(), json!(grant.auth_time));
+        // No `amr`: whether v2 ID tokens carry it is uncertain (entra.md §9); MFA shows in `acrs` when asked.
+        if let Some(ctx) = &grant.req.auth_context {
+            c.insert("acrs".into(), json!([ctx]));
+        }
         c.insert("ver".into(), json!("2.0"));
         if !grant.req.nonce.is_empty() {
             c.insert("nonce".into(), json!(grant.req.nonce));

@@ -202,6 +202,16 @@ fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
     resp
 }
 
+/// The `acr_values` Okta's authorize endpoint takes (okta.md §8).
+const OKTA_ACR_VALUES: [&str; 6] = [
+    "urn:okta:loa:1fa:any",
+    "urn:okta:loa:1fa:pwd",
+    "urn:okta:loa:2fa:any",
+    "urn:okta:loa:2fa:any:ifpossible",
+    "phr",
+    "phrh",
+];
+
 pub(crate) async fn authorize(
     State(st): State<FakeOktaState>,
     RawQuery(raw): RawQuery,
@@ -294,6 +304,36 @@ pub(crate) async fn authorize(
             "The client specified not to prompt, but the user is not logged in.",
         );
     }
+    if let Some(bad) = get("prompt").and_then(|p| {
+        p.split_whitespace()
+            .find(|v| !matches!(*v, "login" | "consent" | "none" | "select_account"))
+            .map(str::to_owned)
+    }) {
+        return fail(
+            "invalid_request",
+            &format!("The 'prompt' parameter value '{bad}' is invalid."),
+        );
+    }
+    if get("max_age").is_some_and(|m| m.parse::<u64>().is_err()) {
+        return fail(
+            "invalid_request",
+            "The 'max_age' parameter must be a non-negative integer.",
+        );
+    }
+    let acr_values = get("acr_values").map(str::to_owned);
+    if let Some(bad) = acr_values.as_deref().and_then(|a| {
+        a.split_whitespace()
+            .find(|v| !OKTA_ACR_VALUES.contains(v))
+            .map(str::to_owned)
+    }) {
+        return fail(
+            "invalid_request",
+            &format!("The 'acr_values' parameter value '{bad}' is not supported."),
+        );
+    }
+    // Every sign-in on this fake authenticates afresh (there are no sessions), so `prompt=login` and `max_age`
+    // hold; `prompt=login` also offers every active user, so a caller can sign in through a link.
+    let anyone = get("prompt").is_some_and(|p| p.split_whitespace().any(|v| v == "login"));
     let now = st.shared.now_secs();
     let request_id = random_id(32);
     let agents: Vec<(String, String, String)> = {
@@ -309,12 +349,13 @@ pub(crate) async fn authorize(
                 scope: scope.clone(),
                 code_challenge: challenge.to_string(),
                 expires_at: now + 600,
+                acr_values,
             },
         );
         inner
             .users
             .iter()
-            .filter(|u| u.is_agent && u.status == "ACTIVE")
+            .filter(|u| (u.is_agent || anyone) && u.status == "ACTIVE")
             .map(|u| {
                 let groups: Vec<&str> = u
                     .groups
@@ -331,10 +372,14 @@ pub(crate) async fn authorize(
             })
             .collect()
     };
-    let mut body = String::from(
+    let mut body = String::from(if anyone {
+        "<h1>Sign in</h1><p>Demo sign-in (<code>prompt=login</code>): pick who signs in. No password is asked; \
+         the ID token says <code>amr: [\"pwd\",\"mfa\"]</code> and a fresh <code>auth_time</code>.</p>\
+         <form method=\"post\" action=\"authorize\">"
+    } else {
         "<h1>Sign in</h1><p>Demo sign-in: pick an agent. No password is asked; the ID token says \
-         <code>amr: [\"pwd\",\"mfa\"]</code>.</p><form method=\"post\" action=\"authorize\">",
-    );
+         <code>amr: [\"pwd\",\"mfa\"]</code>.</p><form method=\"post\" action=\"authorize\">"
+    });
     body.push_str(&format!(
         "<input type=\"hidden\" name=\"request_id\" value=\"{}\">",
         html_escape(&request_id)
@@ -611,6 +656,15 @@ fn mint_id_token(
     claims.insert("idp".into(), json!(ORG_ID));
     claims.insert("nonce".into(), json!(grant.req.nonce));
     claims.insert("auth_time".into(), json!(grant.auth_time));
+    // The fake satisfies any level asked for (every sign-in here counts as two factors): it names the first.
+    if let Some(acr) = grant
+        .req
+        .acr_values
+        .as_deref()
+        .and_then(|a| a.split_whitespace().next())
+    {
+        claims.insert("acr".into(), json!(acr));
+    }
     claims.insert("at_hash".into(), json!(b64url(&digest[..16])));
     let tweak = st.shared.core.next_tweak();
     let signer = st.shared.keys.current();

@@ -323,6 +323,8 @@ pub(crate) struct AuthRequest {
     pub scope: String,
     pub code_challenge: String,
     pub expires_at: i64,
+    /// The `acr_values` asked for (echoed as `acr` when the sign-in satisfies it).
+    pub acr_values: Option<String>,
 }
 
 #[derive(Debug, Clone)]

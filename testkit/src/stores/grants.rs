@@ -423,6 +423,7 @@ fn verification(now: DateTime<Utc>, version: u64) -> Result<VerificationRecord, 
         created_at: now,
         expires_at: now + TimeDelta::minutes(10),
         grant: None,
+        ended_by: None,
         version,
     })
 }

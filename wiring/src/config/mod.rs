@@ -100,7 +100,7 @@ pub use crate::secret::{SecretSource, read_secret};
 pub use entra::{EntraConnectorSection, EntraSection};
 pub use okta::OktaSection;
 pub use sections::{
-    AlertsSection, AuditSection, AuditStoreSection, ContractTestSection,
+    AlertsSection, AuditSection, AuditStoreSection, CallerSignInSection, ContractTestSection,
     DEFAULT_CHECKPOINT_INTERVAL_SECS, LimitsSection, LoggingSection, NetworkSection,
     OutOfBandSchedule, OutOfBandSection, PolicySection, PollSection, PseudoSection,
     RetentionSection, ServerConfig, TlsSection, is_loopback, require_https_off_loopback,
@@ -209,6 +209,8 @@ pub struct Config {
     pub tickets: Option<TicketsSection>,
     /// The out-of-band change detection schedule (none when absent).
     pub out_of_band: Option<OutOfBandSection>,
+    /// Verification by IdP sign-in through one-time links (not offered when absent; needs `[sign_in]`).
+    pub caller_sign_in: Option<CallerSignInSection>,
 }
 
 /// The identity provider a configuration names: exactly one of `[okta]` and `[entra]`.

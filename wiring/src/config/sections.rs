@@ -625,3 +625,83 @@ impl OutOfBandSchedule {
             + Duration::from_secs(24 * 3600)
     }
 }
+
+/// `[caller_sign_in]`: verification by IdP sign-in (docs/idp-sign-in.md). The caller opens a one-time link and
+/// signs in to the IdP through the agents' own OIDC app (`[sign_in]`), forced to authenticate again with MFA.
+/// Absent: not offered (and policy's `idp_sign_in` never applies).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawCallerSignIn")]
+pub struct CallerSignInSection {
+    /// How long a link works (minutes, 1 to 60; default 10; never beyond the verification window).
+    pub link_minutes: u32,
+    /// How long after the caller authenticated at the IdP the sign-in still counts (seconds, 30 to 3600; default
+    /// 300).
+    pub max_auth_age_seconds: u32,
+    /// Okta: the `acr_values` to send (e.g. `urn:okta:loa:2fa:any` or `phr`); a token whose `acr` is one of them
+    /// shows MFA.
+    pub acr_values: Option<String>,
+    /// Entra: the authentication context id (`c1` to `c99`) to demand through the `claims` parameter; a token
+    /// whose `acrs` holds it shows MFA.
+    pub auth_context: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCallerSignIn {
+    link_minutes: Option<u32>,
+    max_auth_age_seconds: Option<u32>,
+    acr_values: Option<String>,
+    auth_context: Option<String>,
+}
+
+impl TryFrom<RawCallerSignIn> for CallerSignInSection {
+    type Error = String;
+    fn try_from(r: RawCallerSignIn) -> Result<Self, String> {
+        let link_minutes = r.link_minutes.unwrap_or(fctr_core::DEFAULT_LINK_MINUTES);
+        if !(1..=60).contains(&link_minutes) {
+            return Err("link_minutes must be between 1 and 60".into());
+        }
+        let max_age = r
+            .max_auth_age_seconds
+            .unwrap_or(fctr_core::DEFAULT_MAX_AUTH_AGE_SECONDS);
+        if !(30..=3600).contains(&max_age) {
+            return Err("max_auth_age_seconds must be between 30 and 3600".into());
+        }
+        if let Some(acr) = &r.acr_values {
+            let ok = !acr.trim().is_empty()
+                && acr.len() <= 200
+                && acr.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+            if !ok {
+                return Err(
+                    "acr_values must be space-separated ACR values, e.g. \"urn:okta:loa:2fa:any\""
+                        .into(),
+                );
+            }
+        }
+        if let Some(ctx) = &r.auth_context {
+            let n = ctx.strip_prefix('c').and_then(|d| d.parse::<u8>().ok());
+            if !n.is_some_and(|n| (1..=99).contains(&n)) || ctx.starts_with("c0") {
+                return Err(
+                    "auth_context must be an Entra authentication context id, c1 to c99".into(),
+                );
+            }
+        }
+        Ok(Self {
+            link_minutes,
+            max_auth_age_seconds: max_age,
+            acr_values: r.acr_values,
+            auth_context: r.auth_context,
+        })
+    }
+}
+
+impl CallerSignInSection {
+    /// The engine's link settings.
+    #[must_use]
+    pub fn links(&self) -> fctr_core::SignInLinks {
+        fctr_core::SignInLinks {
+            lifetime: chrono::Duration::minutes(i64::from(self.link_minutes)),
+            max_auth_age: chrono::Duration::seconds(i64::from(self.max_auth_age_seconds)),
+        }
+    }
+}

@@ -48,6 +48,7 @@ pub fn verification(version: u64) -> VerificationRecord {
         created_at: t0(),
         expires_at: t0() + TimeDelta::minutes(10),
         grant: None,
+        ended_by: None,
         version,
     }
 }

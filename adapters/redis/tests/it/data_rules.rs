@@ -164,6 +164,7 @@ async fn a_whole_flow_leaves_no_canary_and_no_key_without_a_ttl() {
                 expires_at: now + TimeDelta::minutes(5),
             }),
             started_at: now,
+            link: None,
         }),
         approved: vec![],
         required_factors: 1,
@@ -171,6 +172,7 @@ async fn a_whole_flow_leaves_no_canary_and_no_key_without_a_ttl() {
         created_at: now,
         expires_at: now + TimeDelta::minutes(5),
         grant: None,
+        ended_by: None,
         version: 0,
     };
     assert!(

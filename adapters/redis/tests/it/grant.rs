@@ -27,6 +27,7 @@ fn verification(version: u64) -> VerificationRecord {
         created_at: now,
         expires_at: now + TimeDelta::minutes(5),
         grant: None,
+        ended_by: None,
         version,
     }
 }

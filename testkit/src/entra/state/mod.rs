@@ -142,12 +142,16 @@ pub(crate) struct AuthRequest {
     pub code_challenge_method: String,
     pub response_mode: String,
     pub expires_at: i64,
+    /// The authentication context demanded through the `claims` parameter (`id_token.acrs`), echoed in `acrs`.
+    pub auth_context: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct AuthCode {
     pub req: AuthRequest,
     pub user_id: String,
+    /// When the user authenticated (every sign-in on the fake is a fresh one).
+    pub auth_time: i64,
     pub expires_at: i64,
 }
 

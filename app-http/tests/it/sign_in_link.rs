@@ -1,0 +1,283 @@
+//! Verification by IdP sign-in end to end through the portal and the fake Okta: the agent sends a one-time link,
+//! the caller opens it (no portal session), signs in at the fake with `prompt=login`, `max_age=0` and
+//! `acr_values`, and the agent's page turns verified by itself. Then every way it must refuse: someone else
+//! signing in, a stale `auth_time`, no MFA, a nonce mismatch, a replayed link, an expired link, a replayed
+//! callback.
+
+use crate::helpers::{Browser, PUBLIC, TestApp, between, start_with};
+use axum::http::StatusCode;
+use fctr_core::SignInLinks;
+use fctr_portal::oidc::CallerAuth;
+use fctr_ports::{EventKind, Outcome, Reason};
+use fctr_testkit::okta::IdTokenTweak;
+
+const POLICY: &str = r#"
+[factors.default]
+accepted = ["idp_sign_in", "push", "totp"]
+"#;
+
+const ACR: &str = "urn:okta:loa:2fa:any";
+
+async fn portal() -> TestApp {
+    start_with(|o| {
+        o.policy = Some(fctr_core::policy::Policy::parse(POLICY).unwrap());
+        o.caller_sign_in = Some((
+            CallerAuth {
+                acr_values: Some(ACR.into()),
+                ..CallerAuth::default()
+            },
+            SignInLinks::default(),
+        ));
+    })
+    .await
+}
+
+/// agent2 starts a sign-in verification of alice; returns (the agent's browser, the verification page, the
+/// link's path).
+async fn link_sent(t: &TestApp) -> (Browser, String, String) {
+    let mut a = t.sign_in("agent2").await;
+    let card = t.find(&mut a, "alice@example.com").await;
+    let card_page = t.get(&mut a, &card).await;
+    assert!(
+        card_page.body.contains("value=\"idp_sign_in\""),
+        "{}",
+        card_page.body
+    );
+    let v = t.send_push(&mut a, &card, "idp_sign_in").await;
+    let page = t.get(&mut a, &v).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Send the sign-in link"), "{}", page.body);
+    assert!(page.body.contains("<svg"), "a QR code: {}", page.body);
+    let url = between(
+        &page.body,
+        "<output id=\"link-url\" class=\"note\">",
+        "</output>",
+    )
+    .expect("the link")
+    .to_owned();
+    assert!(url.starts_with(&format!("{PUBLIC}/link/")), "{url}");
+    assert!(!url.contains("alice"), "no PII in the link: {url}");
+    // Nothing was sent to the caller's phone: the link is the challenge.
+    assert!(t.demo.fake.phones().pending().is_empty());
+    (a, v, url[PUBLIC.len()..].to_owned())
+}
+
+/// The caller opens the link and signs in at the fake as `who`; returns the caller's browser and the callback
+/// path (not yet followed).
+async fn caller_signs_in(t: &TestApp, link: &str, who: &str) -> (Browser, String) {
+    let mut c = Browser::default();
+    let shown = t.get(&mut c, link).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert!(shown.body.contains("continue-sign-in"), "{}", shown.body);
+    let r = t.post(&mut c, link, &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let authorize = r.location();
+    for want in [
+        "prompt=login",
+        "max_age=0",
+        "acr_values=urn%3Aokta%3Aloa%3A2fa%3Aany",
+        "redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Flink%2Fcallback",
+        "code_challenge_method=S256",
+    ] {
+        assert!(authorize.contains(want), "{want} in {authorize}");
+    }
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let request_id = between(&page, "name=\"request_id\" value=\"", "\"")
+        .expect("the fake's sign-in page")
+        .to_owned();
+    let user = t.demo.fake.fixtures().id_of(who);
+    assert!(
+        page.contains(&user),
+        "prompt=login offers every user: {page}"
+    );
+    let mut post_url = url::Url::parse(&authorize).unwrap();
+    post_url.set_query(None);
+    let resp = http
+        .post(post_url)
+        .form(&[("request_id", request_id.as_str()), ("user", user.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let loc = resp
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        loc.starts_with(&format!("{PUBLIC}/link/callback?")),
+        "{loc}"
+    );
+    (c, loc[PUBLIC.len()..].to_owned())
+}
+
+fn challenge_results(events: &[fctr_ports::AuditEvent], reason: Reason) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            e.kind == EventKind::ChallengeResult
+                && e.outcome == Outcome::Rejected
+                && e.reason == Some(reason)
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn the_callers_own_sign_in_turns_the_agents_page_verified() {
+    let t = portal().await;
+    let (mut a, v, link) = link_sent(&t).await;
+    let (mut c, cb) = caller_signs_in(&t, &link, "alice").await;
+    let page = t.get(&mut c, &cb).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Thank you"), "{}", page.body);
+    assert!(
+        !page.body.contains("Alice"),
+        "the caller's page names no one"
+    );
+    assert!(
+        c.session().is_none(),
+        "a caller's sign-in makes no portal session"
+    );
+    let r = t.wait_page(&mut a, &v, "id=\"grant\"").await;
+    assert!(r.body.contains("Verified"), "{}", r.body);
+    let events = t.audit_events().await;
+    assert!(events.iter().any(|e| e.kind == EventKind::GrantIssued));
+    // The replayed callback (the browser's back button, or a stolen URL) finds no state: refused.
+    let again = t.get(&mut c, &cb).await;
+    assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
+}
+
+#[tokio::test]
+async fn someone_else_signing_in_is_refused_and_the_agent_sees_the_red_flag() {
+    let t = portal().await;
+    let (mut a, v, link) = link_sent(&t).await;
+    let (mut c, cb) = caller_signs_in(&t, &link, "bob").await;
+    let page = t.get(&mut c, &cb).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(page.body.contains("for someone else"), "{}", page.body);
+    let r = t.wait_page(&mut a, &v, "sign_in_other_user").await;
+    assert!(r.body.contains("Sign-in refused"), "{}", r.body);
+    assert!(
+        r.body.contains("treat this call as suspicious"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("id=\"grant\""));
+    let events = t.audit_events().await;
+    assert_eq!(challenge_results(&events, Reason::SignInOtherUser), 1);
+    assert!(events.iter().all(|e| e.kind != EventKind::GrantIssued));
+}
+
+/// The token is wrong in one way: the caller's page says so, the agent's page shows the reason, it is audited,
+/// and no grant exists.
+async fn refused_by_token(tweak: IdTokenTweak, reason: Reason) {
+    let t = portal().await;
+    let (mut a, v, link) = link_sent(&t).await;
+    let (mut c, cb) = caller_signs_in(&t, &link, "alice").await;
+    t.demo.fake.oidc().tweak_next_id_token(tweak);
+    let page = t.get(&mut c, &cb).await;
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "{tweak:?}: {}",
+        page.body
+    );
+    let r = t.wait_page(&mut a, &v, reason.as_str()).await;
+    assert!(r.body.contains("Sign-in refused"), "{}", r.body);
+    let events = t.audit_events().await;
+    assert_eq!(challenge_results(&events, reason), 1, "{tweak:?}");
+    assert!(events.iter().all(|e| e.kind != EventKind::GrantIssued));
+}
+
+#[tokio::test]
+async fn a_stale_auth_time_is_refused() {
+    refused_by_token(IdTokenTweak::StaleAuthTime, Reason::SignInStale).await;
+}
+
+#[tokio::test]
+async fn a_sign_in_without_mfa_is_refused() {
+    refused_by_token(IdTokenTweak::NoMfaClaims, Reason::SignInNoMfa).await;
+}
+
+#[tokio::test]
+async fn a_nonce_mismatch_is_refused() {
+    refused_by_token(IdTokenTweak::WrongNonce, Reason::SignInFailed).await;
+}
+
+#[tokio::test]
+async fn a_link_opens_once() {
+    let t = portal().await;
+    let (_a, _v, link) = link_sent(&t).await;
+    let mut first = Browser::default();
+    let r = t.post(&mut first, &link, &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let mut second = Browser::default();
+    let r = t.post(&mut second, &link, &[]).await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", r.body);
+    assert!(r.body.contains("sign_in_link_invalid"), "{}", r.body);
+    assert!(!t.denials(Reason::SignInLinkInvalid).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_link_does_not_open_and_the_agent_may_send_another() {
+    let t = portal().await;
+    let (mut a, v, link) = link_sent(&t).await;
+    t.clock
+        .advance(chrono::Duration::minutes(10) + chrono::Duration::seconds(1));
+    let mut c = Browser::default();
+    let r = t.post(&mut c, &link, &[]).await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", r.body);
+    let r = t.wait_page(&mut a, &v, "id=\"retry\"").await;
+    assert!(!r.body.contains("id=\"grant\""), "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_made_up_link_is_refused_and_nothing_is_audited() {
+    let t = portal().await;
+    let before = t.audit_events().await.len();
+    let mut c = Browser::default();
+    for path in [
+        "/link/nonsense",
+        "/link/00000000-0000-4000-8000-000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let r = t.post(&mut c, path, &[]).await;
+        assert_eq!(r.status, StatusCode::GONE, "{path}: {}", r.body);
+    }
+    let r = t.get(&mut c, "/link/callback?code=x&state=y").await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", r.body);
+    assert_eq!(t.audit_events().await.len(), before);
+}
+
+#[tokio::test]
+async fn the_api_returns_the_link_path_for_an_idp_sign_in_challenge() {
+    let t = portal().await;
+    let token = crate::api::id_token(&t, "agent2").await;
+    let (status, body, _) = crate::api::call(
+        &t,
+        "POST",
+        &format!(
+            "/api/v1/users/{}/verifications",
+            t.demo.fake.fixtures().id_of("alice")
+        ),
+        Some(&token),
+        Some(serde_json::json!({"factor_id": "idp_sign_in"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let path = body["sign_in_link"]["path"].as_str().expect("a link path");
+    assert!(path.starts_with("/link/"), "{path}");
+    assert_eq!(body["factor"], "idp_sign_in");
+    assert_eq!(body["sign_in_link"]["opened"], false);
+}
