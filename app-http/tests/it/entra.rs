@@ -60,6 +60,16 @@ pub(crate) fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 
 /// The configuration file of a portal whose IdP is the fake Entra tenant.
 pub(crate) fn config_text(fake: &FakeEntra, dir: &Path, credential: &Credential) -> String {
+    config_text_with(fake, dir, credential, POLICY)
+}
+
+/// [`config_text`] with another policy.
+pub(crate) fn config_text_with(
+    fake: &FakeEntra,
+    dir: &Path,
+    credential: &Credential,
+    policy_text: &str,
+) -> String {
     let app_credential = match credential {
         Credential::Secret => {
             let s = write(
@@ -96,7 +106,7 @@ pub(crate) fn config_text(fake: &FakeEntra, dir: &Path, credential: &Credential)
         oidc.client_secret.expose_secret().as_bytes(),
     );
     let key = write(dir, "pseudo-key", b"0123456789abcdef0123456789abcdef\n");
-    let policy = write(dir, "policy.toml", POLICY.as_bytes());
+    let policy = write(dir, "policy.toml", policy_text.as_bytes());
     format!(
         r#"
 [server]
@@ -155,12 +165,20 @@ async fn start(credential: Credential) -> EntraPortal {
 
 /// [`start`], with `extra` appended to the configuration file.
 pub(crate) async fn start_with_extra(credential: Credential, extra: &str) -> EntraPortal {
+    start_custom(credential, POLICY, extra).await
+}
+
+/// [`start_with_extra`] with another policy.
+pub(crate) async fn start_custom(credential: Credential, policy: &str, extra: &str) -> EntraPortal {
     // The fake's default portal secret has a `~`, which client_secret_basic sends form-URL-encoded as `%7E`
     // (RFC 6749 2.3.1): signing in with it proves the fake decodes the credentials as Entra does.
-    let opts = FakeEntraOptions::default();
+    let opts = FakeEntraOptions {
+        extra_redirect_uris: vec![format!("{PUBLIC}/link/callback")],
+        ..FakeEntraOptions::default()
+    };
     let fake = FakeEntra::start(opts).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = config_text(&fake, dir.path(), &credential) + extra;
+    let text = config_text_with(&fake, dir.path(), &credential, policy) + extra;
     let path = write(dir.path(), "fctr.toml", text.as_bytes());
     let cfg = Config::load(&path).unwrap();
     cfg.validate().unwrap();
@@ -177,7 +195,7 @@ pub(crate) async fn start_with_extra(credential: Credential, extra: &str) -> Ent
 }
 
 impl EntraPortal {
-    async fn send(&self, mut req: Request<Body>) -> Resp {
+    pub(crate) async fn send(&self, mut req: Request<Body>) -> Resp {
         req.extensions_mut()
             .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
         to_resp(self.app.clone().oneshot(req).await.unwrap()).await

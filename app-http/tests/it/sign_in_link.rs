@@ -281,3 +281,131 @@ async fn the_api_returns_the_link_path_for_an_idp_sign_in_challenge() {
     assert_eq!(body["factor"], "idp_sign_in");
     assert_eq!(body["sign_in_link"]["opened"], false);
 }
+
+/// The same flow against the fake Entra tenant and the production wiring (`[caller_sign_in]` in the file):
+/// Entra's v2 ID token carries no `amr`, so MFA shows in `acrs`, demanded through the `claims` parameter; the
+/// caller is matched by `oid`.
+mod entra {
+    use super::*;
+    use crate::entra::{Credential, EntraPortal, start_custom};
+
+    const ENTRA_POLICY: &str = r#"
+[factors.default]
+accepted = ["idp_sign_in", "push", "totp"]
+
+[[roles]]
+name = "tier2"
+groups = ["fctr.tier2"]
+permissions = ["lookup", "verify", "clear_sessions", "expire_password"]
+"#;
+
+    async fn portal(extra: &str) -> EntraPortal {
+        start_custom(Credential::Secret, ENTRA_POLICY, extra).await
+    }
+
+    /// agent2 sends bob a link; bob opens it and signs in at the fake Entra as `who`. Returns the agent's
+    /// browser, the verification page, and the caller's callback page.
+    async fn round_trip(
+        t: &EntraPortal,
+        who: &str,
+        want_claims: bool,
+    ) -> (Browser, String, crate::helpers::Resp) {
+        let mut a = t.sign_in("agent2").await;
+        let card = t.find(&mut a, "bob@example.com").await;
+        let csrf = a.csrf.clone();
+        let r = t
+            .post(
+                &mut a,
+                &format!("{card}/verify"),
+                &[("csrf", &csrf), ("factor_id", "idp_sign_in")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let v = r.location();
+        let page = t.get(&mut a, &v).await;
+        let url = between(
+            &page.body,
+            "<output id=\"link-url\" class=\"note\">",
+            "</output>",
+        )
+        .expect("the link")
+        .to_owned();
+        let link = &url[PUBLIC.len()..];
+        let mut c = Browser::default();
+        let r = t.post(&mut c, link, &[]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let authorize = r.location();
+        assert!(authorize.contains("prompt=login"), "{authorize}");
+        assert!(authorize.contains("max_age=0"), "{authorize}");
+        assert_eq!(
+            authorize.contains("claims="),
+            want_claims,
+            "the claims parameter: {authorize}"
+        );
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let login = http
+            .get(&authorize)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let request_id = between(&login, "name=\"request_id\" value=\"", "\"")
+            .expect("the fake Entra's sign-in page")
+            .to_owned();
+        let mut post_url = url::Url::parse(&authorize).unwrap();
+        post_url.set_query(None);
+        let user = t.fake.fixtures().id_of(who);
+        let resp = http
+            .post(post_url)
+            .form(&[("request_id", request_id.as_str()), ("user", user.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let loc = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(loc.starts_with(&format!("{PUBLIC}/link/callback")), "{loc}");
+        let done = t.get(&mut c, &loc[PUBLIC.len()..]).await;
+        (a, v, done)
+    }
+
+    async fn page_until(t: &EntraPortal, b: &mut Browser, path: &str, needle: &str) -> String {
+        for _ in 0..100 {
+            let r = t.get(b, path).await;
+            if r.body.contains(needle) {
+                return r.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{needle} never showed on {path}");
+    }
+
+    #[tokio::test]
+    async fn entra_callers_sign_in_with_the_authentication_context_verifies_them() {
+        let t = portal("\n[caller_sign_in]\nauth_context = \"c1\"\n").await;
+        let (mut a, v, done) = round_trip(&t, "bob", true).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        let body = page_until(&t, &mut a, &v, "id=\"grant\"").await;
+        assert!(body.contains("Verified"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn entra_without_an_authentication_context_shows_no_mfa_and_is_refused() {
+        // No amr in Entra's token and no context asked for: nothing proves MFA, so fctr refuses (fail closed).
+        let t = portal("\n[caller_sign_in]\n").await;
+        let (mut a, v, done) = round_trip(&t, "bob", false).await;
+        assert_eq!(done.status, StatusCode::FORBIDDEN, "{}", done.body);
+        page_until(&t, &mut a, &v, "sign_in_no_mfa").await;
+    }
+
+    #[tokio::test]
+    async fn entra_someone_else_by_oid_is_refused() {
+        let t = portal("\n[caller_sign_in]\nauth_context = \"c1\"\n").await;
+        let (mut a, v, done) = round_trip(&t, "alice", true).await;
+        assert_eq!(done.status, StatusCode::FORBIDDEN, "{}", done.body);
+        page_until(&t, &mut a, &v, "sign_in_other_user").await;
+    }
+}
