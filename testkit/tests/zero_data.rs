@@ -238,6 +238,11 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
                 "challenges_per_target_per_hour = 5",
                 "challenges_per_target_per_hour = 50",
             )
+            // Sign-in links accepted (last, so the other flows pick what they picked before).
+            .replace(
+                "accepted = [\"push\", \"totp\", \"hardware_otp\", \"hotp\"]",
+                "accepted = [\"push\", \"totp\", \"hardware_otp\", \"hotp\", \"idp_sign_in\"]",
+            )
             // Four-eyes on the factor reset, so the approval flow is scanned too.
             .replace(
                 "actions = []\nclasses = []\napprover_roles = []",
@@ -254,7 +259,8 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         TenantId::parse("acme").unwrap(),
     )
     .with_alert_sink(Arc::new(FileSink(data.path().join("alerts.jsonl"))))
-    .with_approvals(Arc::new(MemoryApprovalStore::new(clock)));
+    .with_approvals(Arc::new(MemoryApprovalStore::new(clock)))
+    .with_sign_in_links(fctr_core::SignInLinks::default());
     let mut run = Run {
         engine,
         fake,
@@ -357,6 +363,44 @@ async fn no_canary_reaches_any_byte_fctr_wrote() {
         )
         .await
         .unwrap();
+
+    // Verification by IdP sign-in: a link (its secret is a canary too), opened, someone else signing in (refused,
+    // audited, alerted), then a second link and the caller's own sign-in.
+    let sign_in = fctr_ports::FactorId::parse("idp_sign_in").unwrap();
+    // The other person's IdP id is personal data too.
+    run.secrets
+        .push(("OtherSubject".into(), "00uzsomeoneelse00077".into()));
+    for (who, ok) in [("00uzsomeoneelse00077", false), (CALLER_ID, true)] {
+        let v = run
+            .engine
+            .begin_verification(&agent, &ctx, &subject, Some(&sign_in))
+            .await
+            .unwrap();
+        let token = v.link.as_ref().and_then(|l| l.token.clone()).unwrap();
+        run.secrets.push(("SignInLink".into(), token.clone()));
+        let opened = run.engine.open_sign_in_link(&ctx, &token).await.unwrap();
+        let evidence = fctr_core::SignInEvidence::Token {
+            subject: who.to_owned(),
+            auth_time: Some(chrono::Utc::now()),
+            mfa: true,
+        };
+        let judged = run
+            .engine
+            .finish_sign_in_link(&ctx, &opened, &evidence)
+            .await;
+        assert_eq!(judged.is_ok(), ok, "{judged:?}");
+        let v = run
+            .engine
+            .poll_verification(&agent, &ctx, v.id)
+            .await
+            .unwrap();
+        let want = if ok {
+            VerificationStatus::Verified
+        } else {
+            VerificationStatus::Rejected
+        };
+        assert_eq!(v.status, want);
+    }
 
     // Ticket write-back: the work note of an action under the canary caller's verification, posted by the real
     // ServiceNow adapter to a fake that records what it got, the delivery audited into the same database. What

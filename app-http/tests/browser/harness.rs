@@ -144,6 +144,14 @@ impl Stack {
 
     /// The stack with a policy of the test's own (None: the built-in one).
     pub async fn start_with_policy(policy: Option<fctr_core::policy::Policy>) -> Self {
+        Self::start_with_options(policy, |_| {}).await
+    }
+
+    /// The stack with a policy of the test's own and further demo options set by `f`.
+    pub async fn start_with_options(
+        policy: Option<fctr_core::policy::Policy>,
+        f: impl FnOnce(&mut DemoOptions),
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
@@ -163,6 +171,7 @@ impl Stack {
             },
             ..PollSettings::default()
         };
+        f(&mut opts);
         let demo = start_demo(opts).await.expect("demo stack starts");
         let app = fctr_portal::router(demo.state.clone())
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -12,6 +12,8 @@ mod flows;
 
 mod four_eyes;
 
+mod sign_in_link;
+
 mod pages;
 
 mod paths;
