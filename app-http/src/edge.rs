@@ -186,9 +186,13 @@ pub(crate) async fn guard(State(st): State<AppState>, mut req: Request, next: Ne
     let client = client.unwrap_or(peer);
     req.extensions_mut().insert(ClientIp(client));
 
-    if path == "/auth/login" || path == "/auth/callback" || path.starts_with("/link/") {
+    let link = path.starts_with("/link/");
+    if path == "/auth/login" || path == "/auth/callback" || link {
         let t = TruncatedIp::from_ip(client);
-        let key = rate_key(&["edge", "sign_in", "ip", t.as_str()]);
+        // The callers' link pages count in a bucket of their own: reachable from anywhere, they must not use up
+        // the agents' sign-in budget of a shared address.
+        let bucket = if link { "link" } else { "sign_in" };
+        let key = rate_key(&["edge", bucket, "ip", t.as_str()]);
         if let Some(retry) = over_limit(
             &st,
             key,
@@ -197,10 +201,23 @@ pub(crate) async fn guard(State(st): State<AppState>, mut req: Request, next: Ne
         )
         .await
         {
-            tracing::warn!(client = t.as_str(), "sign-in rate limit");
-            st.engine()
-                .audit_edge_denial(None, Reason::RateLimited, &context(&req, Some(client)))
-                .await;
+            tracing::warn!(client = t.as_str(), bucket, "sign-in rate limit");
+            // Audited at most DENIAL_AUDITS_PER_MINUTE times a minute per address: a flood writes no flood of
+            // audit events.
+            let throttle = rate_key(&["edge", "audit", "rate_limited", t.as_str()]);
+            if over_limit(
+                &st,
+                throttle,
+                DENIAL_AUDITS_PER_MINUTE,
+                Duration::from_secs(60),
+            )
+            .await
+            .is_none()
+            {
+                st.engine()
+                    .audit_edge_denial(None, Reason::RateLimited, &context(&req, Some(client)))
+                    .await;
+            }
             return denial(
                 &st,
                 &path,

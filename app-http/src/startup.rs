@@ -228,6 +228,7 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
             ),
             acr_values: c.acr_values.clone(),
             auth_context: c.auth_context.clone(),
+            entra: cfg.entra.is_some(),
         }),
         None => None,
     };

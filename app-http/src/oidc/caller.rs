@@ -5,7 +5,7 @@
 //! `claims` parameter, answered in the token's `acrs`). What the token proves goes to the engine, which decides.
 //! No session is made, no group is read: a caller's sign-in never signs anyone in to the portal.
 
-use super::{Begin, Oidc, OidcError, directory_id, not_before_passed, payload_of};
+use super::{Begin, Oidc, OidcError, not_before_passed, payload_of};
 use chrono::{DateTime, TimeZone as _, Utc};
 use openidconnect::core::{CoreAuthPrompt, CoreAuthenticationFlow};
 use openidconnect::{
@@ -26,6 +26,9 @@ pub struct CallerAuth {
     /// through the `claims` parameter; a token whose `acrs` holds it shows MFA (Entra v2 ID tokens may carry no
     /// `amr`).
     pub auth_context: Option<String>,
+    /// The IdP is Entra: the caller is named by `oid` (required; Entra's `sub` is pairwise per app and names no
+    /// directory user). Otherwise by `sub` alone (Okta's user id), whatever other claims the token has.
+    pub entra: bool,
 }
 
 /// What a caller's verified ID token says.
@@ -109,6 +112,8 @@ impl Oidc {
                 Nonce::new_random,
             )
             .set_redirect_uri(Cow::Owned(redirect))
+            // `profile`: Entra releases `oid` only with it.
+            .add_scope(openidconnect::Scope::new("profile".into()))
             .add_prompt(CoreAuthPrompt::Login)
             .set_max_age(std::time::Duration::ZERO)
             .set_pkce_challenge(challenge);
@@ -157,8 +162,18 @@ impl Oidc {
         let jwt = id_token.to_string();
         not_before_passed(&jwt, Utc::now().timestamp())?;
         let payload = payload_of(&jwt).ok_or(OidcError::Token("malformed"))?;
+        let subject = if auth.entra {
+            payload
+                .get("oid")
+                .and_then(serde_json::Value::as_str)
+                .filter(|oid| !oid.is_empty() && oid.len() <= 128)
+                .ok_or(OidcError::Token("oid"))?
+                .to_owned()
+        } else {
+            claims.subject().as_str().to_owned()
+        };
         Ok(CallerSignIn {
-            subject: directory_id(Some(&payload), claims.subject().as_str()),
+            subject,
             auth_time: auth_time(&payload),
             mfa: shows_mfa(&payload, auth),
         })

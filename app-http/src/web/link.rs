@@ -18,7 +18,7 @@ use crate::state::Settings;
 use askama::Template;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{CookieJar, SameSite};
 use fctr_core::{Denial, OpenedLink, SignInEvidence};
 use fctr_ports::{Reason, VerificationId};
@@ -27,6 +27,16 @@ use subtle::ConstantTimeEq as _;
 
 /// What `return_to` holds in a caller's pre-login state: the verification, after this prefix.
 const LINK_PREFIX: &str = "link:";
+
+/// Where a caller's pre-login state is stored: bound to the browser's cookie *and* the `state` sent to the IdP,
+/// so a callback without the right `state` (a cross-site GET riding on the cookie, an `error` nobody asked for)
+/// finds nothing and spends nothing: the caller's real callback still works.
+fn pre_login_key(cookie: &str, state: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("fctr-link:{cookie}:{state}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+}
 
 /// The URL the caller opens for a link's text.
 pub(crate) fn link_url(settings: &Settings, token: &str) -> String {
@@ -57,6 +67,8 @@ struct LinkPage {
     reason: String,
     /// Where the "sign in" button posts; empty for no button.
     action: String,
+    /// Where the page sends the browser on (the IdP's authorize URL); empty for nowhere.
+    go: String,
 }
 
 fn page(
@@ -74,6 +86,7 @@ fn page(
             message: message.to_owned(),
             reason: reason.to_owned(),
             action: String::new(),
+            go: String::new(),
         },
     )
 }
@@ -136,17 +149,32 @@ pub(crate) async fn show(ctx: Page, Path(token): Path<String>) -> Response {
             message: "The IT helpdesk asked you to confirm who you are. You will sign in with your usual work account and your second factor; the helpdesk learns only whether it worked.".into(),
             reason: String::new(),
             action: format!("/link/{token}"),
+            go: String::new(),
         },
     )
 }
 
-/// `POST /link/{token}`: opens the link (once) and sends the browser to the IdP.
+/// `POST /link/{token}`: opens the link (once) and sends the browser on to the IdP.
+///
+/// Only from the link's own page: a cross-site POST (a lure page that auto-submits the form, to skip the
+/// warning the page shows) is refused before the link is touched. The page then goes on to the IdP by a page of
+/// its own (the portal's CSP allows forms to post only to the portal, redirects included).
 pub(crate) async fn open(ctx: Page, Path(token): Path<String>) -> Response {
     let Some(auth) = ctx.state.settings().caller_sign_in.clone() else {
         return refused(&Denial::new(Reason::SignInLinkInvalid));
     };
     if !offered(&ctx) || !plausible(&token) {
         return refused(&Denial::new(Reason::SignInLinkInvalid));
+    }
+    if !crate::edge::same_origin(&ctx.headers, &ctx.state.settings().origin()) {
+        tracing::warn!("sign-in link: cross-site POST refused");
+        return page(
+            StatusCode::FORBIDDEN,
+            "bad",
+            "Open the link yourself",
+            "This page can only be continued from the link the helpdesk gave you. Open that link directly.",
+            Reason::CsrfRejected.as_str(),
+        );
     }
     let opened = match ctx
         .state
@@ -165,6 +193,7 @@ pub(crate) async fn open(ctx: Page, Path(token): Path<String>) -> Response {
         }
     };
     let key = random_token();
+    let stored_as = pre_login_key(&key, &begin.state);
     let pre = PreLogin {
         state: begin.state,
         nonce: begin.nonce,
@@ -175,7 +204,7 @@ pub(crate) async fn open(ctx: Page, Path(token): Path<String>) -> Response {
     if ctx
         .state
         .sessions()
-        .put_pre_login(&key, &pre)
+        .put_pre_login(&stored_as, &pre)
         .await
         .is_err()
     {
@@ -192,7 +221,18 @@ pub(crate) async fn open(ctx: Page, Path(token): Path<String>) -> Response {
         Some(secs),
     );
     metrics::counter!("fctr_sign_in_links_total", "step" => "opened").increment(1);
-    (CookieJar::new().add(c), Redirect::to(begin.url.as_str())).into_response()
+    let go = render(
+        StatusCode::OK,
+        &LinkPage {
+            tone: "info",
+            heading: "Signing you in".into(),
+            message: "Continue to your company's sign-in page.".into(),
+            reason: String::new(),
+            action: String::new(),
+            go: begin.url.to_string(),
+        },
+    );
+    (CookieJar::new().add(c), go).into_response()
 }
 
 /// `GET /link/callback`: the IdP sends the caller back; the engine judges what the token proves.
@@ -204,13 +244,20 @@ pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>
     let Some(auth) = st.settings().caller_sign_in.clone() else {
         return (jar, refused(&Denial::new(Reason::SignInLinkInvalid))).into_response();
     };
+    let state = q.get("state").map(String::as_str).unwrap_or_default();
     let pre = match cookie(&ctx.headers, name) {
-        Some(k) if k.len() < MAX_ID_LEN => match st.sessions().take_pre_login(&k).await {
-            Ok(p) => p,
-            Err(_) => {
-                return (jar, refused(&Denial::new(Reason::StateUnavailable))).into_response();
+        Some(k) if k.len() < MAX_ID_LEN && !state.is_empty() && state.len() < MAX_ID_LEN => {
+            match st
+                .sessions()
+                .take_pre_login(&pre_login_key(&k, state))
+                .await
+            {
+                Ok(p) => p,
+                Err(_) => {
+                    return (jar, refused(&Denial::new(Reason::StateUnavailable))).into_response();
+                }
             }
-        },
+        }
         _ => None,
     };
     // No state of ours (a replayed or forged callback, or another browser): nothing to judge.
@@ -227,9 +274,10 @@ pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>
         verification,
         opened_at: pre.created,
     };
-    let evidence = match (q.get("code"), q.get("state")) {
+    // Found by the state, so it matches; compared again all the same (constant time).
+    let evidence = match q.get("code") {
         _ if q.contains_key("error") => SignInEvidence::Failed,
-        (Some(code), Some(state)) if bool::from(state.as_bytes().ct_eq(pre.state.as_bytes())) => {
+        Some(code) if bool::from(state.as_bytes().ct_eq(pre.state.as_bytes())) => {
             match st
                 .oidc()
                 .finish_caller(code, &pre.pkce_verifier, &pre.nonce, &auth)

@@ -62,6 +62,16 @@ async fn link_sent(t: &TestApp) -> (Browser, String, String) {
     (a, v, url[PUBLIC.len()..].to_owned())
 }
 
+/// The IdP authorize URL the page after the link's POST goes on to (a page, not a redirect: the portal's CSP
+/// lets forms post only to the portal, redirects included).
+pub(crate) fn goes_to(r: &crate::helpers::Resp) -> String {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    between(&r.body, "id=\"go-sign-in\" href=\"", "\"")
+        .expect("the page goes on to the IdP")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}
+
 /// The caller opens the link and signs in at the fake as `who`; returns the caller's browser and the callback
 /// path (not yet followed).
 async fn caller_signs_in(t: &TestApp, link: &str, who: &str) -> (Browser, String) {
@@ -70,8 +80,7 @@ async fn caller_signs_in(t: &TestApp, link: &str, who: &str) -> (Browser, String
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
     assert!(shown.body.contains("continue-sign-in"), "{}", shown.body);
     let r = t.post(&mut c, link, &[]).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let authorize = r.location();
+    let authorize = goes_to(&r);
     for want in [
         "prompt=login",
         "max_age=0",
@@ -94,7 +103,7 @@ async fn caller_signs_in(t: &TestApp, link: &str, who: &str) -> (Browser, String
         .await
         .unwrap();
     let request_id = between(&page, "name=\"request_id\" value=\"", "\"")
-        .expect("the fake's sign-in page")
+        .unwrap_or_else(|| panic!("the fake's sign-in page at {authorize}: {page}"))
         .to_owned();
     let user = t.demo.fake.fixtures().id_of(who);
     assert!(
@@ -222,7 +231,7 @@ async fn a_link_opens_once() {
     let (_a, _v, link) = link_sent(&t).await;
     let mut first = Browser::default();
     let r = t.post(&mut first, &link, &[]).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    goes_to(&r);
     let mut second = Browser::default();
     let r = t.post(&mut second, &link, &[]).await;
     assert_eq!(r.status, StatusCode::GONE, "{}", r.body);
@@ -241,6 +250,40 @@ async fn an_expired_link_does_not_open_and_the_agent_may_send_another() {
     assert_eq!(r.status, StatusCode::GONE, "{}", r.body);
     let r = t.wait_page(&mut a, &v, "id=\"retry\"").await;
     assert!(!r.body.contains("id=\"grant\""), "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_cross_site_post_cannot_skip_the_links_own_page() {
+    let t = portal().await;
+    let (_a, _v, link) = link_sent(&t).await;
+    // A lure page elsewhere auto-submits the form: refused, and the link is not spent.
+    let mut lured = Browser::default();
+    let r = t
+        .post_with(&mut lured, &link, &[], Some("https://evil.example"))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(r.body.contains("csrf_rejected"), "{}", r.body);
+    let mut c = Browser::default();
+    goes_to(&t.post(&mut c, &link, &[]).await);
+}
+
+#[tokio::test]
+async fn a_callback_without_the_right_state_spends_nothing() {
+    let t = portal().await;
+    let (mut a, v, link) = link_sent(&t).await;
+    let (mut c, cb) = caller_signs_in(&t, &link, "alice").await;
+    // Riding on the caller's cookie (a cross-site top-level GET): an error, and a code with another state.
+    for forged in [
+        "/link/callback?error=access_denied".to_owned(),
+        "/link/callback?code=forged&state=forged".to_owned(),
+    ] {
+        let r = t.get(&mut c.clone(), &forged).await;
+        assert_eq!(r.status, StatusCode::GONE, "{forged}: {}", r.body);
+    }
+    // The caller's own callback still works.
+    let page = t.get(&mut c, &cb).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    t.wait_page(&mut a, &v, "id=\"grant\"").await;
 }
 
 #[tokio::test]
@@ -333,8 +376,7 @@ permissions = ["lookup", "verify", "clear_sessions", "expire_password"]
         let link = &url[PUBLIC.len()..];
         let mut c = Browser::default();
         let r = t.post(&mut c, link, &[]).await;
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-        let authorize = r.location();
+        let authorize = goes_to(&r);
         assert!(authorize.contains("prompt=login"), "{authorize}");
         assert!(authorize.contains("max_age=0"), "{authorize}");
         assert_eq!(

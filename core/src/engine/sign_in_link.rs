@@ -274,6 +274,8 @@ impl Engine {
             return Err(self.deny(&c, Reason::SignInLinkInvalid).await);
         }
         let now = self.now();
+        // Too late to count: the verification window closed, or the link's deadline passed.
+        let late = v.is_expired(now) || link.as_ref().is_none_or(|l| now >= self.link_deadline(l));
         let verdict = match evidence {
             SignInEvidence::Failed => Err(Reason::SignInFailed),
             SignInEvidence::Token { subject, .. } if subject != rec.subject.as_str() => {
@@ -297,6 +299,7 @@ impl Engine {
         };
         let prev = rec.version;
         match verdict {
+            Ok(()) if late => Err(self.deny(&c, Reason::SignInLinkInvalid).await),
             Ok(()) => {
                 let v = v.update_link(|l| l.verified_at = Some(now));
                 match self.store_link(v.record(), prev).await {
@@ -306,11 +309,11 @@ impl Engine {
                 }
             }
             Err(reason) => {
-                let ended = v.refuse(reason);
-                match self.store_link(&ended, prev).await {
-                    Ok(true) => {}
-                    Ok(false) => return Err(self.deny(&c, Reason::SignInLinkInvalid).await),
-                    Err(_) => return Err(Denial::new(Reason::StateUnavailable)),
+                // The refusal ends the challenge when it still can; it is audited (and someone else signing in
+                // alerted) whatever the write does: a red flag is never lost to a race or a store error.
+                if !late {
+                    let ended = v.refuse(reason);
+                    let _ = self.store_link(&ended, prev).await;
                 }
                 self.record(
                     self.event(&c, EventKind::ChallengeResult, Outcome::Rejected)
@@ -326,6 +329,17 @@ impl Engine {
                 }
                 Err(Denial::new(reason))
             }
+        }
+    }
+
+    /// When a link stops counting: its expiry while unopened; once opened, the expiry plus the time a sign-in may
+    /// take (the caller may be signing in when the link expires), after which the agent's page times it out and
+    /// a new link can be sent.
+    pub(crate) fn link_deadline(&self, link: &SignInLink) -> DateTime<Utc> {
+        if link.opened_at.is_some() {
+            link.expires_at + self.sign_in_links.unwrap_or_default().max_auth_age
+        } else {
+            link.expires_at
         }
     }
 

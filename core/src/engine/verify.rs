@@ -255,7 +255,7 @@ impl Engine {
             if link.verified_at.is_some() {
                 return self.approve(&c, v, prev).await;
             }
-            if link.opened_at.is_none() && self.now() >= link.expires_at {
+            if self.now() >= self.link_deadline(&link) {
                 let mut rec = v.reject();
                 rec.status = VerificationStatus::Expired;
                 return self

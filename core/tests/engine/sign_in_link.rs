@@ -17,12 +17,16 @@ fn w() -> World {
 }
 
 fn links_world(wrap: impl FnOnce(&mut fctr_core::Ports)) -> World {
+    links_world_with(SignInLinks::default(), wrap)
+}
+
+fn links_world_with(links: SignInLinks, wrap: impl FnOnce(&mut fctr_core::Ports)) -> World {
     common::world_engine(
         Policy::parse(LINKS_POLICY).unwrap(),
         |_| {},
         wrap,
         |a| a,
-        |e| e.with_sign_in_links(SignInLinks::default()),
+        |e| e.with_sign_in_links(links),
     )
 }
 
@@ -394,10 +398,70 @@ async fn two_callbacks_at_the_same_moment_count_once() {
     grants.before_put.release(1);
     let first = first.await.unwrap();
     assert!(second.is_ok());
-    // The parked "someone else" sign-in lost its write: refused as a replay, nothing recorded for it.
-    assert_eq!(first.unwrap_err().reason, Reason::SignInLinkInvalid);
+    // The parked "someone else" sign-in lost its write, but a red flag is never lost to a race: refused,
+    // audited and alerted all the same.
+    assert_eq!(first.unwrap_err().reason, Reason::SignInOtherUser);
+    assert!(
+        w.events()
+            .await
+            .iter()
+            .any(|e| e.reason == Some(Reason::SignInOtherUser))
+    );
+    w.engine.deliver_alerts().await;
+    assert_eq!(w.alerts.rules(), vec![AlertRule::SignInOtherUser]);
     assert_eq!(
         poll(&w, &a, v.id).await.status,
         VerificationStatus::Verified
     );
+}
+
+#[tokio::test]
+async fn a_sign_in_after_the_window_closed_counts_for_nothing() {
+    let w = w();
+    let a = agent(&w);
+    let v = begin(&w, &a).await;
+    let opened = open(&w, &token(&v)).await;
+    // The caller takes longer than the verification window (10 minutes) to come back.
+    w.clock
+        .advance(Duration::minutes(10) + Duration::seconds(1));
+    let e = SignInEvidence::Token {
+        subject: "alice".into(),
+        auth_time: Some(w.clock.get()),
+        mfa: true,
+    };
+    let d = w
+        .engine
+        .finish_sign_in_link(&ctx(), &opened, &e)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::SignInLinkInvalid);
+    let view = poll(&w, &a, v.id).await;
+    assert_ne!(view.status, VerificationStatus::Verified);
+    assert!(view.grant.is_none());
+}
+
+#[tokio::test]
+async fn an_opened_link_nobody_finishes_times_out_so_the_agent_can_send_another() {
+    // Links live 2 minutes, a sign-in may take 5 more; the verification window is 10 minutes.
+    let w = links_world_with(
+        SignInLinks {
+            lifetime: Duration::minutes(2),
+            max_auth_age: Duration::minutes(5),
+        },
+        |_| {},
+    );
+    let a = agent(&w);
+    let v = begin(&w, &a).await;
+    open(&w, &token(&v)).await;
+    // Past the link's expiry but the caller may still be signing in: waiting.
+    w.clock.advance(Duration::minutes(3));
+    assert_eq!(
+        poll(&w, &a, v.id).await.status,
+        VerificationStatus::Challenged
+    );
+    // Past expiry plus the sign-in allowance (7 minutes), inside the window: the challenge timed out.
+    w.clock.advance(Duration::minutes(4) + Duration::seconds(1));
+    let view = poll(&w, &a, v.id).await;
+    assert_eq!(view.status, VerificationStatus::Expired, "{view:?}");
+    assert_eq!(view.reason, Some(Reason::ChallengeTimedOut));
 }

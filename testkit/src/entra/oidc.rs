@@ -481,7 +481,10 @@ fn mint_id_token(st: &FakeEntraState, grant: &AuthCode, now: i64) -> Option<Stri
         c.insert("iat".into(), json!(now));
         c.insert("nbf".into(), json!(now));
         c.insert("exp".into(), json!(now + 3600));
-        c.insert("oid".into(), json!(u.id));
+        // Entra releases `oid` only with the `profile` scope.
+        if has("profile") {
+            c.insert("oid".into(), json!(u.id));
+        }
         c.insert("sub".into(), json!(sub));
         c.insert("tid".into(), json!(cfg.tenant_id));
         c.insert("uti".into(), json!(random_id(22)));

@@ -677,6 +677,13 @@ impl TryFrom<RawCallerSignIn> for CallerSignInSection {
                         .into(),
                 );
             }
+            // A token naming one of these would count as MFA: a single-factor or best-effort level cannot.
+            if acr
+                .split_whitespace()
+                .any(|v| v.contains(":1fa:") || v.ends_with(":ifpossible"))
+            {
+                return Err("acr_values must demand MFA: a single-factor (1fa) or \"ifpossible\" level would count a sign-in without it as MFA; use \"urn:okta:loa:2fa:any\" or \"phr\"".into());
+            }
         }
         if let Some(ctx) = &r.auth_context {
             let n = ctx.strip_prefix('c').and_then(|d| d.parse::<u8>().ok());
