@@ -219,6 +219,21 @@ pub async fn from_config(cfg: &Config) -> Result<AppState, BuildError> {
         egress,
     };
     let timeouts = cfg.session.timeouts();
+    if let Some(c) = &cfg.caller_sign_in {
+        if cfg.okta.is_some() && c.auth_context.is_some() {
+            return Err(BuildError::Config(ConfigError::Invalid {
+                key: "caller_sign_in.auth_context".into(),
+                problem: "an Entra authentication context; with [okta] demand MFA with acr_values"
+                    .into(),
+            }));
+        }
+        if cfg.entra.is_some() && c.auth_context.is_none() {
+            tracing::warn!(
+                target: "fctr::config",
+                "[caller_sign_in] without auth_context on Entra: Entra's ID tokens may carry no amr, so sign-ins                  without one are refused as single-factor (docs/idp-sign-in.md)"
+            );
+        }
+    }
     let caller_sign_in = match &cfg.caller_sign_in {
         Some(c) => Some(crate::oidc::CallerAuth {
             redirect_uri: Some(

@@ -241,7 +241,7 @@ pub fn describe(reason: Reason) -> (&'static str, &'static str) {
         ),
         Reason::SignInNoMfa => (
             "The caller's sign-in did not use multi-factor authentication.",
-            "Send a new link; if it happens again, verify with a push instead or ask the IdP administrator to require MFA for the fctr caller app.",
+            "Send a new link; if it happens again, verify with a push instead or ask the IdP administrator to require MFA for fctr's sign-in app.",
         ),
         Reason::SignInFailed => (
             "The caller's sign-in at the identity provider failed or could not be verified.",

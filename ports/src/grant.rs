@@ -71,7 +71,7 @@ pub struct OutstandingChallenge {
 /// lets someone *try* to sign in as the caller at the IdP). `Debug` redacts it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignInLink {
-    /// The random part of the link (base64url, 256 bits).
+    /// The random part of the link (base64url of 32 bytes, 244 of them random bits).
     pub secret: String,
     /// When the link stops working.
     pub expires_at: DateTime<Utc>,

@@ -64,10 +64,8 @@ fn shows_mfa(payload: &serde_json::Value, auth: &CallerAuth) -> bool {
         .and_then(serde_json::Value::as_array)
         .is_some_and(|a| {
             a.iter().filter_map(serde_json::Value::as_str).any(|m| {
-                matches!(
-                    m,
-                    "mfa" | "otp" | "hwk" | "swk" | "sms" | "fido" | "face" | "fpt" | "sc"
-                )
+                // The agents' rule: a method that is a second factor, never one alone such as `sms`.
+                matches!(m, "mfa" | "otp" | "hwk" | "swk")
             })
         });
     let acr = match (

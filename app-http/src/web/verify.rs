@@ -93,6 +93,8 @@ struct StatusPart {
     code_error: String,
     next_factor: bool,
     retry: bool,
+    /// The retry sends a new sign-in link (the one before was refused), not a push.
+    retry_link: bool,
     grant: Option<GrantLine>,
     note: String,
     offered: Vec<Offer>,
@@ -158,6 +160,7 @@ fn status_html(
         code_error: code_error.to_owned(),
         next_factor: false,
         retry: false,
+        retry_link: false,
         grant: None,
         note: String::new(),
         offered: Vec::new(),
@@ -264,6 +267,11 @@ fn status_html(
             part.code_form = v.status == VerificationStatus::Challenged && !push && !link;
             part.next_factor = v.status == VerificationStatus::Pending;
             part.retry = v.status.is_final() && v.status != VerificationStatus::Verified;
+            part.retry_link = link_refused;
+            if v.reason == Some(Reason::SignInOtherUser) {
+                // Someone else signed in: the remedy is to end the call and escalate, not to try again.
+                part.retry = false;
+            }
             let not_me = ctx_state.engine().policy().alarms().not_me;
             if v.status == VerificationStatus::Rejected
                 && v.reason == Some(Reason::ChallengeRejected)

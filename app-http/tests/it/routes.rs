@@ -208,6 +208,13 @@ async fn every_route_and_every_error_carries_every_secure_header() {
             format!("/verifications/{vid}/not-me"),
         ),
         ("POST", "/auth/logout", "/auth/logout".into()),
+        (
+            "GET",
+            "/link/callback",
+            "/link/callback?code=x&state=y".into(),
+        ),
+        ("GET", "/link/{token}", "/link/nonsense".into()),
+        ("POST", "/link/{token}", "/link/nonsense".into()),
     ];
     for declared in declared_routes() {
         assert!(

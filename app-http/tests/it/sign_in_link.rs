@@ -184,6 +184,11 @@ async fn someone_else_signing_in_is_refused_and_the_agent_sees_the_red_flag() {
         r.body
     );
     assert!(!r.body.contains("id=\"grant\""));
+    assert!(
+        !r.body.contains("id=\"retry\""),
+        "no retry after a red flag: {}",
+        r.body
+    );
     let events = t.audit_events().await;
     assert_eq!(challenge_results(&events, Reason::SignInOtherUser), 1);
     assert!(events.iter().all(|e| e.kind != EventKind::GrantIssued));
@@ -205,6 +210,9 @@ async fn refused_by_token(tweak: IdTokenTweak, reason: Reason) {
     );
     let r = t.wait_page(&mut a, &v, reason.as_str()).await;
     assert!(r.body.contains("Sign-in refused"), "{}", r.body);
+    // The way on is a new link (not a push, and no warning about a denied push).
+    assert!(r.body.contains("id=\"new-link\""), "{}", r.body);
+    assert!(!r.body.contains("A denied push"), "{}", r.body);
     let events = t.audit_events().await;
     assert_eq!(challenge_results(&events, reason), 1, "{tweak:?}");
     assert!(events.iter().all(|e| e.kind != EventKind::GrantIssued));

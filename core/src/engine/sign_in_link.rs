@@ -5,7 +5,7 @@
 //! was opened, and recent), with MFA. Anything else ends the challenge with a reason the agent sees; someone else
 //! signing in is a red flag, audited and alerted.
 //!
-//! The link carries no personal data: `{verification id}.{256 random bits}`. It opens once (a compare-and-set on
+//! The link carries no personal data: `{verification id}.{244 random bits}`. It opens once (a compare-and-set on
 //! the stored verification, so two browsers, or two replicas, opening it at the same moment open it once), and
 //! only until it expires. The sign-in it leads to completes the challenge once: the callback moves the record
 //! from "opened" to "signed in", and the agent's own next poll approves the factor and mints the grant under the
@@ -97,7 +97,7 @@ pub fn link_token(verification: VerificationId, link: &SignInLink) -> String {
     format!("{verification}.{}", link.secret)
 }
 
-/// 256 bits from the operating system's generator (through two v4 UUIDs: 244 random bits), base64url.
+/// 244 random bits from the operating system's generator (two v4 UUIDs), base64url (43 characters).
 fn link_secret() -> String {
     let mut bytes = [0u8; 32];
     bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());

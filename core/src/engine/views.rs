@@ -202,7 +202,7 @@ impl Engine {
             number: ticket.and_then(|t| t.number),
             challenge_expires_at: ticket
                 .map(|t| t.expires_at)
-                .or_else(|| link.map(|l| l.expires_at)),
+                .or_else(|| link.map(|l| self.link_deadline(l))),
             challenge_started_at: rec.challenge.as_ref().map(|c| c.started_at),
             expires_at: rec.expires_at,
             approved: u8::try_from(distinct.len()).unwrap_or(u8::MAX),

@@ -44,6 +44,7 @@ fn factor_noun(kind: &FactorKind, number_matching: bool) -> (&'static str, &'sta
         FactorKind::HardwareOtp => ("a", "hardware token code"),
         FactorKind::Sms => ("an", "SMS code (restricted)"),
         FactorKind::Voice => ("a", "voice-call code (restricted)"),
+        FactorKind::IdpSignIn => ("a", "sign-in with MFA through a one-time link"),
         _ => ("a", "factor policy cannot accept"),
     }
 }

@@ -26,7 +26,7 @@
 //! egress_bind = "192.0.2.10"                 # source address of IdP connections
 //!
 //! [limits]
-//! sign_in_per_ip_per_minute = 30             # /auth/login and /auth/callback, per truncated client IP
+//! sign_in_per_ip_per_minute = 30             # /auth/login and /auth/callback (the /link/ pages count apart), per truncated client IP
 //! api_per_agent_per_minute = 120
 //! body_limit_bytes = 65536
 //! request_timeout_secs = 30
@@ -87,6 +87,11 @@
 //! base_url = "https://acme.service-now.com"
 //! user = "svc-fctr"                          # Jira and Zendesk: the integration account's e-mail
 //! secret_env = "FCTR_TICKETS_SECRET"         # or secret_file (ServiceNow: or bearer_token_env / _file)
+//!
+//! [caller_sign_in]                           # optional: verification by sign-in link (docs/idp-sign-in.md)
+//! link_minutes = 10
+//! max_auth_age_seconds = 300
+//! acr_values = "urn:okta:loa:2fa:any"        # Okta; Entra: auth_context = "c1"
 
 pub mod entra;
 mod env;
@@ -663,6 +668,44 @@ mod tests {
             "lookback_minutes = 60",
         ] {
             let e = parse(&format!("[out_of_band]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("x.toml"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn caller_sign_in_has_defaults_and_refuses_what_would_not_demand_mfa() {
+        let parse = |t: &str| Config::parse(t, Path::new("x.toml"));
+        assert!(
+            parse("").unwrap().caller_sign_in.is_none(),
+            "off unless asked"
+        );
+        let c = parse("[caller_sign_in]\n").unwrap().caller_sign_in.unwrap();
+        assert_eq!((c.link_minutes, c.max_auth_age_seconds), (10, 300));
+        assert_eq!(c.links().lifetime, chrono::Duration::minutes(10));
+        for ok in [
+            "acr_values = \"urn:okta:loa:2fa:any\"",
+            "acr_values = \"phr\"",
+            "auth_context = \"c1\"",
+            "auth_context = \"c99\"",
+        ] {
+            assert!(parse(&format!("[caller_sign_in]\n{ok}\n")).is_ok(), "{ok}");
+        }
+        for bad in [
+            "link_minutes = 0",
+            "link_minutes = 61",
+            "max_auth_age_seconds = 29",
+            "max_auth_age_seconds = 601",
+            "acr_values = \"urn:okta:loa:1fa:any\"",
+            "acr_values = \"urn:okta:loa:2fa:any:ifpossible\"",
+            "acr_values = \"\"",
+            "auth_context = \"c0\"",
+            "auth_context = \"c100\"",
+            "auth_context = \"mfa\"",
+            "prompt = \"none\"",
+        ] {
+            let e = parse(&format!("[caller_sign_in]\n{bad}\n"))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("x.toml"), "{bad}: {e}");

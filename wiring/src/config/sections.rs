@@ -634,7 +634,7 @@ impl OutOfBandSchedule {
 pub struct CallerSignInSection {
     /// How long a link works (minutes, 1 to 60; default 10; never beyond the verification window).
     pub link_minutes: u32,
-    /// How long after the caller authenticated at the IdP the sign-in still counts (seconds, 30 to 3600; default
+    /// How long after the caller authenticated at the IdP the sign-in still counts (seconds, 30 to 600; default
     /// 300).
     pub max_auth_age_seconds: u32,
     /// Okta: the `acr_values` to send (e.g. `urn:okta:loa:2fa:any` or `phr`); a token whose `acr` is one of them
@@ -664,8 +664,9 @@ impl TryFrom<RawCallerSignIn> for CallerSignInSection {
         let max_age = r
             .max_auth_age_seconds
             .unwrap_or(fctr_core::DEFAULT_MAX_AUTH_AGE_SECONDS);
-        if !(30..=3600).contains(&max_age) {
-            return Err("max_auth_age_seconds must be between 30 and 3600".into());
+        // At most the caller's pre-login lifetime (10 minutes): a longer sign-in could not come back anyway.
+        if !(30..=600).contains(&max_age) {
+            return Err("max_auth_age_seconds must be between 30 and 600".into());
         }
         if let Some(acr) = &r.acr_values {
             let ok = !acr.trim().is_empty()

@@ -64,6 +64,26 @@ const MATRIX: &[Row] = &[
         path: "/auth/callback?code=x&state=y",
         expect: [(401, "Sign-in failed"); 5],
     },
+    // The callers' sign-in link pages: public (a caller has no session), and without [caller_sign_in] (as here)
+    // every link is refused alike, whoever asks.
+    Row {
+        method: "GET",
+        route: "/link/callback",
+        path: "/link/callback?code=x&state=y",
+        expect: [(410, "This link does not work any more"); 5],
+    },
+    Row {
+        method: "GET",
+        route: "/link/{token}",
+        path: "/link/00000000-0000-4000-8000-000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        expect: [(410, "This link does not work any more"); 5],
+    },
+    Row {
+        method: "POST",
+        route: "/link/{token}",
+        path: "/link/00000000-0000-4000-8000-000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        expect: [(410, "This link does not work any more"); 5],
+    },
     Row {
         method: "GET",
         route: "/search",
