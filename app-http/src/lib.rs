@@ -169,6 +169,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(web::sign_in::logout))
         .route("/link/callback", get(web::link::callback))
         .route("/link/{token}", get(web::link::show).post(web::link::open))
+        .route("/link/{token}/decline", post(web::link::decline))
         .route(
             "/search",
             get(web::search::search_form).post(web::search::search_submit),

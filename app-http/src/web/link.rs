@@ -235,6 +235,42 @@ pub(crate) async fn open(ctx: Page, Path(token): Path<String>) -> Response {
     (CookieJar::new().add(c), go).into_response()
 }
 
+/// `POST /link/{token}/decline`: whoever opened the link did not call the helpdesk ("I did not call"). The link is
+/// spent and policy's "not me" response runs (docs/idp-sign-in.md). From the link's own page only, as the button.
+pub(crate) async fn decline(ctx: Page, Path(token): Path<String>) -> Response {
+    if !offered(&ctx) || !plausible(&token) {
+        return refused(&Denial::new(Reason::SignInLinkInvalid));
+    }
+    if !crate::edge::same_origin(&ctx.headers, &ctx.state.settings().origin()) {
+        tracing::warn!("sign-in link: cross-site decline refused");
+        return page(
+            StatusCode::FORBIDDEN,
+            "bad",
+            "Open the link yourself",
+            "This page can only be continued from the link the helpdesk gave you. Open that link directly.",
+            Reason::CsrfRejected.as_str(),
+        );
+    }
+    match ctx
+        .state
+        .engine()
+        .decline_sign_in_link(&ctx.rctx, &token)
+        .await
+    {
+        Ok(()) => {
+            metrics::counter!("fctr_sign_in_links_total", "step" => "declined").increment(1);
+            page(
+                StatusCode::OK,
+                "ok",
+                "Thank you, the helpdesk has been told",
+                "Nothing was changed on your account. Someone may be calling the helpdesk in your name: the security team has been alerted. If you get more messages like this, tell your IT security team.",
+                "",
+            )
+        }
+        Err(d) => refused(&d),
+    }
+}
+
 /// `GET /link/callback`: the IdP sends the caller back; the engine judges what the token proves.
 pub(crate) async fn callback(ctx: Page, Query(q): Query<HashMap<String, String>>) -> Response {
     let st = ctx.state.clone();

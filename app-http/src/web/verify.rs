@@ -221,6 +221,10 @@ fn status_html(
                     "Send the sign-in link",
                     "Give the caller this one-time link (read it out, send it, or let them scan the code). They open it on their own device and sign in with their usual account and MFA.".into(),
                 ),
+                VerificationStatus::Rejected if v.reason == Some(Reason::CallerBlocked) => (
+                    "Not the caller",
+                    "Whoever opened the sign-in link said they did not call the helpdesk.".into(),
+                ),
                 VerificationStatus::Rejected if link_refused => (
                     "Sign-in refused",
                     "The caller's sign-in did not verify them.".into(),
@@ -268,7 +272,10 @@ fn status_html(
             part.next_factor = v.status == VerificationStatus::Pending;
             part.retry = v.status.is_final() && v.status != VerificationStatus::Verified;
             part.retry_link = link_refused;
-            if v.reason == Some(Reason::SignInOtherUser) {
+            if matches!(
+                v.reason,
+                Some(Reason::SignInOtherUser | Reason::CallerBlocked)
+            ) {
                 // Someone else signed in: the remedy is to end the call and escalate, not to try again.
                 part.retry = false;
             }

@@ -215,6 +215,11 @@ async fn every_route_and_every_error_carries_every_secure_header() {
         ),
         ("GET", "/link/{token}", "/link/nonsense".into()),
         ("POST", "/link/{token}", "/link/nonsense".into()),
+        (
+            "POST",
+            "/link/{token}/decline",
+            "/link/nonsense/decline".into(),
+        ),
     ];
     for declared in declared_routes() {
         assert!(

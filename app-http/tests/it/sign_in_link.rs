@@ -459,3 +459,33 @@ permissions = ["lookup", "verify", "clear_sessions", "expire_password"]
         page_until(&t, &mut a, &v, "sign_in_other_user").await;
     }
 }
+
+#[tokio::test]
+async fn i_did_not_call_tells_the_agent_and_alerts() {
+    let t = portal().await;
+    let (mut a, v, link) = link_sent(&t).await;
+    let mut c = Browser::default();
+    let shown = t.get(&mut c, &link).await;
+    assert!(shown.body.contains("decline-link"), "{}", shown.body);
+    // Only from the link's own page.
+    let r = t
+        .post_with(
+            &mut c,
+            &format!("{link}/decline"),
+            &[],
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = t.post(&mut c, &format!("{link}/decline"), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("the helpdesk has been told"), "{}", r.body);
+    let page = t.wait_page(&mut a, &v, "Not the caller").await;
+    assert!(page.body.contains("caller_blocked"), "{}", page.body);
+    assert!(!page.body.contains("id=\"retry\""), "{}", page.body);
+    let events = t.audit_events().await;
+    assert!(events.iter().any(|e| e.kind == EventKind::NotMe));
+    // The link is spent.
+    let r = t.post(&mut Browser::default(), &link, &[]).await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", r.body);
+}

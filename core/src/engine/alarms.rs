@@ -265,7 +265,12 @@ impl Engine {
     /// then clear the caller's sessions (a protective action: no grant needed, audited as fctr's own action naming
     /// the agent whose call triggered it), then the alert. Each step is best effort and audited; none undoes
     /// another.
-    async fn not_me_response(&self, c: &Call<'_>, subject: &SubjectId, target: &PseudoId) {
+    pub(crate) async fn not_me_response(
+        &self,
+        c: &Call<'_>,
+        subject: &SubjectId,
+        target: &PseudoId,
+    ) {
         let rule = self.policy.alarms().not_me;
         if rule.block_actions_seconds > 0 {
             let blocked = match key(format!("alarm:block:{}", target.as_str())) {

@@ -200,6 +200,65 @@ impl Engine {
         ctx: &RequestContext,
         token: &str,
     ) -> Result<OpenedLink, Denial> {
+        let (v, agent, id) = self.unopened_link(ctx, token).await?;
+        let mut c = Call::new(&agent, ctx).about(v.record().subject_pseudo.clone());
+        c.set_factor(Some(FactorKind::IdpSignIn));
+        let now = self.now();
+        let prev = v.record().version;
+        let v = v.update_link(|l| l.opened_at = Some(now));
+        match self.store_link(v.record(), prev).await {
+            Ok(true) => Ok(OpenedLink {
+                verification: id,
+                opened_at: now,
+            }),
+            // Another request opened it (or the agent moved on) first: a link opens once.
+            Ok(false) => Err(self.deny(&c, Reason::SignInLinkInvalid).await),
+            Err(_) => Err(Denial::new(Reason::StateUnavailable)),
+        }
+    }
+
+    /// The person who opened the link says they did not ask the helpdesk for anything ("I did not call"): someone
+    /// may be calling in their name and have forwarded them the link. The link is spent, the challenge ends
+    /// (`caller_blocked`), "not me" is audited, and policy's "not me" response runs (block, clear sessions, alert),
+    /// as when the agent records it.
+    ///
+    /// # Errors
+    /// As [`Engine::open_sign_in_link`].
+    pub async fn decline_sign_in_link(
+        &self,
+        ctx: &RequestContext,
+        token: &str,
+    ) -> Result<(), Denial> {
+        let (v, agent, _) = self.unopened_link(ctx, token).await?;
+        let rec = v.record().clone();
+        let mut c = Call::new(&agent, ctx).about(rec.subject_pseudo.clone());
+        c.set_factor(Some(FactorKind::IdpSignIn));
+        match self
+            .store_link(&v.refuse(Reason::CallerBlocked), rec.version)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Err(self.deny(&c, Reason::SignInLinkInvalid).await),
+            Err(_) => return Err(Denial::new(Reason::StateUnavailable)),
+        }
+        self.record(
+            self.event(&c, EventKind::NotMe, Outcome::Rejected)
+                .reason(Reason::CallerBlocked),
+        )
+        .await;
+        self.not_me_response(&c, &rec.subject, &rec.subject_pseudo)
+            .await;
+        Ok(())
+    }
+
+    /// A link that may still be opened: the right secret (constant time), not opened, not expired, its
+    /// verification still waiting on it. Anything else is `sign_in_link_invalid`, audited when the link names a
+    /// real verification (anyone can send garbage; the portal rate-limits the route).
+    async fn unopened_link(
+        &self,
+        ctx: &RequestContext,
+        token: &str,
+    ) -> Result<(Verification<Challenged>, Agent, VerificationId), Denial> {
         let invalid = || Denial::new(Reason::SignInLinkInvalid);
         if self.sign_in_links.is_none() {
             return Err(invalid());
@@ -210,12 +269,9 @@ impl Engine {
         let Some(v) = self.linked(id).await? else {
             return Err(invalid());
         };
-        let rec = v.record().clone();
-        let Some(agent) = Self::link_agent(&rec) else {
+        let Some(agent) = Self::link_agent(v.record()) else {
             return Err(invalid());
         };
-        let mut c = Call::new(&agent, ctx).about(rec.subject_pseudo.clone());
-        c.set_factor(Some(FactorKind::IdpSignIn));
         let now = self.now();
         let usable = v
             .outstanding()
@@ -227,19 +283,11 @@ impl Engine {
             })
             && !v.is_expired(now);
         if !usable {
+            let mut c = Call::new(&agent, ctx).about(v.record().subject_pseudo.clone());
+            c.set_factor(Some(FactorKind::IdpSignIn));
             return Err(self.deny(&c, Reason::SignInLinkInvalid).await);
         }
-        let prev = rec.version;
-        let v = v.update_link(|l| l.opened_at = Some(now));
-        match self.store_link(v.record(), prev).await {
-            Ok(true) => Ok(OpenedLink {
-                verification: id,
-                opened_at: now,
-            }),
-            // Another request opened it (or the agent moved on) first: a link opens once.
-            Ok(false) => Err(self.deny(&c, Reason::SignInLinkInvalid).await),
-            Err(_) => Err(Denial::new(Reason::StateUnavailable)),
-        }
+        Ok((v, agent, id))
     }
 
     /// The caller came back from the IdP: judges what the sign-in proved. The right person, signed in after the

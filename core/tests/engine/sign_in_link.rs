@@ -465,3 +465,47 @@ async fn an_opened_link_nobody_finishes_times_out_so_the_agent_can_send_another(
     assert_eq!(view.status, VerificationStatus::Expired, "{view:?}");
     assert_eq!(view.reason, Some(Reason::ChallengeTimedOut));
 }
+
+#[tokio::test]
+async fn i_did_not_call_ends_the_challenge_and_runs_the_not_me_response() {
+    let w = w();
+    let a = agent(&w);
+    let v = begin(&w, &a).await;
+    let t = token(&v);
+    w.engine.decline_sign_in_link(&ctx(), &t).await.unwrap();
+    let view = poll(&w, &a, v.id).await;
+    assert_eq!(view.status, VerificationStatus::Rejected);
+    assert_eq!(view.reason, Some(Reason::CallerBlocked));
+    let events = w.events().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::NotMe && e.reason == Some(Reason::CallerBlocked))
+    );
+    w.engine.deliver_alerts().await;
+    assert_eq!(w.alerts.rules(), vec![AlertRule::NotMe]);
+    // The link is spent, and the caller is blocked for a while (policy's default "not me" response).
+    let d = w.engine.open_sign_in_link(&ctx(), &t).await.unwrap_err();
+    assert_eq!(d.reason, Reason::SignInLinkInvalid);
+    let d = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::CallerBlocked);
+}
+
+#[tokio::test]
+async fn an_opened_link_cannot_be_declined() {
+    let w = w();
+    let a = agent(&w);
+    let v = begin(&w, &a).await;
+    let t = token(&v);
+    open(&w, &t).await;
+    let d = w.engine.decline_sign_in_link(&ctx(), &t).await.unwrap_err();
+    assert_eq!(d.reason, Reason::SignInLinkInvalid);
+    assert_eq!(
+        poll(&w, &a, v.id).await.status,
+        VerificationStatus::Challenged
+    );
+}

@@ -85,6 +85,12 @@ const MATRIX: &[Row] = &[
         expect: [(410, "This link does not work any more"); 5],
     },
     Row {
+        method: "POST",
+        route: "/link/{token}/decline",
+        path: "/link/00000000-0000-4000-8000-000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/decline",
+        expect: [(410, "This link does not work any more"); 5],
+    },
+    Row {
         method: "GET",
         route: "/search",
         path: "/search",
