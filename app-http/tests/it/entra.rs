@@ -242,34 +242,8 @@ impl EntraPortal {
             authorize.contains("code_challenge_method=S256"),
             "{authorize}"
         );
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let page = http
-            .get(&authorize)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let request_id = between(&page, "name=\"request_id\" value=\"", "\"")
-            .expect("the fake Entra's sign-in page")
-            .to_owned();
-        let mut post_url = url::Url::parse(&authorize).unwrap();
-        post_url.set_query(None);
         let agent = self.fake.fixtures().id_of(handle);
-        let resp = http
-            .post(post_url)
-            .form(&[
-                ("request_id", request_id.as_str()),
-                ("user", agent.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let loc = resp.headers()["location"].to_str().unwrap().to_owned();
+        let (_, loc) = crate::helpers::fake_idp_login(&authorize, &agent).await;
         assert!(
             loc.starts_with(PUBLIC),
             "back to the portal's callback: {loc}"

@@ -63,6 +63,42 @@ pub fn between<'a>(s: &'a str, before: &str, after: &str) -> Option<&'a str> {
     Some(&s[i..j])
 }
 
+/// Signs `user` (the fake's user id) in on a fake IdP's own login page (fake Okta or fake Entra: the same form)
+/// at `authorize`; returns the login page's HTML and where the fake sends the browser back (absolute).
+pub async fn fake_idp_login(authorize: &str, user: &str) -> (String, String) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let request_id = between(&page, "name=\"request_id\" value=\"", "\"")
+        .unwrap_or_else(|| panic!("the fake IdP's login page at {authorize}: {page}"))
+        .to_owned();
+    let mut post_url = url::Url::parse(authorize).unwrap();
+    post_url.set_query(None);
+    let resp = http
+        .post(post_url)
+        .form(&[("request_id", request_id.as_str()), ("user", user)])
+        .send()
+        .await
+        .unwrap();
+    let loc = resp
+        .headers()
+        .get("location")
+        .expect("the fake IdP redirects back")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (page, loc)
+}
+
 pub async fn start() -> TestApp {
     start_with(|_| {}).await
 }
@@ -218,37 +254,8 @@ impl TestApp {
             "{authorize}"
         );
         assert!(authorize.contains("nonce="));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let page = http
-            .get(&authorize)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let request_id = between(&page, "name=\"request_id\" value=\"", "\"")
-            .expect("login page")
-            .to_owned();
         let user = self.demo.fake.fixtures().id_of(handle);
-        let mut post_url = url::Url::parse(&authorize).unwrap();
-        post_url.set_query(None);
-        let resp = http
-            .post(post_url)
-            .form(&[("request_id", request_id.as_str()), ("user", user.as_str())])
-            .send()
-            .await
-            .unwrap();
-        let loc = resp
-            .headers()
-            .get("location")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let loc = fake_idp_login(&authorize, &user).await.1;
         assert!(loc.starts_with(PUBLIC), "{loc}");
         loc[PUBLIC.len()..].to_owned()
     }

@@ -90,41 +90,12 @@ async fn caller_signs_in(t: &TestApp, link: &str, who: &str) -> (Browser, String
     ] {
         assert!(authorize.contains(want), "{want} in {authorize}");
     }
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = http
-        .get(&authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let request_id = between(&page, "name=\"request_id\" value=\"", "\"")
-        .unwrap_or_else(|| panic!("the fake's sign-in page at {authorize}: {page}"))
-        .to_owned();
     let user = t.demo.fake.fixtures().id_of(who);
+    let (page, loc) = crate::helpers::fake_idp_login(&authorize, &user).await;
     assert!(
         page.contains(&user),
         "prompt=login offers every user: {page}"
     );
-    let mut post_url = url::Url::parse(&authorize).unwrap();
-    post_url.set_query(None);
-    let resp = http
-        .post(post_url)
-        .form(&[("request_id", request_id.as_str()), ("user", user.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let loc = resp
-        .headers()
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
     assert!(
         loc.starts_with(&format!("{PUBLIC}/link/callback?")),
         "{loc}"
@@ -392,31 +363,8 @@ permissions = ["lookup", "verify", "clear_sessions", "expire_password"]
             want_claims,
             "the claims parameter: {authorize}"
         );
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let login = http
-            .get(&authorize)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let request_id = between(&login, "name=\"request_id\" value=\"", "\"")
-            .expect("the fake Entra's sign-in page")
-            .to_owned();
-        let mut post_url = url::Url::parse(&authorize).unwrap();
-        post_url.set_query(None);
         let user = t.fake.fixtures().id_of(who);
-        let resp = http
-            .post(post_url)
-            .form(&[("request_id", request_id.as_str()), ("user", user.as_str())])
-            .send()
-            .await
-            .unwrap();
-        let loc = resp.headers()["location"].to_str().unwrap().to_owned();
+        let (_, loc) = crate::helpers::fake_idp_login(&authorize, &user).await;
         assert!(loc.starts_with(&format!("{PUBLIC}/link/callback")), "{loc}");
         let done = t.get(&mut c, &loc[PUBLIC.len()..]).await;
         (a, v, done)
