@@ -304,6 +304,11 @@ pub async fn out_of_band(
             .await?;
     }
     let asked = crate::input::since_param(q.as_deref().unwrap_or(""));
+    // The API takes exactly the documented names: an empty `since=` is not "the default" here (the auditors'
+    // page form may send one; a client naming the parameter must name a window).
+    if asked.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        return Err(ApiError::reason(Reason::InvalidInput));
+    }
     let (_, length) = crate::input::window(asked.as_deref())
         .ok_or_else(|| ApiError::reason(Reason::InvalidInput))?;
     let feed = st
