@@ -202,3 +202,107 @@ impl Drop for Prefix {
         }
     }
 }
+
+/// Two portal replicas on one Redis prefix (two connections, as two processes) each run an engine. A sign-in link
+/// made on one is opened by two browsers at once, one request on each replica: it opens once. The caller's
+/// callback lands on the other replica, and the agent's poll on the first mints the grant.
+#[tokio::test]
+async fn a_sign_in_link_opens_once_across_two_replicas() {
+    use fctr_core::policy::Policy;
+    use fctr_core::{Engine, Ports, Pseudonymizer, RequestContext, SignInEvidence, SignInLinks};
+    use fctr_ports::{
+        AccountStatus, AgentId, Clock, FactorId, FactorInfo, FactorKind, FactorStatus, GroupRef,
+        KeyId, Pii, Reason, RiskFacts, SubjectId, TenantId, UserRecord, VerificationStatus,
+    };
+    use fctr_testkit::{ScriptedIdp, ScriptedUser};
+
+    let (a, b, _prefix) = replicas().await.expect("two replicas on the test Redis");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let idp = Arc::new(ScriptedIdp::new().with_clock(clock.clone()));
+    idp.add_user(ScriptedUser {
+        record: UserRecord {
+            id: SubjectId::parse("alice").unwrap(),
+            login: Pii::new("alice@example.com".to_owned()),
+            email: None,
+            display_name: None,
+            phone: None,
+            status: AccountStatus::Active,
+        },
+        factors: vec![FactorInfo {
+            id: FactorId::parse("push1").unwrap(),
+            kind: FactorKind::Push,
+            status: FactorStatus::Active,
+            vendor: None,
+            label: None,
+        }],
+        groups: vec![GroupRef {
+            id: "g-staff".into(),
+            name: "Staff".into(),
+        }],
+        risk: RiskFacts::default(),
+    });
+    let audit = Arc::new(fctr_memory::MemoryAuditLog::new());
+    let usage = Arc::new(fctr_memory::MemoryUsageLedger::new());
+    let policy = Arc::new(
+        Policy::parse("[factors.default]\naccepted = [\"idp_sign_in\", \"push\"]\n").unwrap(),
+    );
+    let engine = |state: &RedisState| {
+        Engine::new(
+            Ports {
+                idp: idp.clone(),
+                audit: audit.clone(),
+                usage: usage.clone(),
+                grants: state.grant_store(),
+                rate: state.rate_limiter(),
+                clock: clock.clone(),
+            },
+            policy.clone(),
+            Pseudonymizer::new(
+                KeyId::parse("k1").unwrap(),
+                &SecretString::from("replica-test-key-0123456789-0123456789".to_owned()),
+            )
+            .unwrap(),
+            TenantId::parse("acme").unwrap(),
+        )
+        .with_sign_in_links(SignInLinks::default())
+    };
+    let (one, two) = (engine(&a), engine(&b));
+    let ctx = RequestContext::default();
+    let agent = one.resolve_agent(
+        AgentId::parse("agent2").unwrap(),
+        &["fctr-tier2".to_owned()],
+    );
+    let alice = SubjectId::parse("alice").unwrap();
+    let v = one
+        .begin_verification(
+            &agent,
+            &ctx,
+            &alice,
+            Some(&FactorId::parse("idp_sign_in").unwrap()),
+        )
+        .await
+        .unwrap();
+    let token = v.link.as_ref().and_then(|l| l.token.clone()).unwrap();
+
+    let (on_one, on_two) = tokio::join!(
+        one.open_sign_in_link(&ctx, &token),
+        two.open_sign_in_link(&ctx, &token)
+    );
+    let (opened, refused) = match (on_one, on_two) {
+        (Ok(o), Err(d)) | (Err(d), Ok(o)) => (o, d),
+        (x, y) => panic!("exactly one replica opens the link: {x:?} / {y:?}"),
+    };
+    assert_eq!(refused.reason, Reason::SignInLinkInvalid);
+
+    let evidence = SignInEvidence::Token {
+        subject: "alice".to_owned(),
+        auth_time: Some(clock.now()),
+        mfa: true,
+    };
+    two.finish_sign_in_link(&ctx, &opened, &evidence)
+        .await
+        .unwrap();
+    let done = one.poll_verification(&agent, &ctx, v.id).await.unwrap();
+    assert_eq!(done.status, VerificationStatus::Verified);
+    assert!(done.grant.is_some());
+}
