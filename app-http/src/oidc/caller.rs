@@ -5,12 +5,11 @@
 //! `claims` parameter, answered in the token's `acrs`). What the token proves goes to the engine, which decides.
 //! No session is made, no group is read: a caller's sign-in never signs anyone in to the portal.
 
-use super::{Begin, Oidc, OidcError, not_before_passed, payload_of};
+use super::{Begin, Oidc, OidcError, payload_of};
 use chrono::{DateTime, TimeZone as _, Utc};
 use openidconnect::core::{CoreAuthPrompt, CoreAuthenticationFlow};
 use openidconnect::{
     AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    TokenResponse as _,
 };
 use std::borrow::Cow;
 
@@ -152,13 +151,7 @@ impl Oidc {
             .set_redirect_uri(Cow::Owned(redirect))
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
         let token = self.send_exchange(req).await?;
-        let id_token = token.id_token().ok_or(OidcError::NoIdToken)?;
-        let nonce = Nonce::new(nonce.to_owned());
-        let claims = self
-            .verified(|verifier| id_token.claims(verifier, &nonce))
-            .await?;
-        let jwt = id_token.to_string();
-        not_before_passed(&jwt, Utc::now().timestamp())?;
+        let (claims, jwt) = self.verified_id_token(&token, nonce).await?;
         let payload = payload_of(&jwt).ok_or(OidcError::Token("malformed"))?;
         let subject = if auth.entra {
             payload

@@ -377,13 +377,7 @@ impl Oidc {
             .map_err(|_| OidcError::Config("token endpoint"))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
         let token = self.send_exchange(req).await?;
-        let id_token = token.id_token().ok_or(OidcError::NoIdToken)?;
-        let nonce = Nonce::new(nonce.to_owned());
-        let claims = self
-            .verified(|verifier| id_token.claims(verifier, &nonce))
-            .await?;
-        let jwt = id_token.to_string();
-        not_before_passed(&jwt, chrono::Utc::now().timestamp())?;
+        let (claims, jwt) = self.verified_id_token(&token, nonce).await?;
         self.mfa_shown(claims)?;
         let mut identity = self.identity_of(&jwt, claims.subject().as_str());
         if identity.groups.is_none() {
@@ -393,6 +387,24 @@ impl Oidc {
             identity.groups = Some(from_userinfo.ok_or(OidcError::GroupsClaimMissing)?);
         }
         Ok(identity)
+    }
+
+    /// The ID token of a code exchange's answer, verified: signature (the portal's algorithm allow-list, a JWKS
+    /// refetch for an unknown key), `iss`, `aud`, `exp` and `nonce` by the crate, `nbf` here. Its claims and its
+    /// compact form. The one check for the agents' sign-in and the callers' sign-in links.
+    async fn verified_id_token<'t>(
+        &self,
+        token: &'t openidconnect::core::CoreTokenResponse,
+        nonce: &str,
+    ) -> Result<(&'t openidconnect::core::CoreIdTokenClaims, String), OidcError> {
+        let id_token = token.id_token().ok_or(OidcError::NoIdToken)?;
+        let nonce = Nonce::new(nonce.to_owned());
+        let claims = self
+            .verified(|verifier| id_token.claims(verifier, &nonce))
+            .await?;
+        let jwt = id_token.to_string();
+        not_before_passed(&jwt, chrono::Utc::now().timestamp())?;
+        Ok((claims, jwt))
     }
 
     /// Sends a code exchange with the portal's client authentication (a fresh `private_key_jwt` assertion when
