@@ -331,6 +331,9 @@ impl Entry {
     }
 }
 
+/// How often at most [`PollRegistry`] walks its entries to forget the stale ones.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
 /// The registry of pollers.
 pub struct PollRegistry {
     engine: Arc<Engine>,
@@ -341,6 +344,9 @@ pub struct PollRegistry {
     me: String,
     settings: PollSettings,
     entries: Mutex<HashMap<(VerificationId, PseudoId), Entry>>,
+    /// When `entries` was last pruned, and how many it kept: a prune walks every entry, so it runs at most once
+    /// per [`PRUNE_EVERY`] unless the map has doubled since.
+    pruned: Mutex<(Instant, usize)>,
     engine_polls: AtomicU64,
     /// Tasks of this registry that hold their entry's lease (they poll upstream): what the budget is shared by.
     leading: AtomicUsize,
@@ -425,6 +431,7 @@ impl PollRegistry {
             me: crate::session::random_token(),
             settings,
             entries: Mutex::new(HashMap::new()),
+            pruned: Mutex::new((Instant::now(), 0)),
             engine_polls: AtomicU64::new(0),
             leading: AtomicUsize::new(0),
         }
@@ -444,6 +451,12 @@ impl PollRegistry {
             .map_or(0, |e| e.values().filter(|x| x.running()).count())
     }
 
+    /// Entries remembered (watched, polling, or stopped less than `keep` ago).
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.len())
+    }
+
     /// The interval a poller of this registry would use now, `elapsed` after the push: [`poll_interval`] with the
     /// current poll budget and this registry's upstream pollers.
     #[must_use]
@@ -456,11 +469,20 @@ impl PollRegistry {
         )
     }
 
-    /// Forgets entries nobody watches, whose poller stopped more than `keep` ago.
+    /// Forgets entries nobody watches, whose poller stopped more than `keep` ago. Called on every watch and
+    /// publish, but walks the map at most once per [`PRUNE_EVERY`] (or when it has doubled since the last walk):
+    /// walking thousands of remembered entries on every request was a tenth of the portal's CPU per verification.
+    /// An entry forgotten a second late costs nothing but its memory for that second.
     fn prune(&self, entries: &mut HashMap<(VerificationId, PseudoId), Entry>) {
+        let mut pruned = self.pruned.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, kept) = *pruned;
+        if at.elapsed() < PRUNE_EVERY && entries.len() < kept.saturating_mul(2).max(64) {
+            return;
+        }
         let keep = self.settings.keep;
         entries
             .retain(|_, e| e.tx.receiver_count() > 0 || e.running() || e.times.idle_for() < keep);
+        *pruned = (Instant::now(), entries.len());
     }
 
     /// Watches a verification as `agent`, starting its poller if none runs.

@@ -613,6 +613,57 @@ async fn a_watcher_after_an_error_gets_a_fresh_answer_without_an_early_poll() {
     assert_eq!(t.idp.polls(), polls + 1);
 }
 
+/// Stale entries are forgotten `keep` after their poller stopped, although the walk that forgets them runs at
+/// most once a second; and a burst doubles the map at most before it is walked.
+#[tokio::test(start_paused = true)]
+async fn entries_nobody_watches_are_forgotten_after_keep_and_a_burst_is_walked_early() {
+    let t = rig();
+    let registry = Arc::new(PollRegistry::new(
+        Arc::clone(&t.engine),
+        Arc::new(MemoryCoordinator::new(Arc::new(TokioClock {
+            base: Utc::now(),
+            start: Instant::now(),
+        }))),
+        Arc::clone(&t.idp) as Arc<dyn IdentityProvider>,
+        PollSettings {
+            keep: secs(5),
+            ..schedule()
+        },
+    ));
+    // Unknown verifications: each poller answers "not found" and stops.
+    let burst = |n: usize| {
+        for _ in 0..n {
+            drop(registry.watch(&t.agent, VerificationId::random()));
+        }
+    };
+    let settle = || async {
+        for _ in 0..100 {
+            if registry.running() == 0 {
+                break;
+            }
+            tokio::time::sleep(MS).await;
+        }
+        assert_eq!(registry.running(), 0);
+    };
+    burst(100);
+    settle().await;
+    assert_eq!(registry.remembered(), 100, "kept for `keep`");
+    tokio::time::sleep(secs(6)).await;
+    burst(1);
+    assert_eq!(registry.remembered(), 1, "the hundred are forgotten");
+    // A hundred more; a walk at 4.6 s keeps them (not stale yet). At 5.2 s they are stale but the last walk was
+    // 0.6 s ago: a burst of 150 walks anyway once the map has doubled since (202), and forgets them.
+    burst(100);
+    settle().await;
+    tokio::time::sleep(4600 * MS).await;
+    burst(1);
+    assert_eq!(registry.remembered(), 102);
+    tokio::time::sleep(600 * MS).await;
+    burst(150);
+    // Kept: the one of the walk at 4.6 s and the burst; the hundred and the one before them were stale.
+    assert_eq!(registry.remembered(), 1 + 150, "the stale ones went in the burst");
+}
+
 #[test]
 fn an_unchanged_result_wakes_no_watcher() {
     let (tx, mut rx) = watch::channel::<Snapshot>(None);

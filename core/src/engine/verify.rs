@@ -448,20 +448,27 @@ impl Engine {
                 if !matches!(self.store_verification(&rec, Some(prev)).await, Ok(true)) {
                     return self.reload_view(c, rec.id).await;
                 }
-                // The result's event and the grant's store write side by side: the agent waits for one durable
-                // write, not two in a row. The grant is announced only once it is stored.
+                // The grant is stored first (short-lived state: memory or Redis, no fsync), then the result, the
+                // grant's announcement and the usage row go to the durable stores side by side, which commit
+                // concurrent writes together: the agent waits for one durable write, not two in a row, and the
+                // grant is announced only once it is stored.
                 let grant_ttl = store_ttl(grant.expires_at() - now);
-                let ((), stored) = futures::join!(
-                    self.record(self.event(c, EventKind::ChallengeResult, Outcome::Success)),
-                    self.ports.grants.put_grant(grant.record(), grant_ttl),
-                );
-                if stored.is_err() {
+                if self
+                    .ports
+                    .grants
+                    .put_grant(grant.record(), grant_ttl)
+                    .await
+                    .is_err()
+                {
+                    self.record(self.event(c, EventKind::ChallengeResult, Outcome::Success))
+                        .await;
                     return Err(self.deny(c, Reason::StateUnavailable).await);
                 }
                 // A row the ledger refuses is held and retried (see `Engine::pending_usage`); the verification
-                // stands either way, and its view has no use for the flag. These writes are independent (the
-                // audit log and the ledger commit concurrent writes together).
+                // stands either way, and its view has no use for the flag. The result is appended before the
+                // grant's event (the writes are started in this order).
                 futures::join!(
+                    self.record(self.event(c, EventKind::ChallengeResult, Outcome::Success)),
                     self.record(self.event(c, EventKind::GrantIssued, Outcome::Success)),
                     self.count_verified(&c.agent().pseudo, &rec.subject_pseudo),
                     self.count_agent_on_caller(c, &rec.subject_pseudo),
