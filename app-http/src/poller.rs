@@ -289,6 +289,21 @@ impl Times {
             *self.pushed.lock().unwrap_or_else(PoisonError::into_inner) = Some(p);
         }
     }
+    fn pushed(&self) -> Option<Instant> {
+        *self.pushed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    /// How long until an upstream poll is due: one interval after this replica's last poll, and never sooner than
+    /// one interval after the push (no caller answers within a moment of the push: a poll then would always find
+    /// it waiting, and spend one of the tenant's requests for nothing).
+    fn until_due(&self, every: Duration) -> Duration {
+        let now = Instant::now();
+        [self.last_poll(), self.pushed()]
+            .into_iter()
+            .flatten()
+            .map(|t| (t + every).saturating_duration_since(now))
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
     fn last_poll(&self) -> Option<Instant> {
         *self
             .last_poll
@@ -582,13 +597,19 @@ impl PollRegistry {
             on: false,
         };
         let mut every;
+        let mut first = true;
         loop {
             every = self.interval_now(times.age());
             // Not before the interval since this replica's last upstream poll is over (a task started again
-            // soon after the last one stopped, or an interval that grew since).
-            let not_yet = times.last_poll().map_or(Duration::ZERO, |t| {
-                (t + every).saturating_duration_since(Instant::now())
-            });
+            // soon after the last one stopped, or an interval that grew since), nor before one interval after the
+            // push. When neither is known yet (the first look of a new entry), the first look reads the store,
+            // which gives the send time.
+            let mut not_yet = times.until_due(every);
+            if first && not_yet.is_zero() && times.last_poll().is_none() && times.pushed().is_none()
+            {
+                not_yet = every;
+            }
+            first = false;
             let leader = if not_yet.is_zero() {
                 // Held for three intervals and renewed every interval: a killed holder's lease runs out soon.
                 holds = self
@@ -640,7 +661,13 @@ impl PollRegistry {
             } else {
                 idle = 0;
             }
-            let next = if not_yet.is_zero() { every } else { not_yet };
+            // Due again an interval after this poll; after a look in the store, when the poll is due (the send
+            // time may be known now: a push older than an interval is polled at once).
+            let next = if not_yet.is_zero() {
+                every
+            } else {
+                times.until_due(every)
+            };
             match (&mut hints, leader) {
                 (Some(h), false) => {
                     // A hint, or the interval in case one was lost; a closed bus falls back to the interval.

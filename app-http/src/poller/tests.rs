@@ -555,18 +555,64 @@ async fn a_poller_started_again_waits_out_the_interval_since_the_last_poll() {
     }
 }
 
+/// No caller answers within a moment of the push, so the first upstream poll waits one interval after it: the
+/// page watching at once gets the state from the store. A watcher that comes later than one interval after the
+/// push is polled for at once.
+#[tokio::test(start_paused = true)]
+async fn the_first_poll_is_one_interval_after_the_push_not_at_once() {
+    let t = rig();
+    let id = t.push().await;
+    let mut w = t.r1.watch(&t.agent, id);
+    assert_eq!(status_of(&mut w).await, VerificationStatus::Challenged);
+    assert_eq!(
+        t.idp.polls(),
+        0,
+        "the page's first state came from the store"
+    );
+    tokio::time::sleep(EVERY - 2 * MS).await;
+    assert_eq!(t.idp.polls(), 0);
+    tokio::time::sleep(4 * MS).await;
+    assert_eq!(t.idp.polls(), 1, "polled one interval after the push");
+}
+
+/// When the next upstream poll is due: an interval after the push and after this replica's last poll, whichever
+/// is later; at once for a push older than an interval that this replica never polled.
+#[test]
+fn a_poll_is_due_an_interval_after_the_push_and_after_the_last_poll() {
+    let every = secs(1);
+    let fresh = Times::new();
+    assert_eq!(fresh.until_due(every), Duration::ZERO, "nothing known yet");
+    fresh.pushed_at(Some(Utc::now()));
+    let wait = fresh.until_due(every);
+    assert!(wait > 900 * MS && wait <= every, "{wait:?}");
+    let old = Times::new();
+    old.pushed_at(Some(Utc::now() - chrono::Duration::seconds(3)));
+    assert_eq!(
+        old.until_due(every),
+        Duration::ZERO,
+        "an old push is polled at once"
+    );
+    old.polled_now();
+    let wait = old.until_due(every);
+    assert!(
+        wait > 900 * MS && wait <= every,
+        "then an interval after that poll: {wait:?}"
+    );
+}
+
 /// A budget under a quarter of its limit stretches the interval (the registry's pollers share it); at zero the
 /// pollers wait for the reset.
 #[tokio::test(start_paused = true)]
 async fn a_low_budget_slows_the_pollers_down_and_none_left_stops_them_until_the_reset() {
     let t = rig();
     let id = t.push().await;
-    // 14 of 100 left, 10 in reserve: 4 polls in the next 10 s for the one poller: one every 2.5 s.
+    // 14 of 100 left, 10 in reserve: 4 polls in the next 10 s for the one poller: one every 2.5 s, the first
+    // 2.5 s after the push (at 2.5, 5 and 7.5 s).
     *t.idp.budget.lock().unwrap() = Some(budget(14, 100, secs(10)));
     let _w = t.r1.watch(&t.agent, id);
     tokio::time::sleep(secs(10) - MS).await;
     let polls = t.idp.polls();
-    assert!((4..=5).contains(&polls), "{polls} polls in 10 s");
+    assert_eq!(polls, 3, "{polls} polls in 10 s");
     assert_eq!(t.r1.interval_now(Duration::ZERO), 2500 * MS);
     // Nothing left: no poll until the reset (20 s away) is past.
     *t.idp.budget.lock().unwrap() = Some(budget(0, 100, secs(20)));
@@ -661,7 +707,11 @@ async fn entries_nobody_watches_are_forgotten_after_keep_and_a_burst_is_walked_e
     tokio::time::sleep(600 * MS).await;
     burst(150);
     // Kept: the one of the walk at 4.6 s and the burst; the hundred and the one before them were stale.
-    assert_eq!(registry.remembered(), 1 + 150, "the stale ones went in the burst");
+    assert_eq!(
+        registry.remembered(),
+        1 + 150,
+        "the stale ones went in the burst"
+    );
 }
 
 #[test]
