@@ -8,7 +8,7 @@ use common::gate::{GatedGrants, GatedIdp};
 use common::{World, ctx, sid, world_wrapped};
 use fctr_core::policy::Policy;
 use fctr_core::{Agent, Denial};
-use fctr_ports::{Action, Reason, SecretString, VerificationStatus};
+use fctr_ports::{Action, ChallengeState, EventKind, Reason, SecretString, VerificationStatus};
 use std::sync::Arc;
 
 fn reset() -> Action {
@@ -310,4 +310,35 @@ async fn the_approval_reads_no_groups() {
     let v = w.engine.verification_view(&a, &ctx(), v.id).await.unwrap();
     assert_eq!(v.status, VerificationStatus::Verified);
     assert_eq!(idp.groups.calls(), before);
+}
+
+/// The short-lived store is down when a push is approved: no grant is stored, so none is announced. The result is
+/// still audited (the caller did approve), the request is refused as such, and no action can run.
+#[tokio::test]
+async fn an_approval_whose_grant_cannot_be_stored_announces_no_grant() {
+    let (w, _idp, grants) = gated_world();
+    let a = w.agent("agent2", "fctr-tier2");
+    w.idp.script_push([ChallengeState::Approved]);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    grants
+        .fail_put_grant
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let d = w
+        .engine
+        .poll_verification(&a, &ctx(), v.id)
+        .await
+        .unwrap_err();
+    assert_eq!(d.reason, Reason::StateUnavailable);
+    let kinds: Vec<EventKind> = w.events().await.iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&EventKind::ChallengeResult), "{kinds:?}");
+    assert!(!kinds.contains(&EventKind::GrantIssued), "{kinds:?}");
+    w.assert_audited(Reason::StateUnavailable).await;
+    grants
+        .fail_put_grant
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(act(&w, &a).await.unwrap_err().reason, Reason::NoLiveGrant);
 }

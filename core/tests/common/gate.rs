@@ -200,6 +200,8 @@ pub struct GatedGrants {
     /// Parks `put_verification` before it writes (a compare-and-set another request can overtake).
     pub before_put: Gate,
     pub tamper: Option<fn(&mut GrantRecord)>,
+    /// When set, `put_grant` fails (the short-lived store is down when a verification completes).
+    pub fail_put_grant: std::sync::atomic::AtomicBool,
 }
 
 impl GatedGrants {
@@ -209,6 +211,7 @@ impl GatedGrants {
             after_consume: Gate::default(),
             before_put: Gate::default(),
             tamper: None,
+            fail_put_grant: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -233,6 +236,9 @@ impl GrantStore for GatedGrants {
         self.inner.get_verification(id).await
     }
     async fn put_grant(&self, grant: &GrantRecord, ttl: Duration) -> Result<(), PortError> {
+        if self.fail_put_grant.load(Ordering::SeqCst) {
+            return Err(PortError::Unavailable);
+        }
         self.inner.put_grant(grant, ttl).await
     }
     async fn find_grant(

@@ -353,3 +353,102 @@ async fn a_card_is_shown_only_when_its_lookup_is_durably_audited() {
     let card = w.engine.lookup(&a, &ctx(), &sid("bob")).await.unwrap();
     assert_eq!(card.user.id, sid("bob"));
 }
+
+/// An audit log that notes which events were being appended at the same time: each append waits a turn before it
+/// is stored, so appends started together (one `join!`, which a durable store commits as one group) overlap.
+struct Overlapping {
+    inner: Arc<dyn fctr_ports::AuditLog>,
+    in_flight: std::sync::Mutex<Vec<EventKind>>,
+    /// For each append, the kinds in flight when it was stored (itself included).
+    together: std::sync::Mutex<Vec<(EventKind, Vec<EventKind>)>>,
+}
+
+#[async_trait::async_trait]
+impl fctr_ports::AuditLog for Overlapping {
+    async fn append(
+        &self,
+        event: fctr_ports::AuditEvent,
+    ) -> Result<fctr_ports::SealedEvent, fctr_ports::PortError> {
+        let kind = event.kind;
+        self.in_flight.lock().unwrap().push(kind);
+        tokio::task::yield_now().await;
+        let seen = self.in_flight.lock().unwrap().clone();
+        self.together.lock().unwrap().push((kind, seen));
+        let r = self.inner.append(event).await;
+        let mut f = self.in_flight.lock().unwrap();
+        if let Some(i) = f.iter().position(|k| *k == kind) {
+            f.remove(i);
+        }
+        r
+    }
+    async fn read(
+        &self,
+        q: &fctr_ports::AuditQuery,
+    ) -> Result<Vec<fctr_ports::SealedEvent>, fctr_ports::PortError> {
+        self.inner.read(q).await
+    }
+    async fn verify_chain(
+        &self,
+    ) -> Result<Result<fctr_ports::ChainSummary, fctr_ports::ChainBreak>, fctr_ports::PortError>
+    {
+        self.inner.verify_chain().await
+    }
+    async fn purge_before(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<fctr_ports::PurgeReport, fctr_ports::PortError> {
+        self.inner.purge_before(before).await
+    }
+}
+
+/// The approval's result and the grant's announcement are appended side by side (one durable commit on a store
+/// that groups concurrent appends), after the grant is stored, and in that order in the chain.
+#[tokio::test]
+async fn an_approval_appends_its_result_and_grant_together_in_order() {
+    let overlap = Arc::new(std::sync::OnceLock::<Arc<Overlapping>>::new());
+    let slot = Arc::clone(&overlap);
+    let w = common::world_wrapped(
+        Policy::default(),
+        |_| {},
+        move |ports| {
+            let o = Arc::new(Overlapping {
+                inner: Arc::clone(&ports.audit),
+                in_flight: std::sync::Mutex::new(Vec::new()),
+                together: std::sync::Mutex::new(Vec::new()),
+            });
+            ports.audit = Arc::clone(&o) as Arc<dyn fctr_ports::AuditLog>;
+            let _ = slot.set(o);
+        },
+    );
+    let a = w.agent("agent2", "fctr-tier2");
+    w.idp.script_push([ChallengeState::Approved]);
+    let v = w
+        .engine
+        .begin_verification(&a, &ctx(), &sid("alice"), None)
+        .await
+        .unwrap();
+    let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
+    assert!(v.grant.is_some(), "verified");
+    let together = overlap.get().unwrap().together.lock().unwrap().clone();
+    let with = |k: EventKind| {
+        together
+            .iter()
+            .find(|(kind, _)| *kind == k)
+            .map(|(_, seen)| seen.clone())
+            .unwrap_or_default()
+    };
+    let result = with(EventKind::ChallengeResult);
+    assert!(
+        result.contains(&EventKind::GrantIssued),
+        "the result and the grant's event are written together: {together:?}"
+    );
+    let kinds: Vec<EventKind> = w.events().await.iter().map(|e| e.kind).collect();
+    let r = kinds.iter().position(|k| *k == EventKind::ChallengeResult);
+    let g = kinds.iter().position(|k| *k == EventKind::GrantIssued);
+    assert!(r.is_some() && r < g, "result before grant: {kinds:?}");
+    // The challenge's own event stays apart: it is durable before the push is sent.
+    assert_eq!(
+        with(EventKind::ChallengeStarted),
+        vec![EventKind::ChallengeStarted]
+    );
+}
