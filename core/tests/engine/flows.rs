@@ -358,6 +358,9 @@ async fn a_card_is_shown_only_when_its_lookup_is_durably_audited() {
 /// is stored, so appends started together (one `join!`, which a durable store commits as one group) overlap.
 struct Overlapping {
     inner: Arc<dyn fctr_ports::AuditLog>,
+    grants: Arc<dyn fctr_ports::GrantStore>,
+    /// Whether the agent's grant for the event's caller was stored when the result's event was appended.
+    grant_stored_before_result: std::sync::Mutex<Option<bool>>,
     in_flight: std::sync::Mutex<Vec<EventKind>>,
     /// For each append, the kinds in flight when it was stored (itself included).
     together: std::sync::Mutex<Vec<(EventKind, Vec<EventKind>)>>,
@@ -370,6 +373,13 @@ impl fctr_ports::AuditLog for Overlapping {
         event: fctr_ports::AuditEvent,
     ) -> Result<fctr_ports::SealedEvent, fctr_ports::PortError> {
         let kind = event.kind;
+        if kind == EventKind::ChallengeResult {
+            let stored = match (&event.agent, &event.target) {
+                (Some(a), Some(t)) => self.grants.find_grant(a, t).await.unwrap().is_some(),
+                _ => false,
+            };
+            *self.grant_stored_before_result.lock().unwrap() = Some(stored);
+        }
         self.in_flight.lock().unwrap().push(kind);
         tokio::task::yield_now().await;
         let seen = self.in_flight.lock().unwrap().clone();
@@ -413,6 +423,8 @@ async fn an_approval_appends_its_result_and_grant_together_in_order() {
         move |ports| {
             let o = Arc::new(Overlapping {
                 inner: Arc::clone(&ports.audit),
+                grants: Arc::clone(&ports.grants),
+                grant_stored_before_result: std::sync::Mutex::new(None),
                 in_flight: std::sync::Mutex::new(Vec::new()),
                 together: std::sync::Mutex::new(Vec::new()),
             });
@@ -429,7 +441,13 @@ async fn an_approval_appends_its_result_and_grant_together_in_order() {
         .unwrap();
     let v = w.engine.poll_verification(&a, &ctx(), v.id).await.unwrap();
     assert!(v.grant.is_some(), "verified");
-    let together = overlap.get().unwrap().together.lock().unwrap().clone();
+    let o = overlap.get().unwrap();
+    assert_eq!(
+        *o.grant_stored_before_result.lock().unwrap(),
+        Some(true),
+        "the grant is stored before the result is appended"
+    );
+    let together = o.together.lock().unwrap().clone();
     let with = |k: EventKind| {
         together
             .iter()
