@@ -415,6 +415,68 @@ async fn two_callbacks_at_the_same_moment_count_once() {
     );
 }
 
+/// "I did not call" and an open of the same link at the same moment (two tabs, or the real employee and a
+/// forwarded copy): whichever request is parked just before its write loses its compare-and-set, and only the
+/// other one happens. `decline_parked`: the decline is parked and the open wins; otherwise the reverse.
+async fn decline_and_open_at_the_same_moment(decline_parked: bool) {
+    let mut gated = None;
+    let w = links_world(|ports| {
+        let g = Arc::new(GatedGrants::new(ports.grants.clone()));
+        ports.grants = g.clone();
+        gated = Some(g);
+    });
+    let grants = gated.unwrap();
+    let a = agent(&w);
+    let v = begin(&w, &a).await;
+    let t = token(&v);
+    grants.before_put.arm(1);
+    let (engine, tt) = (w.engine.clone(), t.clone());
+    let parked = tokio::spawn(async move {
+        if decline_parked {
+            engine
+                .decline_sign_in_link(&ctx(), &tt)
+                .await
+                .map(|()| false)
+        } else {
+            engine.open_sign_in_link(&ctx(), &tt).await.map(|_| true)
+        }
+    });
+    grants.before_put.wait_parked(1).await;
+    let other = if decline_parked {
+        w.engine.open_sign_in_link(&ctx(), &t).await.map(|_| true)
+    } else {
+        w.engine
+            .decline_sign_in_link(&ctx(), &t)
+            .await
+            .map(|()| false)
+    };
+    grants.before_put.release(1);
+    let parked = parked.await.unwrap();
+    assert!(other.is_ok(), "the request that was not parked won");
+    assert_eq!(parked.unwrap_err().reason, Reason::SignInLinkInvalid);
+    let declined = w.events().await.iter().any(|e| e.kind == EventKind::NotMe);
+    let view = poll(&w, &a, v.id).await;
+    if decline_parked {
+        assert!(!declined, "a decline that lost runs no \"not me\" response");
+        assert_eq!(view.status, VerificationStatus::Challenged);
+        assert!(view.link.is_some_and(|l| l.opened), "the link is open");
+    } else {
+        assert!(declined);
+        assert_eq!(view.status, VerificationStatus::Rejected);
+        assert_eq!(view.reason, Some(Reason::CallerBlocked));
+    }
+}
+
+#[tokio::test]
+async fn an_open_that_overtakes_a_decline_stands_and_the_decline_is_refused() {
+    decline_and_open_at_the_same_moment(true).await;
+}
+
+#[tokio::test]
+async fn a_decline_that_overtakes_an_open_ends_the_challenge_and_the_open_is_refused() {
+    decline_and_open_at_the_same_moment(false).await;
+}
+
 #[tokio::test]
 async fn a_sign_in_after_the_window_closed_counts_for_nothing() {
     let w = w();
