@@ -4,6 +4,9 @@
 //! default 120000). Prints:
 //! - sustained appends/s with chaining and durable acknowledgement (`synchronous=FULL`, one fsync per batch) from
 //!   64 concurrent tasks;
+//! - the latency of one durable append at a low rate (one every 5 ms, `FCTR_BENCH_PACED` of them, default 2000;
+//!   each its own fsync): p50, p90, p99 and max from the call to the acknowledgement, the part of a caller lookup
+//!   that the IdP reads must hide;
 //! - verification speed in events/s over the whole file.
 
 use chrono::{Duration, TimeZone, Utc};
@@ -61,6 +64,37 @@ async fn appends(store: &SqliteStore, tasks: i64, per_task: i64, offset: i64) ->
     (tasks * per_task) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// One append every 5 ms, each timed from the call to its durable acknowledgement; prints the percentiles.
+async fn paced(store: &SqliteStore, n: usize) {
+    let Some(tenant) = TenantId::parse("acme").ok() else {
+        return;
+    };
+    let mut took: Vec<std::time::Duration> = Vec::with_capacity(n);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
+    for i in 0..n {
+        tick.tick().await;
+        let e = event(&tenant, 5_000_000 + i as i64);
+        let start = Instant::now();
+        if store.append(e).await.is_err() {
+            eprintln!("append failed");
+            return;
+        }
+        took.push(start.elapsed());
+    }
+    took.sort();
+    let at = |q: f64| {
+        let i = ((took.len() as f64 * q) as usize).min(took.len().saturating_sub(1));
+        took.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    println!(
+        "append latency, one every 5 ms ({n}): p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0)
+    );
+}
+
 fn main() {
     let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,6 +119,11 @@ fn main() {
         appends(&store, 64, 50, 0).await;
         let rate = appends(&store, 64, 500, 10_000).await;
         println!("append (64 tasks, durable ack, chained): {rate:>10.0} events/s");
+        let n = std::env::var("FCTR_BENCH_PACED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        paced(&store, n).await;
 
         // Fill up to `total` events for verification.
         let have = 64 * 50 + 64 * 500;
