@@ -7,6 +7,8 @@
 //! - the latency of one durable append at a low rate (one every 5 ms, `FCTR_BENCH_PACED` of them, default 2000;
 //!   each its own fsync): p50, p90, p99 and max from the call to the acknowledgement, the part of a caller lookup
 //!   that the IdP reads must hide;
+//! - the same for the disk alone, the floor under that latency: five 4 KiB pages written over a preallocated file
+//!   and `sync_data`, one every 5 ms (`FCTR_BENCH_PACED` times), on a thread of its own, with no SQLite;
 //! - verification speed in events/s over the whole file.
 
 use chrono::{Duration, TimeZone, Utc};
@@ -81,13 +83,57 @@ async fn paced(store: &SqliteStore, n: usize) {
         }
         took.push(start.elapsed());
     }
+    print_latency("append latency, one every 5 ms", took);
+}
+
+/// The disk's own flush latency, the floor under a durable append's: `n` times, 5 ms apart, five 4 KiB pages (about
+/// what one appended event writes to the WAL: the table's and its three indexes' pages, and frame headers) written
+/// in place over a preallocated file, then `sync_data`, timed together.
+fn disk_flush(path: &std::path::Path, n: usize) {
+    use std::os::unix::fs::FileExt;
+    const PAGE: usize = 4096;
+    const SLOTS: u64 = 1024;
+    let path = path.to_path_buf();
+    let run = move || -> std::io::Result<Vec<std::time::Duration>> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        file.set_len(SLOTS * PAGE as u64)?;
+        file.write_all_at(&vec![0u8; SLOTS as usize * PAGE], 0)?;
+        file.sync_all()?;
+        let page = [0x5au8; PAGE];
+        let mut took = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let start = Instant::now();
+            for k in 0..5 {
+                file.write_all_at(&page, ((i * 5 + k) % SLOTS) * PAGE as u64)?;
+            }
+            file.sync_data()?;
+            took.push(start.elapsed());
+        }
+        Ok(took)
+    };
+    match std::thread::spawn(run).join() {
+        Ok(Ok(took)) => print_latency("disk flush alone, one every 5 ms", took),
+        Ok(Err(e)) => eprintln!("disk flush failed: {e}"),
+        Err(_) => eprintln!("disk flush thread panicked"),
+    }
+}
+
+/// Prints p50, p90, p99 and max of `took` in ms.
+fn print_latency(what: &str, mut took: Vec<std::time::Duration>) {
     took.sort();
     let at = |q: f64| {
         let i = ((took.len() as f64 * q) as usize).min(took.len().saturating_sub(1));
         took.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
     };
     println!(
-        "append latency, one every 5 ms ({n}): p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        "{what} ({}): p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        took.len(),
         at(0.5),
         at(0.9),
         at(0.99),
@@ -124,6 +170,7 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(2000);
         paced(&store, n).await;
+        disk_flush(&dir.path().join("flush.bin"), n);
 
         // Fill up to `total` events for verification.
         let have = 64 * 50 + 64 * 500;
