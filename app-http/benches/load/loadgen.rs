@@ -65,7 +65,10 @@ impl Lat {
     }
     /// The service's own CPU per successful lookup, in microseconds.
     pub(crate) fn portal_us(&self) -> f64 {
-        self.portal_cpu * 1e6 / self.ok.max(1) as f64
+        let us = self.portal_cpu * 1e6 / self.ok.max(1) as f64;
+        // The service's CPU is the process's less the other threads', each read in clock ticks, so an idle service
+        // can come out a tick below zero; shown as 0 (a run not made stays NaN).
+        if us < 0.0 { 0.0 } else { us }
     }
 }
 

@@ -230,19 +230,25 @@ pub(crate) async fn run(start_rss: f64) {
                 up
             );
         }
+        // Without a direct run (`FCTR_BENCH_DIRECT=0`) there is nothing to compare with: no verdict.
+        let verdict = |met: bool| match (direct.ok, met) {
+            (0, _) => "no direct baseline",
+            (_, true) => "met",
+            (_, false) => "NOT met",
+        };
         let d99 = portal.pct(0.99) - direct.pct(0.99);
         println!(
             "    {:<42} p50 +{:.2} ms, p99 +{d99:.2} ms   (target: p99 < +1 ms: {})",
             "  the portal adds",
             portal.pct(0.50) - direct.pct(0.50),
-            if d99 < 1.0 { "met" } else { "NOT met" }
+            verdict(d99 < 1.0)
         );
         if name.starts_with("closed") {
             let ratio = portal.rps() / direct.rps();
             println!(
                 "    {:<42} {ratio:.2}x the direct baseline   (target: >= 0.7x: {})",
                 "  portal throughput",
-                if ratio >= 0.7 { "met" } else { "NOT met" }
+                verdict(ratio >= 0.7)
             );
         }
     }
