@@ -120,11 +120,19 @@ pub struct OktaConfig {
     pub max_slow_down: Duration,
     /// The fraction of the limit under which requests slow down. Default 0.05.
     pub slow_down_below: f64,
+    /// The most requests this adapter has at the org at once; more wait their turn. Default 16. Okta refuses an
+    /// org's requests over its concurrency limit (75 simultaneous by default, 35 on the Integrator Free plan,
+    /// shared by everything in the tenant) with 429, and a burst of polls (many pushes sent together) would
+    /// otherwise open a connection each. Between 1 and 75; with several replicas each has its own.
+    pub max_in_flight: usize,
     /// The network path to the org (a forward proxy, a source address). Default: direct. Environment proxies
     /// (`HTTP_PROXY`, `HTTPS_PROXY`) never apply; a configured proxy is used for every request, token requests
     /// and loopback orgs included, and an unreachable one fails the request (never a direct retry).
     pub egress: fctr_ports::Egress,
 }
+
+/// The default of [`OktaConfig::max_in_flight`].
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
 
 impl OktaConfig {
     /// A configuration with default timeouts, retries and User-Agent. Validation happens in
@@ -142,6 +150,7 @@ impl OktaConfig {
             max_reported_retry_after: Duration::from_secs(300),
             max_slow_down: Duration::from_secs(2),
             slow_down_below: 0.05,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             egress: fctr_ports::Egress::direct(),
         }
     }
@@ -298,6 +307,11 @@ pub(crate) fn validate_limits(c: &OktaConfig) -> Result<(), ConfigError> {
     }
     if c.max_slow_down > Duration::from_secs(10) {
         return Err(ConfigError::Limits("max_slow_down must be at most 10 s"));
+    }
+    if !(1..=75).contains(&c.max_in_flight) {
+        return Err(ConfigError::Limits(
+            "max_in_flight must be between 1 and 75 (Okta's default concurrency limit per org)",
+        ));
     }
     if !(0.0..=0.5).contains(&c.slow_down_below) {
         return Err(ConfigError::Limits(

@@ -9,8 +9,9 @@ use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use url::Url;
 use zeroize::Zeroizing;
 
@@ -125,6 +126,9 @@ pub(crate) struct Transport {
     pub(crate) egress: String,
     budgets: Mutex<HashMap<&'static str, Observed>>,
     last_bucket: Mutex<Option<&'static str>>,
+    /// Permits for requests at the org, shared by every transport of one adapter
+    /// ([`crate::OktaConfig::max_in_flight`]).
+    in_flight: Arc<Semaphore>,
 }
 
 impl fmt::Debug for Transport {
@@ -237,6 +241,7 @@ impl Transport {
         credential: Credential,
         limits: Limits,
         egress: &Egress,
+        in_flight: Arc<Semaphore>,
     ) -> Self {
         Self {
             client,
@@ -246,6 +251,7 @@ impl Transport {
             egress: egress.to_string(),
             budgets: Mutex::new(HashMap::new()),
             last_bucket: Mutex::new(None),
+            in_flight,
         }
     }
 
@@ -384,6 +390,15 @@ impl Transport {
                     .header("X-Okta-Retry-For", id.as_str())
                     .header("X-Okta-Retry-Count", rate_retries.to_string());
             }
+            // Held from sending until the body is read (or the response dropped), so that at most
+            // `max_in_flight` requests are at the org at once. The token request before sending and the waits
+            // (slow-down above, a 429's wait below) hold none; the rare fresh token after a 401 is asked for
+            // while this one is still held.
+            let permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| PortError::Unavailable)?;
             let mut resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -437,6 +452,7 @@ impl Transport {
                         retry = rate_retries,
                         "okta rate limited: waiting to re-send a GET"
                     );
+                    drop(permit);
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -448,6 +464,7 @@ impl Transport {
                 Ok(b) => Zeroizing::new(b),
                 Err(e) => return Err(e),
             };
+            drop(permit);
             return Ok(Resp {
                 status,
                 headers,

@@ -115,6 +115,9 @@ mod token;
 mod wire;
 
 pub use adapter::OktaAdapter;
-pub use config::{ConfigError, DEFAULT_USER_AGENT, OktaAuth, OktaConfig, SCOPES, SigningAlgorithm};
+pub use config::{
+    ConfigError, DEFAULT_MAX_IN_FLIGHT, DEFAULT_USER_AGENT, OktaAuth, OktaConfig, SCOPES,
+    SigningAlgorithm,
+};
 pub use http::RateBudget;
 pub use token::TokenError;

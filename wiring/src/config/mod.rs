@@ -543,6 +543,33 @@ mod tests {
     }
 
     #[test]
+    fn okta_max_in_flight_is_read_and_checked_by_the_adapter() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "test-ssws-token").unwrap();
+        let okta = |extra: &str| {
+            let text = format!(
+                "[okta]\norg_url = \"https://acme.okta.com\"\napi_token_file = {:?}\n{extra}",
+                token.display().to_string()
+            );
+            Config::parse(&text, Path::new("x.toml"))
+                .unwrap()
+                .okta
+                .unwrap()
+        };
+        assert_eq!(okta("").max_in_flight, None);
+        let eight = okta("max_in_flight = 8\n");
+        assert_eq!(eight.max_in_flight, Some(8));
+        assert!(eight.adapter(&fctr_ports::Egress::direct()).is_ok());
+        let e = okta("max_in_flight = 0\n")
+            .adapter(&fctr_ports::Egress::direct())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("okta") && e.contains("max_in_flight"), "{e}");
+    }
+
+    #[test]
     fn both_keys_of_a_pair_are_refused_with_the_position() {
         let text = "[pseudonymization]\nkey_id = \"k1\"\nkey_env = \"K\"\nkey_file = \"/k\"\n";
         let e = Config::parse(text, Path::new("x.toml"))

@@ -27,6 +27,8 @@ pub struct OktaSection {
     /// Bind the service app's access tokens to a DPoP proof key (RFC 9449), as an Okta app with "Require
     /// DPoP" needs. Only with the service app (`client_id`), not an SSWS token.
     pub dpop: bool,
+    /// The most requests at the org at once (1 to 75; default [`fctr_okta::DEFAULT_MAX_IN_FLIGHT`]).
+    pub max_in_flight: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +43,7 @@ struct RawOkta {
     algorithm: Option<String>,
     #[serde(default)]
     dpop: bool,
+    max_in_flight: Option<usize>,
 }
 
 impl TryFrom<RawOkta> for OktaSection {
@@ -54,6 +57,7 @@ impl TryFrom<RawOkta> for OktaSection {
             private_key_file: r.private_key_file,
             algorithm: r.algorithm,
             dpop: r.dpop,
+            max_in_flight: r.max_in_flight,
         })
     }
 }
@@ -103,6 +107,9 @@ impl OktaSection {
     pub fn adapter(&self, egress: &Egress) -> Result<OktaAdapter, ConfigError> {
         let mut c = OktaConfig::new(self.org_url.clone(), self.auth()?);
         c.egress = egress.clone();
+        if let Some(n) = self.max_in_flight {
+            c.max_in_flight = n;
+        }
         OktaAdapter::new(c).map_err(|e| invalid("okta", e.to_string()))
     }
 

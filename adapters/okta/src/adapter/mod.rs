@@ -162,6 +162,7 @@ impl OktaAdapter {
             max_slow_down: config.max_slow_down,
             slow_down_below: config.slow_down_below,
         };
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
         Ok(Self {
             logs: Arc::new(Transport::new(
                 client.clone(),
@@ -169,6 +170,7 @@ impl OktaAdapter {
                 logs_credential,
                 limits.clone(),
                 &config.egress,
+                Arc::clone(&in_flight),
             )),
             client_id: client_id_seen,
             inner: Arc::new(Transport::new(
@@ -177,6 +179,7 @@ impl OktaAdapter {
                 credential,
                 limits,
                 &config.egress,
+                in_flight,
             )),
             users_in_flight: Arc::new(InFlight::default()),
         })

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod challenge;
+mod concurrency;
 mod directory;
 mod errors;
 mod in_flight;
