@@ -35,6 +35,7 @@ pub(crate) async fn run(start_rss: f64) {
     let watchers = env_num("FCTR_BENCH_WATCHERS", 3);
     let watch_secs = env_num("FCTR_BENCH_WATCH_SECONDS", 10);
     let with_direct = env_num("FCTR_BENCH_DIRECT", 1) != 0;
+    let with_proxy = env_num("FCTR_BENCH_PROXY", 1) != 0;
     let verifications = usize::try_from(env_num("FCTR_BENCH_VERIFICATIONS", 200)).unwrap_or(200);
     // The sweep measures lookups only: no pending challenges, no verifications unless asked for.
     let challenges = if sweep_mode && std::env::var("FCTR_BENCH_CHALLENGES").is_err() {
@@ -118,6 +119,15 @@ pub(crate) async fn run(start_rss: f64) {
             .bearer_auth(&pt[n % pt.len()]);
         Box::pin(fetch_ok(req))
     });
+    // The bare proxy: the closed loop's reference for what the HTTP hops alone cost (`proxy.rs`).
+    let proxy_base = start_bare_proxy(fake_base.clone(), ssws.clone(), upstream.clone()).await;
+    let xcl = callers.clone();
+    let proxy_lookup: LookupFn = Arc::new(move |c: reqwest::Client, i: u64| {
+        let n = usize::try_from(i).unwrap_or(0);
+        Box::pin(fetch_ok(
+            c.get(format!("{proxy_base}/proxy/{}", xcl[n % xcl.len()])),
+        ))
+    });
     let (dcl, up) = (callers.clone(), upstream.clone());
     let direct_lookup: LookupFn = Arc::new(move |c: reqwest::Client, i: u64| {
         let n = usize::try_from(i).unwrap_or(0);
@@ -195,9 +205,15 @@ pub(crate) async fn run(start_rss: f64) {
         } else {
             Lat::none(secs)
         };
+        // Only the closed loop measures throughput, which is what the proxy is a reference for.
+        let proxy = if with_proxy && matches!(shape, Shape::Closed { .. }) {
+            drive(shape, secs, proxy_lookup.clone(), cpu.clone()).await
+        } else {
+            Lat::none(secs)
+        };
         // Upstream requests per portal lookup, warm-up included.
         let per = (up1 - up0) as f64 / portal.sent.max(1) as f64;
-        results.push((name, portal, direct, per));
+        results.push((name, portal, direct, proxy, per));
     }
     println!();
     println!(
@@ -211,11 +227,16 @@ pub(crate) async fn run(start_rss: f64) {
         "    {:<42} {:<8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9}",
         "", "", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "portal us", "fake us", "upstream"
     );
-    for (name, portal, direct, per) in &results {
+    for (name, portal, direct, proxy, per) in &results {
         for (who, l, up) in [
             ("portal", portal, *per),
             ("direct", direct, upstream.len() as f64),
+            ("proxy", proxy, upstream.len() as f64),
         ] {
+            // A run not made (`FCTR_BENCH_DIRECT=0`; the proxy outside the closed loop) prints no row.
+            if l.sent == 0 {
+                continue;
+            }
             println!(
                 "    {:<42} {:<8} {:>8.0} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>9.0} {:>9.0} {:>9.1}",
                 if who == "portal" { name.as_str() } else { "" },
@@ -250,12 +271,21 @@ pub(crate) async fn run(start_rss: f64) {
                 "  portal throughput",
                 verdict(ratio >= 0.7)
             );
+            if proxy.ok > 0 {
+                println!(
+                    "    {:<42} {:.2}x the direct baseline; the portal does {:.2}x the bare proxy's lookups/s",
+                    "  a bare proxy (HTTP hops only)",
+                    proxy.rps() / direct.rps(),
+                    portal.rps() / proxy.rps()
+                );
+            }
         }
     }
     println!(
         "    portal us / fake us: CPU per lookup of the portal (this process less the load thread and the fake's \
          threads; on a direct row, what the idle portal spent) and of the fake Okta's threads; upstream: \
-         requests the fake served per lookup"
+         requests the fake served per lookup; proxy: a bare proxy on the portal's runtime that sends the same \
+         upstream requests and answers their bodies, with no bearer check, limit, policy, audit or card (proxy.rs)"
     );
     if verifications > 0 {
         verification_phase(&st, &tokens, verifications).await;

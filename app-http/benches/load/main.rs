@@ -18,7 +18,9 @@
 //!    open-loop at fixed rates over 64 agents (latency from the scheduled start, so queueing is charged). Printed
 //!    per run: lookups/s, p50, p99, max, errors, the portal's CPU per lookup (on a direct row: what the idle
 //!    portal spent), the fake's CPU per lookup, and upstream requests per lookup; per shape, what the portal adds
-//!    at p50 and p99; for the closed loop, the portal's throughput as a fraction of the direct baseline's.
+//!    at p50 and p99; for the closed loop, the portal's throughput as a fraction of the direct baseline's, and a
+//!    third row: a bare proxy (`proxy.rs`) on the portal's runtime that sends the same upstream requests with no
+//!    logic of fctr's, the reference for what the HTTP hops alone allow.
 //! 4. (d) The portal's CPU per verification: 200 push verifications, each begun through the API (agent2's bearer),
 //!    watched on the live page's event stream (agent2's session), approved at once on the fake phone; 20 at a
 //!    time (one per extra caller). Printed: verified / failed, begin-to-verified-on-screen p50 and p95, the
@@ -37,14 +39,14 @@
 //! FCTR_BENCH_CHALLENGES=0 FCTR_BENCH_VERIFICATIONS=0 FCTR_BENCH_RATES=none cargo bench -p fctr-portal --bench load
 //! ```
 //!
-//! Knobs (environment): `FCTR_BENCH_SECONDS` (length of each lookup run, default 10; 5 in a sweep), `FCTR_BENCH_CLIENTS` (64),
-//! `FCTR_BENCH_RATES` (open-loop rates, default `200,500`; `none` for none), `FCTR_BENCH_CLOSED` (0: no closed
-//! loop), `FCTR_BENCH_DIRECT` (0: no direct baseline, to profile the portal alone), `FCTR_BENCH_CHALLENGES`
-//! (1000; 0 skips phase (b)), `FCTR_BENCH_WATCHERS` (3), `FCTR_BENCH_WATCH_SECONDS` (10),
-//! `FCTR_BENCH_VERIFICATIONS` (200; 0 skips phase (d)), `FCTR_BENCH_SWEEP` (1: the capacity sweep),
-//! `FCTR_BENCH_SWEEP_RATES` (the sweep's rates, comma-separated), `FCTR_BENCH_SWEEP_P99_MS` (the sweep's p99
-//! budget, default 1). Every phase is bounded in time and in request count (at most 2,000,000 requests per run;
-//! a sweep ends at 20,000/s).
+//! Knobs (environment): `FCTR_BENCH_SECONDS` (length of each lookup run, default 10; 5 in a sweep),
+//! `FCTR_BENCH_CLIENTS` (64), `FCTR_BENCH_RATES` (open-loop rates, default `200,500`; `none` for none),
+//! `FCTR_BENCH_CLOSED` (0: no closed loop), `FCTR_BENCH_DIRECT` (0: no direct baseline, to profile the portal
+//! alone), `FCTR_BENCH_PROXY` (0: no bare proxy row), `FCTR_BENCH_CHALLENGES` (1000; 0 skips phase (b)),
+//! `FCTR_BENCH_WATCHERS` (3), `FCTR_BENCH_WATCH_SECONDS` (10), `FCTR_BENCH_VERIFICATIONS` (200; 0 skips phase
+//! (d)), `FCTR_BENCH_SWEEP` (1: the capacity sweep), `FCTR_BENCH_SWEEP_RATES` (the sweep's rates,
+//! comma-separated), `FCTR_BENCH_SWEEP_P99_MS` (the sweep's p99 budget, default 1). Every phase is bounded in
+//! time and in request count (at most 2,000,000 requests per run; a sweep ends at 20,000/s).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -71,11 +73,13 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 #[allow(dead_code)]
 mod loadgen;
 mod lookups;
+mod proxy;
 mod sse;
 mod stack;
 mod verify;
 use loadgen::*;
 use lookups::*;
+use proxy::*;
 use sse::*;
 use stack::*;
 use verify::*;
