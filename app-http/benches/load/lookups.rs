@@ -119,29 +119,29 @@ pub(crate) async fn run(start_rss: f64) {
             .bearer_auth(&pt[n % pt.len()]);
         Box::pin(fetch_ok(req))
     });
-    // The bare proxy: the closed loop's reference for what the HTTP hops alone cost (`proxy.rs`).
-    let proxy_base = start_bare_proxy(fake_base.clone(), ssws.clone(), upstream.clone()).await;
-    let xcl = callers.clone();
-    let proxy_lookup: LookupFn = Arc::new(move |c: reqwest::Client, i: u64| {
-        let n = usize::try_from(i).unwrap_or(0);
-        Box::pin(fetch_ok(
-            c.get(format!("{proxy_base}/proxy/{}", xcl[n % xcl.len()])),
-        ))
-    });
+    // The bare proxy: the closed loop's reference for what the HTTP hops alone cost (`proxy.rs`); started only
+    // when a closed loop will use it.
+    let proxy_lookup: Option<LookupFn> =
+        if with_proxy && !sweep_mode && env_num("FCTR_BENCH_CLOSED", 1) != 0 {
+            let proxy_base =
+                start_bare_proxy(fake_base.clone(), ssws.clone(), upstream.clone()).await;
+            let xcl = callers.clone();
+            Some(Arc::new(move |c: reqwest::Client, i: u64| {
+                let n = usize::try_from(i).unwrap_or(0);
+                Box::pin(fetch_ok(
+                    c.get(format!("{proxy_base}/proxy/{}", xcl[n % xcl.len()])),
+                ))
+            }))
+        } else {
+            None
+        };
     let (dcl, up) = (callers.clone(), upstream.clone());
     let direct_lookup: LookupFn = Arc::new(move |c: reqwest::Client, i: u64| {
         let n = usize::try_from(i).unwrap_or(0);
         let id = &dcl[n % dcl.len()];
         let reqs: Vec<_> = up
             .iter()
-            .map(|m| {
-                let path = m.trim_start_matches("GET ").replace("{id}", id);
-                fetch_ok(
-                    c.get(format!("{fake_base}{path}"))
-                        .header("authorization", &ssws)
-                        .header("accept", "application/json"),
-                )
-            })
+            .map(|m| fetch_ok(upstream_get(&c, &fake_base, &ssws, m, id)))
             .collect();
         Box::pin(async move {
             futures::future::join_all(reqs)
@@ -206,10 +206,11 @@ pub(crate) async fn run(start_rss: f64) {
             Lat::none(secs)
         };
         // Only the closed loop measures throughput, which is what the proxy is a reference for.
-        let proxy = if with_proxy && matches!(shape, Shape::Closed { .. }) {
-            drive(shape, secs, proxy_lookup.clone(), cpu.clone()).await
-        } else {
-            Lat::none(secs)
+        let proxy = match &proxy_lookup {
+            Some(lookup) if matches!(shape, Shape::Closed { .. }) => {
+                drive(shape, secs, lookup.clone(), cpu.clone()).await
+            }
+            _ => Lat::none(secs),
         };
         // Upstream requests per portal lookup, warm-up included.
         let per = (up1 - up0) as f64 / portal.sent.max(1) as f64;

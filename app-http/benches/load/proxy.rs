@@ -54,12 +54,7 @@ pub(crate) async fn start_bare_proxy(
 
 async fn forward(State(p): State<Arc<Proxy>>, UrlPath(id): UrlPath<String>) -> impl IntoResponse {
     let reads = p.upstream.iter().map(|m| {
-        let path = m.trim_start_matches("GET ").replace("{id}", &id);
-        let req = p
-            .client
-            .get(format!("{}{path}", p.fake_base))
-            .header("authorization", &p.ssws)
-            .header("accept", "application/json");
+        let req = upstream_get(&p.client, &p.fake_base, &p.ssws, m, &id);
         async move {
             let r = req.send().await.map_err(|_| ())?;
             if !r.status().is_success() {
@@ -83,4 +78,19 @@ async fn forward(State(p): State<Arc<Proxy>>, UrlPath(id): UrlPath<String>) -> i
         }
         Err(()) => StatusCode::BAD_GATEWAY.into_response(),
     }
+}
+
+/// One of a portal lookup's upstream requests (`m`, as recorded: `GET /api/v1/users/{id}...`) for caller `id`,
+/// sent straight to the fake with the API token, as the direct baseline and the bare proxy both send it.
+pub(crate) fn upstream_get(
+    c: &reqwest::Client,
+    fake_base: &str,
+    ssws: &str,
+    m: &str,
+    id: &str,
+) -> reqwest::RequestBuilder {
+    let path = m.trim_start_matches("GET ").replace("{id}", id);
+    c.get(format!("{fake_base}{path}"))
+        .header("authorization", ssws)
+        .header("accept", "application/json")
 }
