@@ -108,7 +108,7 @@ async fn tier2_push_turns_verified_live_and_the_reset_link_shows_once() {
     assert!(b.has(Locator::Id("act-reset_password")).await);
 
     // The action: a confirmation step naming the caller, then the one-time link on the answer page, once.
-    b.click(Locator::Id("act-reset_password")).await;
+    b.click_to_load(Locator::Id("act-reset_password")).await;
     let confirm = b.text(Locator::Css("main h1")).await;
     assert!(
         confirm.contains("Alice"),
@@ -233,7 +233,7 @@ async fn a_second_click_after_the_grant_was_used_is_refused_in_the_page() {
     // First click, in the first tab: done, the grant (single use) is spent.
     b.client.switch_to_window(first).await.expect("switch");
     b.click(Locator::Id("act-clear_sessions")).await;
-    b.click(Locator::Id("confirm")).await;
+    b.click_to_load(Locator::Id("confirm")).await;
     let done = b.text(Locator::Css("main h1")).await;
     assert!(done.starts_with("Done:"), "{done}");
     b.check_page("first-click-done").await;

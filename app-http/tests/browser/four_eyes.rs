@@ -29,7 +29,7 @@ async fn four_eyes_a_reset_waits_for_the_approver_then_runs() {
     a2.click(Locator::Id("act-reset_password")).await;
     a2.wait(Locator::Id("needs-approval")).await;
     a2.check_page("confirm-needs-approval").await;
-    a2.click(Locator::Id("confirm")).await;
+    a2.click_to_load(Locator::Id("confirm")).await;
     let heading = a2.text(Locator::Css("main h1")).await;
     assert!(heading.contains("Waiting for a second agent"), "{heading}");
     assert!(!a2.has(Locator::Id("one-time-secret")).await);
@@ -43,7 +43,8 @@ async fn four_eyes_a_reset_waits_for_the_approver_then_runs() {
     let row = a3.text(Locator::Css("#approvals tbody tr")).await;
     assert!(row.contains("Alice") && row.contains("Agent Two"), "{row}");
     a3.check_page("approvals-queue").await;
-    a3.click(Locator::Css("#approvals button.approve")).await;
+    a3.click_to_load(Locator::Css("#approvals button.approve"))
+        .await;
     let heading = a3.text(Locator::Css("main h1")).await;
     assert_eq!(heading, "Approved");
     a3.check_page("approved").await;

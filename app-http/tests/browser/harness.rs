@@ -619,6 +619,40 @@ impl Browser {
         }
     }
 
+    /// Clicks something that loads a new page (a link, a form's button) and waits until the new document has
+    /// replaced this one and finished loading. A WebDriver click may return before the browser has left the page,
+    /// and reading an element then (a heading both pages have) reads the old page's.
+    pub async fn click_to_load(&mut self, what: Locator<'_>) {
+        // Its own global, so a test's `mark_document` marker is left alone.
+        self.js("window.__fctrBeforeClick = true; return true;", vec![])
+            .await;
+        self.click(what).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            // An error here is the browser between documents: not loaded yet.
+            let loaded = self
+                .client
+                .execute(
+                    "return !window.__fctrBeforeClick && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if loaded {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.fail(&format!(
+                    "no new page loaded within {WAIT:?} of clicking {what:?}"
+                ))
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The element's text. Retries (bounded) when the live panel replaced the element between finding and
     /// reading it.
     pub async fn text(&mut self, what: Locator<'_>) -> String {

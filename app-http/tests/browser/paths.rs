@@ -189,7 +189,7 @@ async fn a_locked_out_caller_is_unlocked_then_verified_then_helped_and_a_second_
     let before = b.text(Locator::Id("before-verification")).await;
     assert!(before.contains("not verified yet"), "{before}");
     b.check_page("confirm-unlock-before-verification").await;
-    b.click(Locator::Id("confirm")).await;
+    b.click_to_load(Locator::Id("confirm")).await;
     let done = b.text(Locator::Css("main h1")).await;
     assert!(
         done.starts_with("Done: Unlock the account for Erin"),
@@ -215,7 +215,7 @@ async fn a_locked_out_caller_is_unlocked_then_verified_then_helped_and_a_second_
 
     // Verify, then the action the caller called for: a password reset, confirmed, its link shown once.
     verify(&mut b, &stack, "erin@example.com").await;
-    b.click(Locator::Id("act-reset_password")).await;
+    b.click_to_load(Locator::Id("act-reset_password")).await;
     let confirm = b.text(Locator::Css("main h1")).await;
     assert!(confirm.contains("Erin"), "{confirm}");
     assert!(!b.has(Locator::Id("before-verification")).await);
